@@ -1,0 +1,40 @@
+# Thin wrappers; every target bootstraps .venv through `setup` first.
+.PHONY: help setup test test-all parity golden bench report lint fixtures
+
+PY := .venv/bin/python
+STAMP := .venv/.setup-done
+# fp32 parity needs full-precision matmuls on backends that would use TF32 (CUDA).
+export MLX_ENABLE_TF32 := 0
+export PYTHONUNBUFFERED := 1
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+setup: $(STAMP)  ## create .venv and install everything (Debian packages too when root)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+
+test: $(STAMP)  ## the test suite (fast + real-weight tests; skips say why)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)  ## the test suite including slow tests
+	$(PY) -m pytest -q --runslow
+
+parity: $(STAMP)  ## layer-by-layer parity of MODEL against its reference, e.g. MODEL=whisper-base
+	$(PY) -m parity run $(MODEL)
+
+golden: $(STAMP)  ## regenerate golden/MODEL from the reference
+	$(PY) -m parity golden $(MODEL)
+
+bench: $(STAMP)  ## speed and memory of MODEL against the peer engines
+	$(PY) -m benchmarks run $(MODEL)
+
+report: $(STAMP)  ## reports/success-metrics.md (+ .json, plots)
+	$(PY) -m benchmarks.report
+
+lint: $(STAMP)  ## ruff
+	$(PY) -m ruff check .
+
+fixtures: $(STAMP)  ## re-synthesize tests/fixtures/speech with espeak-ng
+	$(PY) scripts/make_fixtures.py

@@ -1,0 +1,105 @@
+"""Multi-head attention with a preallocated self-attention KV cache and cached cross-attention K/V.
+
+Attribute names follow openai-whisper's `MultiHeadAttention` (`query`, `key`, `value`, `out`; the
+key projection has no bias), so checkpoint conversion is a rename-free copy.
+
+Scores are computed as `(q * d**-0.25) @ (k * d**-0.25)^T`, the scaling openai-whisper uses on its
+non-SDPA path; splitting the scale between q and k keeps fp16 scores in range.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from mlx_impl.layers.activations import softmax
+
+
+class KVCache:
+    """Self-attention keys/values, preallocated in steps and filled in place.
+
+    keys, values  # (B, H, capacity, D); only [:, :, :offset] is valid
+    """
+
+    step = 64  # grow the buffers this many positions at a time
+
+    def __init__(self):
+        self.keys: mx.array | None = None
+        self.values: mx.array | None = None
+        self.offset = 0
+
+    def update(self, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
+        """Append k, v (B, H, T, D) and return all valid keys/values."""
+        b, h, t, d = k.shape
+        need = self.offset + t
+        if self.keys is None or need > self.keys.shape[2]:
+            capacity = ((need + self.step - 1) // self.step) * self.step
+            new_k = mx.zeros((b, h, capacity, d), dtype=k.dtype)
+            new_v = mx.zeros((b, h, capacity, d), dtype=v.dtype)
+            if self.keys is not None and self.offset:
+                new_k[:, :, : self.offset] = self.keys[:, :, : self.offset]
+                new_v[:, :, : self.offset] = self.values[:, :, : self.offset]
+            self.keys, self.values = new_k, new_v
+        self.keys[:, :, self.offset : need] = k
+        self.values[:, :, self.offset : need] = v
+        self.offset = need
+        return self.keys[:, :, :need], self.values[:, :, :need]
+
+    def reorder(self, index: mx.array) -> None:
+        """Select batch rows (beam search): keys = keys[index]."""
+        if self.keys is not None:
+            self.keys = self.keys[index]
+            self.values = self.values[index]
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, n_state: int, n_head: int):
+        super().__init__()
+        if n_state % n_head:
+            raise ValueError(f"n_state={n_state} is not divisible by n_head={n_head}")
+        self.n_head = n_head
+        self.query = nn.Linear(n_state, n_state)
+        self.key = nn.Linear(n_state, n_state, bias=False)
+        self.value = nn.Linear(n_state, n_state)
+        self.out = nn.Linear(n_state, n_state)
+
+    def split_heads(self, x: mx.array) -> mx.array:
+        b, t, c = x.shape  # (B, T, C) -> (B, H, T, D)
+        return x.reshape(b, t, self.n_head, c // self.n_head).transpose(0, 2, 1, 3)
+
+    def project_kv(self, source: mx.array) -> tuple[mx.array, mx.array]:
+        """Keys and values of `source` (B, S, C), split into heads: computed once per audio window
+        for cross-attention."""
+        return self.split_heads(self.key(source)), self.split_heads(self.value(source))
+
+    def __call__(
+        self,
+        x: mx.array,  # (B, T, C) queries' input
+        kv: tuple[mx.array, mx.array] | None = None,  # precomputed (k, v) for cross-attention
+        mask: mx.array | None = None,  # additive, broadcastable to (T, S)
+        cache: KVCache | None = None,  # self-attention cache, appended to
+        return_qk: bool = False,
+    ) -> tuple[mx.array, mx.array | None]:
+        q = self.split_heads(self.query(x))
+        if kv is not None:
+            k, v = kv
+        else:
+            k, v = self.split_heads(self.key(x)), self.split_heads(self.value(x))
+            if cache is not None:
+                k, v = cache.update(k, v)
+        d = q.shape[-1]
+        scale = d**-0.25
+        qk = (q * scale) @ (k * scale).transpose(0, 1, 3, 2)  # (B, H, T, S)
+        if mask is not None:
+            qk = qk + mask
+        w = softmax(qk.astype(mx.float32), axis=-1).astype(q.dtype)
+        b, h, t, _ = q.shape
+        out = (w @ v).transpose(0, 2, 1, 3).reshape(b, t, h * d)
+        return self.out(out), (qk if return_qk else None)
+
+
+def causal_mask(n_query: int, offset: int, dtype=mx.float32) -> mx.array:
+    """Additive mask (n_query, offset + n_query): query i sees keys <= offset + i."""
+    rows = mx.arange(n_query)[:, None] + offset
+    cols = mx.arange(offset + n_query)[None, :]
+    return mx.where(cols > rows, mx.array(-mx.inf, dtype), mx.array(0, dtype))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One-shot set-up of a fresh machine: system packages (Debian), .venv, project, openai-whisper.
+# Idempotent; `make setup` runs it when pyproject.toml or this script changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+# System packages: OpenBLAS (MLX's Linux CPU wheel bundles a ~65x slower reference BLAS; mlx_impl
+# loads OpenBLAS when present), espeak-ng (regenerates fixtures), ffmpeg (non-wav/flac/ogg input).
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  missing=()
+  for pkg in libopenblas0-pthread espeak-ng ffmpeg; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch is pinned exactly in pyproject.toml (torch==2.13.0, a CPU build); a range would pull CUDA.
+.venv/bin/python -m pip install -q -e ".[dev,bench]"
+# openai-whisper's metadata pulls triton (~1 GB, useless on CPU): install it without deps; its
+# real runtime deps (numba, tqdm, more-itertools, tiktoken, torch, numpy) are in pyproject.toml.
+.venv/bin/python -m pip install -q --no-deps "openai-whisper==20250625"
+touch .venv/.setup-done
+echo "setup: done ($(.venv/bin/python -c 'import mlx.core, torch; print("mlx", mlx.core.__version__, "torch", torch.__version__)'))"
