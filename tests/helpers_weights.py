@@ -1,0 +1,101 @@
+"""Helpers for the weights/ tests: a statistics-raising assert_close, a model.bin writer, a tiny
+random transformers Whisper."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+CT2_DTYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4, "bfloat16": 5}
+
+
+def assert_close(name: str, got, want, atol: float, rtol: float = 0.0) -> None:
+    """Raise AssertionError with max/mean abs error, the worst index and the atol needed."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        raise AssertionError(f"{name}: shape {got.shape} != expected {want.shape}")
+    if got.size == 0:
+        raise AssertionError(f"{name}: nothing to compare (empty arrays)")
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    if not (np.isfinite(g).all() and np.isfinite(w).all()):
+        raise AssertionError(f"{name}: NaN/Inf present (got {np.isfinite(g).mean():.3%} finite)")
+    diff = np.abs(g - w)
+    excess = diff - (atol + rtol * np.abs(w))
+    if (excess > 0).any():
+        worst = np.unravel_index(np.argmax(excess), diff.shape)
+        needed = float((diff - rtol * np.abs(w)).max())
+        raise AssertionError(
+            f"{name}: max_abs={diff.max():.3e} mean_abs={diff.mean():.3e} "
+            f"failing={(excess > 0).sum()}/{diff.size}; worst at {tuple(map(int, worst))}: "
+            f"got {g[worst]:.6g} want {w[worst]:.6g}; atol={atol:g} rtol={rtol:g}, "
+            f"atol needed {needed:.3e}"
+        )
+
+
+def ct2_bytes(variables: list[tuple[str, np.ndarray, str]], aliases: dict[str, str] | None = None,
+              version: int = 6, spec_name: str = "TestSpec", revision: int = 1) -> bytes:
+    """Serialize variables (name, array, ctranslate2 dtype name) as a model.bin.
+
+    Written from the format description (ctranslate2 ModelSpec._serialize); bfloat16 arrays are
+    given as their uint16 bit patterns.
+    """
+    out = bytearray()
+
+    def string(s: str) -> None:
+        raw = s.encode()
+        out.extend(struct.pack("<H", len(raw) + 1) + raw + b"\0")
+
+    out += struct.pack("<I", version)
+    string(spec_name)
+    out += struct.pack("<I", revision)
+    out += struct.pack("<I", len(variables))
+    for name, array, dtype in variables:
+        string(name)
+        out += struct.pack("<B", array.ndim)
+        out += b"".join(struct.pack("<I", d) for d in array.shape)
+        data = np.ascontiguousarray(array).tobytes()
+        out += struct.pack("<BI", CT2_DTYPE_IDS[dtype], len(data))
+        out += data
+    aliases = aliases or {}
+    out += struct.pack("<I", len(aliases))
+    for alias, target in aliases.items():
+        string(alias)
+        string(target)
+    return bytes(out)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def tiny_hf_whisper(seed: int = 0, perturb: float = 0.3):
+    """A tiny random transformers WhisperForConditionalGeneration (fp32, eval) and its config.
+
+    Every parameter gets N(0, perturb) noise on top of the default init, so that layer norms are
+    not all ones/zeros and attention is not uniform: a swapped or mis-split tensor then changes
+    the logits (swapping one layer's q and k moves them by ~3.5 at perturb=0.3, measured).
+    """
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    cfg = transformers.WhisperConfig(
+        vocab_size=120, num_mel_bins=16, d_model=64,
+        encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=256,
+        decoder_layers=3, decoder_attention_heads=4, decoder_ffn_dim=256,
+        max_source_positions=30, max_target_positions=24,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+        suppress_tokens=None, begin_suppress_tokens=None,
+    )
+    model = transformers.WhisperForConditionalGeneration(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * perturb)
+    return model, cfg
+
+
+def hf_state_numpy(model) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
