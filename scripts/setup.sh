@@ -11,7 +11,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # loads OpenBLAS when present), espeak-ng (regenerates fixtures), ffmpeg (non-wav/flac/ogg input).
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   missing=()
-  for pkg in libopenblas0-pthread espeak-ng ffmpeg; do
+  for pkg in libopenblas0-pthread espeak-ng ffmpeg cmake g++; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -28,5 +28,8 @@ fi
 # openai-whisper's metadata pulls triton (~1 GB, useless on CPU): install it without deps; its
 # real runtime deps (numba, tqdm, more-itertools, tiktoken, torch, numpy) are in pyproject.toml.
 .venv/bin/python -m pip install -q --no-deps "openai-whisper==20250625"
+# Vectorised CPU kernels for softmax/GELU (MLX's CPU transcendentals are scalar libm); Linux only,
+# the Metal/CUDA paths use MLX's native ops. Needs cmake >= 3.24 and g++ with C++20.
+if [ "$(uname)" = Linux ]; then .venv/bin/python mlx_impl/_cpu_ext/build.py; fi
 touch .venv/.setup-done
 echo "setup: done ($(.venv/bin/python -c 'import mlx.core, torch; print("mlx", mlx.core.__version__, "torch", torch.__version__)'))"

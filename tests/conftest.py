@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # Full-precision fp32 matmuls on backends that would otherwise use TF32 (CUDA); a no-op on CPU.
 os.environ.setdefault("MLX_ENABLE_TF32", "0")
+# Imported before any test module imports mlx, so OpenBLAS (when installed) is loaded first.
+import mlx_impl  # noqa: E402,F401
 
 FIXTURES = ROOT / "tests" / "fixtures" / "speech"
 SHARED_SPEECH = ROOT.parent / "shared" / "speech"

@@ -1,0 +1,21 @@
+#include <nanobind/nanobind.h>
+
+#include "ops.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+NB_MODULE(_kernels, m) {
+  m.doc() = "CPU kernels for mlx_impl: softmax over the last axis and exact GELU (fp32 math).";
+  m.def("softmax_lastaxis", &mlx_impl_ext::softmax_lastaxis, "x"_a,
+        "Softmax over the last axis of a float32/float16/bfloat16 array, on the CPU stream.");
+  m.def("gelu_erf", &mlx_impl_ext::gelu_erf, "x"_a,
+        "Exact (erf) GELU of a float32/float16/bfloat16 array, on the CPU stream.");
+  m.def("num_threads", &mlx_impl_ext::num_threads,
+        "Threads the kernels split rows over (CPUs this process may use).");
+#if defined(MLX_IMPL_EXT_ARCH)
+  m.attr("arch") = MLX_IMPL_EXT_ARCH;
+#else
+  m.attr("arch") = "unknown";
+#endif
+}

@@ -1,0 +1,168 @@
+// Row kernels for softmax and exact (erf) GELU in fp32, written so that g++/clang -O3
+// auto-vectorise them (branch-free selects, integer bit tricks, no libm calls). Built with
+// -ffp-contract=off and without -ffast-math: every build (SSE4.2, AVX2, AVX-512, NEON) gives the
+// same bits. Coefficients: the minimax fits made for mlx_impl/layers/activations.py (see its
+// docstring), used here with the same evaluation order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace mlx_impl_ext {
+
+inline float bits_to_float(int32_t i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+
+inline int32_t float_to_bits(float f) {
+  int32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+}
+
+// Clamp that lets nan through (both comparisons are false for nan).
+inline float clamp_keep_nan(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
+// 2**k for integer k in [-126, 127], built in the exponent field.
+inline float pow2i(int32_t k) {
+  return bits_to_float((k + 127) << 23);
+}
+
+// e**(a + b) where b is a small correction to a (|b| << 1; b = 0 for a plain exp).
+// k = round(a / ln 2) by adding 1.5 * 2**23 (the integer lands in the low mantissa bits),
+// r = a - k ln2 in two parts (ln2_hi has 17 significant bits, so k * ln2_hi is exact),
+// e**r = 1 + r + r**2 q(r) on |r| <= ln2/2 (relative error 7.4e-9), then 2**k as two factors so
+// results down to the subnormal range (a >= -103.9) and up to 2**128 * p are right.
+// a is clamped to [-104, 89]: -inf -> 0, +inf -> inf; nan stays nan (the integer path only
+// touches bits, never converts nan to int).
+inline float exp_split(float a, float b) {
+  const float log2e = 1.44269504088896341f;
+  const float ln2_hi = 0.693145751953125f;
+  const float ln2_lo = 1.42860676533018708e-06f;
+  const float shifter = 12582912.0f;  // 1.5 * 2**23
+  a = clamp_keep_nan(a, -104.0f, 89.0f);
+  float t = a * log2e + shifter;
+  float kf = t - shifter;
+  int32_t k = float_to_bits(t) - float_to_bits(shifter);
+  float r = ((a - kf * ln2_hi) - kf * ln2_lo) + b;
+  float q = 0.0013802652313735422f;
+  q = q * r + 0.008374340479645753f;
+  q = q * r + 0.041668616707262345f;
+  q = q * r + 0.1666646084839465f;
+  q = q * r + 0.4999999332254688f;
+  float p = q * r * r + r + 1.0f;
+  int32_t k1 = k >> 1;
+  return p * pow2i(k1) * pow2i(k - k1);
+}
+
+inline float exp_f32(float a) {
+  return exp_split(a, 0.0f);
+}
+
+// Exact GELU x * Phi(x), Phi(x) = 0.5 erfc(-x / sqrt 2).
+// |x| < sqrt 2: Phi = 0.5 + 0.5 erf(x / sqrt 2), erf(z) = z + z (P(z**2) - 1) (relative 3e-9).
+// |x| >= sqrt 2: with u = |x|, Phi(-u) = 0.5 exp(-u**2 / 2) erfcx(u / sqrt 2), erfcx a polynomial
+// in s = (z - 3) / (z + 3) on z in [1, 10.5] (relative 3.1e-10); Phi(x) = Phi(-u) for x < 0 and
+// 1 - Phi(-u) otherwise. u**2 / 2 is formed from u split into 12 + 12 bits, so the exponent
+// carries no fp32 rounding and the tail stays accurate relative to itself (the cancellation
+// in 0.5 * (1 + erf(x / sqrt 2)) that torch has for x < 0 does not occur).
+inline float gelu_f32(float x) {
+  const float sqrt1_2 = 0.70710678118654752f;
+  float xs = x * sqrt1_2;
+  float axs = xs < 0.0f ? -xs : xs;
+
+  // small branch
+  float z2 = xs * xs;
+  float p = 8.047284867435181e-05f;
+  p = p * z2 + -0.0008072007206053892f;
+  p = p * z2 + 0.005195854714071426f;
+  p = p * z2 + -0.026858149771889956f;
+  p = p * z2 + 0.11283703258177617f;
+  p = p * z2 + -0.37612638379589214f;
+  p = p * z2 + 0.12837916709551257f;  // 2 / sqrt(pi) - 1
+  float erf_small = xs + xs * p;
+  float phi_small = 0.5f + 0.5f * erf_small;
+
+  // tail branch: u in [sqrt 2, 10.5 sqrt 2]; exp(-u**2 / 2) = exp(a + b) with a exact
+  float u = x < 0.0f ? -x : x;
+  u = clamp_keep_nan(u, 1.41421356237309505f, 14.849242404917499f);
+  float u_hi = bits_to_float(float_to_bits(u) & int32_t(0xfffff000));  // 12 significant bits
+  float u_lo = u - u_hi;
+  float a = -0.5f * (u_hi * u_hi);
+  float b = -0.5f * (u_lo * (u + u_hi));
+  float e = exp_split(a, b);
+  float z = u * sqrt1_2;
+  float s = (z - 3.0f) / (z + 3.0f);
+  float rr = 5.153584397817159e-05f;
+  rr = rr * s + 3.685041249727698e-05f;
+  rr = rr * s + -0.0005909692727861288f;
+  rr = rr * s + 0.0007099012490677538f;
+  rr = rr * s + 0.004267885273758694f;
+  rr = rr * s + -0.0243927565027159f;
+  rr = rr * s + 0.07166594818433422f;
+  rr = rr * s + -0.15011592298903584f;
+  rr = rr * s + 0.24560379830406154f;
+  rr = rr * s + -0.32623356022579947f;
+  rr = rr * s + 0.1790011511887414f;
+  float tail = 0.5f * (e * rr);  // Phi(-|x|)
+  float phi_big = x < 0.0f ? tail : 1.0f - tail;
+
+  float phi = axs < 1.0f ? phi_small : phi_big;
+  return x * phi;
+}
+
+inline void gelu_span(const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = gelu_f32(x[i]);
+  }
+}
+
+constexpr int kLanes = 16;
+
+// Softmax of one contiguous row of n >= 1 floats (y may alias x).
+// max in 16 lanes; e = exp(x - max) stored in y; sum of e in 16 float64 lanes (the result is
+// then one rounding from the exact sum); y = e / sum. Rows holding nan or +inf, and rows that
+// are all -inf, give nan everywhere (the nan of x - max reaches the sum), as torch does.
+inline void softmax_row(const float* x, float* y, size_t n) {
+  size_t nv = n - n % kLanes;
+  float m = x[0];
+  if (nv > 0) {
+    float lanes[kLanes];
+    for (int j = 0; j < kLanes; ++j) lanes[j] = x[j];
+    for (size_t i = kLanes; i < nv; i += kLanes) {
+      for (int j = 0; j < kLanes; ++j) {
+        float v = x[i + j];
+        lanes[j] = v > lanes[j] ? v : lanes[j];
+      }
+    }
+    for (int j = 0; j < kLanes; ++j) m = lanes[j] > m ? lanes[j] : m;
+  }
+  for (size_t i = nv; i < n; ++i) m = x[i] > m ? x[i] : m;
+
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = exp_f32(x[i] - m);
+  }
+
+  double sum = 0.0;
+  if (nv > 0) {
+    double acc[kLanes] = {};
+    for (size_t i = 0; i < nv; i += kLanes) {
+      for (int j = 0; j < kLanes; ++j) acc[j] += double(y[i + j]);
+    }
+    for (int j = 0; j < kLanes; ++j) sum += acc[j];
+  }
+  for (size_t i = nv; i < n; ++i) sum += double(y[i]);
+
+  float total = float(sum);
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = y[i] / total;
+  }
+}
+
+}  // namespace mlx_impl_ext

@@ -1,0 +1,171 @@
+#include "ops.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+#include "kernels.h"
+#include "mlx/backend/cpu/encoder.h"
+
+namespace mlx_impl_ext {
+
+int num_threads() {
+  static const int n = [] {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+      return std::max(1, CPU_COUNT(&set));
+    }
+#endif
+    return std::max(1, int(std::thread::hardware_concurrency()));
+  }();
+  return n;
+}
+
+namespace {
+
+// Below this many elements per thread, starting a thread costs more than it saves.
+constexpr size_t kMinElemsPerThread = 1 << 15;
+
+// Run fn(row_begin, row_end) over [0, rows) split into contiguous blocks, one per thread.
+template <class F>
+void parallel_rows(size_t rows, size_t row_len, F fn) {
+  size_t by_size = std::max<size_t>(1, rows * row_len / kMinElemsPerThread);
+  size_t nt = std::min({size_t(num_threads()), rows, by_size});
+  if (nt <= 1) {
+    fn(size_t(0), rows);
+    return;
+  }
+  std::vector<std::thread> workers;
+  workers.reserve(nt - 1);
+  for (size_t t = 1; t < nt; ++t) {
+    workers.emplace_back(fn, rows * t / nt, rows * (t + 1) / nt);
+  }
+  fn(size_t(0), rows / nt);
+  for (auto& w : workers) w.join();
+}
+
+// Apply a float32 row function to rows of T (float16/bfloat16) through a float32 buffer.
+template <class T, class RowFn>
+void rows_via_f32(const T* x, T* y, size_t begin, size_t end, size_t len, RowFn row_fn) {
+  std::vector<float> buf(len);
+  for (size_t r = begin; r < end; ++r) {
+    const T* xr = x + r * len;
+    T* yr = y + r * len;
+    for (size_t i = 0; i < len; ++i) buf[i] = static_cast<float>(xr[i]);
+    row_fn(buf.data(), buf.data(), len);
+    for (size_t i = 0; i < len; ++i) yr[i] = static_cast<T>(buf[i]);
+  }
+}
+
+template <class T>
+void run_rows(RowKernel::Op op, const T* x, T* y, size_t rows, size_t len) {
+  auto row_fn = op == RowKernel::Op::softmax ? &softmax_row : &gelu_span;
+  parallel_rows(rows, len, [=](size_t begin, size_t end) {
+    if constexpr (std::is_same_v<T, float>) {
+      for (size_t r = begin; r < end; ++r) row_fn(x + r * len, y + r * len, len);
+    } else {
+      rows_via_f32<T>(x, y, begin, end, len, row_fn);
+    }
+  });
+}
+
+void check_input(const mx::array& x, const char* op) {
+  if (x.dtype() != mx::float32 && x.dtype() != mx::float16 && x.dtype() != mx::bfloat16) {
+    throw std::invalid_argument(
+        std::string(op) + ": expected float32, float16 or bfloat16, got another dtype; "
+        "cast with .astype(mx.float32)");
+  }
+}
+
+}  // namespace
+
+void RowKernel::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
+  const mx::array& x = inputs[0];
+  if (!x.flags().row_contiguous) {
+    throw std::runtime_error(std::string(name()) + ": input is not row-contiguous");
+  }
+  // Write in place when the input is a temporary nobody else holds (qk scores in attention,
+  // the MLP hidden): saves allocating and page-faulting a fresh buffer; the kernels allow y == x.
+  if (x.is_donatable() && x.itemsize() == out.itemsize()) {
+    out.copy_shared_buffer(x);
+  } else {
+    out.set_data(mx::allocator::malloc(out.nbytes()));
+  }
+  auto& encoder = mx::cpu::get_command_encoder(stream());
+  encoder.set_input_array(x);
+  encoder.set_output_array(out);
+
+  size_t size = x.size();
+  if (size == 0) return;
+  size_t len;
+  if (op_ == Op::softmax) {
+    len = size_t(x.shape().back());
+  } else {
+    // GELU is elementwise: treat the flat array as rows of up to 4096 (a cache-sized block).
+    len = std::min<size_t>(size, 4096);
+  }
+  size_t rows = size / len;
+  size_t rest = size - rows * len;
+  Op op = op_;
+
+  auto launch = [&](auto tag) {
+    using T = decltype(tag);
+    encoder.dispatch([op, xp = x.data<T>(), yp = out.data<T>(), rows, len, rest]() {
+      run_rows<T>(op, xp, yp, rows, len);
+      if (rest > 0) run_rows<T>(op, xp + rows * len, yp + rows * len, 1, rest);
+    });
+  };
+  switch (x.dtype()) {
+    case mx::float32:
+      launch(float{});
+      break;
+    case mx::float16:
+      launch(mx::float16_t{});
+      break;
+    case mx::bfloat16:
+      launch(mx::bfloat16_t{});
+      break;
+    default:
+      throw std::runtime_error(std::string(name()) + ": unsupported dtype");
+  }
+}
+
+void RowKernel::eval_gpu(const std::vector<mx::array>&, mx::array&) {
+  throw std::runtime_error(
+      std::string(name()) + " is a CPU-only kernel; on a GPU use MLX's native ops "
+      "(mlx_impl.layers.activations picks them by device)");
+}
+
+namespace {
+
+// Always the CPU stream: on Apple silicon the arrays are in unified memory, so this is correct
+// whatever the default device is (mlx_impl still picks MLX's native ops on a GPU).
+mx::array make(const mx::array& x, RowKernel::Op op, const char* what) {
+  check_input(x, what);
+  mx::Stream s = mx::default_stream(mx::Device::cpu);
+  mx::array xc = mx::contiguous(x, false, s);
+  return mx::array(xc.shape(), xc.dtype(), std::make_shared<RowKernel>(s, op), {xc});
+}
+
+}  // namespace
+
+mx::array softmax_lastaxis(const mx::array& x) {
+  if (x.ndim() == 0) {
+    throw std::invalid_argument(
+        "softmax_lastaxis: expected an array with at least one axis, got a scalar");
+  }
+  return make(x, RowKernel::Op::softmax, "softmax_lastaxis");
+}
+
+mx::array gelu_erf(const mx::array& x) {
+  return make(x, RowKernel::Op::gelu, "gelu_erf");
+}
+
+}  // namespace mlx_impl_ext

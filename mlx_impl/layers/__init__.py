@@ -1,0 +1,11 @@
+"""Shared MLX layers, each parity-tested op by op against torch (tests/test_layers_*.py).
+
+- `activations`: `gelu` (exact erf form), `softmax`, `exp`, `erf`, `sum_last`: fp32-exact and, on
+  the CPU, built from fused arithmetic instead of MLX's slow scalar transcendentals.
+- `norm`: `layer_norm` / `LayerNorm` (torch `nn.LayerNorm` semantics, fp32 compute).
+- `audio`: Whisper's log-mel front end (`log_mel_spectrogram`, `mel_filters`, `pad_or_trim`).
+- `attention`, `positions`: multi-head attention with KV cache; sinusoidal positions.
+
+Import the modules directly (`from mlx_impl.layers.activations import gelu`); this package
+imports nothing itself.
+"""

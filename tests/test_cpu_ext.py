@@ -1,0 +1,202 @@
+"""The C++ CPU kernels (mlx_impl._cpu_ext) behind `gelu` and `softmax`, one line per check.
+
+Each op runs through the public API of mlx_impl.layers.activations and is compared with torch's
+fp32 result and with float64; every test first asserts which path ran: 'extension' (skipped,
+with the reason, only when the .so is not built) or 'compiled fallback' (forced with
+monkeypatch, so the fallback stays tested on machines where the extension is built).
+
+Tolerances (measured here: 2-core AVX-512 x86, MLX 0.32.4, torch 2.13.0, build x86-64-v4;
+every ISA level gives the same bits since the kernels build with -ffp-contract=off):
+- gelu fp32 on |x| <= 12: <= 3.9e-7 abs from float64 (0.8 ulp of 4.9); checked as atol 1.5e-7 +
+  rtol 2.5e-7 (as tests/test_layers_ops.py). Against torch 1.2e-6: torch's own error (1.1e-6).
+- gelu on x in [-14.8, -1.42] (the erfc tail): relative error 2.8e-7 from float64 (fallback
+  1.5e-5); torch's fp32 kernel cancels there (abs. error 1.06e-6, relative up to 1).
+- softmax fp32: <= 7.2e-8 abs from float64 on probabilities (row sums in float64 lanes; the
+  compiled fallback 4.3e-7, torch 3.7e-7); per-path tolerances at SM_ATOL64.
+- fp16/bf16: computed in fp32 and rounded once, as torch's CPU kernels: 1 ulp of the format.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import torch
+from test_layers_ops import SWEEP, ULP1, assert_close, check_op, gelu64, softmax64
+
+from mlx_impl import _cpu_ext
+from mlx_impl.layers import activations
+from mlx_impl.layers.activations import gelu, softmax
+
+BUILT = any(_cpu_ext._HERE.glob("_kernels*.so"))
+PATHS = [
+    pytest.param(
+        "extension",
+        marks=pytest.mark.skipif(
+            not BUILT, reason="extension not built: run .venv/bin/python mlx_impl/_cpu_ext/build.py"
+        ),
+    ),
+    "compiled fallback",
+]
+
+
+@pytest.fixture(params=PATHS)
+def path(request, monkeypatch):
+    """Selects the CPU path; after the test, asserts that path is the one that ran."""
+    if request.param == "compiled fallback":
+        monkeypatch.setattr(activations._cpu_ext, "kernels", lambda: None)
+    else:
+        assert _cpu_ext.kernels() is not None, (
+            f"built but not loadable: {_cpu_ext.cpu_kernels_info()}"
+        )
+    _cpu_ext._state["used"].clear()
+    yield request.param
+    used = _cpu_ext.cpu_kernels_info()["used"]
+    assert used, "no op recorded which path it ran"
+    assert set(used.values()) == {request.param}, f"expected {request.param}, ran {used}"
+
+
+def torch_softmax(axis=-1):
+    return lambda t: torch.softmax(t, axis)
+
+
+T_GELU = torch.nn.functional.gelu
+GELU_TOL = {"atol": 1.2e-6, "rtol": 5e-7, "ref64_fn": gelu64, "atol64": 1.5e-7, "rtol64": 2.5e-7}
+# measured max rel. error on the tail (normal results): extension 2.8e-7 (u**2 / 2 split
+# exactly), fallback 1.5e-5: it
+# rounds z**2 in fp32 first (rel. error of exp(-z**2) up to ~z**2 * 2**-24 per rounding)
+RTOL_TAIL = {"extension": 1e-6, "compiled fallback": 2e-5}
+# the fallback flushes exp results below 8e-39 to 0 (activations.py), times |x| <= 14.8
+ATOL_TAIL = {"extension": 2.1e-44, "compiled fallback": 1.5e-37}
+# softmax abs. error on probabilities, measured on rows of 90/129/1500 (N(0, 3-4) logits):
+# extension <= 7.2e-8 from float64 (sums in float64 lanes), compiled fallback <= 4.3e-7, torch
+# <= 3.7e-7 (fp32 lanes, at p = 0.93); so vs torch: ours + torch's.
+SM_ATOL64 = {"extension": 1.5e-7, "compiled fallback": 5e-7}
+
+
+def sm_tol(path):
+    a64 = SM_ATOL64[path]
+    return {"atol": a64 + 4e-7, "rtol": 0.0, "ref64_fn": softmax64, "atol64": a64, "rtol64": 0.0}
+
+
+# --- gelu -------------------------------------------------------------------------------------
+def test_gelu_sweep(path):
+    # torch's fp32 kernel gives nan for gelu(+inf) and inf at 3e38: checked in test_gelu_special
+    x = SWEEP[~np.isin(SWEEP, np.float32([np.inf, 3e38]))]
+    check_op("gelu sweep", [x], T_GELU, gelu, **GELU_TOL)
+
+
+def test_gelu_special(path):
+    x = np.array([np.inf, -np.inf, np.nan, 3e38, -3e38, 0.0, -0.0, 1e-45, -1e-40], np.float32)
+    got = np.asarray(gelu(mx.array(x)))
+    want = T_GELU(torch.from_numpy(x.astype(np.float64))).numpy()
+    assert_close("gelu special vs torch fp64", got, want, 1e-45, 2.5e-7, inputs=x)
+
+
+def test_gelu_tail_relative(path):
+    # Phi(x) for x <= -sqrt 2 is the erfc tail. Below x ~ -13.2, Phi is subnormal (spacing
+    # 1.4e-45) and x * Phi carries |x| <= 14.8 times its rounding: atol 2.1e-44 covers that.
+    x = np.linspace(-14.8, -1.42, 50_001).astype(np.float32)
+    got = np.asarray(gelu(mx.array(x))).astype(np.float64)
+    want = gelu64(x.astype(np.float64))
+    assert_close("gelu tail rel", got, want, ATOL_TAIL[path], RTOL_TAIL[path], inputs=x)
+
+
+@pytest.mark.parametrize(
+    "shape", [(1,), (7,), (2, 7, 33), (2, 3, 4, 5), (4096 * 3 + 17,), (1500, 512)]
+)
+def test_gelu_shapes(path, shape):
+    check_op(f"gelu {shape}", [shape], T_GELU, gelu, **GELU_TOL)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_gelu_low_precision(path, dtype):
+    x = np.linspace(-12, 12, 20_001).astype(np.float32)
+    tol = {
+        "atol": 1.2e-6,
+        "rtol": ULP1[dtype],
+        "ref64_fn": gelu64,
+        "atol64": 1e-9,
+        "rtol64": ULP1[dtype],
+    }
+    check_op("gelu", [x], T_GELU, gelu, dtype=dtype, **tol)
+
+
+def test_gelu_strided_input(path):
+    x = np.random.default_rng(2).standard_normal((33, 65)).astype(np.float32) * 3
+    got = np.asarray(gelu(mx.array(x).T))  # a transposed view: made contiguous first
+    assert_close("gelu transposed", got, gelu64(x.T.astype(np.float64)), 1.5e-7, 2.5e-7)
+
+
+def test_gelu_in_compiled_function(path):
+    # the fallback's .view() has no shape rule, so only the extension traces shapelessly
+    x = np.linspace(-6, 6, 1001).astype(np.float32)
+    f = mx.compile(lambda a: gelu(a) * 2.0, shapeless=path == "extension")
+    assert_close("compiled gelu", np.asarray(f(mx.array(x))), 2 * gelu64(x), 3e-7, 5e-7)
+    y = x[:77]  # a second shape through the same shapeless trace
+    assert_close("compiled gelu 2", np.asarray(f(mx.array(y))), 2 * gelu64(y), 3e-7, 5e-7)
+
+
+# --- softmax ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 5), (4, 37, 129), (3, 5, 449), (2, 3, 4, 17), (3, 50, 1500)]
+)
+def test_softmax_shapes(path, shape):
+    check_op(f"softmax {shape}", [shape], torch_softmax(), softmax, **sm_tol(path))
+
+
+def test_softmax_axes(path):
+    tol = sm_tol(path) | {"ref64_fn": lambda a: softmax64(a, 0)}
+    check_op("softmax axis0", [(129, 5)], torch_softmax(0), lambda a: softmax(a, axis=0), **tol)
+    tol["ref64_fn"] = lambda a: softmax64(a, 1)
+    check_op("softmax axis1", [(3, 40, 6)], torch_softmax(1), lambda a: softmax(a, axis=1), **tol)
+
+
+def test_softmax_extremes(path):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((9, 301)) * 40).astype(np.float32)
+    x[0, 150:] = -np.inf  # causal-mask rows
+    x[1] = -np.inf  # fully masked: nan, as torch
+    x[2, 7] = np.inf  # a +inf entry: nan row, as torch
+    x[3, 11] = np.nan
+    x[4] = np.float32(3e38)  # huge equal values: uniform
+    x[5] = np.linspace(-1e4, 0, 301)  # far below exp's underflow
+    x[6] = np.linspace(-103, 0, 301)  # subnormal and tiny results
+    x[7] = 1e-40  # subnormal inputs
+    x[8, :] = -3e38
+    tol = sm_tol(path)
+    check_op("softmax extremes", [x], torch_softmax(), softmax, tol["atol"], 0.0)
+    check_op("softmax extremes vs f64", [x[[0, 4, 5, 6, 7, 8]]], torch_softmax(), softmax, **tol)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_softmax_low_precision(path, dtype):
+    check_op("softmax", [(3, 17, 200)], torch_softmax(), softmax, 3e-7, ULP1[dtype], dtype=dtype)
+
+
+def test_softmax_in_place_and_views(path):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((4, 70, 90)) * 4).astype(np.float32)
+    # a temporary input is donated and overwritten in place; a view is copied first
+    got = np.asarray(softmax(mx.array(x) * 1.0))
+    a64 = SM_ATOL64[path]
+    assert_close("softmax donated", got, softmax64(x.astype(np.float64)), a64, 0.0)
+    got = np.asarray(softmax(mx.array(x).transpose(0, 2, 1)))
+    want = softmax64(x.transpose(0, 2, 1).astype(np.float64))
+    assert_close("softmax transposed view", got, want, a64, 0.0)
+
+
+# --- the extension itself ---------------------------------------------------------------------
+@pytest.mark.skipif(not BUILT, reason="extension not built: run mlx_impl/_cpu_ext/build.py")
+def test_extension_info_and_errors():
+    info = _cpu_ext.cpu_kernels_info()
+    assert info["error"] is None and info["extension"], f"extension not usable: {info}"
+    assert info["threads"] >= 1, info
+    ext = _cpu_ext.kernels()
+    with pytest.raises(ValueError, match="float32, float16 or bfloat16"):
+        ext.gelu_erf(mx.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="scalar"):
+        ext.softmax_lastaxis(mx.array(1.0))
+    empty = ext.softmax_lastaxis(mx.zeros((0, 4)))
+    mx.eval(empty)
+    assert empty.shape == (0, 4), empty.shape
