@@ -1,8 +1,9 @@
 """Canonical Whisper weights (openai-whisper state-dict layout, numpy) -> MLX parameter tree.
 
 The MLX modules carry upstream's attribute names, so conversion is no renames and two transposes:
-conv kernels go from torch's (out, in, k) to MLX's channels-last (out, k, in). The sinusoidal
-encoder positions are a computed buffer here; the stored copy is checked, then dropped.
+conv kernels go from torch's (out, in, k) to MLX's channels-last (out, k, in). The stored encoder
+positions are kept (openai-whisper loads them over its computed buffer) after a check that they
+are Whisper's sinusoids.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from mlx_impl.layers.positions import sinusoids
 
 CONV_KERNELS = ("encoder.conv1.weight", "encoder.conv2.weight")
-COMPUTED_BUFFERS = ("encoder.positional_embedding",)
+POSITIONS = "encoder.positional_embedding"
 # Largest |stored - computed| accepted for the sinusoid table: checkpoints stored in float16
 # round values in [-1, 1] to within 2**-11 (measured 4.9e-4 on the tiny.en/base model.bin).
 POSITIONS_ATOL = 2.0**-10
@@ -22,9 +23,8 @@ def convert(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Return the MLX parameter dict for a canonical (openai layout) Whisper state dict."""
     out = {}
     for name, value in state.items():
-        if name in COMPUTED_BUFFERS:
+        if name == POSITIONS:
             check_positions(value)
-            continue
         if name in CONV_KERNELS:
             if value.ndim != 3:
                 raise ValueError(f"{name}: expected a conv kernel (out, in, k), got {value.shape}")

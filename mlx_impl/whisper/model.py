@@ -6,8 +6,9 @@ openai-whisper checkpoint keys, so `convert.py` only transposes conv kernels.
 Deviations from upstream, all numerically neutral in fp32:
 - MLX convolutions are channels-last: the encoder takes mel as (B, n_frames, n_mels) and conv
   kernels are stored (out, k, in) instead of torch's (out, in, k).
-- The encoder's sinusoidal positions are computed, not loaded: they are a buffer upstream and
-  are kept out of the parameter tree here (the converter checks the stored table against them).
+- The encoder's sinusoidal positions are a persistent buffer upstream, so checkpoints carry them
+  (CTranslate2 ones in float16, up to 3.3e-4 away from the float32 sinusoids). They are a loaded
+  parameter here too: recomputing them instead moves tiny.en's `encoder.ln_post` by 0.25.
 - Self-attention keys/values live in a preallocated `KVCache`; cross-attention keys/values are
   computed once per audio window (`DecoderCache.cross`), instead of upstream's forward hooks.
 - Layer norm runs in float32 and casts back, as upstream's `LayerNorm` does for fp16 models.
@@ -82,7 +83,7 @@ class AudioEncoder(nn.Module):
         self.conv1 = nn.Conv1d(cfg.n_mels, cfg.n_audio_state, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(cfg.n_audio_state, cfg.n_audio_state, kernel_size=3, stride=2,
                                padding=1)
-        self._positional_embedding = mx.array(sinusoids(cfg.n_audio_ctx, cfg.n_audio_state))
+        self.positional_embedding = mx.array(sinusoids(cfg.n_audio_ctx, cfg.n_audio_state))
         self.blocks = [ResidualAttentionBlock(cfg.n_audio_state, cfg.n_audio_head)
                        for _ in range(cfg.n_audio_layer)]
         self.ln_post = LayerNorm(cfg.n_audio_state)
@@ -104,7 +105,7 @@ class AudioEncoder(nn.Module):
         x = self.conv2(gelu(x))
         if taps is not None:
             taps["encoder.conv2"] = x
-        x = gelu(x) + self._positional_embedding.astype(dtype)
+        x = gelu(x) + self.positional_embedding
         if taps is not None:
             taps["encoder.embed"] = x
         for i, block in enumerate(self.blocks):
@@ -200,8 +201,8 @@ class Whisper(nn.Module):
 
     def set_alignment_heads(self, heads) -> None:
         heads = mx.array(heads, dtype=mx.int32).reshape(-1, 2)
-        bad = [(int(l), int(h)) for l, h in heads.tolist()
-               if not (0 <= l < self.dims.n_text_layer and 0 <= h < self.dims.n_text_head)]
+        bad = [(layer, head) for layer, head in heads.tolist()
+               if not (0 <= layer < self.dims.n_text_layer and 0 <= head < self.dims.n_text_head)]
         if bad:
             raise ValueError(f"alignment heads {bad} are outside {self.dims.n_text_layer} layers "
                              f"x {self.dims.n_text_head} heads")

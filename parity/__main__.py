@@ -1,0 +1,85 @@
+"""`python -m parity list | run MODEL [...] | golden MODEL`; exit status 1 on any failure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from parity.spec import DTYPES, ParityError
+
+REFERENCE_PACKAGES = ("torch", "whisper", "transformers", "reference")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list the registered models")
+    r = sub.add_parser("run", help="compare the MLX port with the reference and the goldens")
+    r.add_argument("model")
+    r.add_argument("--dtype", choices=DTYPES, default="float32", help="MLX compute dtype")
+    r.add_argument("--fail-fast", action="store_true", help="stop at the first failing tap")
+    r.add_argument("--no-golden", action="store_true", help="skip the stored goldens")
+    r.add_argument("--golden-only", action="store_true",
+                   help="compare against the stored goldens only (no torch needed)")
+    r.add_argument("--no-checks", action="store_true",
+                   help="skip the end-to-end checks (decoding, word timings, WER)")
+    r.add_argument("--report-dir", default=None, help="where to write the reports "
+                   "(default reports/parity/)")
+    g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
+    g.add_argument("model")
+    a = p.parse_args(argv)
+
+    from parity import registry
+
+    if a.cmd == "list":
+        for s in registry.SPECS:
+            print(f"{s.name:20s} {s.description}")
+            print(f"{'':20s} weights: {s.weights}; {len(s.taps)} taps; golden cases: "
+                  f"{', '.join(c.name for c in s.golden_cases)}")
+        return 0
+    try:
+        spec = registry.get(a.model)
+    except KeyError as e:
+        print(e.args[0], file=sys.stderr)
+        return 2
+    if a.cmd == "golden":
+        from parity.runner import generate_golden
+
+        path = generate_golden(spec)
+        print(f"wrote {path}")
+        return 0
+    if a.no_golden and a.golden_only:
+        print("--no-golden and --golden-only leave nothing to compare; pick one", file=sys.stderr)
+        return 2
+    # fp32 parity needs full-precision matmuls on every backend
+    os.environ.setdefault("MLX_ENABLE_TF32", "0")
+    from parity import report
+    from parity.runner import run
+
+    try:
+        res = run(spec, a.dtype, fail_fast=a.fail_fast, reference=not a.golden_only,
+                  golden=not a.no_golden, checks=not a.no_checks)
+    except ParityError as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    except ImportError as e:
+        if a.golden_only or (e.name or "").split(".")[0] not in REFERENCE_PACKAGES:
+            raise
+        print(f"ERROR: the reference side needs {e.name or e}; install the reference packages "
+              "(torch, openai-whisper, transformers) or compare against the stored goldens with "
+              "--golden-only", file=sys.stderr)
+        return 1
+    print(f"{spec.name} ({a.dtype}) — weights: {spec.weights}")
+    for c in res.cases:
+        report.print_case(c)
+    for c in res.checks:
+        report.print_check(c)
+    md, js = report.write(res, root=Path(a.report_dir) if a.report_dir else report.REPORTS)
+    print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}; report {md} and {js}")
+    return 0 if res.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Compare two sets of taps (MLX against the reference, or against a stored golden).
+
+Taps are compared in the reference's execution order. Hard errors (`ParityError`), never passes:
+zero taps compared, a tap missing on one side (exact names only, both lists shown), NaN/Inf,
+a shape mismatch. Discrete taps are compared exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parity.metrics import DiscreteStats, TapStats, check_finite, discrete_stats, tap_stats
+from parity.spec import ParityError, Tolerance, ToleranceTable
+
+Result = TapStats | DiscreteStats
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A large reference tap kept as values at fixed flat indices plus summary statistics."""
+
+    shape: tuple[int, ...]
+    indices: np.ndarray  # (K,) int64 flat indices into the row-major array, sorted
+    values: np.ndarray  # (K,) float32 reference values at `indices`
+    mean: float
+    std: float
+    min: float
+    max: float
+    l2: float  # Euclidean norm of the whole tap
+
+    @classmethod
+    def of(cls, a: np.ndarray, indices: np.ndarray) -> Fingerprint:
+        a64 = a.astype(np.float64).ravel()
+        return cls(tuple(a.shape), indices.astype(np.int64),
+                   a.ravel()[indices].astype(np.float32), float(a64.mean()), float(a64.std()),
+                   float(a64.min()), float(a64.max()), float(np.linalg.norm(a64)))
+
+    def summary(self) -> dict[str, float]:
+        return {"mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
+                "l2": self.l2}
+
+
+def compare_fingerprint(name: str, got: np.ndarray, fp: Fingerprint, tol: Tolerance) -> TapStats:
+    """Elementwise check at the fingerprint's indices, then the summary statistics.
+
+    If every element passed `|g-w| <= atol + rtol|w|`, then with b = atol + rtol*max|w| the
+    mean, min, max and std move by at most b and the L2 norm by at most b*sqrt(n). A summary
+    outside these bounds proves an element outside the sampled set failed.
+    """
+    if tuple(got.shape) != fp.shape:
+        raise ParityError(f"tap {name!r}: shape mismatch, mlx {tuple(got.shape)} vs golden "
+                          f"{fp.shape}; fix the layout on the MLX side (channels-last)")
+    check_finite(name, "mlx", got)
+    s = tap_stats(name, got.ravel()[fp.indices], fp.values, tol)
+    worst = tuple(int(i) for i in np.unravel_index(int(fp.indices[s.worst_index[0]]), fp.shape))
+    g = got.astype(np.float64).ravel()
+    have = {"mean": float(g.mean()), "std": float(g.std()), "min": float(g.min()),
+            "max": float(g.max()), "l2": float(np.linalg.norm(g))}
+    bound = tol.atol + tol.rtol * max(abs(fp.min), abs(fp.max))
+    limits = {"mean": bound, "std": bound, "min": bound, "max": bound,
+              "l2": bound * float(np.sqrt(g.size))}
+    bad = [k for k, v in fp.summary().items() if abs(have[k] - v) > limits[k]]
+    passed = s.passed and not bad
+    return dataclasses.replace(
+        s, shape=fp.shape, dtype=str(got.dtype), worst_index=worst, passed=passed,
+        size=int(got.size),
+        n_fail=s.n_fail if not bad else max(s.n_fail, 1),
+        note=(f"fingerprint {fp.indices.size}/{got.size}"
+              + ("; summary out of bounds: " + ", ".join(
+                  f"{k} {have[k]:.6g} vs {fp.summary()[k]:.6g} (limit {limits[k]:.3g})"
+                  for k in bad) if bad else "")))
+
+
+@dataclass
+class Comparison:
+    results: list[Result] = field(default_factory=list)
+    not_compared: dict[str, list[str]] = field(default_factory=dict)  # side -> extra tap names
+    stopped_early: bool = False  # --fail-fast stopped at the first failure
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results) and not self.stopped_early
+
+    @property
+    def first_failure(self) -> Result | None:
+        return next((r for r in self.results if not r.passed), None)
+
+
+def compare_taps(
+    got: Mapping[str, np.ndarray],  # MLX taps
+    want: Mapping[str, np.ndarray | Fingerprint],  # reference (or golden) taps, execution order
+    taps: Sequence[str],  # the spec's tap list
+    table: ToleranceTable,
+    discrete: Sequence[str] = (),
+    fail_fast: bool = False,
+    want_label: str = "reference",
+) -> Comparison:
+    if not taps:
+        raise ParityError("zero taps to compare; a comparison of nothing is not a pass. List the "
+                          "taps in the model spec")
+    missing_got = [t for t in taps if t not in got]
+    missing_want = [t for t in taps if t not in want]
+    if missing_got or missing_want:
+        raise ParityError(
+            "taps missing on one side (names are matched exactly): "
+            f"missing in mlx: {missing_got or 'none'}; missing in {want_label}: "
+            f"{missing_want or 'none'}. mlx recorded {list(got)}; {want_label} recorded "
+            f"{list(want)}")
+    listed = set(taps)
+    order = [t for t in want if t in listed]  # reference execution order
+    out = Comparison(not_compared={
+        "mlx": [t for t in got if t not in listed],
+        want_label: [t for t in want if t not in listed]})
+    for name in order:
+        g, w = np.asarray(got[name]), want[name]
+        if name in discrete:
+            if isinstance(w, Fingerprint):
+                raise ParityError(f"discrete tap {name!r} was stored as a fingerprint; discrete "
+                                  "taps must be stored whole")
+            r: Result = discrete_stats(name, g, np.asarray(w))
+        else:
+            tol, _ = table.for_tap(name)
+            if isinstance(w, Fingerprint):
+                r = compare_fingerprint(name, g, w, tol)
+            else:
+                r = tap_stats(name, g, np.asarray(w), tol)
+        out.results.append(r)
+        if fail_fast and not r.passed:
+            out.stopped_early = len(out.results) < len(order)
+            break
+    return out
+
+
+def worst_pairs(got: np.ndarray, want: np.ndarray, tol: Tolerance, k: int = 5) -> list[tuple]:
+    """The k elements with the largest excess over the tolerance: (index, got, want, |diff|)."""
+    g = got.astype(np.float64).ravel()
+    w = want.astype(np.float64).ravel()
+    d = np.abs(g - w)
+    excess = d - (tol.atol + tol.rtol * np.abs(w))
+    top = np.argsort(excess)[::-1][:k]
+    return [(tuple(int(i) for i in np.unravel_index(int(j), want.shape)), float(g[j]),
+             float(w[j]), float(d[j])) for j in top]

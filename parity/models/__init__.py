@@ -1,0 +1,1 @@
+"""Model specs for the parity harness; one module per model family."""

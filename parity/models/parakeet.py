@@ -1,0 +1,213 @@
+"""Parakeet parity specs: MLX port (`mlx_impl.parakeet`) against transformers `ParakeetForCTC`,
+`ParakeetForTDT` and `ParakeetForRNNT` (`reference.parakeet`).
+
+Specs (seeded random weights: no Parakeet checkpoint is available offline, so outputs are not
+speech recognition; only the agreement of the two sides means anything):
+- `parakeet-ctc-test-tiny`, `parakeet-tdt-test-tiny`, `parakeet-rnnt-test-tiny`: tiny CI configs;
+- `parakeet-ctc-0.6b`, `parakeet-tdt-0.6b`, `parakeet-rnnt-0.6b`: the released 0.6b
+  architecture (FastConformer 1024 wide, 24 layers, 8 heads, ff 4096, 8x subsampling with 256
+  channels, 128 mels, 1024 pieces + blank; transducers: 640-wide 2-layer LSTM prediction
+  network, TDT durations 0..4), set explicitly rather than taken from upstream's config defaults
+  (those describe parakeet-ctc-1.1b / tdt-0.6b-v3: 80 mels, 8192 pieces).
+
+Both sides compute the features from the raw clip themselves (the `features` tap compares that
+step). The transducers' discrete taps are upstream `generate()`'s `sequences` and `durations`.
+
+Importing this module imports neither torch nor mlx: builders import them when called.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from parity.spec import CaseInputs, GoldenCase, ModelSpec, ParityError, ToleranceTable
+
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "speech"
+SAMPLE_RATE = 16000
+WEIGHTS_SEED = 0
+
+ENCODER_0_6B = dict(
+    hidden_size=1024, num_hidden_layers=24, num_attention_heads=8, intermediate_size=4096,
+    hidden_act="silu", attention_bias=True, convolution_bias=True, conv_kernel_size=9,
+    subsampling_factor=8, subsampling_conv_channels=256, num_mel_bins=128,
+    subsampling_conv_kernel_size=3, subsampling_conv_stride=2, scale_input=True)
+ENCODER_TINY = dict(ENCODER_0_6B, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                    intermediate_size=128, subsampling_conv_channels=16, num_mel_bins=32)
+
+VOCAB_0_6B = 1025  # 1024 SentencePiece pieces + the blank (last id)
+VOCAB_TINY = 97
+
+
+def ctc_config(encoder: Mapping, vocab_size: int) -> dict:
+    return dict(model_type="parakeet_ctc", vocab_size=vocab_size, pad_token_id=vocab_size - 1,
+                encoder_config=dict(encoder))
+
+
+def transducer_config(kind: str, encoder: Mapping, vocab_size: int, decoder_hidden: int) -> dict:
+    cfg = dict(model_type=f"parakeet_{kind}", vocab_size=vocab_size,
+               blank_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+               decoder_start_token_id=vocab_size - 1, decoder_hidden_size=decoder_hidden,
+               num_decoder_layers=2, hidden_act="relu", max_symbols_per_step=10,
+               encoder_config=dict(encoder))
+    if kind == "tdt":
+        cfg["durations"] = [0, 1, 2, 3, 4]
+    return cfg
+
+
+CTC_0_6B = ctc_config(ENCODER_0_6B, VOCAB_0_6B)
+TDT_0_6B = transducer_config("tdt", ENCODER_0_6B, VOCAB_0_6B, 640)
+RNNT_0_6B = transducer_config("rnnt", ENCODER_0_6B, VOCAB_0_6B, 640)
+CTC_TINY = ctc_config(ENCODER_TINY, VOCAB_TINY)
+TDT_TINY = transducer_config("tdt", ENCODER_TINY, VOCAB_TINY, 48)
+RNNT_TINY = transducer_config("rnnt", ENCODER_TINY, VOCAB_TINY, 48)
+
+
+def tap_names(config: Mapping) -> tuple[str, ...]:
+    names = ["features", "encoder.subsampling"]
+    for i in range(config["encoder_config"]["num_hidden_layers"]):
+        p = f"encoder.layers.{i}"
+        names += [f"{p}.feed_forward1", f"{p}.self_attn", f"{p}.conv", f"{p}.feed_forward2", p]
+    if config["model_type"] == "parakeet_ctc":
+        return (*names, "logits", "tokens")
+    return (*names, "encoder_projector", "joint", "tokens", "durations")
+
+
+def vocab(config: Mapping) -> list[str]:
+    from mlx_impl.parakeet.tokenizer import synthetic_vocab  # plain Python, no mlx import
+
+    return synthetic_vocab(config["vocab_size"])
+
+
+def checkpoint(config: Mapping, seed: int = WEIGHTS_SEED) -> Path:
+    """The cached save_pretrained folder of the seeded model (built by the reference on first use)."""
+    from reference.parakeet import build_checkpoint
+
+    return build_checkpoint(dict(config), seed, vocab(config))
+
+
+def read_clip(clip_id: str, folder: Path = FIXTURES) -> tuple[dict, np.ndarray]:
+    import soundfile
+
+    manifest = folder / "manifest.jsonl"
+    if not manifest.exists():
+        raise FileNotFoundError(f"clip manifest {manifest} is missing")
+    entries = {e["id"]: e for e in (json.loads(line) for line in
+                                    manifest.read_text().splitlines() if line.strip())}
+    if clip_id not in entries:
+        raise KeyError(f"no clip {clip_id!r}; {manifest} has {sorted(entries)}")
+    e = entries[clip_id]
+    audio, sr = soundfile.read(folder / e["file"], dtype="float32", always_2d=True)
+    if sr != SAMPLE_RATE or audio.shape[1] != 1:
+        raise ValueError(f"clip {e['file']}: expected 16000 Hz mono, got {sr} Hz with "
+                         f"{audio.shape[1]} channels; resample it")
+    return e, np.ascontiguousarray(audio[:, 0])
+
+
+def make_inputs(case: GoldenCase) -> CaseInputs:
+    folder = Path(case.params.get("folder", FIXTURES))
+    entry, audio = read_clip(case.params["clip"], folder)
+    meta = {"clip": entry["id"], "file": str(folder / entry["file"]),
+            "clip_sha256": entry.get("sha256"), "text": entry["text"],
+            "n_samples": int(audio.shape[0])}
+    return CaseInputs({"audio": audio}, meta)
+
+
+class ReferenceSide:
+    def __init__(self, config: Mapping, seed: int = WEIGHTS_SEED):
+        from reference.parakeet import ParakeetReference
+
+        self.ref = ParakeetReference(checkpoint(config, seed))
+        self.config = dict(config)
+        self.versions = self.ref.versions
+
+    def __call__(self, inputs):
+        return self.ref(inputs)
+
+
+class MlxSide:
+    def __init__(self, config: Mapping, dtype: str, seed: int = WEIGHTS_SEED):
+        import mlx.core as mx
+
+        from mlx_impl.parakeet.load import load
+
+        self._mx = mx
+        self.model, _ = load(checkpoint(config, seed),
+                             {"float32": mx.float32, "float16": mx.float16}[dtype])
+        self.dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
+        self.config = dict(config)
+        self.versions = {"mlx": mx.__version__}
+
+    def __call__(self, inputs):
+        from mlx_impl.parakeet.decode import ctc_greedy, transducer_greedy
+        from mlx_impl.parakeet.features import log_mel
+
+        mx = self._mx
+        cfg = self.model.config
+        feats, n_valid = log_mel(np.asarray(inputs["audio"], dtype=np.float32),
+                                 cfg.encoder_config.num_mel_bins)
+        x = mx.array(feats[None]).astype(self.dtype)
+        lengths = mx.array([n_valid], dtype=mx.int32)
+        taps: dict = {}
+        if cfg.model_type == "parakeet_ctc":
+            _, valid = self.model(x, lengths, taps=taps)
+        else:
+            enc, valid = self.model.encode(x, lengths, taps=taps)
+        mx.eval(list(taps.values()), valid)
+        out = {"features": feats[None]}
+        out |= {k: np.array(v.astype(mx.float32)) for k, v in taps.items()}
+        valid = np.array(valid)
+        if cfg.model_type == "parakeet_ctc":
+            if "logits" not in out:
+                raise ParityError(f"the MLX model recorded no 'logits' tap; it recorded {list(out)}")
+            out["tokens"] = ctc_greedy(out["logits"], valid, cfg.blank_token_id)
+            return out
+        res = transducer_greedy(self.model, enc, int(valid.sum()))
+        out["joint"], out["tokens"], out["durations"] = res.joint, res.tokens[None], \
+            res.durations[None]
+        return out
+
+
+# fp32, CPU, MLX against transformers, each side computing its own features from the clip.
+# Measured max abs (fixture clips): features 2.1e-5 (tiny, 32 mels) / 3.9e-5 (128 mels; float64
+# numpy vs float32 torch STFT, values up to ~6); tiny encoder taps <= 1.6e-5, logits / joint
+# <= 1.6e-5; 0.6b encoder taps <= 2.6e-5 (front end, magnitude ~10), layers <= 1.6e-5,
+# CTC logits 4.8e-6.
+FP32 = ToleranceTable(atol=1e-4, rtol=1e-5)
+FP16 = ToleranceTable(atol=5e-2, rtol=2e-2)
+
+_FOX = GoldenCase("fox", "espeak 'quick brown fox' clip", {"clip": "espeak_en_fox"})
+_WEATHER = GoldenCase("weather", "espeak weather-forecast clip", {"clip": "espeak_en_weather"})
+
+
+def _spec(name: str, description: str, config: Mapping) -> ModelSpec:
+    discrete = ("tokens",) if config["model_type"] == "parakeet_ctc" else ("tokens", "durations")
+    return ModelSpec(
+        name=name, description=description,
+        weights=f"seeded random weights, not trained (seed {WEIGHTS_SEED}: unit-gain linears and "
+                "convs, perturbed norms, biases and batch-norm statistics, blank-favouring joint "
+                "bias; reference.parakeet); no real checkpoint offline",
+        build_mlx=lambda dtype: MlxSide(config, dtype),
+        build_reference=lambda: ReferenceSide(config),
+        make_inputs=make_inputs,
+        taps=tap_names(config),
+        tolerances={"float32": FP32, "float16": FP16},
+        golden_cases=(_FOX, _WEATHER),
+        discrete=discrete,
+        config={"config": dict(config), "weights_seed": WEIGHTS_SEED},
+    )
+
+
+CTC_TEST_TINY = _spec("parakeet-ctc-test-tiny", "tiny random ParakeetForCTC for CI (width 64, "
+                      "2 layers, 32 mels)", CTC_TINY)
+TDT_TEST_TINY = _spec("parakeet-tdt-test-tiny", "tiny random ParakeetForTDT for CI", TDT_TINY)
+RNNT_TEST_TINY = _spec("parakeet-rnnt-test-tiny", "tiny random ParakeetForRNNT for CI", RNNT_TINY)
+CTC_0_6B_SPEC = _spec("parakeet-ctc-0.6b", "parakeet-ctc-0.6b architecture (FastConformer "
+                      "1024x24, 128 mels, 1025 outputs)", CTC_0_6B)
+TDT_0_6B_SPEC = _spec("parakeet-tdt-0.6b", "parakeet-tdt-0.6b(-v2) architecture (FastConformer "
+                      "1024x24, 640-wide LSTM, durations 0..4)", TDT_0_6B)
+RNNT_0_6B_SPEC = _spec("parakeet-rnnt-0.6b", "parakeet-rnnt-0.6b architecture (FastConformer "
+                       "1024x24, 640-wide LSTM)", RNNT_0_6B)

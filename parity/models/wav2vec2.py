@@ -1,0 +1,202 @@
+"""Wav2Vec2 CTC parity specs: MLX port (`mlx_impl.wav2vec2`) against transformers
+`Wav2Vec2ForCTC` (`reference.wav2vec2`).
+
+Specs (all with seeded random weights: no wav2vec2 checkpoint is available offline, so outputs
+are not speech recognition, only their agreement between the two sides means anything):
+- `wav2vec2-test-tiny`: tiny CI config, group-norm feature encoder, post-LN transformer;
+- `wav2vec2-test-tiny-stable`: tiny, layer-norm feature encoder with conv bias, pre-LN
+  ("stable layer norm") transformer, the large-lv60 architecture;
+- `wav2vec2-base-960h`: facebook/wav2vec2-base-960h's architecture (transformers
+  `Wav2Vec2Config()` defaults with vocab_size 32), ~94M parameters.
+
+The reference builds the model under `torch.manual_seed` and writes it with `save_pretrained` to
+a cache folder outside the repository (`reference.wav2vec2.build_checkpoint`); the MLX side reads
+those files with `weights.wav2vec2.load` and converts them with `mlx_impl.wav2vec2.convert`. Both
+sides normalise the raw clip themselves (the `input_values` tap compares that step).
+
+Importing this module imports neither torch nor mlx: builders import them when called.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from parity.spec import CaseInputs, GoldenCase, Metric, ModelSpec, ParityError, ToleranceTable
+
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "speech"
+SAMPLE_RATE = 16000
+WEIGHTS_SEED = 0
+
+_STRIDES = dict(conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2))
+BASE_960H_CONFIG = dict(
+    vocab_size=32, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+    intermediate_size=3072, hidden_act="gelu", layer_norm_eps=1e-5, feat_extract_norm="group",
+    feat_extract_activation="gelu", conv_dim=(512,) * 7, **_STRIDES, conv_bias=False,
+    num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16, do_stable_layer_norm=False,
+    pad_token_id=0)
+TEST_TINY_CONFIG = dict(
+    BASE_960H_CONFIG, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    intermediate_size=37, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4)
+TEST_TINY_STABLE_CONFIG = dict(TEST_TINY_CONFIG, feat_extract_norm="layer", conv_bias=True,
+                               do_stable_layer_norm=True, num_conv_pos_embeddings=15)
+
+
+def tap_names(config: Mapping) -> tuple[str, ...]:
+    """Taps in execution order (mlx_impl/wav2vec2/model.py), plus the discrete greedy path."""
+    names = ["input_values"]
+    names += [f"feature_extractor.conv_layers.{i}" for i in range(len(config["conv_dim"]))]
+    names += ["feature_projection", "encoder.pos_conv_embed"]
+    if not config["do_stable_layer_norm"]:
+        names.append("encoder.layer_norm")
+    for i in range(config["num_hidden_layers"]):
+        names += [f"encoder.layers.{i}.attention", f"encoder.layers.{i}.feed_forward",
+                  f"encoder.layers.{i}"]
+    if config["do_stable_layer_norm"]:
+        names.append("encoder.layer_norm")
+    return (*names, "logits", "logits.argmax")
+
+
+def vocab() -> dict[str, int]:
+    from mlx_impl.wav2vec2.tokenizer import BASE_960H_VOCAB  # plain Python, no mlx import
+
+    return dict(BASE_960H_VOCAB)
+
+
+def checkpoint(config: Mapping, seed: int = WEIGHTS_SEED) -> Path:
+    """The cached save_pretrained folder of the seeded model (the reference builds it once)."""
+    from reference.wav2vec2 import build_checkpoint
+
+    return build_checkpoint(dict(config), seed, vocab())
+
+
+def read_clip(clip_id: str, folder: Path = FIXTURES) -> tuple[dict, np.ndarray]:
+    import soundfile
+
+    manifest = folder / "manifest.jsonl"
+    if not manifest.exists():
+        raise FileNotFoundError(f"clip manifest {manifest} is missing")
+    entries = {e["id"]: e for e in (json.loads(line) for line in
+                                    manifest.read_text().splitlines() if line.strip())}
+    if clip_id not in entries:
+        raise KeyError(f"no clip {clip_id!r}; {manifest} has {sorted(entries)}")
+    e = entries[clip_id]
+    audio, sr = soundfile.read(folder / e["file"], dtype="float32", always_2d=True)
+    if sr != SAMPLE_RATE or audio.shape[1] != 1:
+        raise ValueError(f"clip {e['file']}: expected 16000 Hz mono, got {sr} Hz with "
+                         f"{audio.shape[1]} channels; resample it")
+    return e, np.ascontiguousarray(audio[:, 0])
+
+
+def make_inputs(case: GoldenCase) -> CaseInputs:
+    folder = Path(case.params.get("folder", FIXTURES))
+    entry, audio = read_clip(case.params["clip"], folder)
+    meta = {"clip": entry["id"], "file": str(folder / entry["file"]),
+            "clip_sha256": entry.get("sha256"), "text": entry["text"],
+            "n_samples": int(audio.shape[0])}
+    return CaseInputs({"audio": audio}, meta)
+
+
+def _argmax(logits: np.ndarray) -> np.ndarray:
+    return np.argmax(logits, axis=-1).astype(np.int64)  # (B, T) greedy CTC path
+
+
+class ReferenceSide:
+    def __init__(self, config: Mapping, seed: int = WEIGHTS_SEED):
+        from reference.wav2vec2 import Wav2Vec2Reference
+
+        self.ref = Wav2Vec2Reference(checkpoint(config, seed))
+        self.config = dict(config)
+        self.versions = self.ref.versions
+
+    def __call__(self, inputs):
+        taps = self.ref(inputs)
+        taps["logits.argmax"] = _argmax(taps["logits"])
+        return taps
+
+
+class MlxSide:
+    def __init__(self, config: Mapping, dtype: str, seed: int = WEIGHTS_SEED):
+        import mlx.core as mx
+
+        from mlx_impl.wav2vec2.load import load
+
+        self._mx = mx
+        self.model, _ = load(checkpoint(config, seed),
+                             {"float32": mx.float32, "float16": mx.float16}[dtype])
+        self.config = dict(config)
+        self.versions = {"mlx": mx.__version__}
+
+    def __call__(self, inputs):
+        from mlx_impl.wav2vec2.features import normalize
+
+        mx = self._mx
+        iv = normalize(np.asarray(inputs["audio"], dtype=np.float32))[None]
+        taps: dict = {"input_values": mx.array(iv)}
+        self.model(taps["input_values"], taps=taps)
+        mx.eval(list(taps.values()))
+        out = {k: np.array(v.astype(mx.float32)) for k, v in taps.items()}
+        if "logits" not in out:
+            raise ParityError(f"the MLX model recorded no 'logits' tap; it recorded {list(out)}")
+        out["logits.argmax"] = _argmax(out["logits"])
+        return out
+
+
+def _argmax_agreement(ref, got) -> float:
+    return float(np.mean(ref["logits.argmax"] == got["logits.argmax"]))
+
+
+def _min_top2_gap(ref, got) -> float:
+    top = np.sort(ref["logits"], axis=-1)
+    return float(np.min(top[..., -1] - top[..., -2]))
+
+
+METRICS = (
+    Metric("argmax_agreement", "fraction of frames where MLX and reference pick the same CTC "
+           "class", _argmax_agreement),
+    Metric("reference_min_top2_gap", "smallest margin between the reference's best and second "
+           "logit over frames (how close the greedy path came to a tie)", _min_top2_gap),
+)
+
+# fp32, CPU, MLX against transformers, fixture clips fox + weather. Measured max abs differences
+# per tap class, base-960h config: feature-encoder convs 1.29e-5 (maps up to ~20 after a
+# 20k-frame group norm), encoder layers 1.23e-5, logits 3.5e-6; tiny configs <= 6.7e-6.
+FP32 = ToleranceTable(atol=5e-5, rtol=1e-5)
+# fp16 MLX against the fp32 reference: measured max abs 1.3e-2 (tiny configs), on feature-encoder
+# maps of magnitude 8-16 where one fp16 step is 7.8e-3. The greedy path is compared exactly and
+# can differ where the reference's top-2 logit gap is below the fp16 logit error (~1e-3).
+FP16 = ToleranceTable(atol=5e-2, rtol=2e-2)
+
+_FOX = GoldenCase("fox", "espeak 'quick brown fox' clip", {"clip": "espeak_en_fox"})
+_WEATHER = GoldenCase("weather", "espeak weather-forecast clip", {"clip": "espeak_en_weather"})
+
+
+def _spec(name: str, description: str, config: Mapping) -> ModelSpec:
+    return ModelSpec(
+        name=name, description=description,
+        weights=f"seeded random weights, not trained (torch.manual_seed({WEIGHTS_SEED}) + "
+                "transformers init, norms and biases perturbed); no real checkpoint offline",
+        build_mlx=lambda dtype: MlxSide(config, dtype),
+        build_reference=lambda: ReferenceSide(config),
+        make_inputs=make_inputs,
+        taps=tap_names(config),
+        tolerances={"float32": FP32, "float16": FP16},
+        golden_cases=(_FOX, _WEATHER),
+        discrete=("logits.argmax",),
+        metrics=METRICS,
+        config={"config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
+                "weights_seed": WEIGHTS_SEED},
+    )
+
+
+TEST_TINY = _spec("wav2vec2-test-tiny", "tiny random Wav2Vec2ForCTC for CI (width 32, 2 layers, "
+                  "group-norm feature encoder, post-LN)", TEST_TINY_CONFIG)
+TEST_TINY_STABLE = _spec("wav2vec2-test-tiny-stable", "tiny random Wav2Vec2ForCTC, layer-norm "
+                         "feature encoder with conv bias, stable (pre-LN) transformer",
+                         TEST_TINY_STABLE_CONFIG)
+BASE_960H = _spec("wav2vec2-base-960h", "wav2vec2-base-960h architecture (768 wide, 12 layers, "
+                  "12 heads, 32-character CTC vocab)", BASE_960H_CONFIG)

@@ -1,0 +1,26 @@
+"""The models the harness knows, listed explicitly. Importing this imports no torch or mlx."""
+
+from __future__ import annotations
+
+from parity.models import encodec, parakeet, wav2vec2, whisper
+from parity.spec import ModelSpec
+
+SPECS: tuple[ModelSpec, ...] = (
+    whisper.TEST_TINY,
+    whisper.TINY_EN,
+    whisper.BASE,
+    whisper.SMALL,
+    encodec.TEST_TINY, encodec.ENCODEC_24KHZ,
+    wav2vec2.TEST_TINY, wav2vec2.TEST_TINY_STABLE, wav2vec2.BASE_960H,
+    parakeet.CTC_TEST_TINY, parakeet.TDT_TEST_TINY, parakeet.RNNT_TEST_TINY,
+    parakeet.CTC_0_6B_SPEC, parakeet.TDT_0_6B_SPEC, parakeet.RNNT_0_6B_SPEC,
+)
+
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}
+
+
+def get(name: str) -> ModelSpec:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; `python -m parity list` shows: "
+                       f"{', '.join(REGISTRY)}")
+    return REGISTRY[name]

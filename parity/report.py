@@ -1,0 +1,186 @@
+"""Terminal table and the Markdown/JSON reports of a run (reports/parity/<model>[-<dtype>])."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from parity.metrics import DiscreteStats, TapStats
+from parity.runner import CaseResult, RunResult
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports" / "parity"
+HEADER = ("tap", "shape", "dtype", "max_abs", "max_rel", "cos", "snr_db", "needed atol/rtol",
+          "PASS/FAIL")
+
+
+def _g(x: float, digits: int = 3) -> str:
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.{digits}g}" if x != 0 else "0"
+
+
+def rows(case: CaseResult) -> list[tuple[str, ...]]:
+    out = []
+    for r in case.comparison.results if case.comparison else []:
+        shape = "x".join(map(str, r.shape))
+        verdict = "PASS" if r.passed else "FAIL"
+        if isinstance(r, DiscreteStats):
+            extra = "exact" if r.passed else (f"{r.n_mismatch} differ; first at {r.first_index}: "
+                                              f"{r.first_got} vs {r.first_want}")
+            out.append((r.name, shape, r.dtype, "-", "-", "-", "-", extra, verdict))
+        else:
+            assert isinstance(r, TapStats)
+            fp = " (fp)" if r.note.startswith("fingerprint") else ""
+            out.append((r.name + fp, shape, r.dtype, _g(r.max_abs), _g(r.max_rel),
+                        f"{r.cosine:.7f}", _g(r.snr_db, 4),
+                        f"{_g(r.needed_atol)} / {_g(r.needed_rtol)}", verdict))
+    return out
+
+
+def table(case: CaseResult) -> str:
+    body = rows(case)
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
+              for i, h in enumerate(HEADER)]
+
+    def fmt(row):
+        return " | ".join(c.ljust(w) for c, w in zip(row, widths))
+
+    return "\n".join([fmt(HEADER), "-+-".join("-" * w for w in widths), *map(fmt, body)])
+
+
+def print_case(case: CaseResult, log=print) -> None:
+    log(f"\n== case {case.case} vs {case.against}: {'PASS' if case.passed else 'FAIL'}")
+    if case.error:
+        log(f"ERROR: {case.error}")
+        return
+    log(table(case))
+    for r in case.comparison.results:
+        if isinstance(r, TapStats) and "summary out of bounds" in r.note:
+            log(f"{r.name}: {r.note}")
+    if case.comparison.stopped_early:
+        log("stopped at the first failing tap (--fail-fast)")
+    if case.detail:
+        log(case.detail)
+    for k, v in case.metrics.items():
+        log(f"metric {k}: {v:.6g}")
+
+
+def check_table(check) -> list[str]:
+    """Markdown lines of a check's rows (a table) and summary."""
+    lines = []
+    if check.error:
+        return [f"ERROR: {check.error}"]
+    if check.rows:
+        cols = list(check.rows[0])
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "---|" * len(cols))
+        for r in check.rows:
+            lines.append("| " + " | ".join(_cell(r.get(c)) for c in cols) + " |")
+        lines.append("")
+    lines += [f"- {k}: {_cell(v)}" for k, v in check.summary.items()]
+    return lines
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return _g(v, 4)
+    return str(v)
+
+
+def print_check(check, log=print) -> None:
+    log(f"\n== check {check.name}: {'PASS' if check.passed else 'FAIL'}")
+    for line in check_table(check):
+        log(line)
+
+
+def _json_safe(x):
+    if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def to_dict(res: RunResult) -> dict:
+    spec = res.spec
+    return _json_safe({
+        "model": spec.name, "description": spec.description, "weights": spec.weights,
+        "dtype": res.dtype, "passed": res.passed, "started": res.started,
+        "config": res.config, "versions": res.versions,
+        "tolerances": spec.tolerance(res.dtype).to_dict(),
+        "cases": [{
+            "case": c.case, "against": c.against, "passed": c.passed, "error": c.error,
+            "inputs": c.meta, "metrics": c.metrics, "detail": c.detail,
+            "stopped_early": bool(c.comparison and c.comparison.stopped_early),
+            "not_compared": c.comparison.not_compared if c.comparison else {},
+            "taps": [r.to_dict() for r in (c.comparison.results if c.comparison else [])],
+        } for c in res.cases],
+        "checks": [{"name": c.name, "passed": c.passed, "error": c.error, "summary": c.summary,
+                    "rows": c.rows} for c in res.checks]})
+
+
+def to_markdown(res: RunResult) -> str:
+    spec = res.spec
+    tol = spec.tolerance(res.dtype)
+    lines = [f"# Parity: {spec.name} ({res.dtype})", "",
+             f"**{'PASS' if res.passed else 'FAIL'}** — {spec.description}", "",
+             f"- Weights: {spec.weights}", f"- Run: {res.started}",
+             "- Versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()
+                                          if not isinstance(v, dict)),
+             f"- Tolerance ({res.dtype}): atol {tol.atol:g}, rtol {tol.rtol:g}"]
+    for o in tol.overrides:
+        lines.append(f"  - `{o.pattern}`: atol {o.atol:g}, rtol {o.rtol:g} — {o.reason}")
+    lines.append("- `(fp)`: compared at the golden's fingerprint indices plus summary statistics "
+                 "(golden/README.md)")
+    for c in res.cases:
+        lines += ["", f"## {c.case} vs {c.against}: {'PASS' if c.passed else 'FAIL'}", ""]
+        if c.meta:
+            lines.append("Inputs: " + ", ".join(f"{k}={v}" for k, v in c.meta.items()
+                                                if not isinstance(v, (list, dict))))
+            lines.append("")
+        if c.error:
+            lines += [f"ERROR: {c.error}"]
+            continue
+        lines.append("| " + " | ".join(HEADER) + " |")
+        lines.append("|" + "---|" * len(HEADER))
+        lines += ["| " + " | ".join(r) + " |" for r in rows(c)]
+        extra = {k: v for k, v in c.comparison.not_compared.items() if v}
+        if extra:
+            lines += ["", "Recorded but not in the spec's tap list (not compared): "
+                      + "; ".join(f"{k}: {', '.join(v)}" for k, v in extra.items())]
+        if c.detail:
+            lines += ["", "```", c.detail, "```"]
+        for k, v in c.metrics.items():
+            desc = next(m.description for m in spec.metrics if m.name == k)
+            lines.append(f"\n- {k}: {v:.6g} ({desc})")
+    for ch in res.checks:
+        desc = next((c.description for c in spec.checks if c.name == ch.name), "")
+        lines += ["", f"## check {ch.name}: {'PASS' if ch.passed else 'FAIL'}", "", desc, ""]
+        lines += check_table(ch)
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write(res: RunResult, root: Path = REPORTS) -> tuple[Path, Path]:
+    stem = res.spec.name if res.dtype == "float32" else f"{res.spec.name}-{res.dtype}"
+    md, js = root / f"{stem}.md", root / f"{stem}.json"
+    _atomic_write(md, to_markdown(res))
+    _atomic_write(js, json.dumps(to_dict(res), indent=2) + "\n")
+    return md, js

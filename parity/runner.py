@@ -1,0 +1,187 @@
+"""Run one spec: the MLX side against the live reference and against the stored goldens."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parity import golden as golden_store
+from parity.compare import Comparison, Fingerprint, compare_taps, worst_pairs
+from parity.metrics import check_finite
+from parity.spec import CheckResult, ModelSpec, ParityError, Side, Tolerance
+
+
+@dataclass
+class CaseResult:
+    case: str
+    against: str  # "reference" (live torch run) or "golden" (stored reference taps)
+    comparison: Comparison | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    error: str | None = None  # a hard error (ParityError): the case failed without a table
+    detail: str = ""  # with --fail-fast: worst index, both values and a few pairs
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and self.comparison is not None and self.comparison.passed
+
+
+@dataclass
+class RunResult:
+    spec: ModelSpec
+    dtype: str
+    cases: list[CaseResult] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    versions: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    started: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return (bool(self.cases) and all(c.passed for c in self.cases)
+                and all(c.passed for c in self.checks))
+
+
+def _detail(cmp: Comparison, got: dict, want: dict) -> str:
+    r = cmp.first_failure
+    if r is None:
+        return ""
+    g, w = np.asarray(got[r.name]), want[r.name]
+    if hasattr(r, "first_index"):  # discrete
+        return (f"first failing tap {r.name!r} (discrete): first mismatch at {r.first_index}: "
+                f"mlx {r.first_got} vs reference {r.first_want}; {r.n_mismatch} mismatches")
+    tol = Tolerance(r.atol, r.rtol)
+    if isinstance(w, Fingerprint):
+        pairs = worst_pairs(g.ravel()[w.indices], w.values, tol)
+        pairs = [(tuple(int(i) for i in np.unravel_index(int(w.indices[p[0][0]]), w.shape)),)
+                 + p[1:] for p in pairs]
+    else:
+        pairs = worst_pairs(g, np.asarray(w), tol)
+    lines = [(f"first failing tap {r.name!r}: worst index {r.worst_index}: mlx {r.worst_got:.8g} "
+              f"vs reference {r.worst_want:.8g} (atol {r.atol:g}, rtol {r.rtol:g}; "
+              f"{r.n_fail} of {r.size} elements over)"), "  index | mlx | reference | abs diff"]
+    lines += [f"  {i} | {a:.8g} | {b:.8g} | {d:.3g}" for i, a, b, d in pairs]
+    return "\n".join(lines)
+
+
+def _run_case(name: str, against: str, mlx: Side, inputs: dict, want: dict, spec: ModelSpec,
+              dtype: str, fail_fast: bool, meta: dict, metrics: bool) -> CaseResult:
+    try:
+        got = mlx(inputs)
+        cmp = compare_taps(got, want, spec.taps, spec.tolerance(dtype), spec.discrete,
+                           fail_fast=fail_fast, want_label=against)
+    except ParityError as e:
+        return CaseResult(name, against, None, meta=meta, error=str(e))
+    res = CaseResult(name, against, cmp, meta=meta)
+    if metrics:
+        res.metrics = {m.name: float(m.fn(want, got)) for m in spec.metrics}
+    if not cmp.passed:
+        res.detail = _detail(cmp, got, want)
+    return res
+
+
+def run(spec: ModelSpec, dtype: str = "float32", fail_fast: bool = False,
+        reference: bool = True, golden: bool = True, log=print,
+        golden_root=golden_store.ROOT, checks: bool = True) -> RunResult:
+    """Compare the MLX side of `spec` in `dtype` against the reference and/or its goldens."""
+    spec.tolerance(dtype)  # unknown dtype -> clear error before building anything
+    if not (reference or golden):
+        raise ValueError("nothing to compare against: enable the reference, the goldens, or both")
+    out = RunResult(spec, dtype, config=dict(spec.config),
+                    started=datetime.datetime.now(datetime.UTC).isoformat(
+                        timespec="seconds"))
+    out.versions = {"python": platform.python_version(), "numpy": np.__version__,
+                    "MLX_ENABLE_TF32": os.environ.get("MLX_ENABLE_TF32", "unset")}
+    log(f"building mlx side ({dtype}) of {spec.name}")
+    mlx = spec.build_mlx(dtype)
+    out.versions.update(getattr(mlx, "versions", {}))
+    if reference:
+        log(f"building reference side of {spec.name}")
+        ref = spec.build_reference()
+        out.versions.update(getattr(ref, "versions", {}))
+        for case in spec.golden_cases:
+            inp = spec.make_inputs(case)
+            log(f"case {case.name}: mlx vs reference")
+            try:
+                want = ref(inp.arrays)
+            except ParityError as e:
+                out.cases.append(CaseResult(case.name, "reference", None, meta=inp.meta,
+                                            error=str(e)))
+                want = None
+            if want is not None:
+                out.cases.append(_run_case(case.name, "reference", mlx, inp.arrays, want, spec,
+                                           dtype, fail_fast, inp.meta, metrics=True))
+            if fail_fast and not out.cases[-1].passed:
+                return out
+        for check in spec.checks if checks else ():
+            if dtype not in check.dtypes:
+                log(f"check {check.name}: not defined for {dtype}, skipped")
+                continue
+            log(f"check {check.name}: {check.description}")
+            try:
+                out.checks.append(check.fn(dtype, log))
+            except ParityError as e:
+                out.checks.append(CheckResult(check.name, False, {}, [], error=str(e)))
+            if fail_fast and not out.checks[-1].passed:
+                return out
+    if golden:
+        g = golden_store.read(spec.name, root=golden_root)
+        out.versions["golden"] = {k: g.manifest.get(k) for k in ("generated", "packages")}
+        for case in g.cases:
+            log(f"case {case.name}: mlx vs golden")
+            out.cases.append(_run_case(case.name, "golden", mlx, case.inputs, case.taps, spec,
+                                       dtype, fail_fast, case.meta.get("inputs", {}),
+                                       metrics=False))
+            if fail_fast and not out.cases[-1].passed:
+                return out
+    return out
+
+
+def generate_golden(spec: ModelSpec, log=print, root=golden_store.ROOT):
+    """Run the reference on every golden case and store the taps (`python -m parity golden`)."""
+    if not spec.golden_cases:
+        raise ValueError(f"spec {spec.name!r} has no golden cases")
+    ref = spec.build_reference()
+    cases, tensors = [], {}
+    for case in spec.golden_cases:
+        log(f"case {case.name}: running the reference")
+        inp = spec.make_inputs(case)
+        taps = ref(inp.arrays)
+        missing = [t for t in spec.taps if t not in taps]
+        if missing:
+            raise ParityError(f"reference did not record taps {missing}; it recorded {list(taps)}")
+        for t in spec.taps:
+            check_finite(t, "reference", np.asarray(taps[t]))
+        ordered = {k: np.asarray(v) for k, v in taps.items() if k in spec.taps}
+        t, entries = golden_store.pack_case(inp.arrays, ordered, spec.discrete, spec.golden_whole)
+        tensors[case.name] = t
+        cases.append({"name": case.name, "description": case.description,
+                      "params": dict(case.params), "inputs": inp.meta,
+                      "input_arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)}
+                                       for k, v in inp.arrays.items()},
+                      "taps": entries})
+    manifest = {
+        "format_version": golden_store.FORMAT_VERSION,
+        "model": spec.name,
+        "description": spec.description,
+        "weights": spec.weights,
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "generator": f"python -m parity golden {spec.name}",
+        "packages": {"python": platform.python_version(), "numpy": np.__version__,
+                     **getattr(ref, "versions", {})},
+        "config": dict(spec.config),
+        "fingerprint": {"max_whole_elements": golden_store.MAX_WHOLE,
+                        "n_indices": golden_store.N_INDICES,
+                        "index_seed": golden_store.INDEX_SEED,
+                        "rule": "numpy.random.default_rng(index_seed).choice(size, n_indices, "
+                                "replace=False), sorted"},
+        "tolerances": {d: t.to_dict() for d, t in spec.tolerances.items()},
+        "cases": cases,
+    }
+    return golden_store.write(spec.name, manifest, tensors, root=root)
+
+

@@ -1,0 +1,148 @@
+"""The spec object that describes one model to the parity harness.
+
+A `ModelSpec` says how to build both sides (the MLX port and the upstream reference), how to make
+their inputs, which taps to compare, how tight each comparison is per dtype, and which golden
+cases to store. Specs are plain data plus callables; building a side is lazy, so importing a spec
+(and listing the registry) never imports torch or mlx.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+DTYPES = ("float32", "float16")
+
+Arrays = dict[str, np.ndarray]
+
+
+class ParityError(Exception):
+    """A comparison that cannot pass: zero taps, a missing tap, NaN/Inf, a shape mismatch."""
+
+
+class Side(Protocol):
+    """One built side of a comparison (reference or MLX)."""
+
+    config: dict  # the model configuration it was built with (recorded in reports and goldens)
+    versions: dict  # upstream package versions that produced its numbers
+
+    def __call__(self, inputs: Arrays) -> Arrays:
+        """Run on `inputs`; return taps in execution order, numpy, in the MLX layout."""
+        ...
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float  # absolute slack per element
+    rtol: float  # slack relative to |reference| per element; pass iff |got-want| <= atol+rtol*|want|
+
+
+@dataclass(frozen=True)
+class Override:
+    pattern: str  # fnmatch glob over tap names, e.g. "decoder.blocks.*.mlp"
+    atol: float
+    rtol: float
+    reason: str  # why this tap needs a looser bound, with the measurement behind it
+
+    def __post_init__(self):
+        if not self.reason.strip():
+            raise ValueError(f"tolerance override {self.pattern!r} has no reason; every looser "
+                             "entry must say why, with the measured error that justified it")
+
+
+@dataclass(frozen=True)
+class ToleranceTable:
+    atol: float  # default for every tap without a matching override
+    rtol: float
+    overrides: tuple[Override, ...] = ()  # first matching pattern wins
+
+    def for_tap(self, name: str) -> tuple[Tolerance, Override | None]:
+        for o in self.overrides:
+            if fnmatch.fnmatchcase(name, o.pattern):
+                return Tolerance(o.atol, o.rtol), o
+        return Tolerance(self.atol, self.rtol), None
+
+    def to_dict(self) -> dict:
+        return {"atol": self.atol, "rtol": self.rtol,
+                "overrides": [{"pattern": o.pattern, "atol": o.atol, "rtol": o.rtol,
+                               "reason": o.reason} for o in self.overrides]}
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    name: str  # file stem under golden/<model>/ (letters, digits, '-', '_')
+    description: str
+    params: Mapping[str, Any] = field(default_factory=dict)  # passed to the input maker
+
+
+@dataclass(frozen=True)
+class CaseInputs:
+    arrays: Arrays  # what both sides receive, e.g. {"audio": (N,) float32, "tokens": (1, T) int32}
+    meta: dict  # JSON-able description (source clip, transcript, token ids...) for reports/goldens
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    description: str
+    fn: Callable[[Arrays, Arrays], float]  # (reference taps, mlx taps) -> value; reported, not gated
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    summary: dict  # headline numbers (JSON-able), e.g. token identity rate, word-time max diff
+    rows: list[dict]  # one JSON-able row per item checked (clip x strategy), shown as a table
+    error: str | None = None  # a hard error: the check could not be carried out
+
+
+@dataclass(frozen=True)
+class Check:
+    """An end-to-end check beyond the taps (decoded tokens, word timings, WER): gated, so a
+    failing check fails the run. It builds and runs both sides itself."""
+
+    name: str
+    description: str
+    fn: Callable[[str, Callable[[str], None]], CheckResult]  # (dtype, log) -> result
+    dtypes: tuple[str, ...] = ("float32",)  # dtypes in which the check applies
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    weights: str  # e.g. "real weights: ..." or "seeded random weights, not trained (seed 0)"
+    build_mlx: Callable[[str], Side]  # dtype name ("float32" | "float16") -> MLX side
+    build_reference: Callable[[], Side]  # -> reference side (float32)
+    make_inputs: Callable[[GoldenCase], CaseInputs]
+    taps: tuple[str, ...]  # names compared, in the reference's execution order
+    tolerances: Mapping[str, ToleranceTable]  # dtype name -> table
+    golden_cases: tuple[GoldenCase, ...]
+    discrete: tuple[str, ...] = ()  # taps compared exactly (tokens, codes); must be integer arrays
+    metrics: tuple[Metric, ...] = ()
+    checks: tuple[Check, ...] = ()  # end-to-end checks run with the reference (see Check)
+    golden_whole: tuple[str, ...] = ()  # taps stored whole in goldens whatever their size
+    config: Mapping[str, Any] = field(default_factory=dict)  # model config (reports, goldens)
+
+    def __post_init__(self):
+        missing = [d for d in DTYPES if d not in self.tolerances]
+        if missing:
+            raise ValueError(f"spec {self.name!r} has no tolerance table for {missing}")
+        if len(set(self.taps)) != len(self.taps):
+            raise ValueError(f"spec {self.name!r} lists a tap twice")
+        unknown = sorted(set(self.discrete) - set(self.taps))
+        if unknown:
+            raise ValueError(f"spec {self.name!r}: discrete taps {unknown} are not in its tap list")
+        names = [c.name for c in self.golden_cases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"spec {self.name!r} repeats golden case names: {names}")
+
+    def tolerance(self, dtype: str) -> ToleranceTable:
+        if dtype not in self.tolerances:
+            raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(self.tolerances)}")
+        return self.tolerances[dtype]

@@ -1,0 +1,345 @@
+"""The generic harness on hand-made arrays and a toy spec (2-layer MLP, MLX against torch)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity import golden as golden_store
+from parity import report
+from parity.compare import Fingerprint, compare_fingerprint, compare_taps
+from parity.metrics import discrete_stats, tap_stats
+from parity.runner import generate_golden, run
+from parity.spec import (
+    CaseInputs,
+    GoldenCase,
+    ModelSpec,
+    Override,
+    ParityError,
+    Tolerance,
+    ToleranceTable,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_close(name: str, got, want, atol: float = 0.0, rtol: float = 0.0) -> None:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    d = np.abs(got - want)
+    if got.shape != want.shape or not np.all(d <= atol + rtol * np.abs(want)):
+        raise AssertionError(f"{name}: shapes {got.shape}/{want.shape}, max abs diff "
+                             f"{d.max() if d.size else 'n/a'} (atol {atol}, rtol {rtol}); "
+                             f"got {got.ravel()[:6]}, want {want.ravel()[:6]}")
+
+
+# ------------------------------------------------------------------------------------------
+# toy spec: x (B, 8) -> fc1 (16) -> tanh -> fc2 (4) -> argmax; MLX side against torch hooks
+
+TOY_TAPS = ("fc1", "act", "fc2", "argmax")
+
+
+def toy_weights(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"fc1.weight": rng.standard_normal((16, 8)).astype(np.float32) / 3,
+            "fc1.bias": rng.standard_normal(16).astype(np.float32) / 10,
+            "fc2.weight": rng.standard_normal((4, 16)).astype(np.float32) / 4,
+            "fc2.bias": rng.standard_normal(4).astype(np.float32) / 10}
+
+
+class ToyMlx:
+    def __init__(self, dtype: str, weights: dict | None = None):
+        import mlx.core as mx
+
+        self.mx = mx
+        self.dt = {"float32": mx.float32, "float16": mx.float16}[dtype]
+        self.w = {k: mx.array(v).astype(self.dt) for k, v in (weights or toy_weights()).items()}
+        self.config = {"width": 16}
+        self.versions = {"mlx": mx.__version__}
+
+    def __call__(self, inputs):
+        mx, w = self.mx, self.w
+        x = mx.array(inputs["x"]).astype(self.dt)
+        taps = {}
+        taps["fc1"] = h = x @ w["fc1.weight"].T + w["fc1.bias"]
+        taps["act"] = a = mx.tanh(h)
+        taps["fc2"] = y = a @ w["fc2.weight"].T + w["fc2.bias"]
+        taps["argmax"] = mx.argmax(y, axis=-1)
+        out = {k: np.array(v) for k, v in taps.items()}
+        out["argmax"] = out["argmax"].astype(np.int64)
+        return out
+
+
+class ToyTorch:
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+        self.net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(),
+                                       torch.nn.Linear(16, 4))
+        w = toy_weights()
+        self.net.load_state_dict({k.replace("fc1", "0").replace("fc2", "2"): torch.from_numpy(v)
+                                  for k, v in w.items()}, strict=True)
+        self.config = {"width": 16}
+        self.versions = {"torch": torch.__version__}
+
+    def __call__(self, inputs):
+        torch, taps = self.torch, {}
+        hooks = [self.net[i].register_forward_hook(
+            lambda m, i_, o, n=n: taps.__setitem__(n, o.detach().numpy().copy()))
+            for i, n in ((0, "fc1"), (1, "act"), (2, "fc2"))]
+        try:
+            with torch.no_grad():
+                y = self.net(torch.from_numpy(inputs["x"]))
+        finally:
+            for h in hooks:
+                h.remove()
+        taps["argmax"] = y.argmax(-1).numpy().astype(np.int64)
+        return taps
+
+
+def toy_inputs(case: GoldenCase) -> CaseInputs:
+    rng = np.random.default_rng(case.params["seed"])
+    return CaseInputs({"x": rng.standard_normal((5, 8)).astype(np.float32)},
+                      {"seed": case.params["seed"]})
+
+
+TOY = ModelSpec(
+    name="toy-mlp", description="2-layer MLP", weights="seeded random weights, not trained",
+    build_mlx=ToyMlx, build_reference=ToyTorch, make_inputs=toy_inputs, taps=TOY_TAPS,
+    tolerances={"float32": ToleranceTable(1e-6, 1e-6),
+                "float16": ToleranceTable(2e-3, 2e-3, (Override("act", 5e-3, 5e-3, "test"),))},
+    golden_cases=(GoldenCase("a", "seed 1", {"seed": 1}), GoldenCase("b", "seed 2", {"seed": 2})),
+    discrete=("argmax",), config={"width": 16})
+
+
+def quiet(*_a, **_k):
+    pass
+
+
+# ------------------------------------------------------------------------------------------
+# statistics on hand-made arrays
+
+
+def test_stats_on_hand_made_arrays():
+    want = np.array([[1.0, -2.0], [4.0, 0.5]], dtype=np.float32)
+    got = np.array([[1.1, -2.0], [3.0, 0.5]], dtype=np.float32)
+    s = tap_stats("t", got, want, Tolerance(atol=0.5, rtol=0.1))
+    d = np.abs(got.astype(np.float64) - want)
+    assert_close("max_abs", s.max_abs, 1.0, atol=1e-6)
+    assert_close("mean_abs", s.mean_abs, d.mean(), atol=1e-9)
+    assert_close("max_rel", s.max_rel, 0.25, atol=1e-6)  # |3-4|/4 beats |1.1-1|/1
+    g, w = got.astype(np.float64).ravel(), want.astype(np.float64).ravel()
+    assert_close("cosine", s.cosine, g @ w / np.linalg.norm(g) / np.linalg.norm(w), atol=1e-12)
+    assert_close("snr", s.snr_db, 10 * np.log10((w ** 2).sum() / ((g - w) ** 2).sum()), atol=1e-9)
+    # element (1,0): diff 1.0 > 0.5 + 0.1*4 = 0.9 -> fails; needs atol 1.0-0.4 = 0.6 at rtol 0.1,
+    # or rtol (1.0-0.5)/4 = 0.125 at atol 0.5
+    assert not s.passed and s.n_fail == 1 and s.worst_index == (1, 0)
+    assert_close("needed_atol", s.needed_atol, 0.6, atol=1e-6)
+    assert_close("needed_rtol", s.needed_rtol, 0.125, atol=1e-6)
+    assert (s.worst_got, s.worst_want) == (pytest.approx(3.0), pytest.approx(4.0))
+    s2 = tap_stats("t", got, want, Tolerance(atol=s.needed_atol + 1e-6, rtol=0.1))
+    assert s2.passed and s2.n_fail == 0
+    same = tap_stats("t", want, want, Tolerance(0, 0))
+    assert same.passed and same.snr_db == float("inf") and same.cosine == pytest.approx(1.0)
+
+
+def test_max_rel_is_inf_where_reference_is_zero():
+    s = tap_stats("t", np.array([0.0, 1e-3]), np.array([0.0, 0.0]), Tolerance(1e-2, 0))
+    assert s.max_rel == float("inf") and s.passed and s.needed_rtol == 0.0
+
+
+def test_discrete_reports_first_mismatch():
+    want = np.array([[1, 2, 3, 4]])
+    r = discrete_stats("tok", np.array([[1, 2, 9, 7]]), want)
+    assert (r.passed, r.n_mismatch, r.first_index, r.first_got, r.first_want) == (
+        False, 2, (0, 2), 9, 3)
+    assert discrete_stats("tok", want.copy(), want).passed
+
+
+# ------------------------------------------------------------------------------------------
+# hard errors
+
+TABLE = ToleranceTable(1e-5, 1e-5)
+
+
+def test_zero_taps_is_an_error():
+    with pytest.raises(ParityError, match="zero taps"):
+        compare_taps({"a": np.ones(2)}, {"a": np.ones(2)}, [], TABLE)
+
+
+def test_missing_tap_lists_both_sides():
+    with pytest.raises(ParityError) as e:
+        compare_taps({"enc.0": np.ones(2)}, {"enc.1": np.ones(2)}, ["enc.1"], TABLE)
+    msg = str(e.value)
+    assert "missing in mlx: ['enc.1']" in msg and "recorded ['enc.0']" in msg
+
+
+def test_nan_is_an_error_on_either_side():
+    bad = np.array([1.0, np.nan])
+    with pytest.raises(ParityError, match="mlx side has 1 NaN/Inf"):
+        compare_taps({"a": bad}, {"a": np.ones(2)}, ["a"], TABLE)
+    with pytest.raises(ParityError, match="reference side has 1 NaN/Inf"):
+        compare_taps({"a": np.ones(2)}, {"a": np.array([np.inf, 1.0])}, ["a"], TABLE)
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ParityError, match=r"shape mismatch, mlx \(2, 3\) vs reference \(3, 2\)"):
+        compare_taps({"a": np.ones((2, 3))}, {"a": np.ones((3, 2))}, ["a"], TABLE)
+
+
+def test_override_needs_a_reason_and_first_match_wins():
+    with pytest.raises(ValueError, match="no reason"):
+        Override("x.*", 1, 1, " ")
+    t = ToleranceTable(1e-6, 0, (Override("dec.*.mlp", 1e-3, 0, "r1"), Override("dec.*", 1, 0, "r2")))
+    assert t.for_tap("dec.3.mlp")[0] == Tolerance(1e-3, 0)
+    assert t.for_tap("dec.3.attn")[0] == Tolerance(1, 0)
+    assert t.for_tap("enc.0")[0] == Tolerance(1e-6, 0)
+
+
+# ------------------------------------------------------------------------------------------
+# toy spec end to end
+
+
+def test_toy_passes_and_compares_in_reference_order(tmp_path):
+    res = run(TOY, "float32", golden=False, log=quiet)
+    assert res.passed and len(res.cases) == 2
+    assert [r.name for r in res.cases[0].comparison.results] == list(TOY_TAPS)
+    for r in res.cases[0].comparison.results[:3]:
+        assert r.max_abs < 1e-6 and r.cosine > 0.999999
+    md, js = report.write(res, root=tmp_path)
+    data = json.loads(js.read_text())
+    assert data["passed"] and data["weights"] == "seeded random weights, not trained"
+    assert "seeded random weights, not trained" in md.read_text()
+
+
+def test_corrupted_weight_fails_at_the_first_diverging_tap(tmp_path):
+    w = toy_weights()
+    w["fc2.weight"] = w["fc2.weight"].copy()
+    w["fc2.weight"][1, 3] += 0.05
+    bad = dataclasses.replace(TOY, build_mlx=lambda dt: ToyMlx(dt, w))
+    res = run(bad, "float32", golden=False, fail_fast=True, log=quiet)
+    case = res.cases[0]
+    assert not res.passed and len(res.cases) == 1  # --fail-fast stops after the first case
+    names = [(r.name, r.passed) for r in case.comparison.results]
+    assert names == [("fc1", True), ("act", True), ("fc2", False)]  # stops at fc2
+    assert case.comparison.first_failure.name == "fc2"
+    assert case.comparison.first_failure.worst_index[1] == 1  # column of the perturbed row
+    assert "first failing tap 'fc2': worst index" in case.detail
+    md, _ = report.write(res, root=tmp_path)
+    assert "| fc2 |" in md.read_text() and "FAIL" in md.read_text()
+
+
+def test_cli_exits_non_zero_on_failure(tmp_path, monkeypatch, capsys):
+    from parity import __main__ as cli
+    from parity import registry
+
+    w = toy_weights()
+    w["fc1.bias"] = w["fc1.bias"] + 1.0
+    bad = dataclasses.replace(TOY, build_mlx=lambda dt: ToyMlx(dt, w))
+    monkeypatch.setitem(registry.REGISTRY, "toy-mlp", bad)
+    argv = ["run", "toy-mlp", "--no-golden", "--fail-fast", "--report-dir", str(tmp_path)]
+    assert cli.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "first failing tap 'fc1'" in out and "FAIL: toy-mlp" in out
+    assert (tmp_path / "toy-mlp.md").exists() and (tmp_path / "toy-mlp.json").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# golden store
+
+
+def test_fingerprint_catches_an_error_outside_the_sampled_indices():
+    rng = np.random.default_rng(3)
+    want = rng.standard_normal(100_000).astype(np.float32)
+    idx = golden_store.fingerprint_indices(want.size)
+    assert idx.size == golden_store.N_INDICES and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, golden_store.fingerprint_indices(want.size))  # fixed set
+    fp = Fingerprint.of(want, idx)
+    tol = Tolerance(1e-4, 0)
+    assert compare_fingerprint("t", want + 5e-5, fp, tol).passed
+    got = want.copy()
+    outside = np.setdiff1d(np.arange(want.size), idx)[:2000]
+    got[outside] += 0.5  # moves mean, std and L2 beyond what a passing tap allows
+    r = compare_fingerprint("t", got, fp, tol)
+    assert not r.passed and "summary out of bounds" in r.note
+
+
+def test_golden_round_trip_and_tamper(tmp_path):
+    spec = dataclasses.replace(TOY, name="toy-rt")
+    generate_golden(spec, log=quiet, root=tmp_path)
+    manifest = json.loads((tmp_path / "toy-rt" / "manifest.json").read_text())
+    assert manifest["format_version"] == golden_store.FORMAT_VERSION
+    assert manifest["generator"] == "python -m parity golden toy-rt"
+    assert manifest["packages"]["torch"] and manifest["tolerances"]["float32"]["atol"] == 1e-6
+    assert [t["name"] for t in manifest["cases"][0]["taps"]] == list(TOY_TAPS)
+    g = golden_store.read("toy-rt", root=tmp_path)
+    ref = ToyTorch()
+    for case in g.cases:
+        fresh = ref(case.inputs)
+        for name in TOY_TAPS:
+            assert_close(name, case.taps[name], fresh[name])
+    res = run(spec, "float32", reference=False, golden_root=tmp_path, log=quiet)
+    assert res.passed and [c.against for c in res.cases] == ["golden", "golden"]
+    # regenerating replaces the directory atomically, leaving no temporary siblings
+    generate_golden(spec, log=quiet, root=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy-rt"]
+    f = tmp_path / "toy-rt" / "a.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(golden_store.GoldenError, match="sha256"):
+        golden_store.read("toy-rt", root=tmp_path)
+
+
+def test_golden_compare_runs_without_torch(tmp_path):
+    spec = dataclasses.replace(TOY, name="toy-nt")
+    generate_golden(spec, log=quiet, root=tmp_path)
+    script = f"""
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tests')!r})
+import dataclasses
+import test_parity_harness as t
+from parity.runner import run
+spec = dataclasses.replace(t.TOY, name="toy-nt", build_reference=None)
+res = run(spec, "float32", reference=False, golden_root=__import__("pathlib").Path({str(tmp_path)!r}),
+          log=t.quiet)
+assert "torch" not in sys.modules or sys.modules["torch"] is None
+print("cases", len(res.cases), "passed", res.passed,
+      "max_abs", max(r.max_abs for r in res.cases[0].comparison.results[:3]))
+sys.exit(0 if res.passed else 1)
+"""
+    p = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                       cwd=ROOT, env={**os.environ, "MLX_ENABLE_TF32": "0"})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "cases 2 passed True" in p.stdout
+
+
+# ------------------------------------------------------------------------------------------
+# end-to-end checks (decoding, word timings): gated
+
+
+def test_a_failing_check_fails_the_run_and_is_reported(tmp_path):
+    from parity import report
+    from parity.runner import run
+    from parity.spec import Check, CheckResult
+
+    def fn(dtype, log):
+        return CheckResult("tokens", False, {"identical": "0/1"},
+                           [{"clip": "a", "tokens_identical": False}])
+
+    spec = dataclasses.replace(TOY, checks=(Check("tokens", "toy token check", fn),))
+    res = run(spec, "float32", golden=False, log=lambda *_: None)
+    assert all(c.passed for c in res.cases) and not res.passed
+    md, js = report.write(res, root=tmp_path)
+    assert "## check tokens: FAIL" in md.read_text()
+    assert json.loads(js.read_text())["checks"][0]["summary"] == {"identical": "0/1"}
+    skipped = run(spec, "float32", golden=False, log=lambda *_: None, checks=False)
+    assert skipped.passed and not skipped.checks
