@@ -1,0 +1,156 @@
+"""Reference adapter for EnCodec: transformers 5.24.0 `EncodecModel` (no torchaudio needed).
+
+Seeded random checkpoints (`random_checkpoint`): `EncodecModel(EncodecConfig(**config))` built
+after `torch.manual_seed(seed)`. transformers initialises the codebooks to zeros (its
+`_init_weights` zeroes `embed`): every codeword equal, code agreement meaningless. Plain
+`torch.randn` codebooks are degenerate too (measured: with N(0, 1) codewords and the random
+encoder's outputs of RMS ~0.05, every frame of every stage picked one same code). So the codebooks
+are re-drawn from the statistics of the encoder's own output: after `torch.manual_seed(seed + 1)`,
+`CODEBOOK_INIT_SECONDS` of Gaussian noise (std 0.1) go through the encoder; stage q's codewords
+are Gaussian with the per-dimension mean and std of the stage-q residual of that encoding, and
+the residual for stage q + 1 is what stage q leaves over. (Picking residual frames as codewords,
+upstream's k-means start, was tried first: with 1024 codewords for 300 frames every stage nearly
+zeroes the residual and stages 13-32 all collapsed to one code.) `embed_avg` is set to
+`embed`, `cluster_size` to ones (training statistics, unused at inference).
+The model is then written by `save_pretrained` (config.json + model.safetensors; transformers 5
+stores weight norm as `parametrizations.weight.original0/1`) into a cache directory outside the
+repository, atomically (temporary directory + os.replace), keyed by config, seed and package
+versions. Both sides read that directory: this adapter with `EncodecModel.from_pretrained`, the
+MLX side through `weights.encodec.load` + `mlx_impl.encodec.convert`.
+
+`EncodecReference` runs encode (at a bandwidth) then decode, and records taps with forward hooks
+removed after every call, converted to the MLX layout (channels-last):
+- `encoder.layers.{i}` / `decoder.layers.{i}`: every non-ELU layer, (B, C, T) -> (B, T, C);
+- `quantizer.codes`: (n_q, B, frames) int64 (upstream `quantizer.encode`);
+- `quantizer.quantized`: `quantizer.decode(codes)` (B, D, F) -> (B, F, D);
+- `audio_values`: decoded audio cut to the input length, (B, N, channels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+CODEBOOK_INIT_SECONDS = 4.0  # noise encoded to draw the codebooks from
+CODEBOOK_INIT = "residual-gaussian-v1"  # in the cache key: a new scheme, a new checkpoint
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
+
+
+def versions() -> dict:
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def build_random(config: Mapping, seed: int = 0):
+    """transformers EncodecModel with seeded random weights and data-initialised codebooks."""
+    from transformers import EncodecConfig, EncodecModel
+
+    torch.manual_seed(seed)
+    model = EncodecModel(EncodecConfig(**dict(config))).eval()
+    cfg = model.config
+    torch.manual_seed(seed + 1)
+    n = int(CODEBOOK_INIT_SECONDS * cfg.sampling_rate)
+    with torch.no_grad():
+        noise = 0.1 * torch.randn(1, cfg.audio_channels, n)
+        residual = model.encoder(noise)[0].T  # (frames, D)
+        for layer in model.quantizer.layers:
+            cb = layer.codebook
+            mean, std = residual.mean(0), residual.std(0)
+            cb.embed.copy_(mean + std * torch.randn(cb.embed.shape))
+            cb.embed_avg.copy_(cb.embed)
+            cb.cluster_size.fill_(1.0)
+            residual = residual - cb.decode(cb.encode(residual))
+    return model
+
+
+def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
+    """Directory holding `save_pretrained` output of `build_random(config, seed)` (cached)."""
+    key = json.dumps({"config": dict(config), "seed": seed, "codebook_init": CODEBOOK_INIT,
+                      **versions()}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = Path(cache) if cache is not None else CACHE / "encodec"
+    out = root / f"seed{seed}-{digest}"
+    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        build_random(config, seed).save_pretrained(tmp)
+        (tmp / "seed.json").write_text(key)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if not (out / "model.safetensors").is_file():  # not written by a concurrent run
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+class EncodecReference:
+    """Callable: {"audio": (N,) or (N, C) float32, "bandwidth": () float} -> taps (MLX layout)."""
+
+    def __init__(self, model_dir: Path | str):
+        from transformers import EncodecModel
+
+        self.model = EncodecModel.from_pretrained(str(model_dir)).float().eval()
+        self.config = self.model.config.to_dict()
+        self.versions = versions()
+
+    def _hooks(self, taps: dict) -> list:
+        def put(name: str):
+            def hook(_module, _inputs, output):
+                taps[name] = output.detach().float().transpose(1, 2).numpy().copy()
+            return hook
+
+        handles = []
+        for side in ("encoder", "decoder"):
+            for i, layer in enumerate(getattr(self.model, side).layers):
+                if not isinstance(layer, nn.ELU):
+                    handles.append(layer.register_forward_hook(put(f"{side}.layers.{i}")))
+        return handles
+
+    @torch.no_grad()
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        audio = np.asarray(inputs["audio"], dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[:, None]
+        x = torch.from_numpy(np.ascontiguousarray(audio.T[None]))  # (1, C, N)
+        bandwidth = float(np.asarray(inputs["bandwidth"]))
+        taps: dict[str, np.ndarray] = {}
+        handles = self._hooks(taps)
+        q = self.model.quantizer
+        orig_encode, orig_decode = q.encode, q.decode
+
+        def encode(emb, bw):
+            codes = orig_encode(emb, bw)
+            taps["quantizer.codes"] = codes.numpy().copy()  # (n_q, B, F)
+            return codes
+
+        def decode(codes):
+            out = orig_decode(codes)
+            taps["quantizer.quantized"] = out.float().transpose(1, 2).numpy().copy()
+            return out
+
+        q.encode, q.decode = encode, decode  # instance attributes, removed in `finally`
+        try:
+            enc = self.model.encode(x, bandwidth=bandwidth)
+            out = self.model.decode(enc.audio_codes, enc.audio_scales,
+                                    last_frame_pad_length=enc.last_frame_pad_length)[0]
+        finally:
+            del q.encode, q.decode
+            for h in handles:
+                h.remove()
+        taps["audio_values"] = out[..., : x.shape[-1]].transpose(1, 2).numpy().copy()
+        return taps
