@@ -1,0 +1,1 @@
+"""Wav2Vec2 CTC speech recognition in MLX (transformers `Wav2Vec2ForCTC` port)."""
