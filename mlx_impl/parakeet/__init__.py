@@ -1,0 +1,1 @@
+"""Parakeet (NVIDIA FastConformer) speech recognition in MLX: CTC, RNN-T and TDT heads."""

@@ -1,0 +1,259 @@
+"""Reference adapter for Parakeet: transformers `ParakeetForCTC` / `ParakeetForRNNT` /
+`ParakeetForTDT` with seeded random weights.
+
+Upstream: transformers 5.24.0 (`models/parakeet`: modeling, generation, feature extraction),
+torch 2.13.0, CPU, float32, eval mode, eager attention.
+
+Weights: no checkpoint is downloaded. `build_checkpoint(config, seed, vocab)` builds the model
+under `torch.manual_seed(seed)` (transformers' own initialisation), then, from a generator seeded
+with `seed`, replaces upstream's small init (std 0.02: the front end's output then hardly
+depends on the input, so the encoder output is nearly the same at every frame and greedy
+decoding emits one class forever, which tests nothing) and perturbs what upstream initialises
+to constants (a port that swapped or ignored those would still match):
+- every linear and conv weight N(0, g^2 / fan_in), g = sqrt(2) for the ReLU front end, else 1;
+  the prediction-network embedding N(0, 1); the LSTM keeps torch's U(-1/sqrt(H), 1/sqrt(H));
+- every LayerNorm and batch-norm gain 1 + N(0, 0.1^2), every bias N(0, 0.05^2), the batch
+  norms' running mean N(0, 0.1^2) and variance U(0.5, 1.5);
+- the joint bias favours blank (+BLANK_BIAS) and lowers every TDT duration logit by the same
+  amount (DURATION_BIAS: the argmax over durations is unchanged, but the token block stays the
+  larger one, because upstream's generate() emits the argmax of the concatenated
+  token+duration logits as the token).
+The model is written with `save_pretrained` (config.json + model.safetensors) plus vocab.json
+(a list of pieces) into a cache folder outside the repository, keyed by a hash of (config,
+seed, vocab, init version, torch and transformers versions). The MLX side reads that folder
+with our converter.
+
+`ParakeetReference(folder)` loads it back with `from_pretrained` (missing or unexpected keys are
+an error) and records the taps named in `mlx_impl/parakeet/model.py` with forward hooks, removed
+after every call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from transformers import (
+    ParakeetCTCConfig,
+    ParakeetFeatureExtractor,
+    ParakeetForCTC,
+    ParakeetForRNNT,
+    ParakeetForTDT,
+    ParakeetRNNTConfig,
+    ParakeetTDTConfig,
+)
+
+INIT_VERSION = 3  # bump when the perturbation below changes (part of the cache key)
+NORM_GAIN_STD = 0.1
+BIAS_STD = 0.05
+RELU_GAIN = 2 ** 0.5  # front-end convs feed ReLUs
+BLANK_BIAS = 2.75  # tuned on the tiny configs: blanks, emissions and all durations occur
+DURATION_BIAS = -3.0
+
+_CLASSES = {"parakeet_ctc": (ParakeetCTCConfig, ParakeetForCTC),
+            "parakeet_rnnt": (ParakeetRNNTConfig, ParakeetForRNNT),
+            "parakeet_tdt": (ParakeetTDTConfig, ParakeetForTDT)}
+
+
+def default_cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlx-audio-parity" / "parakeet"
+
+
+def versions() -> dict:
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def model_config(config: Mapping):
+    cfg_cls, _ = _CLASSES[config["model_type"]]
+    return cfg_cls(**{k: v for k, v in config.items() if k != "model_type"})
+
+
+def _perturb(model: torch.nn.Module, config: Mapping, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(shape, std):
+        return std * torch.randn(shape, generator=gen)
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim >= 2 and not name.startswith("decoder.lstm") and "embedding" not in name:
+                fan_in = int(np.prod(p.shape[1:]))  # linears and convs: unit gain
+                gain = RELU_GAIN if name.startswith("encoder.subsampling.layers") else 1.0
+                p.copy_(randn(p.shape, gain / fan_in ** 0.5))
+            elif name.endswith(".bias"):
+                p.copy_(randn(p.shape, BIAS_STD))
+            elif ".norm" in name and name.endswith(".weight"):  # layer and batch norm gains
+                p.copy_(1 + randn(p.shape, NORM_GAIN_STD))
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.copy_(randn(buf.shape, 0.1))
+            elif name.endswith("running_var"):
+                buf.copy_(0.5 + torch.rand(buf.shape, generator=gen))
+        if config["model_type"] == "parakeet_ctc":
+            return
+        emb = model.decoder.embedding.weight
+        emb.copy_(randn(emb.shape, 1.0))
+        bound = config["decoder_hidden_size"] ** -0.5  # torch's own LSTM init
+        for name, w in model.decoder.lstm.named_parameters():
+            if name.startswith("weight"):
+                w.copy_((2 * torch.rand(w.shape, generator=gen) - 1) * bound)
+        bias = model.joint.head.bias
+        b = bias.clone()
+        b[config["blank_token_id"]] += BLANK_BIAS
+        b[config["vocab_size"]:] += DURATION_BIAS  # TDT only (an empty slice for RNN-T)
+        bias.copy_(b)
+
+
+def checkpoint_key(config: Mapping, seed: int, vocab: list[str]) -> str:
+    blob = json.dumps({"config": dict(config), "seed": seed, "vocab": list(vocab),
+                       "init": INIT_VERSION, "gains": [NORM_GAIN_STD, BIAS_STD, RELU_GAIN,
+                                                       BLANK_BIAS, DURATION_BIAS],
+                       **versions()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_model(config: Mapping, seed: int):
+    """The seeded, perturbed model in eval mode (not saved)."""
+    torch.manual_seed(seed)
+    _, model_cls = _CLASSES[config["model_type"]]
+    model = model_cls(model_config(config)).eval()
+    _perturb(model, config, seed)
+    return model
+
+
+def build_checkpoint(config: Mapping, seed: int, vocab: list[str],
+                     cache_root: Path | None = None) -> Path:
+    """The folder of a seeded random Parakeet model (built once, then reused from the cache)."""
+    root = Path(cache_root) if cache_root is not None else default_cache_root()
+    kind = config["model_type"].split("_")[1]
+    width = config["encoder_config"]["hidden_size"]
+    folder = root / f"{kind}-{width}h-seed{seed}-{checkpoint_key(config, seed, vocab)}"
+    if (folder / "model.safetensors").is_file() and (folder / "vocab.json").is_file():
+        return folder
+    if len(vocab) != config["vocab_size"]:
+        raise ValueError(f"vocab has {len(vocab)} pieces but vocab_size is {config['vocab_size']}")
+    root.mkdir(parents=True, exist_ok=True)
+    model = build_model(config, seed)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        model.save_pretrained(tmp)
+        (tmp / "vocab.json").write_text(json.dumps(list(vocab), ensure_ascii=False))
+        (tmp / "provenance.json").write_text(json.dumps(
+            {"generator": "reference.parakeet.build_checkpoint", "seed": seed,
+             "init": INIT_VERSION, "config": dict(config), **versions()}, indent=1))
+        try:
+            os.replace(tmp, folder)  # atomic; fails if another process won the race
+        except OSError:
+            if not (folder / "model.safetensors").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def feature_extractor(n_mels: int) -> ParakeetFeatureExtractor:
+    """The released checkpoints' preprocessor settings (upstream defaults) with `n_mels` bins."""
+    return ParakeetFeatureExtractor(feature_size=n_mels, sampling_rate=16000, hop_length=160,
+                                    n_fft=512, win_length=400, preemphasis=0.97)
+
+
+def features(audio: np.ndarray, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(input_features (1, T, n_mels) float32, attention_mask (1, T) bool) for one clip."""
+    if audio.ndim != 1 or audio.dtype != np.float32:
+        raise ValueError(f"expected mono float32 audio (N,), got {audio.dtype} {audio.shape}")
+    out = feature_extractor(n_mels)(audio, sampling_rate=16000, return_tensors="pt",
+                                    return_attention_mask=True)
+    return out["input_features"].numpy(), out["attention_mask"].numpy().astype(bool)
+
+
+def load_model(folder: Path):
+    config = json.loads((Path(folder) / "config.json").read_text())
+    _, model_cls = _CLASSES[config["model_type"]]
+    model, info = model_cls.from_pretrained(str(folder), attn_implementation="eager",
+                                            output_loading_info=True)
+    bad = {k: v for k, v in info.items() if v}
+    if bad:
+        raise ValueError(f"{folder}: transformers reports loading problems {bad}")
+    return model.float().eval()
+
+
+def greedy(model, feats: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Upstream generate() on one clip: CTC {"tokens" (1, T')}; transducers {"tokens",
+    "durations" (1, S + 1), "joint" (S, n_out): the joint output at every step}."""
+    x, m = torch.from_numpy(feats), torch.from_numpy(mask)
+    if model.config.model_type == "parakeet_ctc":
+        return {"tokens": model.generate(input_features=x, attention_mask=m).numpy()
+                .astype(np.int64)}
+    joint: list[np.ndarray] = []
+    handle = model.joint.register_forward_hook(
+        lambda _mod, _inp, out: joint.append(out.detach().float().numpy().reshape(-1)))
+    try:
+        out = model.generate(input_features=x, attention_mask=m)
+    finally:
+        handle.remove()
+    tokens = out.sequences.numpy().astype(np.int64)
+    if (tokens >= model.config.vocab_size).any():
+        raise RuntimeError("upstream generate() emitted a duration index as a token (it takes the "
+                           "argmax over the concatenated token+duration logits); these weights "
+                           "hit that upstream quirk")
+    return {"joint": np.stack(joint), "tokens": tokens,
+            "durations": out.durations.numpy().astype(np.int64)}
+
+
+class ParakeetReference:
+    """Callable: {"audio": (N,) float32 16 kHz} -> taps (numpy, execution order): features, the
+    encoder taps, CTC logits or the projected encoder output, then `greedy()`'s outputs."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.model = load_model(self.folder)
+        self.config = self.model.config.to_dict()
+        self.kind = self.config["model_type"]
+        self.n_mels = self.config["encoder_config"]["num_mel_bins"]
+        self.versions = versions()
+
+    def _hooks(self, taps: dict) -> list:
+        enc = self.model.encoder
+
+        def put(name: str):
+            def hook(_module, _inputs, output):
+                out = output[0] if isinstance(output, tuple) else output
+                taps[name] = out.detach().float().numpy().copy()
+            return hook
+
+        h = [enc.subsampling.register_forward_hook(put("encoder.subsampling"))]
+        for i, layer in enumerate(enc.layers):
+            p = f"encoder.layers.{i}"
+            for sub in ("feed_forward1", "self_attn", "conv", "feed_forward2"):
+                h.append(getattr(layer, sub).register_forward_hook(put(f"{p}.{sub}")))
+            h.append(layer.register_forward_hook(put(p)))
+        return h
+
+    @torch.no_grad()
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        taps: dict[str, np.ndarray] = {}
+        feats, mask = features(np.asarray(inputs["audio"]), self.n_mels)
+        taps["features"] = feats
+        hooks = self._hooks(taps)
+        try:
+            x, m = torch.from_numpy(feats), torch.from_numpy(mask)
+            if self.kind == "parakeet_ctc":
+                taps["logits"] = self.model(input_features=x, attention_mask=m).logits.numpy()
+            else:
+                enc = self.model.get_audio_features(input_features=x, attention_mask=m)
+                taps["encoder_projector"] = enc.pooler_output.numpy()
+        finally:
+            for handle in hooks:
+                handle.remove()
+        taps |= greedy(self.model, feats, mask)
+        return taps
