@@ -1,0 +1,57 @@
+"""CLI: `python -m benchmarks run MODEL [--repeats N] [--engines a,b] [--dtype float32]`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from benchmarks.engines import ENGINES
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks",
+                                description="speed and memory of a model against peer engines")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="benchmark MODEL on every engine (one fresh process each)")
+    r.add_argument("model", help="registered model name, e.g. whisper-base, whisper-tiny.en")
+    r.add_argument("--repeats", type=int, default=5, help="timed runs after the warm-up (5)")
+    r.add_argument("--engines", default=",".join(ENGINES),
+                   help=f"comma-separated subset of {','.join(ENGINES)} (all)")
+    r.add_argument("--dtype", default="float32", choices=("float32", "float16"),
+                   help="float16 runs only on the MLX engines (ours, mlx-whisper)")
+    r.add_argument("--threads", type=int, default=None, help="threads per engine (all cores)")
+    r.add_argument("--cache-dir", type=Path, default=None,
+                   help="where converted peer weights go (~/.cache/mlx-audio-parity)")
+    r.add_argument("--timeout", type=float, default=1800.0, help="seconds per engine (1800)")
+    r.add_argument("--out", type=Path, default=None, help="report folder (reports/bench)")
+    args = p.parse_args(argv)
+
+    from benchmarks import runner
+    from benchmarks.prepare import DEFAULT_CACHE
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in
+                                                 (argv if argv is not None else sys.argv[1:]))
+    try:
+        rep = runner.run(args.model, engines, repeats=args.repeats, dtype=args.dtype,
+                         threads=args.threads, cache=args.cache_dir or DEFAULT_CACHE,
+                         timeout_s=args.timeout, command=command)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    js, md = runner.write(rep, args.out or runner.REPORTS)
+    print()
+    print(f"{rep['model']} ({rep['dtype']}), {rep['clip']['duration_s']:.0f} s clip, "
+          f"{rep['threads']} threads, median [min-max] of {rep['repeats']} runs; "
+          f"machine load {rep['machine']['loadavg_1_5_15'][0]:.2f}")
+    print(runner.format_table(runner.table_rows(rep["summaries"], rep["failed"])))
+    for line in runner.headline(rep["summaries"]):
+        print(line)
+    print(f"wrote {md} and {js}")
+    return 1 if rep["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""`python -m benchmarks.report` (`make report`): reports/success-metrics.{md,json} and plots.
+
+Every roadmap success metric is mapped to a measured value and PASS / FAIL / NOT MEASURED. Only
+files that the tools wrote are read: reports/bench/<model>.json (`make bench`),
+reports/parity/<model>[-<dtype>].json (`make parity`) and, for word timestamps,
+reports/word-timestamps/<model>.json (a file with `max_abs_error_s` against openai-whisper, from
+the transcription tests). A metric whose input is missing is NOT MEASURED, never PASS.
+
+Plots (matplotlib, Agg) go to reports/plots/: per-layer error curves of each parity case (max abs
+error, needed atol and the table's atol per tap, in execution order) and, per benchmarked model,
+RTF and peak memory by engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks import machine
+from benchmarks.runner import MB, atomic_write
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+RTF_TARGET = 0.5  # Whisper base, ours
+MEMORY_TARGET_BYTES = 2 * 1024**3  # "memory < 2 GB", read as 2 GiB of peak process RSS, ours
+WORD_TS_TARGET_S = 0.020  # word timestamps within 20 ms of openai-whisper
+# tiny/base/small working: the parity report names that count for each size
+SIZES = {"tiny": ("whisper-tiny.en", "whisper-tiny"), "base": ("whisper-base",),
+         "small": ("whisper-small", "whisper-small.en")}
+
+
+@dataclass
+class Metric:
+    name: str
+    target: str
+    value: str
+    status: str  # PASS, FAIL or NOT MEASURED
+    evidence: str  # where the value comes from (relative to reports/)
+
+
+def _load_dir(folder: Path) -> dict[str, dict]:
+    """{file stem: parsed JSON} of folder/*.json; a corrupt file is an error naming it."""
+    out = {}
+    if not folder.is_dir():
+        return out
+    for f in sorted(folder.glob("*.json")):
+        try:
+            out[f.stem] = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{f} is not valid JSON ({e}); re-run the tool that writes it") from e
+    return out
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def metric_rtf(bench: dict[str, dict], root: Path) -> Metric:
+    target = f"Whisper base RTF < {RTF_TARGET} (ours, median)"
+    rep = bench.get("whisper-base")
+    if rep is None or "ours" not in rep.get("summaries", {}):
+        why = "no reports/bench/whisper-base.json" if rep is None else "ours failed in the run"
+        return Metric("Whisper base real-time factor", target, why, "NOT MEASURED",
+                      "make bench MODEL=whisper-base")
+    s = rep["summaries"]["ours"]["rtf"]
+    return Metric("Whisper base real-time factor", target,
+                  f"{s['median']:.3f} (min {s['min']:.3f}, max {s['max']:.3f}, n={s['n']}) on "
+                  f"{rep['machine']['cpu_model']}",
+                  "PASS" if s["median"] < RTF_TARGET else "FAIL", "bench/whisper-base.md")
+
+
+def metric_memory(bench: dict[str, dict]) -> Metric:
+    target = "peak memory < 2 GB (ours, process peak RSS, every benchmarked model)"
+    peaks = {m: r["summaries"]["ours"] for m, r in bench.items()
+             if "ours" in r.get("summaries", {})}
+    if not peaks:
+        return Metric("Memory", target, "no benchmark of ours", "NOT MEASURED", "make bench")
+    worst = max(peaks, key=lambda m: peaks[m]["peak_rss_bytes"])
+    parts = [f"{m}: RSS {s['peak_rss_bytes'] / MB:.0f} MB"
+             + (f", MLX {s['mlx_peak_bytes'] / MB:.0f} MB" if s.get("mlx_peak_bytes") else "")
+             for m, s in peaks.items()]
+    ok = peaks[worst]["peak_rss_bytes"] < MEMORY_TARGET_BYTES
+    return Metric("Memory", target, "; ".join(parts), "PASS" if ok else "FAIL",
+                  ", ".join(f"bench/{m}.md" for m in peaks))
+
+
+def _parity_for(parity: dict[str, dict], names: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """float32 parity reports of the named models (fp16 ones count under "every model")."""
+    return [(stem, r) for stem, r in parity.items()
+            if r.get("model") in names and r.get("dtype") == "float32"]
+
+
+def metric_sizes(parity: dict[str, dict]) -> list[Metric]:
+    out = []
+    for size, names in SIZES.items():
+        found = _parity_for(parity, names)
+        name = f"Whisper {size} working"
+        target = f"float32 parity report of {' or '.join(names)} passes"
+        if not found:
+            out.append(Metric(name, target, "no parity report", "NOT MEASURED",
+                              f"make parity MODEL={names[0]}"))
+            continue
+        ok = all(r.get("passed") is True for _, r in found)
+        value = "; ".join(f"{stem}: {'pass' if r.get('passed') else 'FAIL'}" for stem, r in found)
+        out.append(Metric(name, target, value, "PASS" if ok else "FAIL",
+                          ", ".join(f"parity/{stem}.md" for stem, _ in found)))
+    return out
+
+
+def metric_word_timestamps(word_ts: dict[str, dict]) -> Metric:
+    target = f"word timestamps within {WORD_TS_TARGET_S * 1000:.0f} ms of openai-whisper"
+    usable = {m: r for m, r in word_ts.items() if "max_abs_error_s" in r}
+    if not usable:
+        return Metric("Word timestamps", target, "no reports/word-timestamps/*.json with "
+                      "max_abs_error_s", "NOT MEASURED", "(no producer yet)")
+    worst = max(usable.values(), key=lambda r: r["max_abs_error_s"])["max_abs_error_s"]
+    value = "; ".join(f"{m}: max |Δ| {r['max_abs_error_s'] * 1000:.1f} ms" for m, r in usable.items())
+    return Metric("Word timestamps", target, value,
+                  "PASS" if worst <= WORD_TS_TARGET_S else "FAIL",
+                  ", ".join(f"word-timestamps/{m}.json" for m in usable))
+
+
+def metric_encodec(parity: dict[str, dict]) -> Metric:
+    """PASS only when every float32 Encodec parity case shows the round trip itself:
+    `codes_equal_fraction` == 1 (codes exact) and a passing decoded-audio tap (`audio_values`).
+    Reduced-precision reports are judged by their own tolerance tables under "every model"."""
+    found = [(s, r) for s, r in parity.items()
+             if str(r.get("model", "")).startswith("encodec") and r.get("dtype") == "float32"]
+    target = "Encodec encode -> codes -> decode matches the reference in float32 (codes exact, " \
+             "decoded audio within tolerance)"
+    if not found:
+        return Metric("Encodec round trip", target, "no float32 Encodec parity report",
+                      "NOT MEASURED", "-")
+    parts, ok, measured = [], True, True
+    for stem, r in found:
+        codes, audio, snr = [], [], []
+        for c in r.get("cases", []):
+            frac = c.get("metrics", {}).get("codes_equal_fraction")
+            tap = next((t for t in c.get("taps", []) if t.get("name") == "audio_values"), None)
+            if frac is None or tap is None:
+                measured = False
+                continue
+            ok &= frac == 1.0 and bool(tap.get("passed")) and c.get("passed") is True
+            codes.append(frac)
+            audio.append(float(tap["max_abs"]))
+            if c["metrics"].get("roundtrip_snr_ref_db") is not None:
+                snr.append(c["metrics"]["roundtrip_snr_ref_db"])
+        if not codes:
+            parts.append(f"{stem}: no codes/audio comparison")
+            continue
+        parts.append(f"{stem} ({len(codes)} cases): codes equal fraction min {min(codes):.3f}, "
+                     f"decoded audio max_abs {max(audio):.2g}"
+                     + (f", round-trip SNR vs input {min(snr):.1f}..{max(snr):.1f} dB on the "
+                        "reference too (weights as in the parity report)" if snr else ""))
+    status = "NOT MEASURED" if not measured else ("PASS" if ok else "FAIL")
+    # A round trip through untrained weights proves the port equals the reference, not that
+    # Encodec round-trips audio: with only such reports the metric stays NOT MEASURED (a failure
+    # to match the reference is still a FAIL).
+    untrained = [s for s, r in found if "random" in str(r.get("weights", "")).lower()]
+    if status == "PASS" and len(untrained) == len(found):
+        status = "NOT MEASURED"
+        parts.append("all on untrained (random) weights: the port matches the reference round "
+                     "trip, but no trained Encodec was round-tripped")
+    return Metric("Encodec round trip", target, "; ".join(parts), status,
+                  ", ".join(f"parity/{s}.md" for s, _ in found))
+
+
+def metric_all_models(parity: dict[str, dict]) -> Metric:
+    target = "every model's parity report passes against its reference"
+    if not parity:
+        return Metric("Every model matches its reference", target, "no parity reports",
+                      "NOT MEASURED", "make parity MODEL=...")
+    failing = [s for s, r in parity.items() if r.get("passed") is not True]
+    value = (f"{len(parity) - len(failing)}/{len(parity)} pass"
+             + (f"; failing: {', '.join(failing)}" if failing else ""))
+    return Metric("Every model matches its reference", target, value,
+                  "FAIL" if failing else "PASS", ", ".join(f"parity/{s}.md" for s in parity))
+
+
+def ratios(bench: dict[str, dict]) -> list[dict]:
+    """Per model: peer median wall time / ours (> 1: the peer is slower than ours)."""
+    out = []
+    for model, rep in bench.items():
+        s = rep.get("summaries", {})
+        for peer in ("openai-whisper", "mlx-whisper", "faster-whisper", "transformers"):
+            if "ours" in s and peer in s:
+                out.append({"model": model, "peer": peer, "peer_time_over_ours":
+                            s[peer]["wall_s"]["median"] / s["ours"]["wall_s"]["median"],
+                            "repeats": rep["repeats"], "cpu": rep["machine"]["cpu_model"]})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# plots
+
+
+def plot_parity(stem: str, rep: dict, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for case in rep.get("cases", []):
+        taps = [t for t in case.get("taps", []) if "max_abs" in t]
+        if not taps:
+            continue
+        x = range(len(taps))
+        fig, ax = plt.subplots(figsize=(max(8, len(taps) * 0.18), 4.5))
+        floor = 1e-12  # log axis: an exact match is drawn at this floor
+        ax.semilogy(x, [max(float(t["max_abs"]), floor) for t in taps], "o-", ms=3,
+                    label="max |mlx − ref|")
+        ax.semilogy(x, [max(float(t["needed_atol"]), floor) for t in taps], "s--", ms=3,
+                    label="needed atol (at the table's rtol)")
+        ax.semilogy(x, [float(t["atol"]) for t in taps], ":", color="k", label="allowed atol")
+        fails = [i for i, t in enumerate(taps) if not t.get("passed")]
+        if fails:
+            ax.semilogy(fails, [max(float(taps[i]["max_abs"]), floor) for i in fails], "rx",
+                        ms=8, label="FAIL")
+        ax.set_ylabel(f"abs error (exact match drawn at {floor:g})")
+        step = max(1, len(taps) // 40)
+        ax.set_xticks(list(x)[::step])
+        ax.set_xticklabels([t["name"] for t in taps][::step], rotation=90, fontsize=6)
+        ax.set_title(f"{rep.get('model')} ({rep.get('dtype')}) {case.get('case')} vs "
+                     f"{case.get('against')}: {'PASS' if case.get('passed') else 'FAIL'}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / f"parity-{stem}-{case.get('case')}-{case.get('against')}.png"
+        _save(fig, path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_bench(model: str, rep: dict, out_dir: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = rep.get("summaries", {})
+    if not s:
+        return None
+    names = list(s)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    med = [s[n]["rtf"]["median"] for n in names]
+    lo = [s[n]["rtf"]["median"] - s[n]["rtf"]["min"] for n in names]
+    hi = [s[n]["rtf"]["max"] - s[n]["rtf"]["median"] for n in names]
+    a1.bar(names, med, yerr=[lo, hi], capsize=4,
+           color=["tab:orange" if n == "ours" else "tab:blue" for n in names])
+    if model == "whisper-base":
+        a1.axhline(RTF_TARGET, color="r", ls="--", label=f"target {RTF_TARGET}")
+        a1.legend()
+    a1.set_ylabel("real-time factor (median, min-max)")
+    a1.set_title(f"{model}: RTF by engine ({rep['threads']} threads)")
+    a1.tick_params(axis="x", rotation=30)
+    width = 0.4
+    xs = range(len(names))
+    a2.bar([x - width / 2 for x in xs], [s[n]["peak_rss_bytes"] / MB for n in names], width,
+           label="peak RSS")
+    a2.bar([x + width / 2 for x in xs], [(s[n]["mlx_peak_bytes"] or 0) / MB for n in names],
+           width, label="MLX peak (MLX engines)")
+    a2.axhline(MEMORY_TARGET_BYTES / MB, color="r", ls="--", label="2 GiB target")
+    a2.set_xticks(list(xs))
+    a2.set_xticklabels(names, rotation=30)
+    a2.set_ylabel("MB")
+    a2.set_title(f"{model}: peak memory by engine")
+    a2.legend(fontsize=7)
+    fig.suptitle(rep["machine"]["cpu_model"], fontsize=8)
+    fig.tight_layout()
+    path = out_dir / f"bench-{model}.png"
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def _save(fig, path: Path) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build(root: Path = REPORTS, plots: bool = True) -> dict:
+    bench = _load_dir(root / "bench")
+    parity = _load_dir(root / "parity")
+    word_ts = _load_dir(root / "word-timestamps")
+    metrics = [metric_rtf(bench, root), metric_memory(bench), *metric_sizes(parity),
+               metric_word_timestamps(word_ts), metric_encodec(parity), metric_all_models(parity)]
+    plot_files = []
+    if plots:
+        for stem, rep in parity.items():
+            print(f"plot parity {stem}", file=sys.stderr, flush=True)
+            plot_files += plot_parity(stem, rep, root / "plots")
+        for model, rep in bench.items():
+            print(f"plot bench {model}", file=sys.stderr, flush=True)
+            p = plot_bench(model, rep, root / "plots")
+            if p:
+                plot_files.append(p)
+    return {
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine.machine_facts(),
+        "bench_machines": {m: r["machine"]["cpu_model"] for m, r in bench.items()},
+        "metrics": [asdict(m) for m in metrics],
+        "ratios": ratios(bench),
+        "parity_reports": {s: {"model": r.get("model"), "dtype": r.get("dtype"),
+                               "passed": r.get("passed")} for s, r in parity.items()},
+        "bench_reports": {m: {"started": r.get("started"), "repeats": r.get("repeats"),
+                              "failed": sorted(r.get("failed", {}))} for m, r in bench.items()},
+        "plots": [_rel(p, root) for p in plot_files],
+    }
+
+
+def to_markdown(rep: dict) -> str:
+    m = rep["machine"]
+    lines = ["# Success metrics", "",
+             f"Generated {rep['generated']} on {m['cpu_model']} ({m['logical_cores']} cores, "
+             f"{m['platform']}). Benchmarks ran on: "
+             + (", ".join(f"{k}: {v}" for k, v in rep["bench_machines"].items()) or "none") + ".",
+             "", "| metric | target | measured | status | evidence |", "|---|---|---|---|---|"]
+    for x in rep["metrics"]:
+        ev = ", ".join(f"[{e.strip()}]({e.strip()})" if e.strip().endswith((".md", ".json"))
+                       else e for e in x["evidence"].split(","))
+        lines.append(f"| {x['name']} | {x['target']} | {x['value']} | **{x['status']}** | {ev} |")
+    lines += ["", "## CPU time against the peers", ""]
+    if rep["ratios"]:
+        for r in rep["ratios"]:
+            f = r["peer_time_over_ours"]
+            verdict = f"ours is {f:.2f}x faster" if f >= 1 else f"ours is {1 / f:.2f}x slower"
+            lines.append(f"- {r['model']}: {r['peer']} takes {f:.2f}x ours' time ({verdict}; "
+                         f"median of {r['repeats']}, {r['cpu']})")
+    else:
+        lines.append("- NOT MEASURED: no benchmark report has both ours and a peer "
+                     "(`make bench MODEL=whisper-base`)")
+    lines += ["", "## Parity reports", ""]
+    lines += [f"- [{s}](parity/{s}.md): {'PASS' if r['passed'] else 'FAIL'}"
+              for s, r in rep["parity_reports"].items()] or ["- none (`make parity MODEL=...`)"]
+    lines += ["", "## Plots", ""]
+    lines += [f"![{p}]({p})" for p in rep["plots"]] or ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
+    p.add_argument("--reports", type=Path, default=REPORTS, help="reports folder (reports/)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    a = p.parse_args(argv)
+    rep = build(a.reports, plots=not a.no_plots)
+    md, js = a.reports / "success-metrics.md", a.reports / "success-metrics.json"
+    atomic_write(js, json.dumps(rep, indent=2) + "\n")
+    atomic_write(md, to_markdown(rep))
+    for x in rep["metrics"]:
+        print(f"{x['status']:>12}  {x['name']}: {x['value']}")
+    print(f"wrote {md} and {js}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
