@@ -243,8 +243,16 @@ def test_report_metrics_thresholds(tmp_path):
     assert [m.status for m in sizes] == ["PASS", "FAIL", "NOT MEASURED"]
     assert report.metric_all_models({"a": _parity("whisper-tiny.en", True),
                                      "b": _parity("whisper-base", False)}).status == "FAIL"
-    ts = report.metric_word_timestamps({"whisper-base": {"max_abs_error_s": 0.021}})
+    def with_check(max_ms, passed=True):
+        summary = {"words_compared": 10, "word_mean_abs_ms": 1.0, "word_max_abs_ms": max_ms,
+                   "tokens_identical": "2/2"}
+        return {"whisper-base": {"dtype": "float32", "checks": [
+            {"name": "transcription", "passed": passed, "summary": summary}]}}
+
+    ts = report.metric_word_timestamps(with_check(21.0, passed=False))
     assert ts.status == "FAIL" and "21.0 ms" in ts.value
+    assert report.metric_word_timestamps(with_check(0.0)).status == "PASS"
+    assert report.metric_word_timestamps({}).status == "NOT MEASURED"
 
 
 def test_report_encodec_needs_round_trip_evidence():
