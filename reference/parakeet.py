@@ -33,8 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,6 +48,8 @@ from transformers import (
     ParakeetRNNTConfig,
     ParakeetTDTConfig,
 )
+
+from reference.checkpoints import save_pretrained_atomically
 
 INIT_VERSION = 3  # bump when the perturbation below changes (part of the cache key)
 NORM_GAIN_STD = 0.1
@@ -141,24 +141,13 @@ def build_checkpoint(config: Mapping, seed: int, vocab: list[str],
         return folder
     if len(vocab) != config["vocab_size"]:
         raise ValueError(f"vocab has {len(vocab)} pieces but vocab_size is {config['vocab_size']}")
-    root.mkdir(parents=True, exist_ok=True)
     model = build_model(config, seed)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-    try:
-        model.save_pretrained(tmp)
-        (tmp / "vocab.json").write_text(json.dumps(list(vocab), ensure_ascii=False))
-        (tmp / "provenance.json").write_text(json.dumps(
-            {"generator": "reference.parakeet.build_checkpoint", "seed": seed,
-             "init": INIT_VERSION, "config": dict(config), **versions()}, indent=1))
-        try:
-            os.replace(tmp, folder)  # atomic; fails if another process won the race
-        except OSError:
-            if not (folder / "model.safetensors").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return save_pretrained_atomically(model, folder, {
+        "vocab.json": json.dumps(list(vocab), ensure_ascii=False),
+        "provenance.json": json.dumps(
+            {"generator": "reference.parakeet.build_checkpoint", "seed": seed, "init": INIT_VERSION,
+             "config": dict(config), **versions()}, indent=1),
+    })
 
 
 def feature_extractor(n_mels: int) -> ParakeetFeatureExtractor:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,6 +35,8 @@ from transformers import (
     Wav2Vec2FeatureExtractor,
     Wav2Vec2ForCTC,
 )
+
+from reference.checkpoints import save_pretrained_atomically
 
 INIT_VERSION = 1  # bump when the perturbation below changes (it is part of the cache key)
 NORM_GAIN_STD = 0.1
@@ -78,26 +78,15 @@ def build_checkpoint(config: Mapping, seed: int, vocab: Mapping[str, int],
         return folder
     if len(vocab) != config["vocab_size"]:
         raise ValueError(f"vocab has {len(vocab)} tokens but vocab_size is {config['vocab_size']}")
-    root.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = Wav2Vec2ForCTC(Wav2Vec2Config(**config)).eval()
     _perturb(model, seed)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-    try:
-        model.save_pretrained(tmp)
-        (tmp / "vocab.json").write_text(json.dumps(dict(vocab), ensure_ascii=False))
-        (tmp / "provenance.json").write_text(json.dumps(
-            {"generator": "reference.wav2vec2.build_checkpoint", "seed": seed,
-             "init": INIT_VERSION, "config": dict(config), **versions()}, indent=1))
-        try:
-            os.replace(tmp, folder)  # atomic; fails if another process won the race
-        except OSError:
-            if not (folder / "model.safetensors").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return save_pretrained_atomically(model, folder, {
+        "vocab.json": json.dumps(dict(vocab), ensure_ascii=False),
+        "provenance.json": json.dumps(
+            {"generator": "reference.wav2vec2.build_checkpoint", "seed": seed, "init": INIT_VERSION,
+             "config": dict(config), **versions()}, indent=1),
+    })
 
 
 def feature_extractor() -> Wav2Vec2FeatureExtractor:

@@ -26,6 +26,7 @@ from mlx_impl.parakeet.load import load
 from mlx_impl.parakeet.tokenizer import PieceTokenizer, synthetic_vocab
 from mlx_impl.parakeet.transcribe import ParakeetTranscriber
 from mlx_impl.stt import SpeechToText
+from parity.clips import FIXTURES
 from parity.compare import compare_taps
 from parity.models import parakeet as P
 from parity.spec import GoldenCase
@@ -345,7 +346,7 @@ def test_transcribe_silence_and_resampling(transcriber):
                          ids=lambda s: s.name)
 def test_0_6b_parity(spec, fixture_clips, request):
     ref, got = spec.build_reference(), spec.build_mlx("float32")
-    clips = [(c["id"], P.FIXTURES) for c in fixture_clips]
+    clips = [(c["id"], FIXTURES) for c in fixture_clips]
     shared = request.config.rootpath.parent / "shared" / "speech"
     if (shared / "manifest.jsonl").exists():
         clips += [(e["id"], shared) for e in (__import__("json").loads(line) for line in

@@ -18,16 +18,15 @@ Importing this module imports neither torch nor mlx: builders import them when c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from parity.spec import CaseInputs, GoldenCase, ModelSpec, ParityError, ToleranceTable
+from parity.spec import GoldenCase, ModelSpec, ParityError, ToleranceTable
+from parity.clips import read_clip  # noqa: F401  (tests read clips through the spec module)
+from parity.clips import audio_inputs as make_inputs
 
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "speech"
-SAMPLE_RATE = 16000
 WEIGHTS_SEED = 0
 
 ENCODER_0_6B = dict(
@@ -87,33 +86,6 @@ def checkpoint(config: Mapping, seed: int = WEIGHTS_SEED) -> Path:
     from reference.parakeet import build_checkpoint
 
     return build_checkpoint(dict(config), seed, vocab(config))
-
-
-def read_clip(clip_id: str, folder: Path = FIXTURES) -> tuple[dict, np.ndarray]:
-    import soundfile
-
-    manifest = folder / "manifest.jsonl"
-    if not manifest.exists():
-        raise FileNotFoundError(f"clip manifest {manifest} is missing")
-    entries = {e["id"]: e for e in (json.loads(line) for line in
-                                    manifest.read_text().splitlines() if line.strip())}
-    if clip_id not in entries:
-        raise KeyError(f"no clip {clip_id!r}; {manifest} has {sorted(entries)}")
-    e = entries[clip_id]
-    audio, sr = soundfile.read(folder / e["file"], dtype="float32", always_2d=True)
-    if sr != SAMPLE_RATE or audio.shape[1] != 1:
-        raise ValueError(f"clip {e['file']}: expected 16000 Hz mono, got {sr} Hz with "
-                         f"{audio.shape[1]} channels; resample it")
-    return e, np.ascontiguousarray(audio[:, 0])
-
-
-def make_inputs(case: GoldenCase) -> CaseInputs:
-    folder = Path(case.params.get("folder", FIXTURES))
-    entry, audio = read_clip(case.params["clip"], folder)
-    meta = {"clip": entry["id"], "file": str(folder / entry["file"]),
-            "clip_sha256": entry.get("sha256"), "text": entry["text"],
-            "n_samples": int(audio.shape[0])}
-    return CaseInputs({"audio": audio}, meta)
 
 
 class ReferenceSide:

@@ -13,27 +13,14 @@ fallback logic itself is tested in tests/test_transcribe.py).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
+from parity.clips import FIXTURES, SHARED_SPEECH, manifest
 from parity.spec import Check, CheckResult
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "speech"
-SHARED_SPEECH = ROOT.parent / "shared" / "speech"
 WORD_TOLERANCE_S = 0.020  # the bound: word times within 20 ms of openai-whisper
 LONG_FORM_MIN_S = 60.0
 STRATEGIES = {"greedy": {"beam_size": None}, "beam5": {"beam_size": 5}}
-
-
-def _manifest(folder: Path) -> list[dict]:
-    path = folder / "manifest.jsonl"
-    if not path.exists():
-        return []
-    return [dict(json.loads(line), path=folder / json.loads(line)["file"])
-            for line in path.read_text().splitlines() if line.strip()]
 
 
 def clips(multilingual: bool) -> list[dict]:
@@ -41,7 +28,7 @@ def clips(multilingual: bool) -> list[dict]:
     from mlx_impl.audio_io import load_audio
 
     items = []
-    for m in _manifest(FIXTURES) + _manifest(SHARED_SPEECH):
+    for m in manifest(FIXTURES) + manifest(SHARED_SPEECH):
         if m["language"] != "en" and not multilingual:
             continue
         items.append({"id": m["id"], "audio": load_audio(str(m["path"])), "text": m["text"],
