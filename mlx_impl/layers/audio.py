@@ -80,6 +80,9 @@ def mel_filters(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+CHUNK_FRAMES = 6000  # 60 s of frames per block when computing a long log-mel
+
+
 def hann_window(n: int) -> np.ndarray:
     """Periodic Hann window, as `torch.hann_window(n)`: 0.5 - 0.5 cos(2 pi k / n), k < n."""
     k = np.arange(n, dtype=np.float64)
@@ -97,11 +100,9 @@ def pad_or_trim(audio: mx.array, length: int = N_SAMPLES) -> mx.array:
     return audio
 
 
-def stft_power(audio: mx.array, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> mx.array:
-    """|STFT|**2 as `torch.stft(center=True, pad_mode='reflect')` with a periodic Hann window.
-
-    audio (n_samples,) -> (1 + n_samples // hop_length, n_fft // 2 + 1), fp32.
-    """
+def stft_input(audio: mx.array, n_fft: int = N_FFT) -> mx.array:
+    """The signal `torch.stft(center=True, pad_mode='reflect')` frames: n_fft // 2 reflected
+    samples on each side, fp32."""
     half = n_fft // 2
     n = audio.shape[0]
     if n <= half:
@@ -110,13 +111,23 @@ def stft_power(audio: mx.array, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH
             f"pad the audio (e.g. pad_or_trim) first"
         )
     x = audio.astype(mx.float32)
-    left = x[1 : half + 1][::-1]
-    right = x[n - half - 1 : n - 1][::-1]
-    padded = mx.concatenate([left, x, right])
-    n_frames = 1 + n // hop_length
+    return mx.concatenate([x[1 : half + 1][::-1], x, x[n - half - 1 : n - 1][::-1]])
+
+
+def _power(padded: mx.array, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> mx.array:
+    """|rfft|**2 of every Hann-windowed frame of an already padded signal."""
+    n_frames = 1 + (padded.shape[0] - n_fft) // hop_length
     frames = mx.as_strided(padded, shape=(n_frames, n_fft), strides=(hop_length, 1))
     spec = mx.fft.rfft(frames * mx.array(hann_window(n_fft)), axis=-1)
     return mx.real(spec) ** 2 + mx.imag(spec) ** 2
+
+
+def stft_power(audio: mx.array, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> mx.array:
+    """|STFT|**2 as `torch.stft(center=True, pad_mode='reflect')` with a periodic Hann window.
+
+    audio (n_samples,) -> (1 + n_samples // hop_length, n_fft // 2 + 1), fp32.
+    """
+    return _power(stft_input(audio, n_fft), n_fft, hop_length)
 
 
 def log_mel_spectrogram(
@@ -145,8 +156,25 @@ def log_mel_spectrogram(
         raise ValueError(
             f"filters have shape {filters.shape}, expected ({n_mels}, {N_FFT // 2 + 1})"
         )
-    power = stft_power(audio)[:-1]  # (n_frames, n_freqs); upstream drops the last frame
-    mel = power @ filters.T  # (n_frames, n_mels)
-    log_spec = mx.log10(mx.maximum(mel, 1e-10))
+    n_frames = audio.shape[0] // HOP_LENGTH  # upstream drops the STFT's last frame
+    if n_frames <= CHUNK_FRAMES:
+        log_spec = _log_mel(stft_power(audio)[:-1], filters)
+    else:
+        # Long inputs: the STFT frames, spectrum and power of a whole hour take ~2.9 GB at once;
+        # frame blocks need only their own samples (+ n_fft - hop of overlap), so compute the log
+        # mel block by block and keep just the (n_frames, n_mels) result (32 KB per second).
+        # Only the final clamp needs the global maximum.
+        x = stft_input(audio)
+        blocks = []
+        for f0 in range(0, n_frames, CHUNK_FRAMES):
+            f1 = min(f0 + CHUNK_FRAMES, n_frames)
+            block = _log_mel(_power(x[f0 * HOP_LENGTH:(f1 - 1) * HOP_LENGTH + N_FFT]), filters)
+            mx.eval(block)
+            blocks.append(block)
+        log_spec = mx.concatenate(blocks)
     log_spec = mx.maximum(log_spec, mx.max(log_spec) - 8.0)
     return (log_spec + 4.0) / 4.0
+
+
+def _log_mel(power: mx.array, filters: mx.array) -> mx.array:
+    return mx.log10(mx.maximum(power @ filters.T, 1e-10))  # (frames, n_mels)
