@@ -25,6 +25,7 @@ Deviations:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import dataclasses
 import zlib
 from dataclasses import dataclass, field
@@ -157,10 +158,10 @@ def _mask_intervals(n_vocab: int, rows: list[list[tuple[int, int]]]) -> mx.array
     return mx.any(inside, axis=1)
 
 
-class LogitFilter:
+class LogitFilter(ABC):
+    @abstractmethod
     def apply(self, logits: mx.array, tokens: list[list[int]]) -> mx.array:
         """Return `logits` (B, V) with disallowed tokens set to -inf."""
-        raise NotImplementedError
 
 
 class SuppressBlank(LogitFilter):
@@ -237,19 +238,19 @@ class ApplyTimestampRules(LogitFilter):
 
 # ---- token decoders -----------------------------------------------------------------------------
 
-class TokenDecoder:
+class TokenDecoder(ABC):
     def reset(self) -> None:
         """Forget the state of a previous window."""
 
+    @abstractmethod
     def update(self, tokens: list[list[int]], logits: mx.array, sum_logprobs: np.ndarray,
                cache) -> tuple[list[list[int]], bool]:
         """Append the next token to each row (in place on `sum_logprobs`, float32 (B,));
         return the new rows and whether decoding is complete."""
-        raise NotImplementedError
 
+    @abstractmethod
     def finalize(self, tokens: list[list[list[int]]], sum_logprobs: np.ndarray):
         """Candidates per audio (lists of token lists ending in EOT) and their log probs."""
-        raise NotImplementedError
 
 
 class GreedyDecoder(TokenDecoder):
