@@ -113,15 +113,16 @@ def run_transcription_check(source: str, dtype: str, log) -> CheckResult:
                 "language": f"{ours.language}/{theirs['language']}",
                 "words": len(diff), "word_mean_ms": float(diff.mean() * 1000) if diff.size else 0.0,
                 "word_max_ms": float(diff.max() * 1000) if diff.size else 0.0,
-                ("cer" if lang == "zh" else "wer") + "_ours": error_rate(clip["text"], ours.text, lang),
-                ("cer" if lang == "zh" else "wer") + "_openai": error_rate(clip["text"], theirs["text"], lang),
+                "metric": "cer" if lang == "zh" else "wer",
+                "error_ours": error_rate(clip["text"], ours.text, lang),
+                "error_openai": error_rate(clip["text"], theirs["text"], lang),
             })
     if not rows:
         return CheckResult("transcription", False, {}, [], error="no clips to transcribe")
     diffs = np.concatenate([d.ravel() for d in all_diffs]) if all_diffs else np.zeros(0)
 
     def wer_equal(r):
-        return all(r[k] == r[k.replace("_ours", "_openai")] for k in r if k.endswith("_ours"))
+        return r["error_ours"] == r["error_openai"]
 
     ok_rows = [r["tokens_identical"] and r["language"].split("/")[0] == r["language"].split("/")[1]
                and r["word_max_ms"] <= WORD_TOLERANCE_S * 1000 and wer_equal(r) for r in rows]
