@@ -23,23 +23,12 @@ from benchmarks.clips import english_clip
 from benchmarks.engines import OPTIONS, check_engines
 from benchmarks.prepare import DEFAULT_CACHE, prepare
 from benchmarks.stats import spread_str, summarize
+from parity.report import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
+
 REPORTS = ROOT / "reports" / "bench"
 MB = 1024 * 1024
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def worker_env(threads: int) -> dict:

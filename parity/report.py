@@ -165,7 +165,7 @@ def to_markdown(res: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -181,6 +181,6 @@ def _atomic_write(path: Path, text: str) -> None:
 def write(res: RunResult, root: Path = REPORTS) -> tuple[Path, Path]:
     stem = res.spec.name if res.dtype == "float32" else f"{res.spec.name}-{res.dtype}"
     md, js = root / f"{stem}.md", root / f"{stem}.json"
-    _atomic_write(md, to_markdown(res))
-    _atomic_write(js, json.dumps(to_dict(res), indent=2) + "\n")
+    atomic_write(md, to_markdown(res))
+    atomic_write(js, json.dumps(to_dict(res), indent=2) + "\n")
     return md, js

@@ -26,6 +26,7 @@ from mlx_impl.parakeet.load import load
 from mlx_impl.parakeet.tokenizer import PieceTokenizer, synthetic_vocab
 from mlx_impl.parakeet.transcribe import ParakeetTranscriber
 from mlx_impl.stt import SpeechToText
+from helpers_weights import assert_close
 from parity.clips import FIXTURES
 from parity.compare import compare_taps
 from parity.models import parakeet as P
@@ -34,27 +35,6 @@ from reference import parakeet as R
 from weights import parakeet as W
 
 CLIPS = ("espeak_en_fox", "espeak_en_weather")
-
-
-def assert_close(name: str, got, want, atol: float, rtol: float = 0.0) -> None:
-    """Raise AssertionError with max/mean abs error, the worst index and the atol needed."""
-    got, want = np.asarray(got), np.asarray(want)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != expected {want.shape}")
-    if got.size == 0:
-        raise AssertionError(f"{name}: nothing to compare (empty arrays)")
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    if not (np.isfinite(g).all() and np.isfinite(w).all()):
-        raise AssertionError(f"{name}: NaN/Inf present")
-    diff = np.abs(g - w)
-    excess = diff - (atol + rtol * np.abs(w))
-    if (excess > 0).any():
-        worst = np.unravel_index(np.argmax(excess), diff.shape)
-        raise AssertionError(
-            f"{name}: max_abs={diff.max():.3e} mean_abs={diff.mean():.3e} "
-            f"failing={(excess > 0).sum()}/{diff.size}; worst at {tuple(map(int, worst))}: "
-            f"got {g[worst]:.6g} want {w[worst]:.6g}; atol={atol:g} rtol={rtol:g}, "
-            f"atol needed {float((diff - rtol * np.abs(w)).max()):.3e}")
 
 
 def assert_parity(spec, ref_taps: dict, mlx_taps: dict, label: str) -> None:
