@@ -113,6 +113,25 @@ class Check:
 
 
 @dataclass(frozen=True)
+class BenchStage:
+    name: str  # what one call does: "encode", "decode", "transcribe", "vocode", ...
+    run: Callable[[], Any]  # one call on prepared inputs; fully evaluated (mx.eval) before return
+    audio_seconds: float  # seconds of audio the call covers: real-time factor = time / this
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """How `make bench MODEL=...` times a model (benchmarks/model_bench.py): for each engine, in
+    a fresh process, `build(engine, dtype, audio)` loads the model (timed as `load`) and returns
+    its stages; each stage gets one untimed warm-up and `repeats` timed calls."""
+
+    engines: tuple[str, ...]  # the first is ours ("mlx"); the others are peers ("torch", ...)
+    build: Callable[[str, str, np.ndarray], list[BenchStage]]  # audio: 16 kHz mono float32
+    audio_seconds: float = 10.0  # length of the real-speech clip passed to build
+    dtypes: tuple[str, ...] = ("float32",)  # dtypes our engine is timed in
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     description: str
@@ -128,6 +147,7 @@ class ModelSpec:
     checks: tuple[Check, ...] = ()  # end-to-end checks run with the reference (see Check)
     golden_whole: tuple[str, ...] = ()  # taps stored whole in goldens whatever their size
     config: Mapping[str, Any] = field(default_factory=dict)  # model config (reports, goldens)
+    bench: BenchSpec | None = None  # how `make bench` times it against its peers (None: not timed)
 
     def __post_init__(self):
         missing = [d for d in DTYPES if d not in self.tolerances]

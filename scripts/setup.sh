@@ -24,10 +24,22 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch is pinned exactly in pyproject.toml (torch==2.13.0, a CPU build); a range would pull CUDA.
-.venv/bin/python -m pip install -q -e ".[dev,bench]"
+.venv/bin/python -m pip install -q -e ".[dev,bench,refs]"
 # openai-whisper's metadata pulls triton (~1 GB, useless on CPU): install it without deps; its
 # real runtime deps (numba, tqdm, more-itertools, tiktoken, torch, numpy) are in pyproject.toml.
 .venv/bin/python -m pip install -q --no-deps "openai-whisper==20250625"
+# Upstream codec/vocoder references whose metadata would pull a CUDA torchaudio/torch or training
+# tools (pre-commit, tensorboard, pesq): installed without deps; their real runtime deps (einops,
+# librosa, onnx, pyyaml, huggingface-hub) are in pyproject.toml's `refs` extra.
+.venv/bin/python -m pip install -q --no-deps "vocos==0.1.0" "encodec==0.1.1" "snac==1.2.1" \
+  "s3tokenizer==0.3.0" "bigvgan==2.4.1"
+# torchaudio: PyPI only has CUDA builds, whose C++ extension fails to load against the CPU torch
+# 2.13.0. vocos/encodec/s3tokenizer use only its pure-Python parts (transforms.MelSpectrogram,
+# functional), which run without the extension: torchaudio itself skips the extension when its
+# lib/*.so files are absent (the path it uses for pex deployments). So install the wheel without
+# deps and delete those three .so files; any call that really needs the extension raises.
+.venv/bin/python -m pip install -q --no-deps "torchaudio==2.11.0"
+rm -f "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 # Vectorised CPU kernels for softmax/GELU (MLX's CPU transcendentals are scalar libm); Linux only,
 # the Metal/CUDA paths use MLX's native ops. Needs cmake >= 3.24 and g++ with C++20.
 if [ "$(uname)" = Linux ]; then .venv/bin/python mlx_impl/_cpu_ext/build.py; fi
