@@ -1,4 +1,9 @@
-"""CLI: `python -m benchmarks run MODEL [--repeats N] [--engines a,b] [--dtype float32]`."""
+"""CLI: `python -m benchmarks run MODEL [--repeats N] [--engines a,b] [--dtype float32]`.
+
+Whisper models run through benchmarks.runner (peers: openai-whisper, transformers, faster-whisper,
+mlx-whisper); every other model with a BenchSpec through benchmarks.model_bench (ours vs its torch
+reference, per stage: encode/decode/vocode/tokenize/transcribe).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="benchmark MODEL on every engine (one fresh process each)")
     r.add_argument("model", help="registered model name, e.g. whisper-base, whisper-tiny.en")
     r.add_argument("--repeats", type=int, default=5, help="timed runs after the warm-up (5)")
-    r.add_argument("--engines", default=",".join(ENGINES),
-                   help=f"comma-separated subset of {','.join(ENGINES)} (all)")
+    r.add_argument("--engines", default=None,
+                   help=f"comma-separated subset of the model's engines (Whisper: "
+                        f"{','.join(ENGINES)}; others: their BenchSpec's; default all)")
     r.add_argument("--dtype", default="float32", choices=("float32", "float16"),
                    help="float16 runs only on the MLX engines (ours, mlx-whisper)")
     r.add_argument("--threads", type=int, default=None, help="threads per engine (all cores)")
@@ -28,12 +34,37 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", type=Path, default=None, help="report folder (reports/bench)")
     args = p.parse_args(argv)
 
-    from benchmarks import runner
+    from benchmarks import model_bench, runner
     from benchmarks.prepare import DEFAULT_CACHE
+    from parity.registry import get
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    engines = None if args.engines is None else [e.strip() for e in args.engines.split(",")
+                                                 if e.strip()]
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in
                                                  (argv if argv is not None else sys.argv[1:]))
+    try:
+        spec = get(args.model)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    if spec.bench is not None:
+        try:
+            rep = model_bench.run(args.model, repeats=args.repeats, dtype=args.dtype,
+                                  threads=args.threads, timeout_s=args.timeout, command=command,
+                                  engines=engines)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        js, md = model_bench.write(rep, args.out or model_bench.REPORTS)
+        print()
+        print(f"{rep['model']} ({rep['dtype']}), {rep['clip']['duration_s']:.0f} s clip, "
+              f"{rep['threads']} threads, median [min-max] of {rep['repeats']} runs")
+        print(runner.format_table(model_bench.table_rows(rep), model_bench.COLUMNS))
+        for line in model_bench.headline(rep):
+            print(line)
+        print(f"wrote {md} and {js}")
+        return 1 if rep["failed"] else 0
+    engines = engines or list(ENGINES)
     try:
         rep = runner.run(args.model, engines, repeats=args.repeats, dtype=args.dtype,
                          threads=args.threads, cache=args.cache_dir or DEFAULT_CACHE,
