@@ -75,8 +75,8 @@ def metric_rtf(bench: dict[str, dict], root: Path) -> Metric:
 
 def metric_memory(bench: dict[str, dict]) -> Metric:
     target = "peak memory < 2 GB (ours, process peak RSS, every benchmarked model)"
-    peaks = {m: r["summaries"]["ours"] for m, r in bench.items()
-             if "ours" in r.get("summaries", {})}
+    peaks = {m: r["summaries"][_ours(r)] for m, r in bench.items()
+             if _ours(r) in r.get("summaries", {})}
     if not peaks:
         return Metric("Memory", target, "no benchmark of ours", "NOT MEASURED", "make bench")
     worst = max(peaks, key=lambda m: peaks[m]["peak_rss_bytes"])
@@ -86,6 +86,57 @@ def metric_memory(bench: dict[str, dict]) -> Metric:
     ok = peaks[worst]["peak_rss_bytes"] < MEMORY_TARGET_BYTES
     return Metric("Memory", target, "; ".join(parts), "PASS" if ok else "FAIL",
                   ", ".join(f"bench/{m}.md" for m in peaks))
+
+
+def _ours(rep: dict) -> str:
+    """Our engine's name in a bench report: "ours" (Whisper runner) or "mlx" (per-stage runner)."""
+    return "mlx" if rep.get("kind") == "stages" else "ours"
+
+
+def _whisper_bench(bench: dict[str, dict]) -> dict[str, dict]:
+    return {m: r for m, r in bench.items() if r.get("kind") != "stages"}
+
+
+def _stage_bench(bench: dict[str, dict]) -> dict[str, dict]:
+    return {m: r for m, r in bench.items() if r.get("kind") == "stages"}
+
+
+def stage_rows(bench: dict[str, dict]) -> list[dict]:
+    """One row per (model, stage, peer): ours' and the peer's median RTF and the time ratio."""
+    rows = []
+    for model, rep in _stage_bench(bench).items():
+        s = rep.get("summaries", {})
+        if "mlx" not in s:
+            continue
+        for peer, ps in s.items():
+            if peer == "mlx":
+                continue
+            for stage, st in ps["stages"].items():
+                ours = s["mlx"]["stages"].get(stage)
+                if ours is None:
+                    continue
+                rows.append({"model": model, "stage": stage, "peer": peer,
+                             "ours_rtf": ours["rtf"]["median"], "peer_rtf": st["rtf"]["median"],
+                             "peer_time_over_ours": st["wall_s"]["median"] / ours["wall_s"]["median"],
+                             "ours_peak_rss_mb": s["mlx"]["peak_rss_bytes"] / MB,
+                             "peer_peak_rss_mb": ps["peak_rss_bytes"] / MB,
+                             "repeats": rep["repeats"], "cpu": rep["machine"]["cpu_model"]})
+    return rows
+
+
+def roadmap_rows(parity: dict[str, dict], bench: dict[str, dict], root: Path) -> list[dict]:
+    """Every registered model: its float32 parity status, goldens on disk, benchmark presence."""
+    from parity.registry import SPECS
+
+    rows = []
+    for spec in SPECS:
+        rep = parity.get(spec.name)
+        golden = (ROOT / "golden" / spec.name / "manifest.json").is_file()
+        rows.append({"model": spec.name, "parity": "not run" if rep is None else
+                     ("PASS" if rep.get("passed") else "FAIL"),
+                     "golden": golden, "bench": spec.name in bench,
+                     "weights": spec.weights})
+    return rows
 
 
 def _parity_for(parity: dict[str, dict], names: tuple[str, ...]) -> list[tuple[str, dict]]:
@@ -198,7 +249,7 @@ def metric_all_models(parity: dict[str, dict]) -> Metric:
 def ratios(bench: dict[str, dict]) -> list[dict]:
     """Per model: peer median wall time / ours (> 1: the peer is slower than ours)."""
     out = []
-    for model, rep in bench.items():
+    for model, rep in _whisper_bench(bench).items():
         s = rep.get("summaries", {})
         for peer in ("openai-whisper", "mlx-whisper", "faster-whisper", "transformers"):
             if "ours" in s and peer in s:
@@ -259,6 +310,8 @@ def plot_bench(model: str, rep: dict, out_dir: Path) -> Path | None:
     s = rep.get("summaries", {})
     if not s:
         return None
+    if rep.get("kind") == "stages":
+        return plot_stage_bench(model, rep, out_dir)
     names = list(s)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     med = [s[n]["rtf"]["median"] for n in names]
@@ -284,6 +337,37 @@ def plot_bench(model: str, rep: dict, out_dir: Path) -> Path | None:
     a2.set_ylabel("MB")
     a2.set_title(f"{model}: peak memory by engine")
     a2.legend(fontsize=7)
+    fig.suptitle(rep["machine"]["cpu_model"], fontsize=8)
+    fig.tight_layout()
+    path = out_dir / f"bench-{model}.png"
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_stage_bench(model: str, rep: dict, out_dir: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = rep["summaries"]
+    engines = list(s)
+    stages = list(next(iter(s.values()))["stages"])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(engines)
+    for i, e in enumerate(engines):
+        xs = [j + (i - (len(engines) - 1) / 2) * width for j in range(len(stages))]
+        med = [s[e]["stages"][st]["rtf"]["median"] if st in s[e]["stages"] else 0 for st in stages]
+        a1.bar(xs, med, width, label=e, color="tab:orange" if e == "mlx" else None)
+    a1.set_xticks(range(len(stages)))
+    a1.set_xticklabels(stages)
+    a1.set_ylabel("real-time factor (median)")
+    a1.set_title(f"{model}: RTF by stage and engine ({rep['threads']} threads)")
+    a1.legend(fontsize=7)
+    a2.bar(engines, [s[e]["peak_rss_bytes"] / MB for e in engines], 0.4, label="peak RSS")
+    a2.set_ylabel("MB")
+    a2.set_title(f"{model}: peak RSS by engine")
     fig.suptitle(rep["machine"]["cpu_model"], fontsize=8)
     fig.tight_layout()
     path = out_dir / f"bench-{model}.png"
@@ -332,6 +416,8 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
         "bench_machines": {m: r["machine"]["cpu_model"] for m, r in bench.items()},
         "metrics": [asdict(m) for m in metrics],
         "ratios": ratios(bench),
+        "stage_ratios": stage_rows(bench),
+        "models": roadmap_rows(parity, bench, root),
         "parity_reports": {s: {"model": r.get("model"), "dtype": r.get("dtype"),
                                "passed": r.get("passed")} for s, r in parity.items()},
         "bench_reports": {m: {"started": r.get("started"), "repeats": r.get("repeats"),
@@ -361,6 +447,25 @@ def to_markdown(rep: dict) -> str:
     else:
         lines.append("- NOT MEASURED: no benchmark report has both ours and a peer "
                      "(`make bench MODEL=whisper-base`)")
+    lines += ["", "## Other models: time against their torch reference (per stage)", ""]
+    if rep.get("stage_ratios"):
+        lines += ["| model | stage | ours RTF | peer | peer RTF | peer time / ours | "
+                  "ours peak RSS MB | peer peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+        for r in rep["stage_ratios"]:
+            lines.append(f"| {r['model']} | {r['stage']} | {r['ours_rtf']:.4f} | {r['peer']} | "
+                         f"{r['peer_rtf']:.4f} | {r['peer_time_over_ours']:.2f}x | "
+                         f"{r['ours_peak_rss_mb']:.0f} | {r['peer_peak_rss_mb']:.0f} |")
+        lines += ["", "(peer time / ours > 1: ours is faster; see reports/bench/<model>.md)"]
+    else:
+        lines.append("- none measured (`make bench MODEL=<id>`)")
+    lines += ["", "## Models", "",
+              "| model | float32 parity | goldens | benchmark | weights |", "|---|---|---|---|---|"]
+    for r in rep.get("models", []):
+        par = (f"[{r['parity']}](parity/{r['model']}.md)" if r["parity"] != "not run"
+               else "not run")
+        lines.append(f"| {r['model']} | {par} | {'yes' if r['golden'] else 'no'} | "
+                     + (f"[yes](bench/{r['model']}.md)" if r["bench"] else "no")
+                     + f" | {r['weights']} |")
     lines += ["", "## Parity reports", ""]
     lines += [f"- [{s}](parity/{s}.md): {'PASS' if r['passed'] else 'FAIL'}"
               for s, r in rep["parity_reports"].items()] or ["- none (`make parity MODEL=...`)"]
