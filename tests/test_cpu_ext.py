@@ -66,8 +66,10 @@ GELU_TOL = {"atol": 1.2e-6, "rtol": 5e-7, "ref64_fn": gelu64, "atol64": 1.5e-7, 
 # exactly), fallback 1.5e-5: it
 # rounds z**2 in fp32 first (rel. error of exp(-z**2) up to ~z**2 * 2**-24 per rounding)
 RTOL_TAIL = {"extension": 1e-6, "compiled fallback": 2e-5}
-# the fallback flushes exp results below 8e-39 to 0 (activations.py), times |x| <= 14.8
-ATOL_TAIL = {"extension": 2.1e-44, "compiled fallback": 1.5e-37}
+# the fallback flushes exp results below 8e-39 to 0 (activations.py), times |x| <= 14.8; the
+# extension flushes subnormal results (|gelu| < 1.18e-38, x < -13.2) to zero (kernels.h: they
+# made the next matmul ~12x slower on x86)
+ATOL_TAIL = {"extension": 1.18e-38, "compiled fallback": 1.5e-37}
 # softmax abs. error on probabilities, measured on rows of 90/129/1500 (N(0, 3-4) logits):
 # extension <= 7.2e-8 from float64 (sums in float64 lanes), compiled fallback <= 4.3e-7, torch
 # <= 3.7e-7 (fp32 lanes, at p = 0.93); so vs torch: ours + torch's.
@@ -90,7 +92,21 @@ def test_gelu_special(path):
     x = np.array([np.inf, -np.inf, np.nan, 3e38, -3e38, 0.0, -0.0, 1e-45, -1e-40], np.float32)
     got = np.asarray(gelu(mx.array(x)))
     want = T_GELU(torch.from_numpy(x.astype(np.float64))).numpy()
-    assert_close("gelu special vs torch fp64", got, want, 1e-45, 2.5e-7, inputs=x)
+    # atol: the extension flushes subnormal results (gelu(1e-45), gelu(-1e-40)) to zero
+    assert_close("gelu special vs torch fp64", got, want, 1.18e-38, 2.5e-7, inputs=x)
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built: run "
+                    ".venv/bin/python mlx_impl/_cpu_ext/build.py")
+def test_gelu_extension_no_subnormal_results():
+    # subnormal outputs slow the next matmul ~12x on x86: the extension returns signed zeros
+    x = np.linspace(-14.8, -13.0, 2001).astype(np.float32)
+    got = np.asarray(_cpu_ext.kernels().gelu_erf(mx.array(x)))
+    tiny = np.finfo(np.float32).tiny
+    assert not np.any((got != 0) & (np.abs(got) < tiny)), "subnormal GELU results"
+    assert np.all(got[x < -13.3] == 0) and np.all(np.signbit(got[x < -13.3]))
+    want = gelu64(x.astype(np.float64))
+    assert_close("gelu near the flush", got, want, 1.18e-38, 1e-6, inputs=x)
 
 
 def test_gelu_tail_relative(path):
@@ -200,3 +216,39 @@ def test_extension_info_and_errors():
     empty = ext.softmax_lastaxis(mx.zeros((0, 4)))
     mx.eval(empty)
     assert empty.shape == (0, 4), empty.shape
+
+
+# --- fused attention ----------------------------------------------------------------------------
+@pytest.mark.skipif(not BUILT, reason="extension not built: run "
+                    ".venv/bin/python mlx_impl/_cpu_ext/build.py")
+@pytest.mark.parametrize("shape", [(1, 2, 5, 8, 7, 8), (2, 3, 600, 16, 530, 12),
+                                   (1, 1, 1, 64, 1500, 64)])
+def test_attention_matches_unfused_and_float64(shape):
+    # (B, H, T, D, S, Dv); T = 600 > the 512-row query block, so blocks are stitched
+    b, h, t, d, s, dv = shape
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((b, h, t, d)).astype(np.float32)
+    kt = (rng.standard_normal((b, h, d, s)) * 0.5).astype(np.float32)
+    v = rng.standard_normal((b, h, s, dv)).astype(np.float32)
+    got = np.asarray(_cpu_ext.kernels().attention(mx.array(q), mx.array(kt), mx.array(v)))
+    unfused = np.asarray(softmax(mx.array(q) @ mx.array(kt)) @ mx.array(v))
+    # the same softmax kernel, and sgemm for both products: identical bits on whisper-base's
+    # encoder shape (1, 8, 1500, 64); where OpenBLAS blocks the per-block products differently
+    # from the batched ones, sums round differently: measured 1.55e-6 abs on outputs ~1 (T=600)
+    assert_close("attention vs unfused", got, unfused, 3e-6, 0.0)
+    sc = q.astype(np.float64) @ kt.astype(np.float64)
+    p = np.exp(sc - sc.max(-1, keepdims=True))
+    want = (p / p.sum(-1, keepdims=True)) @ v.astype(np.float64)
+    assert_close("attention vs float64", got, want, 2e-6, 0.0)
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built")
+def test_attention_rejects_bad_shapes():
+    ext = _cpu_ext.kernels()
+    q, kt, v = mx.zeros((1, 2, 3, 4)), mx.zeros((1, 2, 4, 5)), mx.zeros((1, 2, 5, 6))
+    with pytest.raises(ValueError, match="expected q"):
+        ext.attention(q, mx.zeros((1, 2, 3, 5)), v)
+    with pytest.raises(ValueError, match="leading axes"):
+        ext.attention(q, mx.zeros((1, 3, 4, 5)), v)
+    with pytest.raises(ValueError, match="float32"):
+        ext.attention(q.astype(mx.float16), kt, v)

@@ -11,6 +11,8 @@ NB_MODULE(_kernels, m) {
         "Softmax over the last axis of a float32/float16/bfloat16 array, on the CPU stream.");
   m.def("gelu_erf", &mlx_impl_ext::gelu_erf, "x"_a,
         "Exact (erf) GELU of a float32/float16/bfloat16 array, on the CPU stream.");
+  m.def("attention", &mlx_impl_ext::attention, "q"_a, "kt"_a, "v"_a,
+        "softmax(q @ kt) @ v for float32 (..., T, D), (..., D, S), (..., S, Dv), query-blocked.");
   m.def("num_threads", &mlx_impl_ext::num_threads,
         "Threads the kernels split rows over (CPUs this process may use).");
 #if defined(MLX_IMPL_EXT_ARCH)

@@ -114,7 +114,13 @@ inline float gelu_f32(float x) {
   float phi_big = x < 0.0f ? tail : 1.0f - tail;
 
   float phi = axs < 1.0f ? phi_small : phi_big;
-  return x * phi;
+  float r = x * phi;
+  // Results below the smallest normal float (x < -13.2) are flushed to (signed) zero: a
+  // subnormal GELU output makes the next matmul's x86 FPU take microcode assists (measured:
+  // whisper-base encoder block 4's fc2 279 ms with ~150k subnormal inputs vs 22 ms without).
+  // The change is below 1.2e-38 in absolute value.
+  float ar = r < 0.0f ? -r : r;
+  return ar < 1.17549435e-38f ? x * 0.0f : r;
 }
 
 inline void gelu_span(const float* x, float* y, size_t n) {

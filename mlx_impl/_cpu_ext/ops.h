@@ -18,6 +18,32 @@ mx::array gelu_erf(const mx::array& x);
 // Threads the kernels split rows over (the CPUs this process may run on).
 int num_threads();
 
+// Unmasked attention softmax(q @ kt) @ v for float32 q (B, H, T, D), kt (B, H, D, S) (keys
+// already transposed; any scaling already applied to q and kt), v (B, H, S, D) -> (B, H, T, D).
+// Processed in blocks of query rows so the (rows, S) scores stay in cache instead of a
+// (B, H, T, S) array in memory; the products run through the process's cblas_sgemm.
+mx::array attention(const mx::array& q, const mx::array& kt, const mx::array& v);
+
+class Attention : public mx::UnaryPrimitive {
+ public:
+  explicit Attention(mx::Stream stream) : mx::UnaryPrimitive(stream) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+  void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+
+  const char* name() const override { return "MlxImplAttention"; }
+
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return dynamic_cast<const Attention*>(&other) != nullptr;
+  }
+
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    mx::Shape s = inputs[0].shape();
+    s.back() = inputs[2].shape().back();
+    return {s};
+  }
+};
+
 class RowKernel : public mx::UnaryPrimitive {
  public:
   enum class Op { softmax, gelu };
