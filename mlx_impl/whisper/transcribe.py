@@ -58,7 +58,8 @@ def load(source: str | Path = "whisper-base", dtype: mx.Dtype = mx.float32):
     if w.tokenizer_json is None:
         raise ValueError(f"{w.source} has no tokenizer.json beside its weights; put the model's "
                          "tokenizer.json in the weights folder")
-    model = from_state(w.dims, w.state, dtype=dtype, alignment_heads=w.alignment_heads)
+    model = from_state(w.dims, w.state, dtype=dtype, alignment_heads=w.alignment_heads,
+                       consume=True)
     return model, tokenizer_for_model(w.tokenizer_json, w.dims["n_vocab"])
 
 
