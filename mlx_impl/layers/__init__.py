@@ -5,6 +5,8 @@
 - `norm`: `layer_norm` / `LayerNorm` (torch `nn.LayerNorm` semantics, fp32 compute).
 - `audio`: Whisper's log-mel front end (`log_mel_spectrogram`, `mel_filters`, `pad_or_trim`).
 - `attention`, `positions`: multi-head attention with KV cache; sinusoidal positions.
+- `llm`: Llama/Mistral decoder LM pieces (RMSNorm, grouped-query attention with KV cache and
+  RoPE, SwiGLU MLP, decoder layer, embedding + vocabulary head).
 
 Import the modules directly (`from mlx_impl.layers.activations import gelu`); this package
 imports nothing itself.

@@ -1,0 +1,209 @@
+"""Llama/Mistral-style decoder-only language model pieces (Voxtral's text decoder; later LLM-based
+TTS models reuse them).
+
+Upstream: transformers 5.24.0 `models/llama/modeling_llama.py` (`LlamaRMSNorm`, `LlamaAttention`
+with eager attention, `LlamaMLP`, `LlamaDecoderLayer`, `LlamaModel`, `LlamaForCausalLM`'s
+`lm_head`); Mistral's modules are the same computation without a sliding window. Attribute names
+are the transformers keys (`self_attn.q_proj`, `mlp.gate_proj`, `input_layernorm`, ...), so a
+checkpoint maps one to one under a prefix.
+
+Numerics, all fp32 on the CPU:
+- RMSNorm runs in float32 and casts back before the gain, as upstream
+  (`weight * (x * rsqrt(mean(x^2) + eps)).to(input_dtype)`); the mean of squares is summed in two
+  levels (`activations.sum_last`), as the shared layer norm does.
+- Grouped-query attention never repeats K/V: queries are viewed as (B, Hkv, n_rep * T, D) so each
+  K/V head serves its group in one matmul (upstream `repeat_kv` copies them). Scores are
+  `(q @ k^T) * d**-0.5` (upstream's order), softmax in float32 (`activations.softmax`).
+- Keys/values live in the shared preallocated `attention.KVCache`; positions come from the
+  cache offset, RoPE from `rope.RotaryEmbedding` ("rotate half").
+- SwiGLU: `down(silu(gate(x)) * up(x))`, silu = x / (1 + exp(-x)) with the fp32-exact
+  `activations.exp`.
+- The vocabulary projection is `vocab.tied_logits(x, lm_head.weight)` (x @ W^T; on the CPU in fp32
+  a numpy matrix-vector product, much faster than MLX's one-row sgemm for a 131072-row head).
+
+Taps: pass `taps={}` to record `{name}.embed`, `{name}.layers.{i}.self_attn` / `.mlp` (sub-layer
+outputs before the residual add), `{name}.layers.{i}` and `{name}.norm`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from mlx_impl.layers.activations import exp, softmax, sum_last
+from mlx_impl.layers.attention import KVCache, causal_mask
+from mlx_impl.layers.rope import RotaryEmbedding
+from mlx_impl.layers.vocab import tied_logits
+
+Taps = dict[str, mx.array] | None
+
+
+@dataclass(frozen=True)
+class LMArgs:
+    """Decoder hyper-parameters, named as transformers' `LlamaConfig` fields."""
+
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int  # SwiGLU inner width
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int  # < num_attention_heads: grouped-query attention
+    head_dim: int  # may differ from hidden_size // num_attention_heads (Mistral/Voxtral: 128)
+    rms_norm_eps: float
+    rope_theta: float
+    attention_bias: bool = False
+    mlp_bias: bool = False
+    tie_word_embeddings: bool = False  # True: logits use embed_tokens.weight, no lm_head
+
+    def __post_init__(self):
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads {self.num_attention_heads} is not a multiple "
+                             f"of num_key_value_heads {self.num_key_value_heads}")
+
+
+class RMSNorm(nn.Module):
+    """transformers `LlamaRMSNorm(dims, eps)`: parameter `weight`."""
+
+    def __init__(self, dims: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = mx.ones((dims,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        if x.shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"RMSNorm({self.weight.shape[0]}) got input with last axis "
+                             f"{x.shape[-1]}")
+        xf = x.astype(mx.float32)
+        y = xf * mx.rsqrt(sum_last(xf * xf) / x.shape[-1] + self.eps)
+        return self.weight * y.astype(x.dtype)
+
+
+def silu(x: mx.array) -> mx.array:
+    """x * sigmoid(x), fp32-exact on the CPU (torch `F.silu`)."""
+    return x / (1 + exp(-x))
+
+
+class MLP(nn.Module):
+    """SwiGLU feed-forward (`LlamaMLP`): down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, hidden: int, inner: int, bias: bool = False):
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, inner, bias=bias)
+        self.up_proj = nn.Linear(hidden, inner, bias=bias)
+        self.down_proj = nn.Linear(inner, hidden, bias=bias)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.down_proj(silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Attention(nn.Module):
+    """Causal grouped-query self-attention with RoPE and a preallocated KV cache."""
+
+    def __init__(self, args: LMArgs):
+        super().__init__()
+        self.n_head, self.n_kv, self.head_dim = (args.num_attention_heads,
+                                                 args.num_key_value_heads, args.head_dim)
+        self.scale = self.head_dim ** -0.5
+        h, d, b = args.hidden_size, args.head_dim, args.attention_bias
+        self.q_proj = nn.Linear(h, self.n_head * d, bias=b)
+        self.k_proj = nn.Linear(h, self.n_kv * d, bias=b)
+        self.v_proj = nn.Linear(h, self.n_kv * d, bias=b)
+        self.o_proj = nn.Linear(self.n_head * d, h, bias=b)
+        self.rope = RotaryEmbedding(d, base=args.rope_theta)
+
+    def __call__(self, x: mx.array, cache: KVCache, mask: mx.array | None = None) -> mx.array:
+        b, t, _ = x.shape  # (B, T, C)
+        d, rep = self.head_dim, self.n_head // self.n_kv
+        offset = cache.offset
+        q = self.q_proj(x).reshape(b, t, self.n_head, d).transpose(0, 2, 1, 3)  # (B, H, T, D)
+        k = self.k_proj(x).reshape(b, t, self.n_kv, d).transpose(0, 2, 1, 3)  # (B, Hkv, T, D)
+        v = self.v_proj(x).reshape(b, t, self.n_kv, d).transpose(0, 2, 1, 3)
+        q, k = self.rope(q, offset), self.rope(k, offset)
+        k, v = cache.update(k, v)  # (B, Hkv, S, D), S = offset + t
+        # query heads h = g * rep + r share K/V head g: group them as (B, Hkv, rep * T, D)
+        qg = q.reshape(b, self.n_kv, rep * t, d)
+        scores = (qg @ k.transpose(0, 1, 3, 2)) * self.scale  # (B, Hkv, rep * T, S)
+        if mask is not None:
+            scores = (scores.reshape(b, self.n_kv, rep, t, -1) + mask).reshape(
+                b, self.n_kv, rep * t, -1)
+        w = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
+        out = (w @ v).reshape(b, self.n_head, t, d).transpose(0, 2, 1, 3).reshape(b, t, -1)
+        return self.o_proj(out)
+
+
+class DecoderLayer(nn.Module):
+    """`LlamaDecoderLayer`: pre-norm attention and SwiGLU, each with a residual add."""
+
+    def __init__(self, args: LMArgs):
+        super().__init__()
+        self.self_attn = Attention(args)
+        self.mlp = MLP(args.hidden_size, args.intermediate_size, args.mlp_bias)
+        self.input_layernorm = RMSNorm(args.hidden_size, args.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(args.hidden_size, args.rms_norm_eps)
+
+    def __call__(self, x: mx.array, cache: KVCache, mask: mx.array | None = None,
+                 taps: Taps = None, name: str = "") -> mx.array:
+        a = self.self_attn(self.input_layernorm(x), cache, mask)
+        x = x + a
+        m = self.mlp(self.post_attention_layernorm(x))
+        x = x + m
+        if taps is not None:
+            taps[f"{name}.self_attn"] = a
+            taps[f"{name}.mlp"] = m
+            taps[name] = x
+        return x
+
+
+class DecoderLM(nn.Module):
+    """`LlamaModel` (embed_tokens, layers, norm) plus the vocabulary head (`lm_head` unless tied).
+
+    `lm_head` lives here for one self-contained LM; a converter puts the upstream top-level
+    `lm_head.weight` under this module's prefix.
+    """
+
+    def __init__(self, args: LMArgs):
+        super().__init__()
+        self.args = args
+        self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
+        self.layers = [DecoderLayer(args) for _ in range(args.num_hidden_layers)]
+        self.norm = RMSNorm(args.hidden_size, args.rms_norm_eps)
+        if not args.tie_word_embeddings:
+            self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
+
+    def new_cache(self) -> list[KVCache]:
+        return [KVCache() for _ in self.layers]
+
+    def embed(self, tokens: mx.array) -> mx.array:
+        """tokens (B, T) int -> (B, T, C); ids outside the vocabulary are an error."""
+        if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) >= self.args.vocab_size):
+            raise ValueError(f"token ids must be in [0, {self.args.vocab_size}), got "
+                             f"[{int(tokens.min())}, {int(tokens.max())}]")
+        return self.embed_tokens(tokens)
+
+    def __call__(
+        self,
+        x: mx.array,  # (B, T, C) input embeddings
+        cache: list[KVCache],
+        taps: Taps = None,
+        name: str = "language_model",
+    ) -> mx.array:
+        """Hidden states after the final norm, (B, T, C); `cache` is appended to."""
+        if len(cache) != len(self.layers):
+            raise ValueError(f"cache has {len(cache)} layers, the model {len(self.layers)}")
+        t = x.shape[1]
+        mask = causal_mask(t, cache[0].offset, x.dtype) if t > 1 else None
+        if taps is not None:
+            taps[f"{name}.embed"] = x
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cache[i], mask, taps, f"{name}.layers.{i}")
+        x = self.norm(x)
+        if taps is not None:
+            taps[f"{name}.norm"] = x
+        return x
+
+    def logits(self, h: mx.array) -> mx.array:
+        """(..., C) -> (..., vocab) float32."""
+        w = self.embed_tokens.weight if self.args.tie_word_embeddings else self.lm_head.weight
+        return tied_logits(h, w).astype(mx.float32)
