@@ -5,6 +5,8 @@
 - `norm`: `layer_norm` / `LayerNorm` (torch `nn.LayerNorm` semantics, fp32 compute).
 - `audio`: Whisper's log-mel front end (`log_mel_spectrogram`, `mel_filters`, `pad_or_trim`).
 - `attention`, `positions`: multi-head attention with KV cache; sinusoidal positions.
+- `fsq`: finite scalar quantization as S3 tokenizer v2 (projection, tanh, 3 levels, 3**8 codes).
+- `fsmn`: FSMN memory block (zero-padded depthwise conv over time plus the input, masked).
 - `llm`: Llama/Mistral decoder LM pieces (RMSNorm, grouped-query attention with KV cache and
   RoPE, SwiGLU MLP, decoder layer, embedding + vocabulary head).
 
