@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parity.models import encodec, parakeet, wav2vec2, whisper
+from parity.models import encodec, parakeet, vocos, wav2vec2, whisper
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -11,6 +11,7 @@ SPECS: tuple[ModelSpec, ...] = (
     whisper.BASE,
     whisper.SMALL,
     encodec.TEST_TINY, encodec.ENCODEC_24KHZ,
+    vocos.MEL_TEST_TINY, vocos.ENCODEC_TEST_TINY, vocos.VOCOS_MEL_24KHZ, vocos.VOCOS_ENCODEC_24KHZ,
     wav2vec2.TEST_TINY, wav2vec2.TEST_TINY_STABLE, wav2vec2.BASE_960H,
     parakeet.CTC_TEST_TINY, parakeet.TDT_TEST_TINY, parakeet.RNNT_TEST_TINY,
     parakeet.CTC_0_6B_SPEC, parakeet.TDT_0_6B_SPEC, parakeet.RNNT_0_6B_SPEC,

@@ -127,7 +127,7 @@ class EncodecReference:
         if audio.ndim == 1:
             audio = audio[:, None]
         x = torch.from_numpy(np.ascontiguousarray(audio.T[None]))  # (1, C, N)
-        bandwidth = float(np.asarray(inputs["bandwidth"]))
+        bandwidth = float(np.asarray(inputs["bandwidth"]).reshape(-1)[0])
         taps: dict[str, np.ndarray] = {}
         handles = self._hooks(taps)
         q = self.model.quantizer

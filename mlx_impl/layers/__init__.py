@@ -9,6 +9,10 @@
 - `fsmn`: FSMN memory block (zero-padded depthwise conv over time plus the input, masked).
 - `llm`: Llama/Mistral decoder LM pieces (RMSNorm, grouped-query attention with KV cache and
   RoPE, SwiGLU MLP, decoder layer, embedding + vocabulary head).
+- `convnext`: Vocos' ConvNeXt block (depthwise conv, layer scale) and `AdaLayerNorm`
+  (bandwidth-conditioned scale/shift).
+- `mel`: torchaudio-style magnitude mel spectrogram (HTK, no norm, center/"same") and log.
+- `istft_head`: Vocos' iSTFT head (log-magnitude and phase -> iSTFT, center/"same").
 
 Import the modules directly (`from mlx_impl.layers.activations import gelu`); this package
 imports nothing itself.

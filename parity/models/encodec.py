@@ -159,7 +159,7 @@ class MlxSide:
         mx = self._mx
         audio = mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None, :, None]
         taps: dict = {"input_values": audio}
-        self.model(audio, self.config["sampling_rate"], float(np.asarray(inputs["bandwidth"])),
+        self.model(audio, self.config["sampling_rate"], float(np.asarray(inputs["bandwidth"]).reshape(-1)[0]),
                    taps=taps)
         mx.eval(list(taps.values()))
         out = {k: np.array(v.astype(mx.float32) if v.dtype in (mx.float16, mx.bfloat16) else v)
