@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parity.models import encodec, parakeet, vocos, wav2vec2, whisper
+from parity.models import voxtral
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -15,6 +16,7 @@ SPECS: tuple[ModelSpec, ...] = (
     wav2vec2.TEST_TINY, wav2vec2.TEST_TINY_STABLE, wav2vec2.BASE_960H,
     parakeet.CTC_TEST_TINY, parakeet.TDT_TEST_TINY, parakeet.RNNT_TEST_TINY,
     parakeet.CTC_0_6B_SPEC, parakeet.TDT_0_6B_SPEC, parakeet.RNNT_0_6B_SPEC,
+    voxtral.TEST_TINY, voxtral.MINI_3B,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

@@ -1,0 +1,205 @@
+"""Reference adapter for Voxtral: transformers `VoxtralForConditionalGeneration`, seeded weights.
+
+Upstream: transformers 5.24.0 (`VoxtralForConditionalGeneration`, `WhisperFeatureExtractor` with
+128 bins as `VoxtralProcessor` configures it), torch 2.13.0, CPU, float32, eager attention.
+
+Weights: no checkpoint is downloaded (the real one is 9 GB of bf16 and gated behind the hub).
+`build_checkpoint(config, seed)` builds `VoxtralForConditionalGeneration(VoxtralConfig(**config))`
+under `torch.manual_seed(seed)` (transformers' own initialisation), then perturbs every norm gain
+(1 + N(0, 0.1^2)) and bias (N(0, 0.05^2)) from a generator seeded with `seed`, because upstream
+initialises those to exactly 1 and 0 and a port that swapped or ignored them would still match.
+It is written with `save_pretrained` (config.json + safetensors in the published on-disk key
+layout) into a cache folder outside the repository, keyed by (config, seed, versions). The MLX
+side reads the same files through `weights.voxtral.load`.
+
+Tokenizer: the real model uses mistral-common's Tekken tokenizer from the hub, which is not
+available offline, so both sides are fed token ids. `transcription_prompt(n)` is the layout
+mistral-common's `encode_transcription` produces without a language:
+`<s> [INST] [BEGIN_AUDIO] [AUDIO] * n [/INST] [TRANSCRIBE]` with Tekken's special ids.
+
+`VoxtralReference(folder)` loads the folder back with `from_pretrained` (missing or unexpected
+keys are an error), records the taps of `mlx_impl/voxtral/model.py` with forward hooks removed
+after every call, and runs `generate(do_sample=False)`.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from transformers import VoxtralConfig, VoxtralForConditionalGeneration, WhisperFeatureExtractor
+
+from reference.checkpoints import save_pretrained_atomically
+
+INIT_VERSION = 1  # bump when the initialisation below changes (it is part of the cache key)
+NORM_GAIN_STD = 0.1
+BIAS_STD = 0.05
+SAMPLE_RATE = 16000
+HOP = 160
+
+# Tekken special token ids (mistral-common SpecialTokens order, as in the published tekken.json)
+BOS, INST, INST_END, AUDIO, BEGIN_AUDIO, TRANSCRIBE = 1, 3, 4, 24, 25, 34
+
+
+def transcription_prompt(n_audio_tokens: int) -> list[int]:
+    return [BOS, INST, BEGIN_AUDIO] + [AUDIO] * n_audio_tokens + [INST_END, TRANSCRIBE]
+
+
+def default_cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlx-audio-parity" / "voxtral"
+
+
+def versions() -> dict:
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def _perturb(model: torch.nn.Module, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + NORM_GAIN_STD * torch.randn(p.shape, generator=gen))
+            elif name.endswith(".bias"):
+                p.copy_(BIAS_STD * torch.randn(p.shape, generator=gen))
+
+
+def checkpoint_key(config: Mapping, seed: int) -> str:
+    blob = json.dumps({"config": dict(config), "seed": seed, "init": INIT_VERSION, **versions()},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_checkpoint(config: Mapping, seed: int, cache_root: Path | None = None) -> Path:
+    """The folder of a seeded random Voxtral (built once, then reused from the cache)."""
+    root = Path(cache_root) if cache_root is not None else default_cache_root()
+    folder = root / f"{config['text_config']['hidden_size']}h-seed{seed}-{checkpoint_key(config, seed)}"
+    if (folder / "config.json").is_file():
+        return folder
+    torch.manual_seed(seed)
+    model = VoxtralForConditionalGeneration(VoxtralConfig(**json.loads(json.dumps(config)))).eval()
+    _perturb(model, seed)
+    save_pretrained_atomically(model, folder, {"provenance.json": json.dumps(
+        {"generator": "reference.voxtral.build_checkpoint", "seed": seed, "init": INIT_VERSION,
+         "config": dict(config), **versions()}, indent=1)})
+    del model
+    gc.collect()
+    return folder
+
+
+def load_model(folder: Path) -> VoxtralForConditionalGeneration:
+    model, info = VoxtralForConditionalGeneration.from_pretrained(
+        str(folder), attn_implementation="eager", output_loading_info=True, dtype=torch.float32)
+    bad = {k: v for k, v in info.items() if v}
+    if bad:
+        raise ValueError(f"{folder}: transformers reports loading problems {bad}")
+    return model.eval()
+
+
+def feature_extractor(n_mels: int) -> WhisperFeatureExtractor:
+    return WhisperFeatureExtractor(feature_size=n_mels, sampling_rate=SAMPLE_RATE)
+
+
+class VoxtralReference:
+    """Callable: {"audio": (N,) float32 16 kHz, "prompt": (1, P) ids, "teacher": (1, K) ids}
+    -> taps (numpy, MLX layout, execution order) and greedy tokens."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.model = load_model(self.folder)
+        a = self.model.config.audio_config
+        self.n_frames = 2 * a.max_source_positions
+        self.features = feature_extractor(a.num_mel_bins)
+        self.config = self.model.config.to_dict()
+        self.versions = versions()
+
+    def input_features(self, audio: np.ndarray) -> np.ndarray:
+        """(n_chunks, n_mels, n_frames), as VoxtralProcessor._retrieve_input_features."""
+        if audio.ndim != 1 or audio.dtype != np.float32:
+            raise ValueError(f"expected mono float32 audio (N,), got {audio.dtype} {audio.shape}")
+        f = self.features(audio, sampling_rate=SAMPLE_RATE, padding=True, truncation=False,
+                          pad_to_multiple_of=self.n_frames * HOP, return_tensors="np")
+        feats = f["input_features"]  # (1, n_mels, n_chunks * n_frames)
+        n_mels = feats.shape[1]
+        return np.ascontiguousarray(feats.reshape(n_mels, -1, self.n_frames).transpose(1, 0, 2))
+
+    def _hooks(self, taps: dict) -> list:
+        enc = self.model.model.audio_tower
+        lm = self.model.model.language_model
+
+        def put(name: str, channels_last: bool = False):
+            def hook(_module, _inputs, output):
+                out = output[0] if isinstance(output, tuple) else output
+                if channels_last:
+                    out = out.transpose(1, 2)
+                taps[name] = out.detach().float().numpy().copy()
+            return hook
+
+        def put_input(name: str):
+            def hook(_module, args):
+                taps[name] = args[0].detach().float().numpy().copy()
+            return hook
+
+        h = [enc.conv1.register_forward_hook(put("encoder.conv1", True)),
+             enc.conv2.register_forward_hook(put("encoder.conv2", True)),
+             enc.layers[0].register_forward_pre_hook(put_input("encoder.embed"))]
+        for i, layer in enumerate(enc.layers):
+            p = f"encoder.blocks.{i}"
+            h.append(layer.self_attn.register_forward_hook(put(f"{p}.attn")))
+            h.append(layer.fc2.register_forward_hook(put(f"{p}.mlp")))
+            h.append(layer.register_forward_hook(put(p)))
+        h.append(enc.layer_norm.register_forward_hook(put("encoder.ln_post")))
+        h.append(self.model.model.multi_modal_projector.register_forward_hook(put("projector")))
+        h.append(lm.layers[0].register_forward_pre_hook(put_input("language_model.embed")))
+        for i, layer in enumerate(lm.layers):
+            p = f"language_model.layers.{i}"
+            h.append(layer.self_attn.register_forward_hook(put(f"{p}.self_attn")))
+            h.append(layer.mlp.register_forward_hook(put(f"{p}.mlp")))
+            h.append(layer.register_forward_hook(put(p)))
+        h.append(lm.norm.register_forward_hook(put("language_model.norm")))
+        return h
+
+    @torch.no_grad()
+    def __call__(self, inputs: Mapping[str, np.ndarray], max_new_tokens: int) -> dict:
+        feats = self.input_features(np.asarray(inputs["audio"]))
+        taps: dict[str, np.ndarray] = {"mel": feats.transpose(0, 2, 1).copy()}  # channels-last
+        prompt = np.asarray(inputs["prompt"], dtype=np.int64)
+        teacher = np.asarray(inputs["teacher"], dtype=np.int64)
+        ids = torch.from_numpy(np.concatenate([prompt, teacher], axis=1))
+        hooks = self._hooks(taps)
+        try:
+            # logits of the text after the audio: [/INST], [TRANSCRIBE] and the teacher tokens
+            keep = 2 + teacher.shape[1]
+            out = self.model(input_ids=ids, input_features=torch.from_numpy(feats),
+                             logits_to_keep=keep)
+        finally:
+            for handle in hooks:
+                handle.remove()
+        taps["logits"] = out.logits.float().numpy().copy()
+        del out
+        gen = self.model.generate(input_ids=torch.from_numpy(prompt),
+                                  input_features=torch.from_numpy(feats), do_sample=False,
+                                  max_new_tokens=max_new_tokens,
+                                  eos_token_id=self.model.config.text_config.eos_token_id,
+                                  pad_token_id=self.model.config.text_config.eos_token_id)
+        taps["generated"] = gen[:, prompt.shape[1]:].numpy().astype(np.int64)
+        return taps
+
+    @torch.no_grad()
+    def transcribe_tokens(self, audio: np.ndarray, max_new_tokens: int) -> list[int]:
+        """Greedy new tokens for `audio` with the transcription prompt (benchmarks)."""
+        feats = self.input_features(audio)
+        n_tokens = feats.shape[0] * (self.n_frames // 2) // 4
+        prompt = torch.tensor([transcription_prompt(n_tokens)])
+        eos = self.model.config.text_config.eos_token_id
+        gen = self.model.generate(input_ids=prompt, input_features=torch.from_numpy(feats),
+                                  do_sample=False, max_new_tokens=max_new_tokens,
+                                  eos_token_id=eos, pad_token_id=eos)
+        return gen[0, prompt.shape[1]:].tolist()
