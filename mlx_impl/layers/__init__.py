@@ -13,6 +13,8 @@
   (bandwidth-conditioned scale/shift).
 - `mel`: torchaudio-style magnitude mel spectrogram (HTK, no norm, center/"same") and log.
 - `istft_head`: Vocos' iSTFT head (log-magnitude and phase -> iSTFT, center/"same").
+- `vq_factorized`: factorised L2-normalised residual VQ (DAC, SNAC): 1x1 in/out projections,
+  cosine nearest code, per-stage time strides; encode (n_quantizers) and decode from codes.
 
 Import the modules directly (`from mlx_impl.layers.activations import gelu`); this package
 imports nothing itself.

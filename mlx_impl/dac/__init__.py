@@ -1,0 +1,1 @@
+"""DAC (Descript Audio Codec) in MLX; see `model.py`."""

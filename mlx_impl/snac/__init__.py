@@ -1,0 +1,1 @@
+"""SNAC (Multi-Scale Neural Audio Codec) in MLX; see `model.py`."""

@@ -1,0 +1,309 @@
+"""SNAC parity specs: MLX port (`mlx_impl.snac`) against the `snac` package 1.2.1.
+
+Specs: `snac-test-tiny` (tiny config for CI that turns everything on: local windowed attention
+in encoder and decoder, noise blocks, depthwise convs, strides [4, 2, 1]) and `snac-24khz` (the
+hubertsiuzdak/snac_24khz configuration: no attention, noise, depthwise), both with seeded
+random weights written by `reference.snac.random_checkpoint` (config.json + pytorch_model.bin
+as the hub repos) and read by both sides: `SNAC.from_config` + `load_state_dict` and, for MLX,
+`weights.snac.load` (torch zip read without torch) + `mlx_impl.snac.convert` + strict
+`load_weights`.
+
+Inputs: a fixture clip (16 kHz) resampled to the model rate, cut to its first `seconds`, and
+the decoder's noise: `noise.{k}` (1, T_k, 1) float32, standard normal from
+`numpy.random.default_rng(NOISE_SEED)`, one per noise block, fed to both sides (the reference
+through `reference.snac.fed_noise`, MLX through `SnacModel.decode(noise=...)`), so the noise
+blocks are compared like any other layer. Codes are compared exactly per stage
+(`quantizer.codes.{q}`). The round-trip SNR compares the input with the decoded audio cut to the
+input length (upstream `forward`).
+
+Check `shared-speech`: as DAC's (parity/models/dac.py), on ../shared/speech/cmu_arctic_a0024.
+
+Importing this module imports neither torch nor mlx: builders import them when called.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from parity.models.dac import (FP16, FP32, SHARED_CLIP, mlx_taps, resample, roundtrip_check,
+                               snr_db)
+from parity.models.encodec import fixture_clip
+from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, Metric, ModelSpec)
+
+WEIGHTS_SEED = 0
+NOISE_SEED = 1234
+
+TEST_TINY_CONFIG = dict(
+    sampling_rate=16000, encoder_dim=8, encoder_rates=[2, 2, 2], decoder_dim=64,
+    decoder_rates=[2, 2, 2], attn_window_size=4, codebook_size=64, codebook_dim=4,
+    vq_strides=[4, 2, 1], noise=True, depthwise=True)  # latent 64 (one head of 64), hop 8
+
+# hubertsiuzdak/snac_24khz config.json
+SNAC_24KHZ_CONFIG = dict(
+    sampling_rate=24000, encoder_dim=48, encoder_rates=[2, 4, 8, 8], decoder_dim=1024,
+    decoder_rates=[8, 8, 4, 2], attn_window_size=None, codebook_size=4096, codebook_dim=8,
+    vq_strides=[4, 2, 1], noise=True, depthwise=True)
+
+
+def pad_multiple(config: Mapping) -> int:
+    return (math.prod(config["encoder_rates"])
+            * math.lcm(config["vq_strides"][0], config["attn_window_size"] or 1))
+
+
+def latent_frames(config: Mapping, n_samples: int) -> int:
+    m = pad_multiple(config)
+    return -(-n_samples // m) * m // math.prod(config["encoder_rates"])
+
+
+def noise_arrays(config: Mapping, n_samples: int, seed: int = NOISE_SEED) -> dict[str, np.ndarray]:
+    """{"noise.{k}": (1, T_k, 1)} for the noise blocks decoding `n_samples` of input."""
+    if not config["noise"]:
+        return {}
+    rng = np.random.default_rng(seed)
+    t, out = latent_frames(config, n_samples), {}
+    for k, r in enumerate(config["decoder_rates"]):
+        t *= r
+        out[f"noise.{k}"] = rng.standard_normal((1, t, 1)).astype(np.float32)
+    return out
+
+
+def tap_names(config: Mapping) -> tuple[str, ...]:
+    n_res = 3
+    names = ["input_values", "encoder.block.0"]
+    i = 1
+    for _ in config["encoder_rates"]:
+        names += [f"encoder.block.{i}.block.{j}" for j in range(n_res)] + [f"encoder.block.{i}"]
+        i += 1
+    if config["attn_window_size"] is not None:
+        names.append(f"encoder.block.{i}")
+        i += 1
+    names.append(f"encoder.block.{i}")
+    for q in range(len(config["vq_strides"])):
+        names += [f"quantizer.latents.{q}", f"quantizer.codes.{q}"]
+    names += ["quantizer.quantized", "quantizer.from_codes"]
+    i = 0
+    for _ in range(2 if config["depthwise"] else 1):
+        names.append(f"decoder.model.{i}")
+        i += 1
+    if config["attn_window_size"] is not None:
+        names.append(f"decoder.model.{i}")
+        i += 1
+    n_inner = 1 + (1 if config["noise"] else 0) + n_res  # conv_t, noise, residual units
+    for _ in config["decoder_rates"]:
+        names += [f"decoder.model.{i}.block.{j}" for j in range(1, 1 + n_inner)]
+        names.append(f"decoder.model.{i}")
+        i += 1
+    names += [f"decoder.model.{i}", f"decoder.model.{i + 1}", "audio_values"]
+    return tuple(names)
+
+
+def code_taps(config: Mapping) -> tuple[str, ...]:
+    return tuple(f"quantizer.codes.{q}" for q in range(len(config["vq_strides"])))
+
+
+@functools.lru_cache(maxsize=4)
+def _checkpoint(config_json: str) -> Path:
+    from reference.snac import random_checkpoint
+
+    return random_checkpoint(json.loads(config_json), WEIGHTS_SEED)
+
+
+def checkpoint(config: Mapping) -> Path:
+    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+
+
+def make_inputs_for(config: Mapping):
+    def make_inputs(case: GoldenCase) -> CaseInputs:
+        p = case.params
+        entry, audio = fixture_clip(p["clip"], config["sampling_rate"], p.get("seconds"))
+        noise = noise_arrays(config, audio.shape[0])
+        meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}",
+                "clip_sha256": entry.get("sha256"), "resampled_to_hz": config["sampling_rate"],
+                "seconds": p.get("seconds"), "n_samples": int(audio.shape[0]),
+                "noise": f"numpy default_rng({NOISE_SEED}).standard_normal, shapes "
+                         f"{[list(v.shape) for v in noise.values()]}"}
+        return CaseInputs({"audio": audio, **noise}, meta)
+    return make_inputs
+
+
+def shared_inputs_for(config: Mapping):
+    def make(audio16k: np.ndarray) -> dict:
+        audio = resample(audio16k, config["sampling_rate"])
+        return {"audio": audio, **noise_arrays(config, audio.shape[0])}
+    return make
+
+
+# ------------------------------------------------------------------------------------------
+# sides
+
+
+class ReferenceSide:
+    def __init__(self, config: Mapping):
+        from reference.snac import SnacReference
+
+        self._ref = SnacReference(checkpoint(config))
+        self.model = self._ref.model
+        self.config = dict(config)
+        self.versions = self._ref.versions
+
+    def __call__(self, inputs):
+        audio = np.asarray(inputs["audio"], dtype=np.float32)
+        taps = {"input_values": audio[None]}
+        taps.update(self._ref(inputs))
+        return taps
+
+
+def load_mlx(config: Mapping, dtype: str = "float32"):
+    import mlx.core as mx
+
+    from mlx_impl.snac.config import SnacConfig
+    from mlx_impl.snac.convert import convert
+    from mlx_impl.snac.model import SnacModel
+    from weights.snac import load
+
+    w = load(checkpoint(config))
+    cfg = SnacConfig.from_dict(w.config)
+    mx_dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
+    np_dtype = np.float32 if dtype == "float32" else np.float16
+    model = SnacModel(cfg, dtype=mx_dtype)
+    model.load_weights([(k, mx.array(np.asarray(v, dtype=np_dtype)))
+                        for k, v in convert(w.state).items()], strict=True)
+    mx.eval(model.parameters())
+    return model
+
+
+class MlxSide:
+    def __init__(self, config: Mapping, dtype: str):
+        import mlx.core as mx
+
+        self._mx = mx
+        self.model = load_mlx(config, dtype)
+        self.config = dict(config)
+        self.versions = {"mlx": mx.__version__}
+
+    def __call__(self, inputs):
+        mx = self._mx
+        audio = mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None]
+        names = sorted((k for k in inputs if k.startswith("noise.")),
+                       key=lambda k: int(k.split(".")[1]))
+        noise = [mx.array(np.asarray(inputs[k], np.float32)) for k in names]
+
+        def run(taps):
+            taps["input_values"] = audio
+            self.model(audio, self.config["sampling_rate"], noise=noise, taps=taps)
+        return mlx_taps(mx, run)
+
+
+# ------------------------------------------------------------------------------------------
+# metrics
+
+
+def _codes(taps) -> np.ndarray:
+    return np.concatenate([np.asarray(taps[k]).ravel() for k in sorted(taps)
+                           if k.startswith("quantizer.codes.")])
+
+
+def _codes_equal(ref, got) -> float:
+    return float(np.mean(_codes(ref) == _codes(got)))
+
+
+METRICS = (
+    Metric("codes_equal_fraction", "fraction of codes (all stages) equal between MLX and "
+           "reference", _codes_equal),
+    Metric("decoded_snr_db", "SNR of the MLX decoded audio against the reference's (dB)",
+           lambda r, g: snr_db(r["audio_values"], g["audio_values"])),
+    Metric("roundtrip_snr_ref_db", "SNR(input, reference reconstruction) in dB",
+           lambda r, g: snr_db(r["input_values"], r["audio_values"])),
+    Metric("roundtrip_snr_mlx_db", "SNR(input, MLX reconstruction) in dB",
+           lambda r, g: snr_db(g["input_values"], g["audio_values"])),
+    Metric("roundtrip_snr_abs_diff_db", "|roundtrip SNR MLX - reference| in dB (goal <= 0.1)",
+           lambda r, g: abs(snr_db(r["input_values"], r["audio_values"])
+                            - snr_db(g["input_values"], g["audio_values"]))),
+)
+
+
+# ------------------------------------------------------------------------------------------
+# benchmark
+
+
+def bench_build_for(config: Mapping):
+    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+        sr = config["sampling_rate"]
+        audio = resample(audio16k, sr)
+        seconds = audio.shape[0] / sr
+        if engine == "mlx":
+            import mlx.core as mx
+
+            model = load_mlx(config, dtype)
+            x = mx.array(audio)[None]
+            codes = model.encode(x, sr)
+            mx.eval(codes)
+            key = mx.random.key(0)
+            return [BenchStage("encode", lambda: mx.eval(model.encode(x, sr)), seconds),
+                    BenchStage("decode", lambda: mx.eval(model.decode(codes, key=key)), seconds)]
+        if engine == "torch":
+            import torch
+
+            from reference.snac import SnacReference
+
+            model = SnacReference(checkpoint(config)).model
+            x = torch.from_numpy(audio)[None, None]
+
+            def encode():
+                with torch.no_grad():
+                    return [c.numpy() for c in model.encode(x)]
+
+            codes = [torch.from_numpy(c) for c in encode()]
+
+            def decode():
+                with torch.no_grad():
+                    return model.decode(codes).numpy()
+            return [BenchStage("encode", encode, seconds), BenchStage("decode", decode, seconds)]
+        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
+    return build
+
+
+# ------------------------------------------------------------------------------------------
+# specs
+
+
+def _spec(name, description, config, cases) -> ModelSpec:
+    return ModelSpec(
+        name=name, description=description,
+        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}, re-drawn with "
+                 f"seed {WEIGHTS_SEED + 1}, see reference/snac.py); config.json + "
+                 "pytorch_model.bin as the hub repos"),
+        build_mlx=lambda dtype: MlxSide(config, dtype),
+        build_reference=lambda: ReferenceSide(config),
+        make_inputs=make_inputs_for(config),
+        taps=tap_names(config),
+        tolerances={"float32": FP32, "float16": FP16},
+        golden_cases=cases,
+        discrete=code_taps(config),
+        metrics=METRICS,
+        checks=(roundtrip_check("shared-speech", SHARED_CLIP, shared_inputs_for(config),
+                                lambda: ReferenceSide(config),
+                                lambda dtype: MlxSide(config, dtype), code_taps(config)),),
+        config={"snac_config": dict(config), "weights_seed": WEIGHTS_SEED,
+                "noise_seed": NOISE_SEED},
+        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
+                        audio_seconds=10.0),
+    )
+
+
+def _cases(seconds: float) -> tuple[GoldenCase, ...]:
+    return tuple(GoldenCase(clip.split("_")[-1], f"espeak {clip.split('_')[-1]} clip, first "
+                            f"{seconds} s", {"clip": clip, "seconds": seconds})
+                 for clip in ("espeak_en_fox", "espeak_en_weather"))
+
+
+TEST_TINY = _spec("snac-test-tiny", "tiny random SNAC for CI (local attention window 4, noise, "
+                  "depthwise, strides [4, 2, 1])", TEST_TINY_CONFIG, _cases(0.25))
+SNAC_24KHZ = _spec("snac-24khz", "SNAC 24 kHz (hubertsiuzdak/snac_24khz configuration), 3 "
+                   "stages at 12, 23, 47 Hz", SNAC_24KHZ_CONFIG, _cases(1.5))

@@ -1,0 +1,172 @@
+"""Reference adapter for DAC: transformers 5.24.0 `DacModel`.
+
+Seeded random checkpoints (`random_checkpoint`): `DacModel(DacConfig(**config))` built after
+`torch.manual_seed(seed)`, then re-drawn after `torch.manual_seed(seed + 1)` (`REINIT`), because
+upstream's own init makes a poor test model: convs N(0, 0.02) with zero biases shrink the signal
+to std ~0.002 by the latent (measured on dac-44khz, 1 s of speech), where an absolute tolerance
+of 1e-5 would hide real errors; Snake alphas all 1 (a swapped or mis-shaped alpha would go
+unseen); codebooks N(0, 0.02), so the decoder input is ~50x smaller than the encoder output.
+Re-drawn: every conv weight N(0, 1 / fan_in) (variance preserving), the second conv of each
+residual unit x 0.3 (units add up), the last decoder conv x 0.2 (measured: without it 18% of
+the output samples sit in tanh saturation, |y| > 0.99), biases N(0, 0.02^2), Snake alphas
+exp(N(0, 0.3^2)), codebooks N(0, 0.2^2) (quantized latents then std 0.59 against the encoder
+output's 0.50). With codebook_dim 8 and 1024 random unit directions the codes are far from
+degenerate (measured on dac-44khz: 77-84 distinct codes among 86 frames per stage for 1 s).
+The model is written by `save_pretrained` (config.json + model.safetensors; plain conv weights,
+the layout of the published descript/dac_* checkpoints, which were converted with weight norm
+removed) into a cache directory outside the repository, keyed by config, seed and versions.
+
+`DacReference` runs `encode(x, n_quantizers)` then `decode(audio_codes=codes)` (the codec round
+trip through the codes) and records taps with forward hooks, removed after every call, in the
+MLX layout (channels-last); the names are those of mlx_impl/dac/model.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from reference.checkpoints import save_pretrained_atomically
+
+REINIT = "dac-reinit-v1"  # in the cache key: a new scheme, a new checkpoint
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
+
+
+def versions() -> dict:
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
+
+
+@torch.no_grad()
+def reinit_codec(model: nn.Module, output_conv: nn.Module, codebook_std: float = 0.2) -> None:
+    """The re-draws described in the module docstring (also used for SNAC). Call after seeding.
+
+    The last conv of every residual unit (a module whose class name ends in `ResidualUnit`)
+    gets x 0.3, the decoder's `output_conv` x 0.2 (keeps the final tanh mostly out of
+    saturation). Weight-normed convs (parametrized) get v = the draw and g = ||v||, so the
+    folded weight is the draw."""
+    damped = set()
+    for mod in model.modules():
+        if type(mod).__name__.endswith("ResidualUnit"):
+            convs = [m for m in mod.modules() if isinstance(m, nn.Conv1d)]
+            damped.add(id(convs[-1]))
+    for mod in model.modules():
+        if isinstance(mod, (nn.Conv1d, nn.ConvTranspose1d)):
+            fan_in = mod.in_channels // mod.groups * mod.kernel_size[0]
+            if isinstance(mod, nn.ConvTranspose1d):
+                fan_in //= mod.stride[0]  # each output sees kernel / stride taps per input
+            gain = 0.2 if mod is output_conv else 0.3 if id(mod) in damped else 1.0
+            w = torch.randn(mod.weight.shape) * (gain / fan_in ** 0.5)
+            if hasattr(mod, "parametrizations"):
+                p = mod.parametrizations.weight
+                p.original1.copy_(w)
+                p.original0.copy_(w.norm(dim=tuple(range(1, w.ndim)), keepdim=True))
+            else:
+                mod.weight.copy_(w)
+            if mod.bias is not None:
+                mod.bias.copy_(0.02 * torch.randn(mod.bias.shape))
+        elif isinstance(mod, nn.Embedding):
+            mod.weight.copy_(codebook_std * torch.randn(mod.weight.shape))
+        elif type(mod).__name__ == "Snake1d":
+            mod.alpha.copy_(torch.exp(0.3 * torch.randn(mod.alpha.shape)))
+
+
+def build_random(config: Mapping, seed: int = 0):
+    from transformers import DacConfig, DacModel
+
+    torch.manual_seed(seed)
+    model = DacModel(DacConfig(**dict(config))).eval()
+    torch.manual_seed(seed + 1)
+    reinit_codec(model, model.decoder.conv2)
+    return model
+
+
+def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
+    """Directory holding `save_pretrained` output of `build_random(config, seed)` (cached)."""
+    key = json.dumps({"config": dict(config), "seed": seed, "reinit": REINIT, **versions()},
+                     sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = Path(cache) if cache is not None else CACHE / "dac"
+    out = root / f"seed{seed}-{digest}"
+    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
+        return out
+    return save_pretrained_atomically(build_random(config, seed), out, {"seed.json": key})
+
+
+def channels_last(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().transpose(1, 2).numpy().copy()
+
+
+class DacReference:
+    """Callable: {"audio": (N,) float32, "n_quantizers": () int32} -> taps (MLX layout)."""
+
+    def __init__(self, model_dir: Path | str):
+        from transformers import DacModel
+
+        self.model = DacModel.from_pretrained(str(model_dir)).float().eval()
+        self.config = self.model.config.to_dict()
+        self.versions = versions()
+
+    def _hooks(self, taps: dict) -> list:
+        def put(name: str):
+            def hook(_module, _inputs, output):
+                taps[name] = channels_last(output)
+            return hook
+
+        m, hooks = self.model, []
+
+        def add(module, name):
+            hooks.append(module.register_forward_hook(put(name)))
+
+        add(m.encoder.conv1, "encoder.conv1")
+        for i, block in enumerate(m.encoder.block):
+            for j in (1, 2, 3):
+                add(getattr(block, f"res_unit{j}"), f"encoder.block.{i}.res_unit{j}")
+            add(block, f"encoder.block.{i}")
+        add(m.encoder.conv2, "encoder.conv2")
+        add(m.decoder.conv1, "decoder.conv1")
+        for i, block in enumerate(m.decoder.block):
+            add(block.conv_t1, f"decoder.block.{i}.conv_t1")
+            for j in (1, 2, 3):
+                add(getattr(block, f"res_unit{j}"), f"decoder.block.{i}.res_unit{j}")
+            add(block, f"decoder.block.{i}")
+        add(m.decoder.conv2, "decoder.conv2")
+        return hooks
+
+    @torch.no_grad()
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        audio = np.asarray(inputs["audio"], dtype=np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(audio))[None, None]  # (1, 1, N)
+        n_q = inputs.get("n_quantizers")
+        n_q = None if n_q is None else int(np.asarray(n_q).reshape(-1)[0])
+        taps: dict[str, np.ndarray] = {}
+        hooks = self._hooks(taps)
+        q = self.model.quantizer
+        orig_from_codes = q.from_codes
+
+        def from_codes(codes):
+            out = orig_from_codes(codes)
+            taps["quantizer.from_codes"] = channels_last(out[0])
+            return out
+
+        q.from_codes = from_codes  # instance attribute, removed in `finally`
+        try:
+            enc = self.model.encode(x, n_quantizers=n_q)
+            taps["quantizer.latents"] = channels_last(enc.projected_latents)
+            taps["quantizer.codes"] = enc.audio_codes.numpy().astype(np.int64)  # (B, n_q, T)
+            taps["quantizer.quantized"] = channels_last(enc.quantized_representation)
+            out = self.model.decode(audio_codes=enc.audio_codes).audio_values  # (1, N')
+        finally:
+            del q.from_codes
+            for h in hooks:
+                h.remove()
+        taps["audio_values"] = out[..., : x.shape[-1]].numpy().copy()
+        return taps

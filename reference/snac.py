@@ -1,0 +1,204 @@
+"""Reference adapter for SNAC: the `snac` package 1.2.1 (`SNAC(**config)`).
+
+Seeded random checkpoints (`random_checkpoint`): `SNAC(**config)` built after
+`torch.manual_seed(seed)`, then re-drawn after `torch.manual_seed(seed + 1)` with DAC's scheme
+(`reference.dac.reinit_codec`: variance-preserving convs, the second conv of each residual unit
+x 0.3, the output conv x 0.2, biases N(0, 0.02^2), Snake alphas exp(N(0, 0.3^2)), codebooks
+N(0, 0.2^2)), for the same reasons (upstream's default init leaves Snake alphas at 1 and
+kaiming-uniform convs whose scale makes a weak test). Attention layer norms get weight
+N(1, 0.1^2) and bias N(0, 0.1^2) (ones/zeros would hide a swap). Written as the hub repos are:
+`config.json` + `pytorch_model.bin` (`torch.save(state_dict)`, weight norm as parametrizations),
+atomically into a cache directory outside the repository.
+
+Noise: every decoder block's `NoiseBlock` calls `torch.randn((B, 1, T))`. `SnacReference`
+takes those draws as inputs (`noise.{k}`, (B, T_k, 1), the MLX layout) and hands them to the
+unmodified upstream code by replacing `torch.randn` for the duration of the decode (a scoped
+patch that checks each requested shape and that every array is consumed), so both sides see the
+same numbers.
+
+Taps (MLX layout, names of mlx_impl/snac/model.py) are recorded with forward hooks, removed
+after every call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from reference.dac import channels_last, reinit_codec
+
+REINIT = "snac-reinit-v1"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
+
+
+def versions() -> dict:
+    import snac
+
+    return {"torch": torch.__version__, "snac": snac.__version__}
+
+
+def build_random(config: Mapping, seed: int = 0):
+    from snac import SNAC
+
+    torch.manual_seed(seed)
+    model = SNAC(**dict(config)).eval()
+    torch.manual_seed(seed + 1)
+    reinit_codec(model, model.decoder.model[-2])
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.LayerNorm):
+                mod.weight.copy_(1 + 0.1 * torch.randn(mod.weight.shape))
+                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape))
+    return model
+
+
+def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
+    """Directory with config.json + pytorch_model.bin of `build_random(config, seed)` (cached)."""
+    key = json.dumps({"config": dict(config), "seed": seed, "reinit": REINIT, **versions()},
+                     sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = Path(cache) if cache is not None else CACHE / "snac"
+    out = root / f"seed{seed}-{digest}"
+    if (out / "pytorch_model.bin").is_file() and (out / "config.json").is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        torch.save(build_random(config, seed).state_dict(), tmp / "pytorch_model.bin")
+        (tmp / "config.json").write_text(json.dumps(dict(config), indent=2))
+        (tmp / "seed.json").write_text(key)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if not (out / "pytorch_model.bin").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+@contextmanager
+def fed_noise(noise: list[np.ndarray]):
+    """Within the block, `torch.randn(shape, ...)` returns the given arrays in order (MLX layout
+    (B, T, 1) -> torch (B, 1, T)); a shape mismatch or an unused array is an error."""
+    queue = [torch.from_numpy(np.ascontiguousarray(np.asarray(n, np.float32).transpose(0, 2, 1)))
+             for n in noise]
+    original = torch.randn
+
+    def randn(*size, **kwargs):
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        if not queue:
+            raise RuntimeError(f"torch.randn{shape} called but no noise array is left")
+        n = queue.pop(0)
+        if tuple(n.shape) != tuple(shape):
+            raise RuntimeError(f"torch.randn asked for {shape}, the next noise array is "
+                               f"{tuple(n.shape)}")
+        return n.to(kwargs.get("dtype") or torch.float32)
+
+    torch.randn = randn
+    try:
+        yield
+    finally:
+        torch.randn = original
+    if queue:
+        raise RuntimeError(f"{len(queue)} noise arrays were not used by the decoder")
+
+
+def noise_names(inputs: Mapping) -> list[str]:
+    return sorted((k for k in inputs if k.startswith("noise.")), key=lambda k: int(k.split(".")[1]))
+
+
+class SnacReference:
+    """Callable: {"audio": (N,) float32, "noise.{k}": (1, T_k, 1)} -> taps (MLX layout)."""
+
+    def __init__(self, model_dir: Path | str):
+        from snac import SNAC
+
+        model_dir = Path(model_dir)
+        self.model = SNAC.from_config(str(model_dir / "config.json"))
+        state = torch.load(model_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state)
+        self.model.eval()
+        self.config = json.loads((model_dir / "config.json").read_text())
+        self.versions = versions()
+
+    def _hooks(self, taps: dict) -> list:
+        def put(name: str):
+            def hook(_module, _inputs, output):
+                taps[name] = channels_last(output)
+            return hook
+
+        m, hooks = self.model, []
+
+        def add(module, name):
+            hooks.append(module.register_forward_hook(put(name)))
+
+        for i, layer in enumerate(m.encoder.block):
+            if type(layer).__name__ == "EncoderBlock":
+                for j in range(3):
+                    add(layer.block[j], f"encoder.block.{i}.block.{j}")
+            add(layer, f"encoder.block.{i}")
+        for i, layer in enumerate(m.decoder.model):
+            if isinstance(layer, nn.Tanh):
+                continue
+            if type(layer).__name__ == "DecoderBlock":
+                for j in range(1, len(layer.block)):
+                    add(layer.block[j], f"decoder.model.{i}.block.{j}")
+            add(layer, f"decoder.model.{i}")
+        return hooks
+
+    @torch.no_grad()
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        audio = np.asarray(inputs["audio"], dtype=np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(audio))[None, None]  # (1, 1, N)
+        taps: dict[str, np.ndarray] = {}
+        hooks = self._hooks(taps)
+        q = self.model.quantizer
+        orig_forward, orig_from_codes = q.forward, q.from_codes
+        stage_hooks = []
+
+        def stage(k):
+            def hook(_module, _inputs, output):  # VectorQuantize.forward -> (z_q, indices); runs
+                # after the in_proj hook below, so latents.k precedes codes.k
+                taps[f"quantizer.codes.{k}"] = output[1].numpy().astype(np.int64)
+            return hook
+
+        for k, vq in enumerate(q.quantizers):
+            stage_hooks.append(vq.register_forward_hook(stage(k)))
+            stage_hooks.append(vq.in_proj.register_forward_hook(
+                lambda _m, _i, out, k=k: taps.__setitem__(f"quantizer.latents.{k}",
+                                                          channels_last(out))))
+
+        def forward(z):
+            z_q, codes = orig_forward(z)
+            taps["quantizer.quantized"] = channels_last(z_q)
+            return z_q, codes
+
+        def from_codes(codes):
+            out = orig_from_codes(codes)
+            taps["quantizer.from_codes"] = channels_last(out)
+            return out
+
+        q.forward, q.from_codes = forward, from_codes  # instance attributes, removed below
+        try:
+            codes = self.model.encode(x)
+            noise = [inputs[k] for k in noise_names(inputs)]
+            with fed_noise(noise):
+                out = self.model.decode(codes)
+        finally:
+            del q.forward, q.from_codes
+            for h in hooks + stage_hooks:
+                h.remove()
+        taps["audio_values"] = out[0, :, : x.shape[-1]].numpy().copy()
+        return taps
