@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parity.models import encodec, parakeet, vocos, wav2vec2, whisper
+from parity.models import s3tokenizer
 from parity.models import voxtral
 from parity.models import dac, snac
 from parity.spec import ModelSpec
@@ -19,6 +20,7 @@ SPECS: tuple[ModelSpec, ...] = (
     wav2vec2.TEST_TINY, wav2vec2.TEST_TINY_STABLE, wav2vec2.BASE_960H,
     parakeet.CTC_TEST_TINY, parakeet.TDT_TEST_TINY, parakeet.RNNT_TEST_TINY,
     parakeet.CTC_0_6B_SPEC, parakeet.TDT_0_6B_SPEC, parakeet.RNNT_0_6B_SPEC,
+    s3tokenizer.V2, s3tokenizer.V1, s3tokenizer.V2_TEST_TINY, s3tokenizer.V1_TEST_TINY,
     voxtral.TEST_TINY, voxtral.MINI_3B,
 )
 

@@ -1,0 +1,288 @@
+"""S3 speech tokenizer parity specs: MLX port (`mlx_impl.s3tokenizer`) against the `s3tokenizer`
+package 0.3.0 (CosyVoice's speech_tokenizer_v1 / speech_tokenizer_v2_25hz).
+
+Specs: `s3tokenizer-v2`, `s3tokenizer-v1` (the package's ModelConfig defaults: 128 mels, 1280
+wide, 20 heads, 6 layers; 6561 FSQ / 4096 VQ codes) and tiny CI configs
+`s3tokenizer-v{1,2}-test-tiny` (128 wide, 2 heads of 64, 2 layers). Weights: seeded random,
+written by `reference.s3tokenizer.random_checkpoint` as the torch state dict the package's
+`init_from_pt` loads (v1 codebook re-drawn, documented there), read by the package on one side
+and by `weights.s3tokenizer.load` + `mlx_impl.s3tokenizer.convert` + strict `load_weights` on ours.
+
+Taps (both sides from raw 16 kHz audio): `mel`, `encoder.conv1`, `encoder.conv2`,
+`encoder.embed`, per block `.attn` / `.mlp` / output, then `quantizer.normalized` (v1) or
+`quantizer.project_down` (v2), and `quantizer.codes` (exact). Golden cases are short cuts of the
+espeak fixtures (goldens store their taps); the `tokens` check runs the whole tokenizer on both
+sides on every full fixture, every ../shared/speech clip and a > 30 s concatenation (upstream's
+30 s window path), requiring identical codes and reporting how many distinct codes occur and
+the smallest decision margin (FSQ: distance of a rounded value to +-0.5; VQ: best minus second
+distance), so a tie flip could be told from a bug.
+
+Importing this module imports neither torch nor mlx.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from parity.clips import FIXTURES, SHARED_SPEECH, audio_inputs, manifest, read_clip
+from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
+                         Metric, ModelSpec, ToleranceTable)
+
+WEIGHTS_SEED = 0
+LONG_MIN_S = 35.0  # the tokens check's concatenation: > 30 s takes upstream's window path
+
+V1_CONFIG = dict(name="speech_tokenizer_v1", n_mels=128, n_audio_ctx=1500, n_audio_state=1280,
+                 n_audio_head=20, n_audio_layer=6, n_codebook_size=4096)
+V2_CONFIG = dict(name="speech_tokenizer_v2_25hz", n_mels=128, n_audio_ctx=1500,
+                 n_audio_state=1280, n_audio_head=20, n_audio_layer=6, n_codebook_size=3 ** 8)
+V1_TINY_CONFIG = dict(V1_CONFIG, n_audio_state=128, n_audio_head=2, n_audio_layer=2)
+V2_TINY_CONFIG = dict(V2_CONFIG, n_audio_state=128, n_audio_head=2, n_audio_layer=2)
+
+
+def tap_names(config: Mapping) -> tuple[str, ...]:
+    blocks = [f"encoder.blocks.{i}{s}" for i in range(config["n_audio_layer"])
+              for s in (".attn", ".mlp", "")]
+    q = "quantizer.project_down" if "v2" in config["name"] else "quantizer.normalized"
+    return ("mel", "encoder.conv1", "encoder.conv2", "encoder.embed", *blocks, q,
+            "quantizer.codes")
+
+
+@functools.lru_cache(maxsize=4)
+def _checkpoint(config_json: str) -> Path:
+    from reference.s3tokenizer import random_checkpoint
+
+    return random_checkpoint(json.loads(config_json), WEIGHTS_SEED)
+
+
+def checkpoint(config: Mapping) -> Path:
+    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+
+
+def make_inputs(case: GoldenCase) -> CaseInputs:
+    inp = audio_inputs(case)
+    seconds = case.params.get("seconds")
+    if seconds is None:
+        return inp
+    audio = inp.arrays["audio"][: int(seconds * 16000)]
+    return CaseInputs({"audio": audio}, dict(inp.meta, seconds=seconds,
+                                             n_samples=int(audio.shape[0])))
+
+
+def load_mlx(config: Mapping, dtype: str = "float32"):
+    import mlx.core as mx
+
+    from mlx_impl.s3tokenizer.config import S3TokenizerConfig
+    from mlx_impl.s3tokenizer.convert import convert
+    from mlx_impl.s3tokenizer.model import S3Tokenizer
+    from weights.s3tokenizer import load
+
+    w = load(checkpoint(config))
+    mx_dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
+    model = S3Tokenizer(S3TokenizerConfig.from_dict(w.config), dtype=mx_dtype)
+    np_dtype = np.float32 if dtype == "float32" else np.float16
+    model.load_weights([(k, mx.array(np.asarray(v, dtype=np_dtype)))
+                        for k, v in convert(w.state).items()], strict=True)
+    mx.eval(model.parameters())
+    return model
+
+
+# ------------------------------------------------------------------------------------------
+# sides
+
+
+class ReferenceSide:
+    def __init__(self, config: Mapping):
+        from reference.s3tokenizer import S3Reference
+
+        self._ref = S3Reference(checkpoint(config))
+        self.config = dict(config)
+        self.versions = self._ref.versions
+
+    def __call__(self, inputs):
+        return self._ref(inputs)
+
+    def tokenize(self, audio: np.ndarray) -> np.ndarray:
+        return self._ref.tokenize(audio)
+
+
+class MlxSide:
+    def __init__(self, config: Mapping, dtype: str):
+        import mlx.core as mx
+
+        self._mx = mx
+        self.model = load_mlx(config, dtype)
+        self.config = dict(config)
+        self.versions = {"mlx": mx.__version__}
+
+    def __call__(self, inputs):
+        mx = self._mx
+        taps: dict = {}
+        self.model.tokenize(mx.array(np.asarray(inputs["audio"], dtype=np.float32)), taps=taps)
+        mx.eval(list(taps.values()))
+        out = {k: np.array(v.astype(mx.float32) if v.dtype in (mx.float16, mx.bfloat16) else v)
+               for k, v in taps.items()}
+        out["quantizer.codes"] = out["quantizer.codes"].astype(np.int64)
+        return out
+
+    def tokenize(self, audio: np.ndarray) -> np.ndarray:
+        return np.array(self.model.tokenize(self._mx.array(audio))).astype(np.int64)
+
+    def min_margin(self, audio: np.ndarray) -> float:
+        """Smallest code decision margin over the clip's frames (<= 30 s; see module docstring)."""
+        mx = self._mx
+        m = self.model
+        mel = m.log_mel(mx.array(audio))[None, :3000]
+        hidden, _ = m.encoder(mel)
+        if m.cfg.version == 2:
+            return float(mx.min(m.quantizer.codebook.margins(hidden)))
+        x = np.array(hidden[0], dtype=np.float64)
+        x /= np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+        e = np.array(m.quantizer.codebook.embed, dtype=np.float64)
+        d = 2 * x @ e.T - (e * e).sum(1)[None]
+        top = np.sort(d, axis=1)[:, -2:]
+        return float((top[:, 1] - top[:, 0]).min())
+
+
+# ------------------------------------------------------------------------------------------
+# metrics and the end-to-end tokens check
+
+
+def _codes_equal(ref, got) -> float:
+    return float(np.mean(ref["quantizer.codes"] == got["quantizer.codes"]))
+
+
+def _distinct(ref, got) -> float:
+    return float(len(np.unique(ref["quantizer.codes"])))
+
+
+METRICS = (
+    Metric("codes_equal_fraction", "fraction of speech tokens equal between MLX and reference",
+           _codes_equal),
+    Metric("distinct_codes_ref", "distinct token values in the reference's codes (degeneracy "
+           "check: random weights must not give one code)", _distinct),
+)
+
+
+def check_clips(shared: tuple[str, ...] | None = None) -> list[tuple[str, np.ndarray]]:
+    """(id, 16 kHz audio): every fixture, the shared clips (all, or the ids in `shared`), and a
+    > 30 s concatenation of them."""
+    items = [(e["id"], read_clip(e["id"], FIXTURES)[1]) for e in manifest(FIXTURES)]
+    for e in manifest(SHARED_SPEECH):
+        if shared is None or e["id"] in shared:
+            items.append((e["id"], read_clip(e["id"], SHARED_SPEECH)[1]))
+    pieces, total = [], 0.0
+    while items and total < LONG_MIN_S:
+        for _, a in items:
+            pieces.append(a)
+            total += len(a) / 16000
+            if total >= LONG_MIN_S:
+                break
+    if pieces:
+        items.append((f"concat-{total:.0f}s", np.concatenate(pieces)))
+    return items
+
+
+def tokens_check_for(config: Mapping, shared: tuple[str, ...] | None = None):
+    def fn(dtype: str, log) -> CheckResult:
+        ours, ref = MlxSide(config, dtype), ReferenceSide(config)
+        rows, ok = [], True
+        for clip_id, audio in check_clips(shared):
+            want, got = ref.tokenize(audio), ours.tokenize(audio)
+            same = want.shape == got.shape and bool((want == got).all())
+            n = min(len(want), len(got))
+            diff = np.flatnonzero(want[:n] != got[:n])
+            first = (int(diff[0]) if diff.size else (n if len(want) != len(got) else None))
+            row = {"clip": clip_id, "seconds": round(len(audio) / 16000, 2),
+                   "tokens": int(len(want)), "equal_fraction": float(np.mean(want[:n] == got[:n])),
+                   "first_mismatch": first, "distinct_codes": int(len(np.unique(want))),
+                   "min_margin": ours.min_margin(audio)}
+            if first is not None and first < n:
+                row["mismatch"] = f"token {first}: mlx {int(got[first])} vs reference {int(want[first])}"
+            log(f"  {row}")
+            rows.append(row)
+            ok = ok and same
+        summary = {"clips": len(rows), "identical": sum(r["first_mismatch"] is None for r in rows),
+                   "tokens": sum(r["tokens"] for r in rows),
+                   "equal_fraction_min": min(r["equal_fraction"] for r in rows)}
+        return CheckResult("tokens", ok, summary, rows)
+    which = "every shared clip" if shared is None else f"shared clips {', '.join(shared)}"
+    return Check("tokens", f"whole tokenizer (log-mel -> codes) on every full fixture, {which} "
+                 "and a > 30 s concatenation: codes identical", fn)
+
+
+# ------------------------------------------------------------------------------------------
+# benchmark
+
+
+def bench_build_for(config: Mapping):
+    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+        audio = np.ascontiguousarray(audio16k, dtype=np.float32)  # the model's own rate
+        seconds = audio.shape[0] / 16000
+        if engine == "mlx":
+            import mlx.core as mx
+
+            model = load_mlx(config, dtype)
+            x = mx.array(audio)
+            return [BenchStage("tokenize", lambda: mx.eval(model.tokenize(x)), seconds)]
+        if engine == "torch":
+            ref = ReferenceSide(config)
+            return [BenchStage("tokenize", lambda: ref.tokenize(audio), seconds)]
+        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
+    return build
+
+
+# ------------------------------------------------------------------------------------------
+# tolerances and specs
+
+# fp32 on CPU (MLX OpenBLAS vs torch): measured max abs error, see the reports; bounds below.
+FP32 = ToleranceTable(atol=1e-4, rtol=1e-4)
+# float16 is not validated for this model (the specs are run in fp32): like EnCodec's, a float16
+# run is expected to fail on `quantizer.codes` (FSQ/VQ decisions move with fp16 rounding).
+FP16 = ToleranceTable(atol=1e-2, rtol=1e-2)
+
+
+def _cases(seconds: float, clips=("espeak_en_fox", "espeak_en_weather")) -> tuple[GoldenCase, ...]:
+    return tuple(GoldenCase(f"{c.split('_')[-1]}-{str(seconds).replace('.', 'p')}s",
+                            f"espeak fixture {c}, first {seconds} s", {"clip": c, "seconds": seconds})
+                 for c in clips)
+
+
+def _spec(name, description, config, cases, checks=True, shared=None) -> ModelSpec:
+    init = ("; v1 codebook re-drawn from the encoder's normalised outputs on noise, seed "
+            f"{WEIGHTS_SEED + 1}" if "v2" not in config["name"] else "")
+    return ModelSpec(
+        name=name, description=description,
+        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}{init}); "
+                 "torch.save state dict loaded by the package's init_from_pt"),
+        build_mlx=lambda dtype: MlxSide(config, dtype),
+        build_reference=lambda: ReferenceSide(config),
+        make_inputs=make_inputs,
+        taps=tap_names(config),
+        tolerances={"float32": FP32, "float16": FP16},
+        golden_cases=cases,
+        discrete=("quantizer.codes",),
+        metrics=METRICS,
+        checks=(tokens_check_for(config, shared),) if checks else (),
+        config={"s3tokenizer_config": dict(config), "weights_seed": WEIGHTS_SEED},
+        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
+                        audio_seconds=10.0),
+    )
+
+
+V2 = _spec("s3tokenizer-v2", "S3 tokenizer v2 (CosyVoice2 speech_tokenizer_v2_25hz "
+           "configuration): FSMN attention + RoPE, FSQ 6561 codes, 25 tokens/s",
+           V2_CONFIG, _cases(1.0, ("espeak_en_fox",)))
+V1 = _spec("s3tokenizer-v1", "S3 tokenizer v1 (CosyVoice speech_tokenizer_v1 configuration): "
+           "Whisper-style encoder, VQ 4096 codes, 50 tokens/s",
+           V1_CONFIG, _cases(0.5, ("espeak_en_fox",)),
+           # one shared clip: on this shared 2-core machine each real-config clip costs minutes
+           shared=("jfk_inaugural_1961",))
+V2_TEST_TINY = _spec("s3tokenizer-v2-test-tiny", "tiny random S3 tokenizer v2 for CI "
+                     "(128 wide, 2 heads, 2 layers)", V2_TINY_CONFIG, _cases(1.5), checks=False)
+V1_TEST_TINY = _spec("s3tokenizer-v1-test-tiny", "tiny random S3 tokenizer v1 for CI "
+                     "(128 wide, 2 heads, 2 layers)", V1_TINY_CONFIG, _cases(1.5), checks=False)
