@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parity.models import encodec, parakeet, vocos, wav2vec2, whisper
+from parity.models import encodec, mimi, parakeet, vocos, wav2vec2, whisper
 from parity.models import s3tokenizer
 from parity.models import voxtral
 from parity.models import dac, snac
@@ -16,6 +16,7 @@ SPECS: tuple[ModelSpec, ...] = (
     encodec.TEST_TINY, encodec.ENCODEC_24KHZ,
     dac.TEST_TINY, dac.DAC_44KHZ, dac.DAC_24KHZ, dac.DAC_16KHZ,
     snac.TEST_TINY, snac.SNAC_24KHZ,
+    mimi.TEST_TINY, mimi.MIMI,
     vocos.MEL_TEST_TINY, vocos.ENCODEC_TEST_TINY, vocos.VOCOS_MEL_24KHZ, vocos.VOCOS_ENCODEC_24KHZ,
     wav2vec2.TEST_TINY, wav2vec2.TEST_TINY_STABLE, wav2vec2.BASE_960H,
     parakeet.CTC_TEST_TINY, parakeet.TDT_TEST_TINY, parakeet.RNNT_TEST_TINY,

@@ -9,6 +9,8 @@
 - `fsmn`: FSMN memory block (zero-padded depthwise conv over time plus the input, masked).
 - `llm`: Llama/Mistral decoder LM pieces (RMSNorm, grouped-query attention with KV cache and
   RoPE, SwiGLU MLP, decoder layer, embedding + vocabulary head).
+- `transformer`: pre-norm transformer layer (Mimi): RoPE attention, optional layer scale,
+  sliding-window causal mask, `SlidingKVCache` for streaming.
 - `convnext`: Vocos' ConvNeXt block (depthwise conv, layer scale) and `AdaLayerNorm`
   (bandwidth-conditioned scale/shift).
 - `mel`: torchaudio-style magnitude mel spectrogram (HTK, no norm, center/"same") and log.

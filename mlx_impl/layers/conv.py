@@ -8,7 +8,9 @@ Upstream: transformers 5.24.0 `models/encodec/modeling_encodec.py` (`EncodecConv
   ones split it (`right = total // 2`, the larger half on the left, for odd strides), and both add
   the "extra padding" on the right that makes the last (partial) window a full one. `pad_mode`
   is upstream's: "reflect" (with upstream's trick for inputs shorter than the padding: zero-extend
-  on the right first, reflect, then drop the zero extension) or "constant" (zeros).
+  on the right first, reflect, then drop the zero extension), "constant" (zeros) or "replicate"
+  (edge samples; Mimi's downsampling conv). `bias=False` and, for transposed convs, `groups`
+  (Mimi's depthwise upsampling) are options.
 - `ConvTranspose1d` runs the plain transposed convolution and trims `kernel - stride` samples:
   causal -> `ceil(total * trim_right_ratio)` on the right and the rest on the left; non-causal ->
   `total // 2` on the right. The extra padding of the encoder is not trimmed here (upstream trims
@@ -30,7 +32,7 @@ import mlx.core as mx
 import numpy as np
 from mlx import nn
 
-PAD_MODES = ("reflect", "constant")
+PAD_MODES = ("reflect", "constant", "replicate")
 NORMS = ("weight_norm", "time_group_norm", "none")
 
 
@@ -52,10 +54,18 @@ def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (g.astype(np.float64) * v64 / norm).astype(v.dtype)
 
 
-def torch_to_mlx_kernel(w: np.ndarray, transposed: bool) -> np.ndarray:
-    """torch Conv1d (out, in, k) or ConvTranspose1d (in, out, k) -> MLX (out, k, in)."""
+def torch_to_mlx_kernel(w: np.ndarray, transposed: bool, groups: int = 1) -> np.ndarray:
+    """torch Conv1d (out, in, k) or ConvTranspose1d (in, out, k) -> MLX (out, k, in).
+
+    Grouped transposed kernels: torch (in, out / groups, k) -> MLX (out, k, in / groups), input
+    channel g * in_per_group + i and output o of group g landing at [g * out_per_group + o, :, i].
+    """
     if w.ndim != 3:
         raise ValueError(f"expected a 1-D conv kernel with 3 axes, got shape {w.shape}")
+    if transposed and groups > 1:
+        n_in, out_per_group, k = w.shape
+        w = w.reshape(groups, n_in // groups, out_per_group, k).transpose(0, 2, 3, 1)
+        return w.reshape(groups * out_per_group, k, n_in // groups)
     return w.transpose(1, 2, 0) if transposed else w.transpose(0, 2, 1)
 
 
@@ -83,6 +93,9 @@ def pad1d(x: mx.array, left: int, right: int, mode: str = "constant") -> mx.arra
         return x
     if mode == "constant":
         return mx.pad(x, [(0, 0), (left, right), (0, 0)])
+    if mode == "replicate":  # the edge samples repeated (torch F.pad mode="replicate")
+        idx = np.clip(np.arange(-left, x.shape[1] + right), 0, x.shape[1] - 1)
+        return mx.take(x, mx.array(idx.astype(np.int32)), axis=1)
     n = x.shape[1]
     extra = 0
     if n <= max(left, right):
@@ -99,14 +112,14 @@ class Conv1d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  dilation: int = 1, *, causal: bool, pad_mode: str = "reflect",
-                 norm: str = "weight_norm"):
+                 norm: str = "weight_norm", bias: bool = True):
         super().__init__()
         if pad_mode not in PAD_MODES:
             raise ValueError(f"unknown pad_mode {pad_mode!r}; use one of {PAD_MODES}")
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; use one of {NORMS}")
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride,
-                              dilation=dilation)
+                              dilation=dilation, bias=bias)
         if norm == "time_group_norm":
             self.norm = nn.GroupNorm(1, out_channels, pytorch_compatible=True)
         self.causal, self.pad_mode, self.use_group_norm = causal, pad_mode, norm == "time_group_norm"
@@ -126,17 +139,42 @@ class Conv1d(nn.Module):
         return self.norm(y) if self.use_group_norm else y
 
 
+class GroupedConvTranspose1d(nn.Module):
+    """Transposed conv with `groups` (MLX's nn.ConvTranspose1d has none): weight (out, k, in / groups)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
+                 groups: int, bias: bool = True):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"channels ({in_channels} -> {out_channels}) not divisible by "
+                             f"groups={groups}")
+        self.stride, self.groups = stride, groups
+        self.weight = mx.zeros((out_channels, kernel_size, in_channels // groups))
+        if bias:
+            self.bias = mx.zeros((out_channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:  # (B, T, C_in) -> (B, (T - 1) * stride + k, C_out)
+        y = mx.conv_transpose1d(x, self.weight, stride=self.stride, groups=self.groups)
+        return y + self.bias if "bias" in self else y
+
+
 class ConvTranspose1d(nn.Module):
     """ConvTranspose1d followed by upstream's fixed trimming, as `EncodecConvTranspose1d`."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, *,
-                 causal: bool, trim_right_ratio: float = 1.0, norm: str = "weight_norm"):
+                 causal: bool, trim_right_ratio: float = 1.0, norm: str = "weight_norm",
+                 groups: int = 1, bias: bool = True):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; use one of {NORMS}")
         if not (causal or trim_right_ratio == 1.0):
             raise ValueError("trim_right_ratio != 1.0 only makes sense for causal convolutions")
-        self.conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride)
+        if groups == 1:
+            self.conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride,
+                                           bias=bias)
+        else:
+            self.conv = GroupedConvTranspose1d(in_channels, out_channels, kernel_size, stride,
+                                               groups, bias)
         if norm == "time_group_norm":
             self.norm = nn.GroupNorm(1, out_channels, pytorch_compatible=True)
         self.use_group_norm = norm == "time_group_norm"

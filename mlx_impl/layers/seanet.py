@@ -44,11 +44,11 @@ class SEANetOptions:
     residual_kernel_size: int
     dilation_base: int
     causal: bool
-    pad_mode: str
+    pad_mode: str  # "reflect" | "constant" | "replicate"
     compress: int
-    lstm_layers: int
+    lstm_layers: int  # 0: no LSTM (Mimi's SEANet)
     true_skip: bool  # identity residual shortcut (False: a 1x1 conv, upstream use_conv_shortcut)
-    norm: str  # "weight_norm" | "time_group_norm"
+    norm: str  # "weight_norm" | "time_group_norm" | "none"
     trim_right_ratio: float = 1.0
 
 
@@ -106,8 +106,9 @@ class SEANetEncoder(nn.Module):
             self.layers += [ELU(), Conv1d(width, 2 * width, 2 * ratio, stride=ratio, **conv)]
             scale *= 2
         width = scale * o.n_filters
-        self.layers += [SkipLSTM(width, o.lstm_layers), ELU(),
-                        Conv1d(width, o.dimension, o.last_kernel_size, **conv)]
+        if o.lstm_layers:  # 0: no LSTM (Mimi); the layer indices shift down by one
+            self.layers.append(SkipLSTM(width, o.lstm_layers))
+        self.layers += [ELU(), Conv1d(width, o.dimension, o.last_kernel_size, **conv)]
 
     def __call__(self, x: mx.array, taps: Taps = None, name: str = "encoder") -> mx.array:
         return _run(self.layers, x, taps, name)  # (B, N, channels) -> (B, frames, dimension)
@@ -118,8 +119,9 @@ class SEANetDecoder(nn.Module):
         super().__init__()
         conv = dict(causal=o.causal, pad_mode=o.pad_mode, norm=o.norm)
         scale = 2 ** len(o.ratios)
-        self.layers = [Conv1d(o.dimension, scale * o.n_filters, o.kernel_size, **conv),
-                       SkipLSTM(scale * o.n_filters, o.lstm_layers)]
+        self.layers = [Conv1d(o.dimension, scale * o.n_filters, o.kernel_size, **conv)]
+        if o.lstm_layers:
+            self.layers.append(SkipLSTM(scale * o.n_filters, o.lstm_layers))
         for ratio in o.ratios:
             width = scale * o.n_filters
             self.layers += [ELU(), ConvTranspose1d(width, width // 2, 2 * ratio, stride=ratio,
