@@ -8,12 +8,11 @@ Canonical layout: transformers 5.24.0 `ParakeetForCTC` / `ParakeetForRNNT` / `Pa
 in eval mode) are dropped.
 
 The config is the transformers config as a dict (config.json), `encoder_config` nested. numpy
-only.
+only; the folder reading and key checks are shared with Wav2Vec2 (weights/hf_safetensors.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weights.torch_zip import read_safetensors
+from weights.hf_safetensors import check_shapes, read_folder
 
 MODEL_TYPES = ("parakeet_ctc", "parakeet_rnnt", "parakeet_tdt")
 TRAINING_ONLY_SUFFIX = ".num_batches_tracked"
@@ -119,15 +118,7 @@ def expected_shapes(config: Mapping) -> dict[str, tuple[int, ...]]:
 
 def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
     """Key-set and shape equality with `expected_shapes(config)`; raises WeightsError."""
-    want = expected_shapes(config)
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise WeightsError(f"Parakeet state does not match its config: missing "
-                           f"{_preview(missing)}, unexpected {_preview(unexpected)}")
-    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want
-           if tuple(state[k].shape) != want[k]]
-    if bad:
-        raise WeightsError(f"Parakeet weights with wrong shapes: {_preview(bad)}")
+    check_shapes(state, expected_shapes(config), "Parakeet", WeightsError)
 
 
 def from_transformers(state: Mapping[str, np.ndarray], config: Mapping) -> dict[str, np.ndarray]:
@@ -140,29 +131,12 @@ def from_transformers(state: Mapping[str, np.ndarray], config: Mapping) -> dict[
 def load(path: str | Path) -> ParakeetWeights:
     """A transformers Parakeet folder (config.json + model.safetensors, optional vocab.json)
     -> canonical weights."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise WeightsError(f"{folder}: expected a transformers Parakeet folder (config.json + "
-                           "model.safetensors), got no such directory")
-    cfg_file = folder / "config.json"
-    if not cfg_file.is_file():
-        raise WeightsError(f"{folder} has no config.json; save the model with save_pretrained")
-    config = json.loads(cfg_file.read_text())
+    config, raw, vocab = read_folder(path, "Parakeet", WeightsError)
     if config.get("model_type") not in MODEL_TYPES:
-        raise WeightsError(f"{cfg_file}: model_type {config.get('model_type')!r} is not one of "
-                           f"{MODEL_TYPES}")
-    if not (folder / "model.safetensors").is_file():
-        raise WeightsError(f"{folder} has no model.safetensors; save the model with "
-                           "save_pretrained (safe_serialization=True)")
-    raw = read_safetensors(folder / "model.safetensors")
-    vocab_file = folder / "vocab.json"
-    vocab = json.loads(vocab_file.read_text()) if vocab_file.is_file() else None
+        raise WeightsError(f"{Path(path) / 'config.json'}: model_type "
+                           f"{config.get('model_type')!r} is not one of {MODEL_TYPES}")
     if vocab is not None and not (isinstance(vocab, list)
                                   and all(isinstance(t, str) for t in vocab)):
-        raise WeightsError(f"{vocab_file}: expected a JSON list of token pieces (index = id)")
-    return ParakeetWeights(config, from_transformers(raw, config), vocab, str(folder))
-
-
-def _preview(items: list[str], n: int = 8) -> str:
-    return "none" if not items else (str(items[:n]) + (f" (+{len(items) - n} more)"
-                                                       if len(items) > n else ""))
+        raise WeightsError(f"{Path(path) / 'vocab.json'}: expected a JSON list of token pieces "
+                           "(index = id)")
+    return ParakeetWeights(config, from_transformers(raw, config), vocab, str(path))

@@ -11,19 +11,20 @@ prefix, ``lm_head.*``), numpy arrays in torch layout (conv ``(out, in/groups, k)
   the norm over every axis but 2 (the kernel axis), as torch's ``_weight_norm(v, g, dim=2)``;
 - ``wav2vec2.masked_spec_embed`` (SpecAugment's training-time mask vector) is dropped.
 
-The config is the transformers ``Wav2Vec2Config`` as a dict (config.json). numpy only.
+The config is the transformers ``Wav2Vec2Config`` as a dict (config.json). numpy only; the
+folder reading, weight-norm fold and key checks are shared with Parakeet (weights/hf_safetensors.py).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from weights.torch_zip import read_safetensors, read_torch_zip
+from weights import hf_safetensors
+from weights.hf_safetensors import check_shapes, read_folder
 
 POS_CONV = "wav2vec2.encoder.pos_conv_embed.conv"
 WEIGHT_NORM_PAIRS = (  # (g, v) key suffixes under POS_CONV, newest first
@@ -47,19 +48,9 @@ class Wav2Vec2Weights:
 
 
 def fold_weight_norm(g: np.ndarray, v: np.ndarray, dim: int) -> np.ndarray:
-    """w = g * v / ||v||, the norm over every axis of v but `dim` (torch `weight_norm(dim=dim)`).
-
-    g has v's rank with size 1 on every axis but `dim`. Computed in float64, returned in v's dtype.
-    """
-    g, v = np.asarray(g), np.asarray(v)
-    want = tuple(n if a == dim else 1 for a, n in enumerate(v.shape))
-    if g.shape != want:
-        raise WeightsError(f"weight norm (dim={dim}): g has shape {g.shape}, expected {want} "
-                           f"for v of shape {v.shape}")
-    v64 = v.astype(np.float64)
-    axes = tuple(a for a in range(v.ndim) if a != dim)
-    norm = np.sqrt(np.sum(v64 * v64, axis=axes, keepdims=True))
-    return (v64 * (g.astype(np.float64) / norm)).astype(v.dtype)
+    """w = g * v / ||v||, the norm over every axis of v but `dim` (torch `weight_norm(dim=dim)`),
+    float64 inside; a g of the wrong shape is a WeightsError."""
+    return hf_safetensors.fold_weight_norm(g, v, dim, WeightsError)
 
 
 def expected_shapes(config: Mapping) -> dict[str, tuple[int, ...]]:
@@ -105,15 +96,7 @@ def expected_shapes(config: Mapping) -> dict[str, tuple[int, ...]]:
 
 def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
     """Key-set and shape equality with `expected_shapes(config)`; raises WeightsError."""
-    want = expected_shapes(config)
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise WeightsError(f"Wav2Vec2 state does not match its config: missing {_preview(missing)}"
-                           f", unexpected {_preview(unexpected)}")
-    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want
-           if tuple(state[k].shape) != want[k]]
-    if bad:
-        raise WeightsError(f"Wav2Vec2 weights with wrong shapes: {_preview(bad)}")
+    check_shapes(state, expected_shapes(config), "Wav2Vec2", WeightsError)
 
 
 def from_transformers(state: Mapping[str, np.ndarray], config: Mapping) -> dict[str, np.ndarray]:
@@ -155,32 +138,12 @@ def check_config(config: Mapping) -> None:
 def load(path: str | Path) -> Wav2Vec2Weights:
     """A transformers Wav2Vec2ForCTC folder (config.json + model.safetensors or
     pytorch_model.bin, optional vocab.json) -> canonical weights."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise WeightsError(f"{folder}: expected a transformers Wav2Vec2ForCTC folder "
-                           "(config.json + model.safetensors), got no such directory")
-    cfg_file = folder / "config.json"
-    if not cfg_file.is_file():
-        raise WeightsError(f"{folder} has no config.json; save the model with save_pretrained")
-    config = json.loads(cfg_file.read_text())
+    config, raw, vocab = read_folder(path, "Wav2Vec2ForCTC", WeightsError, allow_bin=True)
     check_config(config)
-    if (folder / "model.safetensors").is_file():
-        raw = read_safetensors(folder / "model.safetensors")
-    elif (folder / "pytorch_model.bin").is_file():
-        raw = read_torch_zip(folder / "pytorch_model.bin")
-    else:
-        raise WeightsError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
-    vocab_file = folder / "vocab.json"
-    vocab = json.loads(vocab_file.read_text()) if vocab_file.is_file() else None
-    return Wav2Vec2Weights(config, from_transformers(raw, config), vocab, str(folder))
+    return Wav2Vec2Weights(config, from_transformers(raw, config), vocab, str(path))
 
 
 def _need(config: Mapping, keys) -> None:
     missing = [k for k in keys if k not in config]
     if missing:
         raise WeightsError(f"Wav2Vec2 config lacks {missing}; is it a Wav2Vec2Config?")
-
-
-def _preview(items: list[str], n: int = 8) -> str:
-    return "none" if not items else (str(items[:n]) + (f" (+{len(items) - n} more)"
-                                                       if len(items) > n else ""))

@@ -7,8 +7,10 @@ the 4H rows are the gates in torch's order i, f, g, o:
     gates = x W_ih^T + b_ih + h W_hh^T + b_hh
     c' = sigmoid(f) * c + sigmoid(i) * tanh(g);   h' = sigmoid(o) * tanh(c')
 
-The initial state is zero, as when torch's LSTM is called without (h0, c0). The input
-projection of all time steps is one matmul before the time loop.
+The initial state (h0, c0), each (num_layers, B, H), is zero unless given, as in torch's
+`lstm(x, (h0, c0))`; `run` also returns the final (h_n, c_n), so a decoder can advance one step
+at a time (x of length 1) from the state of the previous call. The input projection of all time
+steps is one matmul before the time loop.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ class LSTM(nn.Module):
                 setattr(self, f"bias_ih_l{layer}", mx.zeros((4 * hidden_size,)))
                 setattr(self, f"bias_hh_l{layer}", mx.zeros((4 * hidden_size,)))
 
-    def _layer(self, x: mx.array, layer: int) -> mx.array:  # (B, T, I) -> (B, T, H)
+    def _layer(self, x: mx.array, layer: int, h: mx.array, c: mx.array
+               ) -> tuple[mx.array, mx.array, mx.array]:
+        """x (B, T, I), h and c (B, H) -> (outputs (B, T, H), last h, last c)."""
         w_ih = getattr(self, f"weight_ih_l{layer}")
         w_hh = getattr(self, f"weight_hh_l{layer}").T
         xw = x @ w_ih.T  # (B, T, 4H)
@@ -42,8 +46,6 @@ class LSTM(nn.Module):
             xw = xw + getattr(self, f"bias_ih_l{layer}")
             b_hh = getattr(self, f"bias_hh_l{layer}")
         H = self.hidden_size
-        h = mx.zeros((x.shape[0], H), dtype=x.dtype)
-        c = mx.zeros((x.shape[0], H), dtype=x.dtype)
         outs = []
         for t in range(x.shape[1]):
             hw = h @ w_hh
@@ -55,11 +57,30 @@ class LSTM(nn.Module):
             c = f * c + i * g
             h = o * mx.tanh(c)
             outs.append(h)
-        return mx.stack(outs, axis=1)
+        return mx.stack(outs, axis=1), h, c
 
-    def __call__(self, x: mx.array) -> mx.array:  # (B, T, I) -> (B, T, H), zero initial state
+    def run(self, x: mx.array, state: tuple[mx.array, mx.array] | None = None
+            ) -> tuple[mx.array, tuple[mx.array, mx.array]]:
+        """x (B, T, I); state (h0, c0) each (num_layers, B, H), None: zeros ->
+        (outputs (B, T, H), (h_n, c_n) each (num_layers, B, H)), as torch's `lstm(x, state)`."""
         if x.ndim != 3:
             raise ValueError(f"LSTM expects (batch, time, features), got shape {x.shape}")
+        want = (self.num_layers, x.shape[0], self.hidden_size)
+        if state is None:
+            h0 = c0 = mx.zeros(want, dtype=x.dtype)
+        else:
+            h0, c0 = state
+            if tuple(h0.shape) != want or tuple(c0.shape) != want:
+                raise ValueError(f"LSTM state (h0, c0) must each be (num_layers, batch, hidden) = "
+                                 f"{want}, got {tuple(h0.shape)} and {tuple(c0.shape)}")
+        hs, cs = [], []
         for layer in range(self.num_layers):
-            x = self._layer(x, layer)
-        return x
+            x, h, c = self._layer(x, layer, h0[layer], c0[layer])
+            hs.append(h)
+            cs.append(c)
+        return x, (mx.stack(hs), mx.stack(cs))
+
+    def __call__(self, x: mx.array, state: tuple[mx.array, mx.array] | None = None
+                 ) -> mx.array:
+        """x (B, T, I) -> outputs (B, T, H); see `run` for the state."""
+        return self.run(x, state)[0]

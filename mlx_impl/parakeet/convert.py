@@ -15,6 +15,8 @@ import re
 
 import numpy as np
 
+from weights.hf_safetensors import apply_rules, keep
+
 _CONV2D = re.compile(r"encoder\.subsampling\.layers\.\d+\.weight")
 _DEPTHWISE = re.compile(r"encoder\.layers\.\d+\.conv\.depthwise_conv\.weight")
 _POINTWISE = re.compile(r"encoder\.layers\.\d+\.conv\.pointwise_conv[12]\.weight|ctc_head\.weight")
@@ -34,31 +36,30 @@ _PLAIN = re.compile(
     r"|joint\.head\.(weight|bias)")
 
 
+def _conv2d(m: re.Match, value: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    _rank(m.string, value, 4)
+    return [(m.string, value.transpose(0, 2, 3, 1))]  # (out, in, kh, kw) -> (out, kh, kw, in)
+
+
+def _depthwise(m: re.Match, value: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    _rank(m.string, value, 3)
+    return [(m.string, value.transpose(0, 2, 1))]  # (C, 1, k) -> (C, k, 1)
+
+
+def _pointwise(m: re.Match, value: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    _rank(m.string, value, 3)
+    if value.shape[2] != 1:
+        raise ValueError(f"{m.string}: expected a kernel-1 conv, got shape {value.shape}")
+    return [(m.string, value[:, :, 0])]  # a kernel-1 conv is a linear (out, in)
+
+
+RULES = ((_CONV2D, _conv2d), (_DEPTHWISE, _depthwise), (_POINTWISE, _pointwise), (_PLAIN, keep))
+
+
 def convert(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """MLX parameters for a canonical Parakeet state; an unknown key is an error."""
-    out: dict[str, np.ndarray] = {}
-    unknown = []
-    for name, value in state.items():
-        value = np.asarray(value)
-        if _CONV2D.fullmatch(name):
-            _rank(name, value, 4)
-            out[name] = value.transpose(0, 2, 3, 1)  # (out, in, kh, kw) -> (out, kh, kw, in)
-        elif _DEPTHWISE.fullmatch(name):
-            _rank(name, value, 3)
-            out[name] = value.transpose(0, 2, 1)  # (C, 1, k) -> (C, k, 1)
-        elif _POINTWISE.fullmatch(name):
-            _rank(name, value, 3)
-            if value.shape[2] != 1:
-                raise ValueError(f"{name}: expected a kernel-1 conv, got shape {value.shape}")
-            out[name] = value[:, :, 0]  # a kernel-1 conv is a linear (out, in)
-        elif _PLAIN.fullmatch(name):
-            out[name] = value
-        else:
-            unknown.append(name)
-    if unknown:
-        raise ValueError(f"{len(unknown)} keys are not Parakeet weights in the canonical layout: "
-                         f"{sorted(unknown)[:8]}; load checkpoints with weights.parakeet.load")
-    return out
+    return apply_rules(state, RULES, "Parakeet weights in the canonical layout; load "
+                       "checkpoints with weights.parakeet.load")
 
 
 def _rank(name: str, value: np.ndarray, n: int) -> None:

@@ -9,8 +9,8 @@ channels-last and squeezes kernel-1 convs into linears.
 
 Deviations: none known in the numerics. Padding frames are masked exactly as upstream (after each
 front-end conv, in attention, before the depthwise conv). The prediction network runs one step
-at a time with an explicit (h, c) state (`PredictionNetwork.step`) instead of upstream's cache
-object.
+at a time with an explicit (h, c) state (`PredictionNetwork.step`, through the shared LSTM's
+`run`) instead of upstream's cache object.
 
 Taps (dotted names, execution order; `tap_names(cfg)`):
     encoder.subsampling            (B, T', C)  front-end output (before the input scale)
@@ -136,9 +136,8 @@ class ParakeetForCTC(nn.Module):
 
 
 class PredictionNetwork(nn.Module):
-    """Embedding -> LSTM (torch layout; `mlx_impl.layers.lstm.LSTM` holds its parameters) ->
-    linear. `step` advances one token with an explicit state (the shared LSTM runs whole
-    sequences from a zero state, which greedy decoding cannot use)."""
+    """Embedding -> LSTM (the shared `mlx_impl.layers.lstm.LSTM`, torch layout) -> linear.
+    `step` advances one token from an explicit (h, c) state, as greedy decoding needs."""
 
     def __init__(self, vocab_size: int, n_hidden: int, n_layers: int):
         super().__init__()
@@ -152,23 +151,9 @@ class PredictionNetwork(nn.Module):
 
     def step(self, tokens: mx.array, state: tuple[mx.array, mx.array]
              ) -> tuple[mx.array, tuple[mx.array, mx.array]]:
-        """tokens (B,) int; state (h, c) each (layers, B, H) -> (output (B, H), new state).
-        torch.nn.LSTM equations, gates i, f, g, o."""
-        x = self.embedding(tokens)
-        h_all, c_all = state
-        hs, cs = [], []
-        n, lstm = self.lstm.hidden_size, self.lstm
-        for layer in range(lstm.num_layers):
-            gates = (x @ getattr(lstm, f"weight_ih_l{layer}").T + getattr(lstm, f"bias_ih_l{layer}")
-                     + h_all[layer] @ getattr(lstm, f"weight_hh_l{layer}").T
-                     + getattr(lstm, f"bias_hh_l{layer}"))
-            i, f = mx.sigmoid(gates[:, :n]), mx.sigmoid(gates[:, n:2 * n])
-            g, o = mx.tanh(gates[:, 2 * n:3 * n]), mx.sigmoid(gates[:, 3 * n:])
-            c = f * c_all[layer] + i * g
-            x = o * mx.tanh(c)
-            hs.append(x)
-            cs.append(c)
-        return self.decoder_projector(x), (mx.stack(hs), mx.stack(cs))
+        """tokens (B,) int; state (h, c) each (layers, B, H) -> (output (B, H), new state)."""
+        out, state = self.lstm.run(self.embedding(tokens)[:, None, :], state)  # (B, 1, H)
+        return self.decoder_projector(out[:, 0]), state
 
 
 class JointNetwork(nn.Module):

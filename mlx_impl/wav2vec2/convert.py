@@ -15,6 +15,8 @@ import re
 
 import numpy as np
 
+from weights.hf_safetensors import apply_rules, keep
+
 _ATTN = {"q_proj": "query", "k_proj": "key", "v_proj": "value", "out_proj": "out"}
 _CONV_KERNEL = re.compile(r"wav2vec2\.(feature_extractor\.conv_layers\.\d+|encoder\.pos_conv_embed)"
                           r"\.conv\.weight")
@@ -31,28 +33,24 @@ _PLAIN = re.compile(
     r"|lm_head\.(weight|bias)")
 
 
+def _conv_kernel(m: re.Match, value: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    if value.ndim != 3:
+        raise ValueError(f"{m.string}: expected a conv kernel (out, in, k), got {value.shape}")
+    return [(m.string, value.transpose(0, 2, 1))]  # torch (out, in, k) -> MLX (out, k, in)
+
+
+def _attention(m: re.Match, value: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    prefix, proj, param = m.groups()
+    if proj == "k_proj" and param == "bias":
+        return []  # softmax-invariant (module docstring)
+    return [(f"{prefix}.{_ATTN[proj]}.{param}", value)]
+
+
+RULES = ((_CONV_KERNEL, _conv_kernel), (_ATTN_KEY, _attention), (_PLAIN, keep))
+
+
 def convert(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """MLX parameters for a canonical Wav2Vec2ForCTC state; an unknown key is an error."""
-    out: dict[str, np.ndarray] = {}
-    unknown = []
-    for name, value in state.items():
-        value = np.asarray(value)
-        if _CONV_KERNEL.fullmatch(name):
-            if value.ndim != 3:
-                raise ValueError(f"{name}: expected a conv kernel (out, in, k), got {value.shape}")
-            out[name] = value.transpose(0, 2, 1)  # torch (out, in, k) -> MLX (out, k, in)
-        elif m := _ATTN_KEY.fullmatch(name):
-            prefix, proj, param = m.groups()
-            if proj == "k_proj" and param == "bias":
-                continue  # softmax-invariant (module docstring)
-            out[f"{prefix}.{_ATTN[proj]}.{param}"] = value
-        elif _PLAIN.fullmatch(name):
-            out[name] = value
-        else:
-            unknown.append(name)
-    if unknown:
-        raise ValueError(f"{len(unknown)} keys are not Wav2Vec2ForCTC weights in the canonical "
-                         f"layout: {sorted(unknown)[:8]}; load checkpoints with "
-                         "weights.wav2vec2.load, which folds the weight norm and drops "
-                         "training-only keys")
-    return out
+    return apply_rules(state, RULES, "Wav2Vec2ForCTC weights in the canonical layout; load "
+                       "checkpoints with weights.wav2vec2.load, which folds the weight norm and "
+                       "drops training-only keys")
