@@ -199,6 +199,36 @@ def greedy(model, feats: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
             "durations": out.durations.numpy().astype(np.int64)}
 
 
+def processor(vocab: list[str], n_mels: int, decoder_type: str):
+    """Upstream `ParakeetProcessor` over `vocab` (index = id, blank last), built in code (no
+    download): a word-level `tokenizers` model over the pieces with the Metaspace decoder, so
+    pieces decode as the released SentencePiece tokenizers' do ("▁" -> space)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import ParakeetProcessor, ParakeetTokenizer
+
+    tok = Tokenizer(models.WordLevel({p: i for i, p in enumerate(vocab)}, unk_token=vocab[0]))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer = ParakeetTokenizer(tokenizer_object=tok, unk_token=vocab[0], pad_token=vocab[-1])
+    return ParakeetProcessor(feature_extractor(n_mels), tokenizer, blank_token=vocab[-1],
+                             decoder_type=decoder_type)
+
+
+def token_timestamps(folder: Path, sequences: np.ndarray, durations: np.ndarray) -> list[dict]:
+    """Upstream's token timestamps for one transducer `generate()` output (sequences and
+    durations (1, S + 1)): `ParakeetProcessor.decode(..., durations=)` -> [{"token": text,
+    "start": s, "end": s}], frame = cumsum(durations) - durations, times = frame * 8 * 10 ms;
+    TDT spans its duration and puts punctuation at the previous token's end, RNN-T spans 1."""
+    config = json.loads((Path(folder) / "config.json").read_text())
+    vocab = json.loads((Path(folder) / "vocab.json").read_text())
+    kind = {"parakeet_tdt": "tdt", "parakeet_rnnt": "rnnt"}[config["model_type"]]
+    proc = processor(vocab, config["encoder_config"]["num_mel_bins"], kind)
+    _, stamps = proc.decode(torch.from_numpy(np.asarray(sequences)),
+                            durations=torch.from_numpy(np.asarray(durations)),
+                            skip_special_tokens=True)
+    return stamps[0]
+
+
 class ParakeetReference:
     """Callable: {"audio": (N,) float32 16 kHz} -> taps (numpy, execution order): features, the
     encoder taps, CTC logits or the projected encoder output, then `greedy()`'s outputs."""

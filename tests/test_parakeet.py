@@ -9,6 +9,8 @@ default; the 0.6b architecture is `slow` (--runslow).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ import mlx.core as mx
 import torch
 
 from mlx_impl.layers.conformer import rel_shift, relative_positions
+from mlx_impl.layers.lstm import LSTM
 from mlx_impl.parakeet import features as F
 from mlx_impl.parakeet.config import ParakeetConfig
 from mlx_impl.parakeet.convert import convert
@@ -125,6 +128,32 @@ def test_rel_shift_matches_upstream_and_index_formula():
         assert_close(f"rel_shift T={t}", got, want, atol=0.0)
         i, j = np.meshgrid(np.arange(t), np.arange(t), indexing="ij")
         assert_close(f"rel_shift formula T={t}", got, x[:, :, i, t - 1 - i + j], atol=0.0)
+
+
+@torch.no_grad()
+def test_lstm_initial_state_matches_torch():
+    """The shared LSTM with (h0, c0) and its final state (used by the prediction network)."""
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(6, 8, 2, batch_first=True).eval()
+    ours = LSTM(6, 8, 2)
+    ours.load_weights([(k, mx.array(v.numpy())) for k, v in theirs.state_dict().items()],
+                      strict=True)
+    rng = np.random.default_rng(3)
+    x, h0, c0 = (rng.standard_normal(s).astype(np.float32) for s in ((3, 5, 6), (2, 3, 8),
+                                                                      (2, 3, 8)))
+    want, (h_n, c_n) = theirs(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+    got, (h, c) = ours.run(mx.array(x), (mx.array(h0), mx.array(c0)))
+    # fp32 both sides, same equation order; measured max abs 1.2e-7
+    for name, g, w in (("output", got, want), ("h_n", h, h_n), ("c_n", c, c_n)):
+        assert_close(f"lstm with state: {name}", np.array(g), w.numpy(), atol=1e-6)
+    steps, state = [], (mx.array(h0), mx.array(c0))  # one step at a time == the whole sequence
+    for t in range(x.shape[1]):
+        out, state = ours.run(mx.array(x[:, t:t + 1]), state)
+        steps.append(np.array(out))
+    assert_close("lstm stepped", np.concatenate(steps, axis=1), np.array(got), atol=0.0)
+    assert_close("lstm stepped c_n", np.array(state[1]), np.array(c), atol=0.0)
+    with pytest.raises(ValueError, match=r"must each be \(num_layers, batch, hidden\)"):
+        ours.run(mx.array(x), (mx.array(h0[:1]), mx.array(c0)))
 
 
 def test_ctc_collapse():
@@ -259,6 +288,51 @@ def test_transcribe_matches_reference_tokens(transcriber, fixture_clips):
             assert starts == sorted(starts) and all(wd.end >= wd.start for wd in seg.words)
             assert "".join(wd.word for wd in seg.words).strip() == res.text
             assert 0 <= seg.no_speech_prob <= 1 and seg.avg_logprob <= 0
+            check_timestamps(seg, reference_timestamps(config, ids, tok.blank), clip["id"])
+
+
+def reference_timestamps(config, ids: dict, blank: int) -> list[dict]:
+    """Transducers: upstream ParakeetProcessor.decode(sequences, durations=). CTC (upstream
+    gives none): each run of one non-blank id in the reference's greedy path spans
+    [first frame, last frame + 1) * 8 * 10 ms."""
+    if config["model_type"] != "parakeet_ctc":
+        return R.token_timestamps(P.checkpoint(config), ids["tokens"], ids["durations"])
+    out, frame = [], 0
+    for tok, run in itertools.groupby(int(t) for t in ids["tokens"][0]):
+        n = len(list(run))
+        if tok != blank:
+            out.append({"token": P.vocab(config)[tok].replace("\u2581", " "),
+                        "start": frame * 0.08, "end": (frame + n) * 0.08})
+        frame += n
+    return out
+
+
+def check_timestamps(seg, want: list[dict], label: str) -> None:
+    """Token times equal upstream's; each word spans its tokens (first start, last end)."""
+    assert seg.start == 0.0  # one segment over the whole clip: seg.end is its duration
+    got = seg.token_times
+    assert len(got) == len(want) == len(seg.tokens), (label, len(got), len(want))
+    for i, (g, w) in enumerate(zip(got, want)):
+        if i == 0:  # upstream's decoder strips the first token's leading space
+            assert g.text.lstrip() == w["token"].lstrip(), (label, i, g, w)
+        else:
+            assert g.text == w["token"], (label, i, g, w)
+        assert g.start == pytest.approx(w["start"], abs=1e-9), (label, i, g, w)
+        assert g.end == pytest.approx(w["end"], abs=1e-9), (label, i, g, w)
+    words = []
+    for i, w in enumerate(want):  # group upstream's tokens into words at "▁" pieces
+        if i == 0 or w["token"].startswith(" "):
+            words.append([w])
+        else:
+            words[-1].append(w)
+    words = [g for g in words if "".join(t["token"] for t in g).strip()]
+    assert len(seg.words) == len(words), label
+    for wd, g in zip(seg.words, words):
+        # word times are clipped to the clip's duration (the last frame can run past it)
+        assert wd.start == round(min(g[0]["start"], seg.end), 3), (label, wd, g)
+        assert wd.end == round(min(g[-1]["end"], seg.end), 3), (label, wd, g)
+    d = seg.to_dict()
+    assert [t["start"] for t in d["token_timestamps"]] == [t.start for t in got]
 
 
 def ctc_ids(seq, blank):
@@ -288,6 +362,42 @@ def test_transcribe_bad_input(transcriber, bad, kw, match):
     tr, _ = transcriber
     with pytest.raises(ValueError, match=match):
         tr.transcribe(bad, **kw)
+
+
+@pytest.mark.parametrize("bad,kw,match", [
+    (np.full(16000, np.inf, np.float32), {}, "NaN/inf"),
+    (np.zeros((2, 16000), np.float32), {}, "more channels than frames"),
+    (np.zeros((2, 3, 16000), np.float32), {}, "must be 1-D"),
+    (np.zeros(16000, np.uint8), {}, "dtype uint8"),
+    ([0.0] * 16000, {}, "expected a path or a numpy array"),
+], ids=["inf", "channels-first", "3-d", "uint8", "list"])
+def test_transcribe_bad_arrays_shape_and_type(bad, kw, match):
+    model, w = load(P.checkpoint(P.CTC_TINY))
+    tr = ParakeetTranscriber(model, PieceTokenizer(w.vocab, model.config.blank_token_id))
+    with pytest.raises((ValueError, TypeError), match=match):
+        tr.transcribe(bad, **kw)
+
+
+def test_transcribe_rate_with_path_is_an_error(transcriber):
+    tr, _ = transcriber
+    with pytest.raises(ValueError, match="sample_rate=8000 was passed with a file path"):
+        tr.transcribe(FIXTURES / "espeak_en_fox.wav", sample_rate=8000)
+
+
+@pytest.mark.parametrize("config", [P.CTC_TINY, P.TDT_TINY], ids=["ctc", "tdt"])
+def test_bench_build_runs_both_engines(config):
+    """BenchSpec.build on a tiny config: one "transcribe" stage per engine, same text."""
+    _, audio = P.read_clip(CLIPS[0])
+    audio = audio[:32000]
+    out = {}
+    for engine in ("mlx", "torch"):
+        stages = P.bench_build_for(config)(engine, "float32", audio)
+        assert [(st.name, st.audio_seconds) for st in stages] == [("transcribe", 2.0)]
+        out[engine] = stages[0].run()
+    ref = out["torch"] if config["model_type"] == "parakeet_ctc" else out["torch"][0][0]
+    assert out["mlx"].text == ref and ref, (out["mlx"].text, ref)
+    for spec in (P.CTC_0_6B_SPEC, P.TDT_0_6B_SPEC, P.RNNT_0_6B_SPEC):
+        assert spec.bench is not None and spec.bench.engines == ("mlx", "torch")
 
 
 def test_transcribe_bad_files(transcriber, tmp_path):

@@ -154,6 +154,22 @@ def test_weights_and_converter_reject_bad_keys(tiny_folder):
         build(WW.Wav2Vec2Weights(w.config, broken, None, "test"))
 
 
+def test_folder_reader_errors(tiny_folder, tmp_path):
+    """weights.hf_safetensors.read_folder (shared with Parakeet) names the missing piece."""
+    with pytest.raises(WW.WeightsError, match="got no such directory"):
+        WW.load(tmp_path / "absent")
+    with pytest.raises(WW.WeightsError, match="has no config.json"):
+        WW.load(tmp_path)
+    (tmp_path / "config.json").write_text((tiny_folder / "config.json").read_text())
+    with pytest.raises(WW.WeightsError, match="no model.safetensors nor pytorch_model.bin"):
+        WW.load(tmp_path)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(WW.WeightsError, match="expected a JSON object"):
+        WW.load(tmp_path)
+    with pytest.raises(WW.WeightsError, match=r"g has shape \(1, 1, 2\), expected \(1, 1, 3\)"):
+        WW.fold_weight_norm(np.ones((1, 1, 2)), np.ones((4, 2, 3)), 2)
+
+
 def test_key_bias_drop_is_softmax_invariant(tiny_folder):
     """convert() drops attention.k_proj.bias: check that the reference does not depend on it."""
     ref = R.Wav2Vec2Reference(tiny_folder)
@@ -331,6 +347,39 @@ def test_transcribe_silence_is_valid(tiny_stt):
 def test_transcribe_bad_arrays(tiny_stt, audio, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         tiny_stt.transcribe(audio, **kwargs)
+
+
+@pytest.mark.parametrize("audio,kwargs,match", [
+    (np.full(16000, np.inf, np.float32), {}, "NaN/inf"),
+    (np.zeros((2, 16000), np.float32), {}, "more channels than frames"),
+    (np.zeros((2, 3, 16000), np.float32), {}, "must be 1-D"),
+    (np.zeros(16000, np.uint8), {}, "dtype uint8"),
+    ([0.0] * 16000, {}, "expected a path or a numpy array"),
+])
+def test_transcribe_bad_arrays_shape_and_type(tiny_stt, audio, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        tiny_stt.transcribe(audio, **kwargs)
+
+
+def test_transcribe_rate_with_path_is_an_error(tiny_stt, fixture_clips):
+    with pytest.raises(ValueError, match="sample_rate=8000 was passed with a file path"):
+        tiny_stt.transcribe(fixture_clips[0]["path"], sample_rate=8000)
+
+
+def test_bench_build_runs_both_engines():
+    """BenchSpec.build on the tiny config: one "transcribe" stage per engine, same text."""
+    _, audio = W.read_clip("espeak_en_fox")
+    audio = audio[:32000]
+    texts = {}
+    for engine in ("mlx", "torch"):
+        stages = W.bench_build_for(W.TEST_TINY_CONFIG)(engine, "float32", audio)
+        assert [(st.name, st.audio_seconds) for st in stages] == [("transcribe", 2.0)]
+        out = stages[0].run()
+        texts[engine] = out.text
+    assert texts["mlx"] == texts["torch"] and texts["mlx"], texts
+    assert W.BASE_960H.bench is not None and W.BASE_960H.bench.engines == ("mlx", "torch")
+    with pytest.raises(ValueError, match="unknown engine"):
+        W.bench_build_for(W.TEST_TINY_CONFIG)("onnx", "float32", audio)
 
 
 def test_transcribe_bad_files(tiny_stt, tmp_path):

@@ -8,9 +8,9 @@ Upstream: transformers 5.24.0 `models/parakeet/modeling_parakeet.py` (`ParakeetE
 names equal upstream's parameter names, so converted weights load with a transpose only.
 
 Layouts are channels-last: x (B, T, C). Masks are boolean, True = attend.
-Deviations: none known. Masked positions are handled exactly as upstream does (the positional
-scores of masked pairs are set to the float32 minimum, so a fully masked query row attends
-uniformly, and its output is never read by valid positions).
+Deviations: none known. Masked positions are handled as upstream does (the scores of masked pairs
+are set to the float32 minimum, or fp16's finite minimum in fp16, so a fully masked query row
+attends uniformly, and its output is never read by valid positions).
 """
 
 from __future__ import annotations
@@ -77,10 +77,15 @@ class RelPositionMultiHeadAttention(nn.Module):
         q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
         p = self.relative_k_proj(pos).reshape(-1, h, d).transpose(1, 2, 0)  # (H, d, 2T-1)
         bd = rel_shift((q + self.bias_v[:, None, :]) @ p) * scale  # (B, H, T, T)
-        if mask is not None:
-            bd = mx.where(mask, bd, F32_MIN)
         ac = ((q + self.bias_u[:, None, :]) @ k.transpose(0, 1, 3, 2)) * scale
-        w = softmax(ac + bd, axis=-1)
+        scores = ac + bd
+        if mask is not None:
+            # Upstream fills bd with the float32 minimum before adding ac; filling the sum gives
+            # the same fp32 values (|ac| is far below ulp(F32_MIN)) and, in fp16, uses fp16's
+            # finite minimum: F32_MIN would round to -inf there and turn a fully masked (padding)
+            # query row into NaN (measured: 64 NaNs in encoder.layers.0.self_attn, weather clip).
+            scores = mx.where(mask, scores, max(F32_MIN, float(mx.finfo(scores.dtype).min)))
+        w = softmax(scores, axis=-1)
         out = (w @ v).transpose(0, 2, 1, 3).reshape(b, t, h * d)
         return self.o_proj(out)
 

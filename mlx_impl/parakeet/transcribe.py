@@ -14,15 +14,21 @@ segment fields are defined here:
   over decoding steps, blanks included);
 - `no_speech_prob`: mean blank probability over the same frames / steps;
 - `compression_ratio`: gzip ratio of the text, as Whisper computes it;
-- words: a word starts at a piece beginning with "▁". Token times: encoder frames of
-  `subsampling_factor * 10 ms` (80 ms): CTC [first frame, last frame + 1) of the token's run;
-  RNN-T [frame, frame + 1); TDT [frame, frame + predicted duration) (NeMo's TDT timestamps;
-  a duration-0 token ends where it starts). Word probability: mean of its tokens'.
+- token timestamps (`ParakeetSegment.token_times`, "token_timestamps" in `to_dict()`): encoder
+  frames of `subsampling_factor * 10 ms` (80 ms); a transducer step's frame is the sum of the
+  durations (frame advances) before it. TDT [frame, frame + predicted duration), a
+  duration-0 token ends where it starts, and a punctuation piece (`TDT_PUNCTUATION`) is put at
+  [end of the previous token, same]; RNN-T [frame, frame + 1): both as transformers 5.24.0
+  `ParakeetProcessor.decode(..., durations=)` (NeMo's `compute_rnnt_timestamps`). CTC (upstream
+  gives none): [first frame, last frame + 1) of the token's run in the greedy path.
+- words: a word starts at a piece beginning with "▁"; it spans [its first token's start, its
+  last token's end]. Word probability: mean of its tokens'.
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlx.core as mx
@@ -34,6 +40,37 @@ from mlx_impl.parakeet.features import HOP_LENGTH, SAMPLE_RATE, log_mel
 from mlx_impl.parakeet.model import ParakeetForCTC, ParakeetForTransducer
 from mlx_impl.parakeet.tokenizer import PieceTokenizer
 from mlx_impl.stt import Segment, Transcription, Word
+
+
+# upstream ParakeetProcessor._refine_timestamps' list: in TDT these pieces take the previous
+# token's end as their start and end
+TDT_PUNCTUATION = frozenset(["?", "'", "\u00a1", "\u00bf", "-", ":", ",", "%", "/", ".", "!"])
+
+
+@dataclass(frozen=True)
+class TokenTime:
+    token: int  # id
+    text: str  # its piece, "▁" read as a space
+    start: float  # seconds from the start of the audio
+    end: float
+    probability: float  # greedy-choice probability (CTC: mean over the token's frames)
+
+    def to_dict(self) -> dict:
+        return {"token": self.token, "text": self.text, "start": self.start, "end": self.end,
+                "probability": self.probability}
+
+
+@dataclass(frozen=True)
+class ParakeetSegment(Segment):
+    """A `Segment` that also carries per-token timestamps."""
+
+    token_times: tuple[TokenTime, ...] | None = None  # None: timestamps not computed
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if self.token_times is not None:
+            d["token_timestamps"] = [t.to_dict() for t in self.token_times]
+        return d
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -103,28 +140,44 @@ class ParakeetTranscriber:
         if not text:
             return Transcription("", (), self.language)
         duration = len(samples) / SAMPLE_RATE
-        words = self._words(emitted, duration) if word_timestamps else None
-        seg = Segment(id=0, seek=0, start=0.0, end=round(duration, 3), text=text,
-                      tokens=tuple(ids), temperature=0.0, avg_logprob=avg_logprob,
-                      compression_ratio=_compression_ratio(text), no_speech_prob=blank_prob,
-                      words=words)
+        token_times = words = None
+        if word_timestamps:
+            token_times = self.token_times(emitted)
+            words = self._words(token_times, duration)
+        seg = ParakeetSegment(id=0, seek=0, start=0.0, end=round(duration, 3), text=text,
+                              tokens=tuple(ids), temperature=0.0, avg_logprob=avg_logprob,
+                              compression_ratio=_compression_ratio(text),
+                              no_speech_prob=blank_prob, words=words, token_times=token_times)
         return Transcription(text, (seg,), self.language)
 
-    def _words(self, emitted, duration: float) -> tuple[Word, ...]:
-        groups: list[list] = []
-        for e in emitted:
-            if not groups or self.tokenizer.is_word_start(e[0]):
+    def token_times(self, emitted) -> tuple[TokenTime, ...]:
+        """[(token, start frame, end frame, probability)] -> timestamps in seconds (unrounded:
+        frame * 0.08 as upstream computes it), TDT punctuation moved as upstream does."""
+        tdt = self.model.config.durations is not None
+        out: list[TokenTime] = []
+        for tok, start, end, p in emitted:
+            piece = self.tokenizer.piece(tok)
+            t0, t1 = start * self.frame_s, end * self.frame_s
+            if tdt and out and piece in TDT_PUNCTUATION:
+                t0 = t1 = out[-1].end
+            out.append(TokenTime(tok, piece.replace("\u2581", " "), t0, t1, p))
+        return tuple(out)
+
+    def _words(self, token_times: tuple[TokenTime, ...], duration: float) -> tuple[Word, ...]:
+        groups: list[list[TokenTime]] = []
+        for t in token_times:
+            if not groups or self.tokenizer.is_word_start(t.token):
                 groups.append([])
-            groups[-1].append(e)
+            groups[-1].append(t)
         words = []
         for g in groups:
-            text = "".join(self.tokenizer.piece(t) for t, *_ in g).replace("\u2581", " ")
+            text = "".join(t.text for t in g)
             if not text.strip():
                 continue
-            start = min(g[0][1] * self.frame_s, duration)
-            end = min(max(e[2] for e in g) * self.frame_s, duration)
+            start = min(g[0].start, duration)
+            end = min(max(g[0].start, g[-1].end), duration)
             words.append(Word(text if text.startswith(" ") else " " + text, round(start, 3),
-                              round(max(end, start), 3), float(np.mean([e[3] for e in g]))))
+                              round(end, 3), float(np.mean([t.probability for t in g]))))
         return tuple(words)
 
 

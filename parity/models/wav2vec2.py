@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.spec import GoldenCase, Metric, ModelSpec, ParityError, ToleranceTable
+from parity.spec import (BenchSpec, BenchStage, GoldenCase, Metric, ModelSpec, ParityError,
+                         ToleranceTable)
 from parity.clips import read_clip  # noqa: F401  (tests read clips through the spec module)
 from parity.clips import audio_inputs as make_inputs
 
@@ -138,16 +139,60 @@ METRICS = (
 # per tap class, base-960h config: feature-encoder convs 1.29e-5 (maps up to ~20 after a
 # 20k-frame group norm), encoder layers 1.23e-5, logits 3.5e-6; tiny configs <= 6.7e-6.
 FP32 = ToleranceTable(atol=5e-5, rtol=1e-5)
-# fp16 MLX against the fp32 reference: measured max abs 1.3e-2 (tiny configs), on feature-encoder
-# maps of magnitude 8-16 where one fp16 step is 7.8e-3. The greedy path is compared exactly and
-# can differ where the reference's top-2 logit gap is below the fp16 logit error (~1e-3).
-FP16 = ToleranceTable(atol=5e-2, rtol=2e-2)
+# fp16 MLX against the fp32 reference (`python -m parity run <id> --dtype float16`, fixture
+# clips fox + weather). Measured max abs: wav2vec2-test-tiny 1.31e-2 (feature_extractor
+# .conv_layers.0, maps of magnitude 8-16 where one fp16 step is 7.8e-3), encoder taps <= 8e-3,
+# logits 9.6e-4 (SNR 57.6 dB); wav2vec2-test-tiny-stable 1.07e-2 (conv_layers.6),
+# encoder.layer_norm 1.05e-2, logits 1.29e-3 (SNR 54.3 dB). Table: ~2.3x the worst of them.
+# The greedy path stays exact (never loosened) and does differ in fp16 where the random-weight
+# reference has near-ties: test-tiny weather 1 of 315 frames (frame 274: reference top-2 gap
+# 2.7e-4, fp16 logit error there 3.5e-4), test-tiny-stable fox 2 of 322 frames (frames 31 and
+# 102: gaps 1.9e-4 and 7.1e-5, errors 6.9e-4 and 4.9e-4), so those two fp16 reports FAIL on
+# logits.argmax (kept, not hidden).
+FP16 = ToleranceTable(atol=3e-2, rtol=1e-2)
 
 _FOX = GoldenCase("fox", "espeak 'quick brown fox' clip", {"clip": "espeak_en_fox"})
 _WEATHER = GoldenCase("weather", "espeak weather-forecast clip", {"clip": "espeak_en_weather"})
+# base-960h: 48 taps of ~98 KB fingerprints (768/512 wide) make 5 MB per whole clip, so its
+# parity and golden case is the fox clip alone; the tiny specs keep both clips (3.1 MB).
 
 
-def _spec(name: str, description: str, config: Mapping) -> ModelSpec:
+def bench_build_for(config: Mapping):
+    """`BenchSpec.build`: one "transcribe" stage per engine on the 16 kHz clip (wav2vec 2.0's
+    own rate): ours is `Wav2Vec2Transcriber.transcribe` (normalise, forward, greedy CTC, text,
+    word offsets); torch is transformers' feature extractor, `Wav2Vec2ForCTC`, argmax and
+    `Wav2Vec2CTCTokenizer.decode` with word offsets; same seeded checkpoint."""
+    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+        audio = np.ascontiguousarray(audio16k, dtype=np.float32)
+        seconds = audio.shape[0] / 16000
+        folder = checkpoint(config)
+        if engine == "mlx":
+            import mlx.core as mx
+
+            from mlx_impl.wav2vec2.transcribe import Wav2Vec2Transcriber
+
+            stt = Wav2Vec2Transcriber.from_pretrained(
+                folder, {"float32": mx.float32, "float16": mx.float16}[dtype])
+            return [BenchStage("transcribe", lambda: stt.transcribe(audio), seconds)]
+        if engine == "torch":
+            import torch
+
+            from reference.wav2vec2 import Wav2Vec2Reference
+
+            ref = Wav2Vec2Reference(folder)
+
+            def run():
+                with torch.no_grad():
+                    logits = ref.model(torch.from_numpy(ref.input_values(audio))).logits
+                return ref.decode(logits.argmax(-1)[0].numpy(), offsets=True)
+
+            return [BenchStage("transcribe", run, seconds)]
+        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
+    return build
+
+
+def _spec(name: str, description: str, config: Mapping,
+          cases: tuple[GoldenCase, ...] = (_FOX, _WEATHER), bench: bool = False) -> ModelSpec:
     return ModelSpec(
         name=name, description=description,
         weights=f"seeded random weights, not trained (torch.manual_seed({WEIGHTS_SEED}) + "
@@ -157,11 +202,13 @@ def _spec(name: str, description: str, config: Mapping) -> ModelSpec:
         make_inputs=make_inputs,
         taps=tap_names(config),
         tolerances={"float32": FP32, "float16": FP16},
-        golden_cases=(_FOX, _WEATHER),
+        golden_cases=cases,
         discrete=("logits.argmax",),
         metrics=METRICS,
         config={"config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
                 "weights_seed": WEIGHTS_SEED},
+        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
+                        audio_seconds=10.0) if bench else None,
     )
 
 
@@ -171,4 +218,5 @@ TEST_TINY_STABLE = _spec("wav2vec2-test-tiny-stable", "tiny random Wav2Vec2ForCT
                          "feature encoder with conv bias, stable (pre-LN) transformer",
                          TEST_TINY_STABLE_CONFIG)
 BASE_960H = _spec("wav2vec2-base-960h", "wav2vec2-base-960h architecture (768 wide, 12 layers, "
-                  "12 heads, 32-character CTC vocab)", BASE_960H_CONFIG)
+                  "12 heads, 32-character CTC vocab)", BASE_960H_CONFIG, (_FOX,),
+                  bench=True)
