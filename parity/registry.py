@@ -14,6 +14,7 @@ SPECS: tuple[ModelSpec, ...] = (
     whisper.BASE,
     whisper.SMALL,
     encodec.TEST_TINY, encodec.ENCODEC_24KHZ,
+    encodec.CHUNKED_TEST_TINY, encodec.ENCODEC_48KHZ,
     dac.TEST_TINY, dac.DAC_44KHZ, dac.DAC_24KHZ, dac.DAC_16KHZ,
     snac.TEST_TINY, snac.SNAC_24KHZ,
     mimi.TEST_TINY, mimi.MIMI,

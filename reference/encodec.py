@@ -23,7 +23,11 @@ removed after every call, converted to the MLX layout (channels-last):
 - `encoder.layers.{i}` / `decoder.layers.{i}`: every non-ELU layer, (B, C, T) -> (B, T, C);
 - `quantizer.codes`: (n_q, B, frames) int64 (upstream `quantizer.encode`);
 - `quantizer.quantized`: `quantizer.decode(codes)` (B, D, F) -> (B, F, D);
+- `audio_codes`: chunked models, every chunk's codes (n_chunks, B, n_q, frames), the last
+  zero-padded (upstream `audio_codes`); `audio_scales`: normalising models, (n_chunks, B);
 - `audio_values`: decoded audio cut to the input length, (B, N, channels).
+Chunked models (48 kHz): the layer taps and `quantizer.*` hold the FIRST chunk (hooks keep the
+first call); all chunks are in `audio_codes` / `audio_scales` and the overlap-added `audio_values`.
 """
 
 from __future__ import annotations
@@ -98,6 +102,56 @@ def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None)
     return out
 
 
+def build_original(config: Mapping, seed: int = 0):
+    """Meta's `encodec` 0.1.1 `EncodecModel` at the 24 or 48 kHz configuration (pretrained=False:
+    no download) holding the weights of our transformers checkpoint `random_checkpoint(config,
+    seed)`, mapped key by key through `weights.encodec.from_original` (every key of the original
+    model must map to one canonical key; strict `load_state_dict`). Training buffers of the
+    codebooks: `inited` 1, `cluster_size` 1, `embed_avg` = `embed`."""
+    from encodec import EncodecModel
+
+    from weights.encodec import from_original, load
+
+    rate = int(config["sampling_rate"])
+    build = {24000: EncodecModel.encodec_model_24khz, 48000: EncodecModel.encodec_model_48khz}
+    if rate not in build:
+        raise ValueError(f"the encodec package has 24000 and 48000 Hz models, not {rate} Hz")
+    model = build[rate](pretrained=False)
+    canonical = load(random_checkpoint(config, seed)).state
+    state = {}
+    for key, value in model.state_dict().items():
+        mapped = list(from_original({key: np.zeros(1)}))
+        if not mapped:  # a codebook training buffer
+            embed_key = key.rsplit(".", 1)[0] + ".embed"
+            embed = canonical[list(from_original({embed_key: np.zeros(1)}))[0]]
+            fill = {"inited": np.ones(1), "cluster_size": np.ones(embed.shape[0]),
+                    "embed_avg": embed}[key.rsplit(".", 1)[1]]
+            state[key] = torch.from_numpy(np.asarray(fill, dtype=np.float32)).reshape(value.shape)
+            continue
+        if mapped[0] not in canonical:
+            raise KeyError(f"original key {key} -> {mapped[0]}: not in the transformers checkpoint")
+        state[key] = torch.from_numpy(np.ascontiguousarray(canonical[mapped[0]]))
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def original_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
+    """`torch.save(build_original(config, seed).state_dict())` as the original `.th` files are
+    (cached beside the transformers checkpoint it was made from)."""
+    src = random_checkpoint(config, seed, cache)
+    out = src / "original_encodec.th"
+    if not out.is_file():
+        fd, tmp = tempfile.mkstemp(dir=src, prefix=".tmp-", suffix=".th")
+        os.close(fd)
+        try:
+            torch.save(build_original(config, seed).state_dict(), tmp)
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return out
+
+
 class EncodecReference:
     """Callable: {"audio": (N,) or (N, C) float32, "bandwidth": () float} -> taps (MLX layout)."""
 
@@ -110,8 +164,9 @@ class EncodecReference:
 
     def _hooks(self, taps: dict) -> list:
         def put(name: str):
-            def hook(_module, _inputs, output):
-                taps[name] = output.detach().float().transpose(1, 2).numpy().copy()
+            def hook(_module, _inputs, output):  # chunked models: the first chunk's
+                if name not in taps:
+                    taps[name] = output.detach().float().transpose(1, 2).numpy().copy()
             return hook
 
         handles = []
@@ -135,17 +190,22 @@ class EncodecReference:
 
         def encode(emb, bw):
             codes = orig_encode(emb, bw)
-            taps["quantizer.codes"] = codes.numpy().copy()  # (n_q, B, F)
+            taps.setdefault("quantizer.codes", codes.numpy().copy())  # (n_q, B, F)
             return codes
 
         def decode(codes):
             out = orig_decode(codes)
-            taps["quantizer.quantized"] = out.float().transpose(1, 2).numpy().copy()
+            taps.setdefault("quantizer.quantized", out.float().transpose(1, 2).numpy().copy())
             return out
 
         q.encode, q.decode = encode, decode  # instance attributes, removed in `finally`
         try:
             enc = self.model.encode(x, bandwidth=bandwidth)
+            if self.model.config.chunk_length is not None:
+                taps["audio_codes"] = enc.audio_codes.numpy().copy()  # (n_chunks, B, n_q, F)
+            if self.model.config.normalize:
+                taps["audio_scales"] = torch.stack(
+                    [s.view(-1) for s in enc.audio_scales]).float().numpy().copy()  # (n_chunks, B)
             out = self.model.decode(enc.audio_codes, enc.audio_scales,
                                     last_frame_pad_length=enc.last_frame_pad_length)[0]
         finally:

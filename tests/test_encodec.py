@@ -290,3 +290,159 @@ def test_24khz_matches_reference_on_shared_speech(sides_24khz, shared_clips):
     from mlx_impl.audio_io import load_audio
 
     _check_clips(sides_24khz, [(c["id"], load_audio(c["path"], sr=24000)) for c in shared_clips])
+
+
+# ---- chunked stereo models (the 48 kHz structure) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def chunked_sides():
+    return (spec.ReferenceSide(spec.CHUNKED_TEST_TINY_CONFIG),
+            spec.MlxSide(spec.CHUNKED_TEST_TINY_CONFIG, "float32"))
+
+
+@pytest.mark.parametrize("bandwidth,seconds", [(12.0, 0.05), (48.0, 0.0437)])
+def test_chunked_tiny_matches_reference(chunked_sides, bandwidth, seconds):
+    """Stereo, 240-sample chunks with stride 216 (the last one partial), per-chunk RMS scale,
+    group norm, non-causal: first-chunk taps close, every chunk's codes exact, scales close."""
+    ref, ours = chunked_sides
+    _, mono = spec.fixture_clip("espeak_en_fox", 24000, seconds)
+    audio = spec.stereo(mono, 24000)
+    inputs = {"audio": audio, "bandwidth": np.float32(bandwidth)}
+    want, got = ref(inputs), ours(inputs)
+    names = spec.tap_names(spec.CHUNKED_TEST_TINY_CONFIG)
+    assert list(want) == list(names) and list(got) == list(names)
+    n_chunks = -(-audio.shape[0] // 216)
+    assert want["audio_codes"].shape[:3] == (n_chunks, 1, {12.0: 1, 48.0: 4}[bandwidth])
+    assert len(np.unique(want["audio_codes"][:, :, 0])) > 4, "degenerate codebooks"
+    for name in ("quantizer.codes", "audio_codes"):
+        mism = np.argwhere(got[name] != want[name])
+        assert mism.size == 0, f"{name}: {len(mism)} codes differ, first at {tuple(mism[0])}"
+    for name in names:
+        if name not in ("quantizer.codes", "audio_codes"):
+            assert_close(f"chunked {bandwidth} kbps {name}", got[name], want[name], atol=1e-5,
+                         rtol=1e-5)
+    assert spec.snr_db(want["audio_values"], got["audio_values"]) >= SNR_MIN_DB
+
+
+def test_chunked_decode_needs_scales_and_stereo(chunked_sides):
+    _, ours = chunked_sides
+    model = ours.model
+    with pytest.raises(ValueError, match="expected 2-channel audio, got 1"):
+        model.encode(mx.zeros((1, 500, 1)), 24000, 12.0)
+    enc = model.encode(mx.array(np.random.default_rng(0).standard_normal((1, 500, 2)),
+                                dtype=mx.float32), 24000, 12.0)
+    assert enc.codes.shape[0] == 3 and enc.scales.shape == (3, 1)  # chunks at 0, 216, 432
+    with pytest.raises(ValueError, match="pass the scales"):
+        model.decode(enc.codes)
+
+
+def test_group_norm_conv_over_a_long_chunk():
+    """A 48 kHz-sized chunk (48000 steps) through a time-group-norm conv: fp32 statistics of the
+    group norm must stay at torch's precision (mlx.nn.GroupNorm was 2.3e-2 off here)."""
+    import torch
+    from transformers import EncodecConfig as HFConfig
+    from transformers.models.encodec import modeling_encodec as hf
+
+    from mlx_impl.layers.conv import Conv1d, torch_to_mlx_kernel
+
+    torch.manual_seed(0)
+    theirs = hf.EncodecConv1d(HFConfig(norm_type="time_group_norm", use_causal_conv=False),
+                              2, 8, 7).eval()
+    with torch.no_grad():
+        theirs.norm.weight.normal_(1.0, 0.3)
+        theirs.norm.bias.normal_(0.0, 0.3)
+    ours = Conv1d(2, 8, 7, causal=False, norm="time_group_norm")
+    sd = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    ours.load_weights([("conv.weight", mx.array(torch_to_mlx_kernel(sd["conv.weight"], False))),
+                       ("conv.bias", mx.array(sd["conv.bias"])),
+                       ("norm.weight", mx.array(sd["norm.weight"])),
+                       ("norm.bias", mx.array(sd["norm.bias"]))], strict=True)
+    x = (np.random.default_rng(0).standard_normal((1, 2, 48000)) + 3.0).astype(np.float32)
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(x)).numpy().transpose(0, 2, 1)
+    got = np.array(ours(mx.array(x.transpose(0, 2, 1))))
+    assert_close("time group norm conv, 48000 steps", got, want, atol=1e-5)
+
+
+def test_48khz_preset_is_the_published_config():
+    cfg = PRESETS["encodec-48khz"]
+    assert cfg.to_dict() == spec.ENCODEC_48KHZ_CONFIG
+    assert (cfg.chunk_length, cfg.chunk_stride, cfg.frame_rate, cfg.num_quantizers) == \
+        (48000, 47520, 150, 16)
+    model = EncodecModel(cfg)
+    assert [model.num_quantizers_for_bandwidth(b) for b in cfg.target_bandwidths] == [2, 4, 8, 16]
+    from transformers import EncodecConfig as HFConfig
+
+    hf = HFConfig(**spec.ENCODEC_48KHZ_CONFIG)
+    assert (hf.chunk_length, hf.chunk_stride, hf.frame_rate) == (48000, 47520, 150)
+
+
+# ---- Meta's original encodec checkpoint layout -------------------------------------------------
+
+def test_original_checkpoint_gives_the_same_model_and_outputs():
+    """encodec 0.1.1 `encodec_model_24khz(pretrained=False)` holding our checkpoint's weights,
+    saved with torch.save as the original .th files: our converter reads it to exactly the
+    canonical state of the transformers checkpoint, and the MLX model built from it gives the
+    original package's codes and audio."""
+    import torch
+
+    from reference.encodec import build_original, original_checkpoint
+
+    config = spec.ENCODEC_24KHZ_CONFIG
+    from_th = wenc.load(original_checkpoint(config), config)
+    from_hf = wenc.load(spec.checkpoint(config))
+    assert from_th.state.keys() == from_hf.state.keys()
+    for k, v in from_hf.state.items():
+        assert_close(k, from_th.state[k], v, atol=0.0)
+    cfg = EncodecConfig.from_dict(from_th.config)
+    model = EncodecModel(cfg)
+    model.load_weights([(k, mx.array(v)) for k, v in convert(from_th.state, cfg).items()],
+                       strict=True)
+    original = build_original(config)
+    original.set_target_bandwidth(6.0)
+    _, audio = spec.fixture_clip("espeak_en_fox", 24000, 0.3)
+    with torch.no_grad():
+        frames = original.encode(torch.from_numpy(audio[None, None]))
+        want_audio = original.decode(frames)[0, 0, : audio.shape[0]].numpy()
+    enc, out = model(mx.array(audio)[None, :, None], 24000, 6.0)
+    want_codes = frames[0][0].numpy()  # (B, n_q, frames)
+    got_codes = np.array(enc.codes[0])
+    assert got_codes.shape == want_codes.shape == (1, 8, 23)
+    assert (got_codes == want_codes).all(), f"{(got_codes != want_codes).sum()} codes differ"
+    assert_close("audio vs the encodec package", np.array(out)[0, :, 0], want_audio, atol=1e-5,
+                 rtol=1e-5)
+
+
+def test_original_48khz_layout_maps_to_the_canonical_keys():
+    """encodec_model_48khz (time group norm: `*.conv.norm.*` keys) maps onto every canonical key
+    of the 48 kHz config with the right shapes."""
+    from reference.encodec import build_original
+
+    sd = {k: v.numpy() for k, v in build_original(spec.ENCODEC_48KHZ_CONFIG).state_dict().items()}
+    state = wenc.from_original(sd)
+    wenc.check_state(state, spec.ENCODEC_48KHZ_CONFIG)
+    assert "encoder.layers.0.norm.weight" in state and "decoder.layers.3.norm.bias" in state
+
+
+@pytest.mark.slow
+def test_48khz_matches_reference():
+    """`make parity MODEL=encodec-48khz` from pytest: every tap, all chunks' codes, scales."""
+    from parity import runner
+
+    res = runner.run(spec.ENCODEC_48KHZ, golden=False, log=lambda *_: None)
+    for c in res.cases:
+        assert c.passed, f"{c.case}: {c.error or c.detail}"
+        assert c.metrics["codes_equal_fraction"] == 1.0
+        assert c.metrics["decoded_snr_db"] >= SNR_MIN_DB
+        assert c.metrics["roundtrip_snr_abs_diff_db"] <= ROUNDTRIP_DIFF_DB
+
+
+@pytest.mark.parametrize("s", [spec.TEST_TINY, spec.CHUNKED_TEST_TINY], ids=lambda s: s.name)
+def test_bench_stages_run(s):
+    audio16k = (0.1 * np.random.default_rng(0).standard_normal(1600)).astype(np.float32)
+    for engine in s.bench.engines:
+        stages = s.bench.build(engine, "float32", audio16k)
+        assert [st.name for st in stages] == ["encode", "decode"]
+        for st in stages:
+            st.run()
+            assert st.audio_seconds == pytest.approx(0.1)

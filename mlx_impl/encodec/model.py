@@ -22,8 +22,8 @@ Deviations from upstream:
 
 Taps (pass `taps={}`): `encoder.layers.{i}` (non-ELU layers, (B, T, C)), `quantizer.codes`
 (n_q, B, frames), `quantizer.quantized` (B, frames, hidden), `decoder.layers.{i}`,
-`audio_values` (B, N, channels, trimmed to the input length). For chunked models the taps hold
-the last chunk.
+`audio_values` (B, N, channels, trimmed to the input length). For chunked models the layer and
+quantizer taps hold the FIRST chunk; `encode` returns every chunk's codes and scales.
 """
 
 from __future__ import annotations
@@ -128,8 +128,9 @@ class EncodecModel(nn.Module):
         elif stride is None:
             raise ValueError("config has chunk_length_s but no overlap; set overlap (e.g. 0.01)")
         frames, scales = [], []
-        for offset in range(0, n, stride):
-            codes, scale = self._encode_chunk(x[:, offset: offset + chunk], n_q, taps)
+        for i, offset in enumerate(range(0, n, stride)):
+            codes, scale = self._encode_chunk(x[:, offset: offset + chunk], n_q,
+                                              taps if i == 0 else None)
             frames.append(codes)
             scales.append(scale)
         pad = frames[0].shape[-1] - frames[-1].shape[-1]
@@ -169,7 +170,8 @@ class EncodecModel(nn.Module):
             c = codes[i]
             if i == codes.shape[0] - 1 and last_frame_pad_length > 0:
                 c = c[..., : c.shape[-1] - last_frame_pad_length]
-            outs.append(self._decode_chunk(c, None if scales is None else scales[i], taps))
+            outs.append(self._decode_chunk(c, None if scales is None else scales[i],
+                                           taps if i == 0 else None))
         audio = outs[0] if len(outs) == 1 else linear_overlap_add(outs, self.cfg.chunk_stride)
         if n_samples is not None and n_samples < audio.shape[1]:
             audio = audio[:, :n_samples]

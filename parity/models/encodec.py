@@ -1,10 +1,19 @@
 """EnCodec parity specs: MLX port (`mlx_impl.encodec`) against transformers `EncodecModel`.
 
-Specs: `encodec-test-tiny` (tiny config for CI) and `encodec-24khz` (the facebook/encodec_24khz
-configuration set explicitly, `mlx_impl.encodec.config.PRESETS`), both with seeded random
+Specs: `encodec-test-tiny` (tiny config for CI), `encodec-24khz` (the facebook/encodec_24khz
+configuration set explicitly, `mlx_impl.encodec.config.PRESETS`), `encodec-48khz` (the
+facebook/encodec_48khz configuration: stereo, 1-s chunks overlapping by 1 %, per-chunk RMS scale,
+time group norm, non-causal) and `encodec-chunked-test-tiny` (that structure, tiny), all with seeded random
 weights written by `reference.encodec.random_checkpoint` (transformers `save_pretrained`: real
 on-disk format) and read by both sides: transformers `from_pretrained` and, for MLX,
 `weights.encodec.load` + `mlx_impl.encodec.convert` + strict `load_weights`.
+
+Chunked models: the layer and quantizer taps are the FIRST chunk's; `audio_codes` (every chunk,
+exact) and `audio_scales` cover all chunks, `audio_values` is the overlap-added whole. Stereo
+inputs are made from the mono clip by `STEREO_RULE`. encodec-48khz runs 1.5 s (two chunks) at 3
+and 24 kbps only, encodec-24khz 1 s at 1.5 and 24 kbps (fewest and most stages): each case's
+golden is ~2.5 MB of fingerprints of its large taps. Every bandwidth, on whole clips and real
+speech, is covered by the slow tests of tests/test_encodec.py.
 
 Inputs: a clip from tests/fixtures/speech/ (16 kHz), resampled to the model rate with
 `scipy.signal.resample_poly`, optionally cut to its first `seconds`, and a bandwidth (kbps, a
@@ -31,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.spec import CaseInputs, GoldenCase, Metric, ModelSpec, ToleranceTable
+from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, Metric, ModelSpec,
+                         ToleranceTable)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "speech"
 WEIGHTS_SEED = 0
@@ -52,6 +62,21 @@ ENCODEC_24KHZ_CONFIG = dict(
     use_causal_conv=True, pad_mode="reflect", compress=2, num_lstm_layers=2,
     trim_right_ratio=1.0, codebook_size=1024, codebook_dim=128, use_conv_shortcut=True)
 
+# facebook/encodec_48khz config.json: stereo, 1-s chunks overlapping by 1 %, per-chunk RMS scale,
+# time group norm, non-causal convs
+ENCODEC_48KHZ_CONFIG = dict(
+    target_bandwidths=[3.0, 6.0, 12.0, 24.0], sampling_rate=48000, audio_channels=2,
+    normalize=True, chunk_length_s=1.0, overlap=0.01, hidden_size=128, num_filters=32,
+    num_residual_layers=1, upsampling_ratios=[8, 5, 4, 2], norm_type="time_group_norm",
+    kernel_size=7, last_kernel_size=7, residual_kernel_size=3, dilation_growth_rate=2,
+    use_causal_conv=False, pad_mode="reflect", compress=2, num_lstm_layers=2,
+    trim_right_ratio=1.0, codebook_size=1024, codebook_dim=128, use_conv_shortcut=True)
+
+# tiny stereo chunked model (the 48 kHz structure): 240-sample chunks (30 frames), stride 216
+CHUNKED_TEST_TINY_CONFIG = dict(
+    TEST_TINY_CONFIG, audio_channels=2, normalize=True, chunk_length_s=0.01, overlap=0.1,
+    norm_type="time_group_norm", use_causal_conv=False)
+
 
 def tap_names(config: Mapping) -> tuple[str, ...]:
     """Taps in execution order: the non-ELU layers of encoder and decoder (upstream indices)."""
@@ -68,7 +93,9 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
         dec += [i + 1] + list(range(i + 2, i + 2 + n_res))
         i += 2 + n_res
     dec += [i + 1]
+    chunked = config.get("chunk_length_s") is not None
     return ("input_values", *[f"encoder.layers.{j}" for j in enc], "quantizer.codes",
+            *(("audio_codes",) if chunked else ()), *(("audio_scales",) if config["normalize"] else ()),
             "quantizer.quantized", *[f"decoder.layers.{j}" for j in dec], "audio_values")
 
 
@@ -103,6 +130,16 @@ def fixture_clip(clip_id: str, sample_rate: int, seconds: float | None = None) -
     return e, np.ascontiguousarray(audio)
 
 
+STEREO_RULE = "left: the clip; right: 0.5 x the clip delayed by 1 ms (zeros first)"
+
+
+def stereo(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(N,) -> (N, 2) by STEREO_RULE: the channels differ, so a swapped or averaged channel shows."""
+    d = sample_rate // 1000
+    right = np.concatenate([np.zeros(d, np.float32), 0.5 * mono[: mono.shape[0] - d]])
+    return np.ascontiguousarray(np.stack([mono, right.astype(np.float32)], axis=1))
+
+
 def make_inputs_for(config: Mapping):
     def make_inputs(case: GoldenCase) -> CaseInputs:
         p = case.params
@@ -111,6 +148,9 @@ def make_inputs_for(config: Mapping):
         meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}",
                 "clip_sha256": entry.get("sha256"), "resampled_to_hz": config["sampling_rate"],
                 "seconds": p.get("seconds"), "n_samples": int(audio.shape[0]), "bandwidth": bw}
+        if config["audio_channels"] == 2:
+            audio = stereo(audio, config["sampling_rate"])
+            meta["stereo"] = STEREO_RULE
         return CaseInputs({"audio": audio, "bandwidth": np.asarray(bw, dtype=np.float32)}, meta)
     return make_inputs
 
@@ -129,7 +169,7 @@ class ReferenceSide:
 
     def __call__(self, inputs):
         audio = np.asarray(inputs["audio"], dtype=np.float32)
-        taps = {"input_values": audio[None, :, None]}
+        taps = {"input_values": audio.reshape(1, audio.shape[0], -1)}  # (1, N, channels)
         taps.update(self._ref(inputs))
         return taps
 
@@ -157,14 +197,23 @@ class MlxSide:
 
     def __call__(self, inputs):
         mx = self._mx
-        audio = mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None, :, None]
+        audio = np.asarray(inputs["audio"], dtype=np.float32)
+        audio = mx.array(audio.reshape(1, audio.shape[0], -1))  # (1, N, channels)
         taps: dict = {"input_values": audio}
-        self.model(audio, self.config["sampling_rate"], float(np.asarray(inputs["bandwidth"]).reshape(-1)[0]),
-                   taps=taps)
+        bandwidth = float(np.asarray(inputs["bandwidth"]).reshape(-1)[0])
+        enc = self.model.encode(audio, self.config["sampling_rate"], bandwidth, taps=taps)
+        if self.config.get("chunk_length_s") is not None:
+            taps["audio_codes"] = enc.codes
+        if enc.scales is not None:
+            taps["audio_scales"] = enc.scales
+        self.model.decode(enc.codes, enc.scales, n_samples=enc.n_samples,
+                          last_frame_pad_length=enc.last_frame_pad_length, taps=taps)
         mx.eval(list(taps.values()))
         out = {k: np.array(v.astype(mx.float32) if v.dtype in (mx.float16, mx.bfloat16) else v)
                for k, v in taps.items()}
-        out["quantizer.codes"] = out["quantizer.codes"].astype(np.int64)
+        for name in ("quantizer.codes", "audio_codes"):
+            if name in out:
+                out[name] = out[name].astype(np.int64)
         return out
 
 
@@ -180,7 +229,8 @@ def snr_db(want: np.ndarray, got: np.ndarray) -> float:
 
 
 def _codes_equal(ref, got) -> float:
-    return float(np.mean(ref["quantizer.codes"] == got["quantizer.codes"]))
+    name = "audio_codes" if "audio_codes" in ref else "quantizer.codes"  # every chunk's codes
+    return float(np.mean(ref[name] == got[name]))
 
 
 def _decoded_snr(ref, got) -> float:
@@ -215,9 +265,74 @@ METRICS = (
 # latents). Bound 1e-5 abs + 1e-5 rel.
 FP32 = ToleranceTable(atol=1e-5, rtol=1e-5)
 FP16 = ToleranceTable(atol=1e-2, rtol=1e-2)
+# encodec-48khz: every conv is followed by a group norm over a whole 1-s chunk (48000 steps x C),
+# whose fp32 statistics (blocked sums, mlx_impl/layers/group_norm.py) and 1/std scaling put the
+# layer outputs ~1e-5 apart: measured max abs 1.4e-5 (encoder.layers.10) and 1.2e-5
+# (decoder.layers.13, values ~0.06) on fox 1.5 s at 3 kbps; audio_values 1.5e-6 (108 dB).
+# Bound 3e-5 abs + 1e-5 rel.
+FP32_48KHZ = ToleranceTable(atol=3e-5, rtol=1e-5)
 
 
-def _spec(name, description, config, cases) -> ModelSpec:
+# ------------------------------------------------------------------------------------------
+# benchmark
+
+
+BENCH_BANDWIDTH = 6.0  # kbps, a bandwidth both published models have (tiny models: their lowest)
+
+
+def bench_build_for(config: Mapping):
+    """Stages "encode" (audio -> codes) and "decode" (codes -> audio) at 6 kbps; the 16 kHz clip
+    is resampled to the model rate (and made stereo by STEREO_RULE for 2-channel models)."""
+    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+        from scipy.signal import resample_poly
+
+        rate = int(config["sampling_rate"])
+        g = gcd(rate, 16000)
+        audio = resample_poly(np.asarray(audio16k, np.float32), rate // g, 16000 // g)
+        audio = audio.astype(np.float32)
+        if config["audio_channels"] == 2:
+            audio = stereo(audio, rate)
+        audio = audio.reshape(audio.shape[0], -1)  # (N, channels)
+        seconds = audio.shape[0] / rate
+        bws = config["target_bandwidths"]
+        bw = BENCH_BANDWIDTH if BENCH_BANDWIDTH in bws else bws[0]
+        if engine == "mlx":
+            import mlx.core as mx
+
+            model = MlxSide(config, dtype).model
+            x = mx.array(audio[None])
+            enc = model.encode(x, rate, bw)
+            mx.eval(enc.codes)
+
+            def decode():
+                mx.eval(model.decode(enc.codes, enc.scales, n_samples=enc.n_samples,
+                                     last_frame_pad_length=enc.last_frame_pad_length))
+            return [BenchStage("encode", lambda: mx.eval(model.encode(x, rate, bw).codes),
+                               seconds), BenchStage("decode", decode, seconds)]
+        if engine == "torch":
+            import torch
+
+            from reference.encodec import EncodecReference
+
+            model = EncodecReference(checkpoint(config)).model
+            x = torch.from_numpy(np.ascontiguousarray(audio.T[None]))
+
+            def encode():
+                with torch.no_grad():
+                    return model.encode(x, bandwidth=bw)
+            enc = encode()
+
+            def decode():
+                with torch.no_grad():
+                    return model.decode(enc.audio_codes, enc.audio_scales,
+                                        last_frame_pad_length=enc.last_frame_pad_length)[0].numpy()
+            return [BenchStage("encode", lambda: encode().audio_codes.numpy(), seconds),
+                    BenchStage("decode", decode, seconds)]
+        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
+    return build
+
+
+def _spec(name, description, config, cases, fp32: ToleranceTable = FP32) -> ModelSpec:
     return ModelSpec(
         name=name, description=description,
         weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}; codebooks "
@@ -227,24 +342,35 @@ def _spec(name, description, config, cases) -> ModelSpec:
         build_reference=lambda: ReferenceSide(config),
         make_inputs=make_inputs_for(config),
         taps=tap_names(config),
-        tolerances={"float32": FP32, "float16": FP16},
+        tolerances={"float32": fp32, "float16": FP16},
         golden_cases=cases,
-        discrete=("quantizer.codes",),
+        discrete=("quantizer.codes",) + (("audio_codes",) if config.get("chunk_length_s")
+                                         is not None else ()),
         metrics=METRICS,
         config={"encodec_config": dict(config), "weights_seed": WEIGHTS_SEED},
+        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config), audio_seconds=10.0),
     )
 
 
 def _cases(bandwidths, seconds) -> tuple[GoldenCase, ...]:
     return tuple(GoldenCase(f"fox-{str(bw).replace('.', 'p')}kbps",
-                            f"espeak 'quick brown fox' clip at 24 kHz, first {seconds} s, {bw} kbps",
+                            f"espeak 'quick brown fox' clip at the model rate, first {seconds} s, "
+                            f"{bw} kbps",
                             {"clip": "espeak_en_fox", "seconds": seconds, "bandwidth": bw})
                  for bw in bandwidths)
 
 
 TEST_TINY = _spec("encodec-test-tiny",
                   "tiny random EnCodec for CI (4 filters, ratios 4x2, 16 codes, 4 stages)",
-                  TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.5))
+                  TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.2))
+CHUNKED_TEST_TINY = _spec(
+    "encodec-chunked-test-tiny",
+    "tiny random stereo EnCodec, chunked (240-sample chunks, stride 216), normalised, group norm",
+    CHUNKED_TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.05))
+ENCODEC_48KHZ = _spec("encodec-48khz",
+                      "EnCodec 48 kHz (facebook/encodec_48khz configuration): stereo, 1-s chunks "
+                      "with 1 % overlap, per-chunk scale, non-causal, group norm",
+                      ENCODEC_48KHZ_CONFIG, _cases((3.0, 24.0), 1.5), fp32=FP32_48KHZ)
 ENCODEC_24KHZ = _spec("encodec-24khz",
                       "EnCodec 24 kHz (facebook/encodec_24khz configuration), causal, 32 stages",
-                      ENCODEC_24KHZ_CONFIG, _cases((1.5, 3.0, 6.0, 12.0, 24.0), 1.0))
+                      ENCODEC_24KHZ_CONFIG, _cases((1.5, 24.0), 1.0))
