@@ -27,7 +27,7 @@ from mlx_impl.parakeet.convert import convert
 from mlx_impl.parakeet.decode import ctc_collapse
 from mlx_impl.parakeet.load import load
 from mlx_impl.parakeet.tokenizer import PieceTokenizer, synthetic_vocab
-from mlx_impl.parakeet.transcribe import ParakeetTranscriber
+from mlx_impl.parakeet.transcribe import ParakeetTranscriber, transducer_spans
 from mlx_impl.stt import SpeechToText
 from helpers_weights import assert_close
 from parity.clips import FIXTURES
@@ -350,6 +350,37 @@ def test_tdt_word_times_follow_durations():
     first = next(k for k in range(1, len(toks)) if toks[k] != blank)
     res = tr.transcribe(audio)
     assert res.segments[0].words[0].start == round(frames[first - 1] * 0.08, 3)
+
+
+@pytest.mark.parametrize("config", [P.TDT_TINY, P.RNNT_TINY], ids=["tdt", "rnnt"])
+def test_token_times_match_processor_on_punctuation(config):
+    """A hand-made output with punctuation, word pieces, repeats and zero durations (the clips
+    emit no punctuation): token times equal upstream ParakeetProcessor.decode(durations=)'s,
+    where TDT moves punctuation to the previous token's end and RNN-T does not."""
+    model, _ = load(P.checkpoint(config))
+    b = model.config.blank_token_id
+    v = P.vocab(config)
+    v[60:65] = list(".,?'-")  # the tiny vocab is cut before the punctuation pieces
+    tr = ParakeetTranscriber(model, PieceTokenizer(v, b))
+    ids = [b, v.index("\u2581the"), v.index("."), b, v.index(","), v.index("\u2581of"),
+           v.index("a"), v.index("?"), b, v.index("'"), v.index("\u2581the")]
+    durs = [0, 2, 1, 3, 0, 1, 0, 2, 1, 0, 4] if config is P.TDT_TINY else \
+        [0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]
+    kind = config["model_type"].removeprefix("parakeet_")
+    _, (want,) = R.processor(v, 32, kind).decode(torch.tensor([ids]),
+                                                 durations=torch.tensor([durs]),
+                                                 skip_special_tokens=True)
+    spans = transducer_spans(ids, durs, b, tdt=config is P.TDT_TINY)
+    got = tr.token_times([(tok, start, end, 1.0) for _, tok, start, end in spans])
+    assert [t.token for t in got] == [i for i in ids if i != b]
+    assert [(t.start, t.end) for t in got] == \
+        [(pytest.approx(x["start"], abs=1e-9), pytest.approx(x["end"], abs=1e-9)) for x in want]
+    moved = [x for t in got if v[t.token] in ".,?'" for x in (t.start, t.end)]
+    if config is P.TDT_TINY:  # each punctuation piece sits at the previous token's end
+        # frames = cumsum(durs) - durs = 0 0 2 3 6 6 7 7 9 10 10: "▁the" [0, 2), "a" [7, 7)
+        assert moved == pytest.approx([0.16] * 4 + [0.56] * 4), moved
+    else:
+        assert all(e > s for s, e in zip(moved[::2], moved[1::2])), moved
 
 
 @pytest.mark.parametrize("bad,kw,match", [

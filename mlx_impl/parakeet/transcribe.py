@@ -114,14 +114,8 @@ class ParakeetTranscriber:
         lp = _log_softmax(res.joint[:, :cfg.vocab_size])  # (S, V)
         steps = res.tokens[1:]
         chosen = lp[np.arange(len(steps)), steps]
-        frames = np.concatenate([[0], np.cumsum(res.durations[1:])])[:-1]  # frame of each step
-        tdt = cfg.durations is not None
-        out = []
-        for k, tok in enumerate(steps):
-            if tok == blank:
-                continue
-            span = int(res.durations[k + 1]) if tdt else 1
-            out.append((int(tok), int(frames[k]), int(frames[k]) + span, float(np.exp(chosen[k]))))
+        spans = transducer_spans(res.tokens, res.durations, blank, cfg.durations is not None)
+        out = [(tok, start, end, float(np.exp(chosen[k]))) for k, tok, start, end in spans]
         return out, float(chosen.mean()), float(np.exp(lp[:, blank]).mean())
 
     def transcribe(self, audio: str | Path | np.ndarray, sample_rate: int | None = None,
@@ -179,6 +173,21 @@ class ParakeetTranscriber:
             words.append(Word(text if text.startswith(" ") else " " + text, round(start, 3),
                               round(end, 3), float(np.mean([t.probability for t in g]))))
         return tuple(words)
+
+
+def transducer_spans(tokens, durations, blank: int, tdt: bool) -> list[tuple[int, int, int, int]]:
+    """(step, token, start frame, end frame) of each non-blank emission of a transducer output
+    laid out as upstream `generate()`'s (start token first, `durations[0]` = 0): frame =
+    cumsum(durations) - durations; TDT spans its duration, RNN-T one frame."""
+    durations = np.asarray(durations, dtype=np.int64)
+    frames = np.cumsum(durations) - durations
+    out = []
+    for i in range(1, len(tokens)):
+        tok = int(tokens[i])
+        if tok != blank:
+            span = int(durations[i]) if tdt else 1
+            out.append((i - 1, tok, int(frames[i]), int(frames[i]) + span))
+    return out
 
 
 def _compression_ratio(text: str) -> float:
