@@ -128,27 +128,25 @@ class DacReference:
 
         add(m.encoder.conv1, "encoder.conv1")
         for i, block in enumerate(m.encoder.block):
-            for j in (1, 2, 3):
-                add(getattr(block, f"res_unit{j}"), f"encoder.block.{i}.res_unit{j}")
             add(block, f"encoder.block.{i}")
         add(m.encoder.conv2, "encoder.conv2")
         add(m.decoder.conv1, "decoder.conv1")
         for i, block in enumerate(m.decoder.block):
             add(block.conv_t1, f"decoder.block.{i}.conv_t1")
-            for j in (1, 2, 3):
-                add(getattr(block, f"res_unit{j}"), f"decoder.block.{i}.res_unit{j}")
             add(block, f"decoder.block.{i}")
         add(m.decoder.conv2, "decoder.conv2")
         return hooks
 
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 layer_taps: bool = True) -> dict[str, np.ndarray]:
+        """`layer_taps=False`: only the quantizer taps and the audio (less memory on long clips)."""
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         x = torch.from_numpy(np.ascontiguousarray(audio))[None, None]  # (1, 1, N)
         n_q = inputs.get("n_quantizers")
         n_q = None if n_q is None else int(np.asarray(n_q).reshape(-1)[0])
         taps: dict[str, np.ndarray] = {}
-        hooks = self._hooks(taps)
+        hooks = self._hooks(taps) if layer_taps else []
         q = self.model.quantizer
         orig_from_codes = q.from_codes
 

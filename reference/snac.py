@@ -145,25 +145,25 @@ class SnacReference:
             hooks.append(module.register_forward_hook(put(name)))
 
         for i, layer in enumerate(m.encoder.block):
-            if type(layer).__name__ == "EncoderBlock":
-                for j in range(3):
-                    add(layer.block[j], f"encoder.block.{i}.block.{j}")
             add(layer, f"encoder.block.{i}")
         for i, layer in enumerate(m.decoder.model):
             if isinstance(layer, nn.Tanh):
                 continue
             if type(layer).__name__ == "DecoderBlock":
-                for j in range(1, len(layer.block)):
-                    add(layer.block[j], f"decoder.model.{i}.block.{j}")
+                for j in (1, 2):  # upsampling conv, noise block (if any)
+                    if j == 1 or type(layer.block[j]).__name__ == "NoiseBlock":
+                        add(layer.block[j], f"decoder.model.{i}.block.{j}")
             add(layer, f"decoder.model.{i}")
         return hooks
 
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 layer_taps: bool = True) -> dict[str, np.ndarray]:
+        """`layer_taps=False`: only the quantizer taps and the audio (less memory on long clips)."""
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         x = torch.from_numpy(np.ascontiguousarray(audio))[None, None]  # (1, 1, N)
         taps: dict[str, np.ndarray] = {}
-        hooks = self._hooks(taps)
+        hooks = self._hooks(taps) if layer_taps else []
         q = self.model.quantizer
         orig_forward, orig_from_codes = q.forward, q.from_codes
         stage_hooks = []

@@ -52,7 +52,9 @@ def test_tiny_matches_reference(sides, case):
     want = ref(inp.arrays)
     codes = want["quantizer.codes"]
     assert codes.shape[1] == case.params.get("n_quantizers", CFG["n_codebooks"])
-    assert min(len(np.unique(c)) for c in codes[0]) >= 10, "degenerate codebooks"
+    # measured >= 9 distinct codes per stage among 200 frames (the weather clip's first 0.1 s is
+    # mostly silence); degenerate codebooks give 1
+    assert min(len(np.unique(c)) for c in codes[0]) >= 8, "degenerate codebooks"
     check_taps(want, ours(inp.arrays), case.name)
 
 

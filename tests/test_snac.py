@@ -36,12 +36,16 @@ def test_tiny_matches_reference(sides, case):
     for k in spec.code_taps(CFG):
         bad = np.argwhere(want[k] != got[k])
         assert want[k].shape == got[k].shape and bad.size == 0, f"{k}: first mismatch {bad[:1]}"
-        assert len(np.unique(want[k])) >= 8, f"{k}: degenerate codes"
+        # measured >= 7 distinct codes per stage (the weather clip's first 0.1 s is mostly
+        # silence); degenerate codebooks give 1
+        assert len(np.unique(want[k])) >= 5, f"{k}: degenerate codes"
     assert [want[k].shape[1] for k in spec.code_taps(CFG)] == [
         spec.latent_frames(CFG, inp.arrays["audio"].size) // s for s in CFG["vq_strides"]]
+    table = spec.TEST_TINY.tolerance("float32")
     for name in want:
         if not name.startswith("quantizer.codes"):
-            assert_close(name, got[name], want[name], atol=1e-5, rtol=1e-5)
+            tol, _ = table.for_tap(name)
+            assert_close(name, got[name], want[name], atol=tol.atol, rtol=tol.rtol)
     assert spec.snr_db(want["audio_values"], got["audio_values"]) >= 60
     rt = [spec.snr_db(t["input_values"], t["audio_values"]) for t in (want, got)]
     assert abs(rt[0] - rt[1]) <= 0.1, rt

@@ -26,11 +26,11 @@ Deviations from upstream:
   codes of the wrong shape or out of range) where upstream would fail inside a conv or index.
 
 Taps (pass `taps={}`), channels-last (B, T, C):
-`encoder.conv1`, `encoder.block.{i}.res_unit{1,2,3}`, `encoder.block.{i}`, `encoder.conv2`
+`encoder.conv1`, `encoder.block.{i}`, `encoder.conv2`
 (encoder output), `quantizer.latents` (B, T, n_q * d: upstream's projected latents),
 `quantizer.codes` (B, n_q, T), `quantizer.quantized` (encode-side sum of stage outputs),
 `quantizer.from_codes` (decode-side), `decoder.conv1`, `decoder.block.{i}.conv_t1`,
-`decoder.block.{i}.res_unit{1,2,3}`, `decoder.block.{i}`, `decoder.conv2` (before tanh),
+`decoder.block.{i}`, `decoder.conv2` (before tanh),
 `audio_values` (B, N).
 """
 
@@ -93,10 +93,8 @@ class EncoderBlock(nn.Module):
         self.conv1 = Conv1d(dim // 2, dim, 2 * stride, stride=stride,
                                padding=math.ceil(stride / 2))
 
-    def __call__(self, x: mx.array, taps: Taps, name: str) -> mx.array:
-        for j, unit in enumerate((self.res_unit1, self.res_unit2, self.res_unit3), 1):
-            x = unit(x)
-            _put(taps, f"{name}.res_unit{j}", x)
+    def __call__(self, x: mx.array) -> mx.array:
+        x = self.res_unit3(self.res_unit2(self.res_unit1(x)))
         return self.conv1(self.snake1(x))
 
 
@@ -113,10 +111,7 @@ class DecoderBlock(nn.Module):
     def __call__(self, x: mx.array, taps: Taps, name: str) -> mx.array:
         x = self.conv_t1(self.snake1(x))
         _put(taps, f"{name}.conv_t1", x)
-        for j, unit in enumerate((self.res_unit1, self.res_unit2, self.res_unit3), 1):
-            x = unit(x)
-            _put(taps, f"{name}.res_unit{j}", x)
-        return x
+        return self.res_unit3(self.res_unit2(self.res_unit1(x)))
 
 
 class Encoder(nn.Module):
@@ -132,7 +127,7 @@ class Encoder(nn.Module):
         x = self.conv1(x)
         _put(taps, "encoder.conv1", x)
         for i, block in enumerate(self.block):
-            x = block(x, taps, f"encoder.block.{i}")
+            x = block(x)
             _put(taps, f"encoder.block.{i}", x)
         x = self.conv2(self.snake1(x))
         _put(taps, "encoder.conv2", x)

@@ -27,10 +27,10 @@ Deviations from upstream:
   wrong count, shape or range, noise of the wrong shape).
 
 Taps (pass `taps={}`), channels-last (B, T, C): `encoder.block.{i}` (every element),
-`encoder.block.{i}.block.{j}` (residual units of encoder blocks), `quantizer.codes.{q}` (B, T_q),
+`quantizer.codes.{q}` (B, T_q),
 `quantizer.latents.{q}` (B, T_q, d), `quantizer.quantized` (encode side), `quantizer.from_codes`
 (decode side), `decoder.model.{i}` (every element but the final tanh),
-`decoder.model.{i}.block.{j}` (transposed conv, noise block, residual units of decoder blocks),
+`decoder.model.{i}.block.1` (transposed conv) and `.block.2` (noise block, when present),
 `audio_values` (B, N).
 """
 
@@ -86,11 +86,9 @@ class EncoderBlock(nn.Module):
                       Conv1d(d, output_dim, 2 * stride, stride=stride,
                                 padding=math.ceil(stride / 2))]
 
-    def __call__(self, x: mx.array, taps: Taps = None, name: str = "") -> mx.array:
-        for j, layer in enumerate(self.block):
+    def __call__(self, x: mx.array) -> mx.array:
+        for layer in self.block:
             x = layer(x)
-            if j < 3:
-                _put(taps, f"{name}.block.{j}", x)
         return x
 
 
@@ -118,7 +116,7 @@ class DecoderBlock(nn.Module):
     def __call__(self, x: mx.array, noise: list, taps: Taps = None, name: str = "") -> mx.array:
         for j, layer in enumerate(self.block):
             x = layer(x, noise.pop(0)) if isinstance(layer, NoiseBlock) else layer(x)
-            if j > 0:
+            if j in (1, 2) and not isinstance(layer, ResidualUnit):  # upsampling conv, noise
                 _put(taps, f"{name}.block.{j}", x)
         return x
 
@@ -170,7 +168,7 @@ class Encoder(nn.Module):
     def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:  # (B, N, 1) -> (B, T, D)
         for i, layer in enumerate(self.block):
             name = f"encoder.block.{i}"
-            x = layer(x, taps, name) if isinstance(layer, EncoderBlock) else layer(x)
+            x = layer(x)
             _put(taps, name, x)
         return x
 

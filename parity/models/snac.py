@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.models.dac import (FP16, FP32, SHARED_CLIP, mlx_taps, resample, roundtrip_check,
-                               snr_db)
+from parity.models.dac import (FP16, SHARED_CLIP, mlx_taps, resample, roundtrip_check, snr_db)
 from parity.models.encodec import fixture_clip
-from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, Metric, ModelSpec)
+from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, Metric, ModelSpec,
+                         Override, ToleranceTable)
 
 WEIGHTS_SEED = 0
 NOISE_SEED = 1234
@@ -74,11 +74,10 @@ def noise_arrays(config: Mapping, n_samples: int, seed: int = NOISE_SEED) -> dic
 
 
 def tap_names(config: Mapping) -> tuple[str, ...]:
-    n_res = 3
     names = ["input_values", "encoder.block.0"]
     i = 1
     for _ in config["encoder_rates"]:
-        names += [f"encoder.block.{i}.block.{j}" for j in range(n_res)] + [f"encoder.block.{i}"]
+        names.append(f"encoder.block.{i}")
         i += 1
     if config["attn_window_size"] is not None:
         names.append(f"encoder.block.{i}")
@@ -94,9 +93,9 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
     if config["attn_window_size"] is not None:
         names.append(f"decoder.model.{i}")
         i += 1
-    n_inner = 1 + (1 if config["noise"] else 0) + n_res  # conv_t, noise, residual units
+    inner = (1, 2) if config["noise"] else (1,)  # upsampling conv, noise block
     for _ in config["decoder_rates"]:
-        names += [f"decoder.model.{i}.block.{j}" for j in range(1, 1 + n_inner)]
+        names += [f"decoder.model.{i}.block.{j}" for j in inner]
         names.append(f"decoder.model.{i}")
         i += 1
     names += [f"decoder.model.{i}", f"decoder.model.{i + 1}", "audio_values"]
@@ -152,10 +151,10 @@ class ReferenceSide:
         self.config = dict(config)
         self.versions = self._ref.versions
 
-    def __call__(self, inputs):
+    def __call__(self, inputs, layer_taps: bool = True):
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         taps = {"input_values": audio[None]}
-        taps.update(self._ref(inputs))
+        taps.update(self._ref(inputs, layer_taps))
         return taps
 
 
@@ -187,7 +186,7 @@ class MlxSide:
         self.config = dict(config)
         self.versions = {"mlx": mx.__version__}
 
-    def __call__(self, inputs):
+    def __call__(self, inputs, layer_taps: bool = True):
         mx = self._mx
         audio = mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None]
         names = sorted((k for k in inputs if k.startswith("noise.")),
@@ -197,7 +196,7 @@ class MlxSide:
         def run(taps):
             taps["input_values"] = audio
             self.model(audio, self.config["sampling_rate"], noise=noise, taps=taps)
-        return mlx_taps(mx, run)
+        return mlx_taps(mx, run, layer_taps)
 
 
 # ------------------------------------------------------------------------------------------
@@ -226,6 +225,15 @@ METRICS = (
            lambda r, g: abs(snr_db(r["input_values"], r["audio_values"])
                             - snr_db(g["input_values"], g["audio_values"]))),
 )
+
+
+# fp32 on CPU (OpenBLAS) vs torch. The noise blocks grow the decoder's activations (up to ~15
+# on snac-test-tiny), and the final Snake cancels x against sin^2(a x) / a, so their absolute
+# error survives in outputs near 0.
+FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
+    Override("decoder.model.*", atol=5e-5, rtol=1e-5,
+             reason="measured 2.2e-5 at decoder.model.6 (the final Snake, output 0.23 from inputs "
+                    "up to 15 that carry 1.2e-5 of fp32 error) on snac-test-tiny, weather 0.1 s"),))
 
 
 # ------------------------------------------------------------------------------------------
@@ -304,6 +312,6 @@ def _cases(seconds: float) -> tuple[GoldenCase, ...]:
 
 
 TEST_TINY = _spec("snac-test-tiny", "tiny random SNAC for CI (local attention window 4, noise, "
-                  "depthwise, strides [4, 2, 1])", TEST_TINY_CONFIG, _cases(0.25))
+                  "depthwise, strides [4, 2, 1])", TEST_TINY_CONFIG, _cases(0.1))
 SNAC_24KHZ = _spec("snac-24khz", "SNAC 24 kHz (hubertsiuzdak/snac_24khz configuration), 3 "
                    "stages at 12, 23, 47 Hz", SNAC_24KHZ_CONFIG, _cases(1.5))
