@@ -170,6 +170,30 @@ def test_folder_reader_errors(tiny_folder, tmp_path):
         WW.fold_weight_norm(np.ones((1, 1, 2)), np.ones((4, 2, 3)), 2)
 
 
+def test_safetensors_reader_matches_safetensors(tmp_path):
+    """weights.hf_safetensors.read_safetensors (readinto, no memory map) against the
+    safetensors package: every dtype the checkpoints use, bf16 widened to float32 exactly."""
+    from safetensors.torch import save_file
+
+    from weights.hf_safetensors import read_safetensors
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {"f32": torch.randn(3, 5, generator=g), "f16": torch.randn(7, generator=g).half(),
+               "bf16": torch.randn(2, 3, generator=g).bfloat16(),
+               "i64": torch.arange(6).reshape(2, 3), "scalar": torch.tensor(2.5)}
+    save_file(tensors, str(tmp_path / "m.safetensors"))
+    got = read_safetensors(tmp_path / "m.safetensors")
+    assert set(got) == set(tensors)
+    for k, t in tensors.items():
+        want = (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+        assert got[k].dtype == want.dtype and got[k].shape == want.shape, (k, got[k].dtype)
+        assert_close(f"safetensors {k}", got[k], want, atol=0.0)
+    data = (tmp_path / "m.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[:-4])
+    with pytest.raises(ValueError, match="is truncated"):
+        read_safetensors(tmp_path / "cut.safetensors")
+
+
 def test_key_bias_drop_is_softmax_invariant(tiny_folder):
     """convert() drops attention.k_proj.bias: check that the reference does not depend on it."""
     ref = R.Wav2Vec2Reference(tiny_folder)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weights.torch_zip import read_safetensors, read_torch_zip
+from weights.torch_zip import read_torch_zip
 
 
 def preview(items: Sequence[str], n: int = 8) -> str:
@@ -27,6 +27,42 @@ def preview(items: Sequence[str], n: int = 8) -> str:
     items = list(items)
     return "none" if not items else (str(items[:n]) + (f" (+{len(items) - n} more)"
                                                        if len(items) > n else ""))
+
+
+_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
+           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """A .safetensors file -> numpy arrays, each read straight into its own buffer with
+    `readinto` (no memory map: mapped file pages count toward the process's resident set, so
+    `safetensors.numpy.load_file` peaks at twice the file size; this peaks at its size).
+    BF16 is widened to float32 (numpy has no bfloat16)."""
+    path = Path(path)
+    out: dict[str, np.ndarray] = {}
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        base = 8 + n
+        for name, e in header.items():
+            if name == "__metadata__":
+                continue
+            start, end = e["data_offsets"]
+            if e["dtype"] == "BF16":
+                raw = np.empty((end - start) // 2, dtype=np.uint16)
+            elif e["dtype"] in _DTYPES:
+                raw = np.empty((end - start) // np.dtype(_DTYPES[e["dtype"]]).itemsize,
+                               dtype=_DTYPES[e["dtype"]])
+            else:
+                raise ValueError(f"{path}: tensor {name!r} has dtype {e['dtype']}, which this "
+                                 "reader does not handle")
+            f.seek(base + start)
+            if f.readinto(memoryview(raw).cast("B")) != end - start:
+                raise ValueError(f"{path} is truncated: tensor {name!r} runs past the end")
+            if e["dtype"] == "BF16":
+                raw = (raw.astype(np.uint32) << 16).view(np.float32)
+            out[name] = raw.reshape(e["shape"])
+    return out
 
 
 def read_folder(path: str | Path, what: str, error: type[Exception],
