@@ -164,3 +164,19 @@ def test_istft_head_window_is_periodic_hann():
     head = ISTFTHead(8, 64, 16)
     assert_close("vocos window", np.array(head._window), _np(torch.hann_window(64)),
                  atol=2e-7)  # 1 fp32 ulp: float64 cos rounded once vs torch float32 (1.5e-7)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("n_fft,hop", [(400, 160), (400, 100), (64, 32)])  # 400 % 160: fallback path
+def test_istft_overlap_add_paths_match_torch(n_fft, hop):
+    """stft._overlap_add: shifted-segment sum when hop divides n_fft, transposed conv otherwise."""
+    from mlx_impl.layers.stft import istft
+
+    rng = np.random.default_rng(7)
+    spec = (rng.standard_normal((2, n_fft // 2 + 1, 25)) +
+            1j * rng.standard_normal((2, n_fft // 2 + 1, 25))).astype(np.complex64)
+    w = torch.hann_window(n_fft)
+    want = torch.istft(torch.from_numpy(spec), n_fft, hop, n_fft, w, center=True).numpy()
+    got = np.array(istft(mx.array(spec.transpose(0, 2, 1)), n_fft, hop, n_fft, mx.array(_np(w)),
+                         center=True))
+    assert_close(f"istft n_fft={n_fft} hop={hop}", got, want, atol=1e-5, rtol=1e-5)

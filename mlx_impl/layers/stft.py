@@ -12,7 +12,8 @@ Upstream: torch 2.13.0 `torch.stft` / `torch.istft` (onesided, `normalized=False
   range is an error (the window does not satisfy the NOLA condition).
 - `istft_same`: Vocos' variant: the same overlap-add, then `(win_length - hop) // 2` trimmed from
   both ends (output length `frames * hop`), normalised by the envelope over that range.
-Overlap-add is a transposed convolution with an identity kernel (what torch's `F.fold` does).
+Overlap-add (what torch's `F.fold` does) is a sum of n_fft / hop shifted copies when hop divides
+n_fft, else a transposed convolution with an identity kernel.
 Layouts: audio (B, N); spectra (B, frames, n_fft // 2 + 1) complex64 (torch: (B, freq, frames)).
 """
 
@@ -74,6 +75,14 @@ def stft(x: mx.array, n_fft: int, hop: int, win_length: int | None = None,
 def _overlap_add(frames: mx.array, hop: int) -> mx.array:
     """(B, T, n) frames -> (B, (T - 1) * hop + n) summed, as torch's F.fold."""
     n = frames.shape[-1]
+    if n % hop == 0:
+        # frames cut into r = n / hop segments of hop samples: segment k of frame t lands in
+        # output block t + k, so the sum is r shifted copies (a transposed conv with an identity
+        # kernel did the same ~300x slower on the CPU: 2.9 s for 3750 frames of 256)
+        r, (b, t) = n // hop, frames.shape[:2]
+        seg = frames.reshape(b, t, r, hop)
+        y = sum(mx.pad(seg[:, :, k], [(0, 0), (k, r - 1 - k), (0, 0)]) for k in range(r))
+        return y.reshape(b, (t + r - 1) * hop)
     eye = mx.eye(n, dtype=frames.dtype)[None]  # (out=1, k=n, in=n): y[t*hop + k] += frame_t[k]
     return mx.conv_transpose1d(frames, eye, stride=hop)[..., 0]
 
