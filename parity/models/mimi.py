@@ -256,6 +256,11 @@ FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
     Override("encoder.layers.*", 5e-5, 1e-5, _ENC_REASON),
     Override("encoder_transformer.layers.*", 5e-5, 1e-5, _ENC_REASON),
     Override("downsample", 5e-5, 1e-5, _ENC_REASON),
+    Override("upsample", 5e-5, 1e-5, "latents up to |62| (rms 10) after 32 summed codewords: "
+             "measured 0.78 x the default 1e-5 + 1e-5 |w| bound on the whole fox clip, 8 codebooks"),
+    Override("decoder_transformer.layers.*", 5e-5, 1e-5,
+             "latents up to |62| (rms 10): measured 0.96 x the default 1e-5 + 1e-5 |w| bound at "
+             "layer 0 on the whole fox clip with 32 codebooks (max abs ~1e-5)"),
     Override("decoder.layers.*", 2e-4, 1e-5, _DEC_REASON),
     Override("audio_values", 2e-4, 1e-5, _DEC_REASON),
     Override("streaming.audio_values", 2e-4, 1e-5, _DEC_REASON),
@@ -282,10 +287,13 @@ def roundtrip_check_for(config: Mapping, num_quantizers: tuple[int, ...]):
         clips = _check_clips()
         if not clips:
             return CheckResult("roundtrip", False, {}, [], error="no clips found")
+        # each fixture clip at one codebook count (taking turns), the shared clip at all of them
+        plan = [(e, (num_quantizers[i % len(num_quantizers)],) if e["folder"].startswith("tests")
+                 else num_quantizers) for i, e in enumerate(clips)]
         rows = []
-        for e in clips:
+        for e, counts in plan:
             audio = read_clip(e)
-            for n_q in num_quantizers:
+            for n_q in counts:
                 inputs = {"audio": audio, "num_quantizers": np.int32(n_q)}
                 want, got = ref(inputs), ours(inputs)
                 worst, worst_tap, failing = 0.0, "", []
