@@ -6,6 +6,7 @@ from parity.models import encodec, mimi, parakeet, vocos, wav2vec2, whisper
 from parity.models import s3tokenizer
 from parity.models import voxtral
 from parity.models import dac, snac
+from parity.models import bigvgan
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -24,6 +25,7 @@ SPECS: tuple[ModelSpec, ...] = (
     parakeet.CTC_0_6B_SPEC, parakeet.TDT_0_6B_SPEC, parakeet.RNNT_0_6B_SPEC,
     s3tokenizer.V2, s3tokenizer.V1, s3tokenizer.V2_TEST_TINY, s3tokenizer.V1_TEST_TINY,
     voxtral.TEST_TINY, voxtral.MINI_3B,
+    bigvgan.TEST_TINY, bigvgan.BIGVGAN_V2_24KHZ,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

@@ -1,0 +1,1 @@
+"""BigVGAN v2 vocoder in MLX; see `model.py`."""
