@@ -17,6 +17,8 @@
 - `istft_head`: Vocos' iSTFT head (log-magnitude and phase -> iSTFT, center/"same").
 - `vq_factorized`: factorised L2-normalised residual VQ (DAC, SNAC): 1x1 in/out projections,
   cosine nearest code, per-stage time strides; encode (n_quantizers) and decode from codes.
+- `alias_free`: BigVGAN's anti-aliased activation (Kaiser-sinc filter, replicate-padded 2x
+  up/down-sampling, `Activation1d` = up -> act -> down).
 
 Import the modules directly (`from mlx_impl.layers.activations import gelu`); this package
 imports nothing itself.
