@@ -180,6 +180,9 @@ METRICS = (
 )
 
 FP32 = ToleranceTable(atol=1e-4, rtol=1e-4)
+# fp16 MLX against the fp32 reference (voxtral-test-tiny, fox + weather): measured max abs
+# 8.8e-3 (encoder/decoder activations of magnitude ~4-8, one fp16 step 3.9e-3-7.8e-3); logits
+# 8.3e-4, teacher-forced argmax and 8 greedy tokens identical. Not measured at mini-3b size.
 FP16 = ToleranceTable(atol=5e-2, rtol=2e-2)
 
 _FOX = GoldenCase("fox", "espeak 'quick brown fox' clip", {"clip": "espeak_en_fox"})
