@@ -32,7 +32,7 @@ import numpy as np
 from parity.clips import SHARED_SPEECH, read_clip
 from parity.models.encodec import fixture_clip, snr_db
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
-                         Metric, ModelSpec, ToleranceTable)
+                         Metric, ModelSpec, Override, ToleranceTable)
 
 WEIGHTS_SEED = 0
 SNR_MIN_DB = 60.0
@@ -276,9 +276,21 @@ def shared_inputs_for(config: Mapping):
     return make
 
 
-# fp32 on CPU (OpenBLAS) vs torch: see the measured maxima in the report; activations are O(1)
-# (the re-drawn weights of reference/dac.py), decoder taps up to ~25.
-FP32 = ToleranceTable(atol=1e-5, rtol=1e-5)
+# fp32 on CPU (OpenBLAS) vs torch. dac-test-tiny: every tap within 2.1e-6. The published
+# sizes sum over 1024-1536 channels x 7 taps through 4 blocks of 3 dilated residual units, and
+# their activations reach ~5 (encoder) and ~27 (decoder), so a few elements of the deep taps
+# land past 1e-5 (measured on dac-44khz, fox and weather 0.5 s: SNR vs the reference >= 107 dB
+# on every tap, codes identical).
+FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
+    Override("encoder.*", atol=5e-5, rtol=1e-5,
+             reason="measured 1.41e-5 at encoder.conv2 (1024 channels, values up to ~5; 2 of "
+                    "44032 elements past 1e-5) on dac-44khz fox 0.5 s"),
+    Override("quantizer.latents", atol=5e-5, rtol=1e-5,
+             reason="in_proj of encoder.conv2 (1024 -> 8): measured 1.14e-5 on dac-44khz fox"),
+    Override("decoder.*", atol=1e-4, rtol=1e-5,
+             reason="measured 4.32e-5 at decoder.block.3 (values up to ~27, 4 upsampling blocks "
+                    "of 1536 -> 96 channels) on dac-44khz fox 0.5 s; 3.4e-5 on weather"),
+))
 FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)
 
 

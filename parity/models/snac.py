@@ -231,9 +231,11 @@ METRICS = (
 # on snac-test-tiny), and the final Snake cancels x against sin^2(a x) / a, so their absolute
 # error survives in outputs near 0.
 FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
-    Override("decoder.model.*", atol=5e-5, rtol=1e-5,
-             reason="measured 2.2e-5 at decoder.model.6 (the final Snake, output 0.23 from inputs "
-                    "up to 15 that carry 1.2e-5 of fp32 error) on snac-test-tiny, weather 0.1 s"),))
+    Override("decoder.model.*", atol=5e-4, rtol=1e-5,
+             reason="measured 1.96e-4 at decoder.model.6 (the final Snake) and 1.2e-4 at "
+                    "decoder.model.5 (after its noise block) on snac-24khz weather 1.5 s (27 of "
+                    "2.4M elements past 5e-5; tap SNR >= 111 dB, codes identical); 2.2e-5 on "
+                    "snac-test-tiny (final Snake output 0.23 from inputs up to 15)"),))
 
 
 # ------------------------------------------------------------------------------------------
