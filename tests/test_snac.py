@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
-from mlx_impl.dac.conv import Conv1d, ConvTranspose1d
+from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.snac.config import PRESETS, SnacConfig
 from parity.models import snac as spec
 from reference.snac import fed_noise

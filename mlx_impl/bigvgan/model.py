@@ -12,7 +12,7 @@ API:
     audio = model(mel)            # mel (B, frames, num_mels) log-mel -> (B, frames * hop_size)
     mel = model.mel(audio)        # BigVGAN's own log-mel front end, (B, N) -> (B, frames, num_mels)
 
-Convolutions are the torch-semantics ones of `mlx_impl/dac/conv.py` (zero `padding`, dilation
+Convolutions are the torch-semantics ones of `mlx_impl/layers/torch_conv.py` (zero `padding`, dilation
 and transposed convs on MLX's fast CPU paths).
 Deviations: mel is channels-last; bad input (wrong n_mels, empty, NaN/Inf) raises instead of
 failing inside a conv.
@@ -29,7 +29,7 @@ from mlx import nn
 
 from mlx_impl.bigvgan.config import BigVGANConfig
 from mlx_impl.bigvgan.mel import BigVGANMel
-from mlx_impl.dac.conv import Conv1d, ConvTranspose1d
+from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.alias_free import Activation1d
 from mlx_impl.layers.snake import Snake, SnakeBeta
 

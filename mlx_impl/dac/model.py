@@ -13,7 +13,7 @@ API (mono audio (B, N) float at `cfg.sampling_rate`; codes as upstream's `audio_
     enc.codes                                        # (B, n_q, frames) int32
     audio_out = model.decode(enc.codes)              # (B, frames * hop)
 
-Convolutions come from `mlx_impl/dac/conv.py` (torch padding semantics; dilated and transposed
+Convolutions come from `mlx_impl/layers/torch_conv.py` (torch padding semantics; dilated and transposed
 convs restructured onto MLX's fast CPU paths: its own took minutes per layer here).
 
 Deviations from upstream:
@@ -44,7 +44,7 @@ import numpy as np
 from mlx import nn
 
 from mlx_impl.dac.config import DacConfig
-from mlx_impl.dac.conv import Conv1d, ConvTranspose1d
+from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.snake import Snake
 from mlx_impl.layers.vq_factorized import ResidualFactorizedVQ
 

@@ -4,7 +4,18 @@
   the CPU, built from fused arithmetic instead of MLX's slow scalar transcendentals.
 - `norm`: `layer_norm` / `LayerNorm` (torch `nn.LayerNorm` semantics, fp32 compute).
 - `audio`: Whisper's log-mel front end (`log_mel_spectrogram`, `mel_filters`, `pad_or_trim`).
-- `attention`, `positions`: multi-head attention with KV cache; sinusoidal positions.
+- `attention`, `positions`: multi-head attention with KV cache (cross K/V pre-scaled and
+  transposed once per window; the fused CPU attention kernel for unmasked float32); sinusoidal
+  positions.
+- `vocab`: tied vocabulary projection (numpy matrix-vector product on the CPU in float32).
+- `rope`: rotary embeddings, rotate-half layout, partial rotary.
+- `snake`: Snake / SnakeBeta periodic activations (plain or log-scale parameters).
+- `conv`: EnCodec/SEANet padded convs (causal/reflect/replicate), weight-norm folding, kernel
+  transposes; `torch_conv`: torch-semantics Conv1d/ConvTranspose1d (zero padding, dilation,
+  groups) on MLX's fast CPU paths (dilated convs by phases, transposed convs as one matmul).
+- `group_norm`, `conv_positions`, `lstm` (optional initial state), `seanet` (encoder/decoder,
+  residual blocks, optional LSTM), `quantize` (Euclidean residual VQ), `stft` (torch.stft/istft).
+- `conformer`: FastConformer pieces (relative-position attention, convolution module, batch norm).
 - `fsq`: finite scalar quantization as S3 tokenizer v2 (projection, tanh, 3 levels, 3**8 codes).
 - `fsmn`: FSMN memory block (zero-padded depthwise conv over time plus the input, masked).
 - `llm`: Llama/Mistral decoder LM pieces (RMSNorm, grouped-query attention with KV cache and

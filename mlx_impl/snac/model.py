@@ -44,7 +44,7 @@ from mlx import nn
 
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.rope import RotaryEmbedding
-from mlx_impl.dac.conv import Conv1d, ConvTranspose1d
+from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.snake import Snake
 from mlx_impl.layers.vq_factorized import ResidualFactorizedVQ
 from mlx_impl.snac.config import SnacConfig
