@@ -28,7 +28,6 @@ from mlx_impl.layers.activations import gelu
 from mlx_impl.layers.attention import KVCache, MultiHeadAttention, causal_mask
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.positions import sinusoids
-from mlx_impl.layers.vocab import tied_logits
 from mlx_impl.whisper.config import WhisperConfig
 
 Taps = dict[str, mx.array] | None
@@ -179,7 +178,7 @@ class TextDecoder(nn.Module):
         x = self.ln(x)
         if taps is not None:
             taps["decoder.ln"] = x
-        logits = tied_logits(x, self.token_embedding.weight).astype(mx.float32)
+        logits = self.token_embedding.as_linear(x).astype(mx.float32)
         if taps is not None:
             taps["logits"] = logits
         return logits, cache
