@@ -7,7 +7,6 @@
 - `attention`, `positions`: multi-head attention with KV cache (cross K/V pre-scaled and
   transposed once per window; the fused CPU attention kernel for unmasked float32); sinusoidal
   positions.
-- `vocab`: tied vocabulary projection (numpy matrix-vector product on the CPU in float32).
 - `rope`: rotary embeddings, rotate-half layout, partial rotary.
 - `snake`: Snake / SnakeBeta periodic activations (plain or log-scale parameters).
 - `conv`: EnCodec/SEANet padded convs (causal/reflect/replicate), weight-norm folding, kernel
