@@ -18,8 +18,7 @@ Numerics, all fp32 on the CPU:
   cache offset, RoPE from `rope.RotaryEmbedding` ("rotate half").
 - SwiGLU: `down(silu(gate(x)) * up(x))`, silu = x / (1 + exp(-x)) with the fp32-exact
   `activations.exp`.
-- The vocabulary projection is `vocab.tied_logits(x, lm_head.weight)` (x @ W^T; on the CPU in fp32
-  a numpy matrix-vector product, much faster than MLX's one-row sgemm for a 131072-row head).
+- The vocabulary projection is `x @ W^T` with W the (tied or separate) head, (vocab, C).
 
 Taps: pass `taps={}` to record `{name}.embed`, `{name}.layers.{i}.self_attn` / `.mlp` (sub-layer
 outputs before the residual add), `{name}.layers.{i}` and `{name}.norm`.
@@ -35,7 +34,6 @@ import mlx.nn as nn
 from mlx_impl.layers.activations import exp, softmax, sum_last
 from mlx_impl.layers.attention import KVCache, causal_mask
 from mlx_impl.layers.rope import RotaryEmbedding
-from mlx_impl.layers.vocab import tied_logits
 
 Taps = dict[str, mx.array] | None
 
@@ -206,4 +204,4 @@ class DecoderLM(nn.Module):
     def logits(self, h: mx.array) -> mx.array:
         """(..., C) -> (..., vocab) float32."""
         w = self.embed_tokens.weight if self.args.tie_word_embeddings else self.lm_head.weight
-        return tied_logits(h, w).astype(mx.float32)
+        return (h @ w.T).astype(mx.float32)
