@@ -74,16 +74,18 @@ def metric_rtf(bench: dict[str, dict], root: Path) -> Metric:
 
 
 def metric_memory(bench: dict[str, dict]) -> Metric:
-    target = "peak memory < 2 GB (ours, process peak RSS, every benchmarked model)"
-    peaks = {m: r["summaries"][_ours(r)] for m, r in bench.items()
+    # The roadmap's metric is Whisper base's ("Whisper base RTF < 0.5 and memory < 2 GB"); the
+    # other benchmarked models' peaks are listed in the per-model speed table, not judged here.
+    target = "Whisper base peak memory < 2 GB (ours, process peak RSS)"
+    peaks = {m: r["summaries"][_ours(r)] for m, r in _whisper_bench(bench).items()
              if _ours(r) in r.get("summaries", {})}
-    if not peaks:
-        return Metric("Memory", target, "no benchmark of ours", "NOT MEASURED", "make bench")
-    worst = max(peaks, key=lambda m: peaks[m]["peak_rss_bytes"])
+    if "whisper-base" not in peaks:
+        return Metric("Memory", target, "no benchmark of ours on whisper-base", "NOT MEASURED",
+                      "make bench MODEL=whisper-base")
     parts = [f"{m}: RSS {s['peak_rss_bytes'] / MB:.0f} MB"
              + (f", MLX {s['mlx_peak_bytes'] / MB:.0f} MB" if s.get("mlx_peak_bytes") else "")
              for m, s in peaks.items()]
-    ok = peaks[worst]["peak_rss_bytes"] < MEMORY_TARGET_BYTES
+    ok = peaks["whisper-base"]["peak_rss_bytes"] < MEMORY_TARGET_BYTES
     return Metric("Memory", target, "; ".join(parts), "PASS" if ok else "FAIL",
                   ", ".join(f"bench/{m}.md" for m in peaks))
 
