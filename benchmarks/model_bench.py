@@ -30,6 +30,7 @@ import numpy as np
 
 from benchmarks import machine
 from benchmarks.clips import english_clip
+from benchmarks.runner import worker_env
 from benchmarks.stats import spread_str, summarize
 from parity.report import atomic_write
 
@@ -126,21 +127,12 @@ def worker_main(job_file: str, result_file: str) -> int:
 # runner
 
 
-def _env(threads: int) -> dict:
-    env = dict(os.environ)
-    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[k] = str(threads)
-    env |= {"TOKENIZERS_PARALLELISM": "false", "MLX_ENABLE_TF32": "0", "HF_HUB_OFFLINE": "1"}
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
 def _run_engine(job: dict, workdir: Path, threads: int, timeout_s: float) -> dict:
     job_file, out_file = workdir / f"job-{job['engine']}.json", workdir / f"result-{job['engine']}.json"
     job_file.write_text(json.dumps(job))
     try:
         proc = subprocess.run([sys.executable, "-m", "benchmarks.model_bench", "worker",
-                               str(job_file), str(out_file)], cwd=ROOT, env=_env(threads),
+                               str(job_file), str(out_file)], cwd=ROOT, env=worker_env(threads),
                               timeout=timeout_s, stdout=sys.stderr, check=False)
     except subprocess.TimeoutExpired:
         return {"engine": job["engine"], "error": f"timed out after {timeout_s:.0f} s"}
