@@ -1,4 +1,5 @@
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
 
 #include "ops.h"
 
@@ -13,6 +14,8 @@ NB_MODULE(_kernels, m) {
         "Exact (erf) GELU of a float32/float16/bfloat16 array, on the CPU stream.");
   m.def("attention", &mlx_impl_ext::attention, "q"_a, "kt"_a, "v"_a,
         "softmax(q @ kt) @ v for float32 (..., T, D), (..., D, S), (..., S, Dv), query-blocked.");
+  m.def("matvec", &mlx_impl_ext::matvec, "x"_a, "w"_a, "bias"_a = nb::none(),
+        "x (..., K) @ w.T (+ bias) for float32 w (N, K): one cblas_sgemv per row of x.");
   m.def("num_threads", &mlx_impl_ext::num_threads,
         "Threads the kernels split rows over (CPUs this process may use).");
 #if defined(MLX_IMPL_EXT_ARCH)

@@ -176,6 +176,9 @@ extern "C" void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, i
                             float alpha, const float* a, int lda, const float* b, int ldb,
                             float beta, float* c, int ldc);
 
+extern "C" void cblas_sgemv(int order, int trans, int m, int n, float alpha, const float* a,
+                            int lda, const float* x, int incx, float beta, float* y, int incy);
+
 namespace {
 
 constexpr int kRowMajor = 101, kNoTrans = 111;
@@ -261,6 +264,57 @@ mx::array attention(const mx::array& q, const mx::array& kt, const mx::array& v)
   mx::Shape shape = q.shape();
   shape.back() = v.shape(-1);
   return mx::array(shape, mx::float32, std::make_shared<Attention>(st), std::move(in));
+}
+
+// ---- matvec ---------------------------------------------------------------------------------
+
+void Matvec::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
+  const mx::array& x = inputs[0];
+  const mx::array& w = inputs[1];
+  for (const auto& a : inputs) {
+    if (!a.flags().row_contiguous) {
+      throw std::runtime_error("MlxImplMatvec: an input is not row-contiguous");
+    }
+  }
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+  auto& encoder = mx::cpu::get_command_encoder(stream());
+  for (const auto& a : inputs) encoder.set_input_array(a);
+  encoder.set_output_array(out);
+  if (out.size() == 0) return;
+  size_t n = w.shape(0), k = w.shape(1), rows = x.size() / k;
+  const float* bp = inputs.size() == 3 ? inputs[2].data<float>() : nullptr;
+  encoder.dispatch([xp = x.data<float>(), wp = w.data<float>(), bp, op = out.data<float>(), n, k,
+                    rows]() {
+    for (size_t r = 0; r < rows; ++r) {
+      float* y = op + r * n;
+      if (bp != nullptr) std::copy(bp, bp + n, y);
+      cblas_sgemv(kRowMajor, kNoTrans, int(n), int(k), 1.0f, wp, int(k), xp + r * k, 1,
+                  bp != nullptr ? 1.0f : 0.0f, y, 1);
+    }
+  });
+}
+
+void Matvec::eval_gpu(const std::vector<mx::array>&, mx::array&) {
+  throw std::runtime_error("MlxImplMatvec is a CPU-only kernel; on a GPU use a matmul");
+}
+
+mx::array matvec(const mx::array& x, const mx::array& w, const std::optional<mx::array>& bias) {
+  if (x.dtype() != mx::float32 || w.dtype() != mx::float32 ||
+      (bias && bias->dtype() != mx::float32)) {
+    throw std::invalid_argument("matvec: expected float32 x, w and bias");
+  }
+  if (x.ndim() < 1 || w.ndim() != 2 || x.shape(-1) != w.shape(1)) {
+    throw std::invalid_argument("matvec: expected x (..., K) and w (N, K)");
+  }
+  if (bias && (bias->ndim() != 1 || bias->shape(0) != w.shape(0))) {
+    throw std::invalid_argument("matvec: expected bias (N,)");
+  }
+  mx::Stream st = mx::default_stream(mx::Device::cpu);
+  std::vector<mx::array> in = {mx::contiguous(x, false, st), mx::contiguous(w, false, st)};
+  if (bias) in.push_back(mx::contiguous(*bias, false, st));
+  mx::Shape shape = x.shape();
+  shape.back() = w.shape(0);
+  return mx::array(shape, mx::float32, std::make_shared<Matvec>(st), std::move(in));
 }
 
 }  // namespace mlx_impl_ext

@@ -2,6 +2,8 @@
 
 - `activations`: `gelu` (exact erf form), `softmax`, `exp`, `erf`, `sum_last`: fp32-exact and, on
   the CPU, built from fused arithmetic instead of MLX's slow scalar transcendentals.
+- `linear`: `Linear` / `linear` (`nn.Linear` semantics); one-row float32 products (token-by-token
+  decoding) run as cblas_sgemv on the CPU instead of sgemm, which packs the whole weight first.
 - `norm`: `layer_norm` / `LayerNorm` (torch `nn.LayerNorm` semantics, fp32 compute).
 - `audio`: Whisper's log-mel front end (`log_mel_spectrogram`, `mel_filters`, `pad_or_trim`).
 - `attention`, `positions`: multi-head attention with KV cache (cross K/V pre-scaled and

@@ -14,6 +14,7 @@ import mlx.nn as nn
 
 from mlx_impl import _cpu_ext
 from mlx_impl.layers.activations import softmax
+from mlx_impl.layers.linear import Linear
 
 
 # Below this many query rows the fused CPU kernel is slower than MLX's batched matmuls (one
@@ -64,10 +65,10 @@ class MultiHeadAttention(nn.Module):
         if n_state % n_head:
             raise ValueError(f"n_state={n_state} is not divisible by n_head={n_head}")
         self.n_head = n_head
-        self.query = nn.Linear(n_state, n_state)
-        self.key = nn.Linear(n_state, n_state, bias=False)
-        self.value = nn.Linear(n_state, n_state)
-        self.out = nn.Linear(n_state, n_state)
+        self.query = Linear(n_state, n_state)
+        self.key = Linear(n_state, n_state, bias=False)
+        self.value = Linear(n_state, n_state)
+        self.out = Linear(n_state, n_state)
 
     def split_heads(self, x: mx.array) -> mx.array:
         b, t, c = x.shape  # (B, T, C) -> (B, H, T, D)

@@ -33,6 +33,7 @@ import mlx.nn as nn
 
 from mlx_impl.layers.activations import exp, softmax, sum_last
 from mlx_impl.layers.attention import KVCache, causal_mask
+from mlx_impl.layers.linear import Linear, linear
 from mlx_impl.layers.rope import RotaryEmbedding
 
 Taps = dict[str, mx.array] | None
@@ -88,9 +89,9 @@ class MLP(nn.Module):
 
     def __init__(self, hidden: int, inner: int, bias: bool = False):
         super().__init__()
-        self.gate_proj = nn.Linear(hidden, inner, bias=bias)
-        self.up_proj = nn.Linear(hidden, inner, bias=bias)
-        self.down_proj = nn.Linear(inner, hidden, bias=bias)
+        self.gate_proj = Linear(hidden, inner, bias=bias)
+        self.up_proj = Linear(hidden, inner, bias=bias)
+        self.down_proj = Linear(inner, hidden, bias=bias)
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.down_proj(silu(self.gate_proj(x)) * self.up_proj(x))
@@ -105,10 +106,10 @@ class Attention(nn.Module):
                                                  args.num_key_value_heads, args.head_dim)
         self.scale = self.head_dim ** -0.5
         h, d, b = args.hidden_size, args.head_dim, args.attention_bias
-        self.q_proj = nn.Linear(h, self.n_head * d, bias=b)
-        self.k_proj = nn.Linear(h, self.n_kv * d, bias=b)
-        self.v_proj = nn.Linear(h, self.n_kv * d, bias=b)
-        self.o_proj = nn.Linear(self.n_head * d, h, bias=b)
+        self.q_proj = Linear(h, self.n_head * d, bias=b)
+        self.k_proj = Linear(h, self.n_kv * d, bias=b)
+        self.v_proj = Linear(h, self.n_kv * d, bias=b)
+        self.o_proj = Linear(self.n_head * d, h, bias=b)
         self.rope = RotaryEmbedding(d, base=args.rope_theta)
 
     def __call__(self, x: mx.array, cache: KVCache, mask: mx.array | None = None) -> mx.array:
@@ -168,7 +169,7 @@ class DecoderLM(nn.Module):
         self.layers = [DecoderLayer(args) for _ in range(args.num_hidden_layers)]
         self.norm = RMSNorm(args.hidden_size, args.rms_norm_eps)
         if not args.tie_word_embeddings:
-            self.lm_head = nn.Linear(args.hidden_size, args.vocab_size, bias=False)
+            self.lm_head = Linear(args.hidden_size, args.vocab_size, bias=False)
 
     def new_cache(self) -> list[KVCache]:
         return [KVCache() for _ in self.layers]
@@ -204,4 +205,4 @@ class DecoderLM(nn.Module):
     def logits(self, h: mx.array) -> mx.array:
         """(..., C) -> (..., vocab) float32."""
         w = self.embed_tokens.weight if self.args.tie_word_embeddings else self.lm_head.weight
-        return (h @ w.T).astype(mx.float32)
+        return linear(h, w).astype(mx.float32)

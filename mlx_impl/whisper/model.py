@@ -26,6 +26,7 @@ import mlx.nn as nn
 
 from mlx_impl.layers.activations import gelu
 from mlx_impl.layers.attention import KVCache, MultiHeadAttention, causal_mask
+from mlx_impl.layers.linear import Linear, linear
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.positions import sinusoids
 from mlx_impl.whisper.config import WhisperConfig
@@ -42,7 +43,7 @@ class ResidualAttentionBlock(nn.Module):
             self.cross_attn = MultiHeadAttention(n_state, n_head)
             self.cross_attn_ln = LayerNorm(n_state)
         # a list so the keys are upstream's `mlp.0` / `mlp.2`; index 1 is its parameter-free GELU
-        self.mlp = [nn.Linear(n_state, 4 * n_state), nn.Identity(), nn.Linear(4 * n_state, n_state)]
+        self.mlp = [Linear(n_state, 4 * n_state), nn.Identity(), Linear(4 * n_state, n_state)]
         self.mlp_ln = LayerNorm(n_state)
 
     def __call__(
@@ -178,7 +179,7 @@ class TextDecoder(nn.Module):
         x = self.ln(x)
         if taps is not None:
             taps["decoder.ln"] = x
-        logits = self.token_embedding.as_linear(x).astype(mx.float32)
+        logits = linear(x, self.token_embedding.weight).astype(mx.float32)
         if taps is not None:
             taps["logits"] = logits
         return logits, cache
