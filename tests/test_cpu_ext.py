@@ -27,6 +27,7 @@ from test_layers_ops import SWEEP, ULP1, assert_close, check_op, gelu64, softmax
 from mlx_impl import _cpu_ext
 from mlx_impl.layers import activations
 from mlx_impl.layers.activations import gelu, softmax
+from mlx_impl.layers.norm import layer_norm
 
 BUILT = any(_cpu_ext._HERE.glob("_kernels*.so"))
 PATHS = [
@@ -252,3 +253,33 @@ def test_attention_rejects_bad_shapes():
         ext.attention(q, mx.zeros((1, 3, 4, 5)), v)
     with pytest.raises(ValueError, match="float32"):
         ext.attention(q.astype(mx.float16), kt, v)
+
+
+# --- layer norm -------------------------------------------------------------------------------
+# abs. error from float64 on rows of mean 5, std 3 (outputs up to ~11), measured: extension
+# (statistics summed in double) <= 1.0e-6 at C = 37-1280, as torch's fp32; compiled fallback
+# (two-level fp32 sums) <= 1.6e-6.
+LN_ATOL64 = {"extension": 2e-6, "composed": 4e-6}
+
+
+@pytest.mark.parametrize("path", [PATHS[0], "composed"])
+@pytest.mark.parametrize("shape", [(1, 1, 512), (1, 1500, 384), (2, 7, 1280), (3, 50, 37)])
+def test_layer_norm(path, shape, monkeypatch):
+    if path == "composed":
+        monkeypatch.setattr(activations._cpu_ext, "kernels", lambda: None)
+    _cpu_ext._state["used"].clear()
+    rng = np.random.default_rng(5)
+    c = shape[-1]
+    x = (rng.standard_normal(shape) * 3 + 5).astype(np.float32)
+    w, b = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+
+    def ln64(x, w, b):
+        mu = x.mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + 1e-5) * w + b
+
+    a64 = LN_ATOL64[path]
+    check_op(f"layer_norm {shape}", [x, w, b],
+             lambda t, tw, tb: torch.nn.functional.layer_norm(t, (c,), tw, tb, 1e-5),
+             lambda a, aw, ab: layer_norm(a, aw, ab, 1e-5), a64 + 1.2e-6, 0.0,
+             ref64_fn=ln64, atol64=a64, rtol64=0.0)
+    assert _cpu_ext.cpu_kernels_info()["used"] == {"layer_norm": path}

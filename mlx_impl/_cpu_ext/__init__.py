@@ -15,7 +15,9 @@ scores never exist in memory (whisper-base encoder layer 53 ms vs 88 ms, identic
 mlx_impl.layers.attention uses it for unmasked float32 attention with >= 16 queries.
 `matvec(x, w, bias)` is x @ w.T (+ bias) as one cblas_sgemv per row, for the one-row products of
 token-by-token decoding (mlx_impl.layers.linear; whisper-base vocabulary head 4.4 ms vs 10.6 ms
-through MLX's matmul, which calls sgemm and packs the whole weight first).
+through MLX's matmul, which calls sgemm and packs the whole weight first). `layer_norm(x, w, b,
+eps)` is torch's F.layer_norm over the last axis with its statistics summed in double, one op
+(mlx_impl.layers.norm; one 512-row 0.17 -> ~0.02 ms, (1500, 512) 3.7 -> 0.6 ms).
 
 Build: `.venv/bin/python mlx_impl/_cpu_ext/build.py` (CMake + nanobind 3; `scripts/setup.sh`
 runs it). Not built, or failing to load, the compiled-MLX fallback in activations.py runs;

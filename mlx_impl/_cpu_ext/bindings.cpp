@@ -16,6 +16,8 @@ NB_MODULE(_kernels, m) {
         "softmax(q @ kt) @ v for float32 (..., T, D), (..., D, S), (..., S, Dv), query-blocked.");
   m.def("matvec", &mlx_impl_ext::matvec, "x"_a, "w"_a, "bias"_a = nb::none(),
         "x (..., K) @ w.T (+ bias) for float32 w (N, K): one cblas_sgemv per row of x.");
+  m.def("layer_norm", &mlx_impl_ext::layer_norm, "x"_a, "weight"_a, "bias"_a, "eps"_a,
+        "F.layer_norm over the last axis for float32 (..., C); sums in double.");
   m.def("num_threads", &mlx_impl_ext::num_threads,
         "Threads the kernels split rows over (CPUs this process may use).");
 #if defined(MLX_IMPL_EXT_ARCH)

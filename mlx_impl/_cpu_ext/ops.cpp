@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -315,6 +316,77 @@ mx::array matvec(const mx::array& x, const mx::array& w, const std::optional<mx:
   mx::Shape shape = x.shape();
   shape.back() = w.shape(0);
   return mx::array(shape, mx::float32, std::make_shared<Matvec>(st), std::move(in));
+}
+
+// ---- layer norm -----------------------------------------------------------------------------
+
+namespace {
+
+// sum of f(x[i]) in double over 8 interleaved partial sums (lanes the compiler can vectorise
+// without reassociating), then the partials in order: deterministic for a given length.
+template <class F>
+double sum_f64(const float* x, size_t n, F f) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (size_t j = 0; j < 8; ++j) acc[j] += f(x[i + j]);
+  }
+  for (; i < n; ++i) acc[i % 8] += f(x[i]);
+  double total = 0.0;
+  for (double a : acc) total += a;
+  return total;
+}
+
+}  // namespace
+
+void LayerNorm::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
+  for (const auto& a : inputs) {
+    if (!a.flags().row_contiguous) {
+      throw std::runtime_error("MlxImplLayerNorm: an input is not row-contiguous");
+    }
+  }
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+  auto& encoder = mx::cpu::get_command_encoder(stream());
+  for (const auto& a : inputs) encoder.set_input_array(a);
+  encoder.set_output_array(out);
+  if (out.size() == 0) return;
+  size_t c = inputs[0].shape(-1), rows = inputs[0].size() / c;
+  encoder.dispatch([xp = inputs[0].data<float>(), wp = inputs[1].data<float>(),
+                    bp = inputs[2].data<float>(), yp = out.data<float>(), rows, c,
+                    eps = eps_]() {
+    parallel_rows(rows, c, [=](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        const float* x = xp + r * c;
+        float* y = yp + r * c;
+        const float mean = float(sum_f64(x, c, [](float v) { return double(v); }) / double(c));
+        const double sq = sum_f64(x, c, [mean](float v) {
+          const double d = double(v - mean);
+          return d * d;
+        });
+        const float inv = 1.0f / std::sqrt(float(sq / double(c)) + eps);
+        for (size_t i = 0; i < c; ++i) y[i] = (x[i] - mean) * inv * wp[i] + bp[i];
+      }
+    });
+  });
+}
+
+void LayerNorm::eval_gpu(const std::vector<mx::array>&, mx::array&) {
+  throw std::runtime_error("MlxImplLayerNorm is a CPU-only kernel; on a GPU use mx.fast.layer_norm");
+}
+
+mx::array layer_norm(const mx::array& x, const mx::array& weight, const mx::array& bias,
+                     float eps) {
+  if (x.dtype() != mx::float32 || weight.dtype() != mx::float32 || bias.dtype() != mx::float32) {
+    throw std::invalid_argument("layer_norm: expected float32 x, weight and bias");
+  }
+  if (x.ndim() < 1 || weight.ndim() != 1 || bias.ndim() != 1 ||
+      weight.shape(0) != x.shape(-1) || bias.shape(0) != x.shape(-1)) {
+    throw std::invalid_argument("layer_norm: expected x (..., C), weight (C,) and bias (C,)");
+  }
+  mx::Stream st = mx::default_stream(mx::Device::cpu);
+  std::vector<mx::array> in = {mx::contiguous(x, false, st), mx::contiguous(weight, false, st),
+                               mx::contiguous(bias, false, st)};
+  return mx::array(x.shape(), mx::float32, std::make_shared<LayerNorm>(st, eps), std::move(in));
 }
 
 }  // namespace mlx_impl_ext

@@ -31,6 +31,35 @@ mx::array attention(const mx::array& q, const mx::array& kt, const mx::array& v)
 // all of w (whisper-base vocabulary head, 51865 x 512, 2 threads: sgemv 4.4 ms, sgemm 10.6 ms).
 mx::array matvec(const mx::array& x, const mx::array& w, const std::optional<mx::array>& bias);
 
+// torch's F.layer_norm over the last axis for float32 x (..., C), weight and bias (C,): per row,
+// mean and variance summed in double and rounded to float, then (x - mean) * rsqrt(var + eps)
+// * weight + bias in float. One op instead of the ~10 of the composed form (whisper-base decoder
+// step: 19 layer norms of one 512-row, 0.17 ms each composed).
+mx::array layer_norm(const mx::array& x, const mx::array& weight, const mx::array& bias,
+                     float eps);
+
+class LayerNorm : public mx::UnaryPrimitive {
+ public:
+  LayerNorm(mx::Stream stream, float eps) : mx::UnaryPrimitive(stream), eps_(eps) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+  void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+
+  const char* name() const override { return "MlxImplLayerNorm"; }
+
+  bool is_equivalent(const mx::Primitive& other) const override {
+    auto* o = dynamic_cast<const LayerNorm*>(&other);
+    return o != nullptr && o->eps_ == eps_;
+  }
+
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    return {inputs[0].shape()};
+  }
+
+ private:
+  float eps_;
+};
+
 class Matvec : public mx::UnaryPrimitive {
  public:
   explicit Matvec(mx::Stream stream) : mx::UnaryPrimitive(stream) {}
