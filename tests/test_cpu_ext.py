@@ -283,3 +283,17 @@ def test_layer_norm(path, shape, monkeypatch):
              lambda a, aw, ab: layer_norm(a, aw, ab, 1e-5), a64 + 1.2e-6, 0.0,
              ref64_fn=ln64, atol64=a64, rtol64=0.0)
     assert _cpu_ext.cpu_kernels_info()["used"] == {"layer_norm": path}
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built: run "
+                    ".venv/bin/python mlx_impl/_cpu_ext/build.py")
+def test_softmax_extension_no_subnormal_results():
+    # subnormal probabilities made the attention's next product ~10x slower on x86: the
+    # extension returns zeros below the smallest normal float (a change < 1.2e-38)
+    x = np.concatenate([[0.0], -np.linspace(80.0, 110.0, 3001)]).astype(np.float32)[None]
+    got = np.asarray(_cpu_ext.kernels().softmax_lastaxis(mx.array(x)))
+    tiny = np.finfo(np.float32).tiny
+    assert not np.any((got != 0) & (got < tiny)), "subnormal softmax results"
+    assert np.all(got[x < -87.34] == 0) and np.all(got[x > -87.33] >= tiny)
+    assert_close("softmax near the flush", got, softmax64(x.astype(np.float64)), tiny, 2e-7,
+                 inputs=x)

@@ -130,6 +130,8 @@ inline void gelu_span(const float* x, float* y, size_t n) {
 }
 
 constexpr int kLanes = 16;
+constexpr float kMinNormal = 1.17549435e-38f;  // FLT_MIN
+constexpr float kLogMinNormal = -87.3365448f;  // log(FLT_MIN): exp below this is subnormal
 
 // Softmax of one contiguous row of n >= 1 floats (y may alias x).
 // max in 16 lanes; e = exp(x - max) stored in y; sum of e in 16 float64 lanes (the result is
@@ -151,8 +153,12 @@ inline void softmax_row(const float* x, float* y, size_t n) {
   }
   for (size_t i = nv; i < n; ++i) m = x[i] > m ? x[i] : m;
 
+  // Probabilities below the smallest normal float are flushed to zero (a change < 1.2e-38):
+  // subnormal weights made the attention's next product ~10x slower on x86 (microcode assists;
+  // (8, 1500, 1500) scores with 18% of them subnormal: 774 ms vs 70 ms).
   for (size_t i = 0; i < n; ++i) {
-    y[i] = exp_f32(x[i] - m);
+    float d = x[i] - m;
+    y[i] = d < kLogMinNormal ? 0.0f : exp_f32(d);
   }
 
   double sum = 0.0;
@@ -167,7 +173,8 @@ inline void softmax_row(const float* x, float* y, size_t n) {
 
   float total = float(sum);
   for (size_t i = 0; i < n; ++i) {
-    y[i] = y[i] / total;
+    float p = y[i] / total;
+    y[i] = p < kMinNormal ? 0.0f : p;
   }
 }
 
