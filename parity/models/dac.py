@@ -302,6 +302,10 @@ FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
     Override("decoder.*", atol=1e-4, rtol=1e-5,
              reason="measured 4.32e-5 at decoder.block.3 (values up to ~27, 4 upsampling blocks "
                     "of 1536 -> 96 channels) on dac-44khz fox 0.5 s; 3.4e-5 on weather"),
+    Override("audio_values", atol=5e-5, rtol=1e-5,
+             reason="the decoder's error (decoder.* above) through the final conv and tanh: "
+                    "measured 1.43e-5 on dac-24khz fox 0.5 s (19 of 11832 samples past 1e-5, "
+                    "SNR 104 dB vs the reference, codes identical)"),
 ))
 FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)
 
