@@ -15,6 +15,7 @@ from parity.models import mimi as spec
 from parity.spec import GoldenCase
 from tests.helpers_weights import assert_close
 from weights import mimi as wmimi
+from weights.torch_zip import read_safetensors
 
 TINY = spec.TEST_TINY_CONFIG
 
@@ -160,7 +161,7 @@ def test_config_missing_key_is_an_error():
 def test_weights_from_transformers_checkpoint():
     path = spec.checkpoint(TINY)
     w = wmimi.load(path)
-    raw = wmimi.read_safetensors(path / "model.safetensors")
+    raw = read_safetensors(path / "model.safetensors")
     assert set(w.state) == wmimi.expected_keys(w.config)
     # codewords = embed_sum / clamp(cluster_usage, 1e-5), usage drawn != 1 on purpose
     p = "quantizer.acoustic_residual_vector_quantizer.layers.1.codebook"
