@@ -21,19 +21,16 @@ path: build, `load_state_dict(strict=True)`, `remove_weight_norm()`, `eval()`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
+from reference.checkpoints import seeded_checkpoint
+
 INIT = "snake-logs-n0-0.3-v1"
 
 
@@ -59,28 +56,13 @@ def build_random(config: Mapping, seed: int = 0):
 
 def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """Folder with config.json + bigvgan_generator.pt of `build_random` (cached, atomic)."""
-    key = json.dumps({"config": dict(config), "seed": seed, "init": INIT, **versions()},
-                     sort_keys=True)
-    out = (Path(cache) if cache is not None else CACHE / "bigvgan") / \
-        f"seed{seed}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    if (out / "bigvgan_generator.pt").is_file() and (out / "config.json").is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
-    try:
+    def write(folder: Path) -> None:
         model = build_random(config, seed)
-        (tmp / "config.json").write_text(json.dumps(dict(config), indent=2))
-        torch.save({"generator": model.state_dict()}, tmp / "bigvgan_generator.pt")
-        (tmp / "seed.json").write_text(key)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if not (out / "bigvgan_generator.pt").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+        (folder / "config.json").write_text(json.dumps(dict(config), indent=2))
+        torch.save({"generator": model.state_dict()}, folder / "bigvgan_generator.pt")
+
+    return seeded_checkpoint("bigvgan", config, seed, {"init": INIT, **versions()},
+                             ("bigvgan_generator.pt", "config.json"), write, cache)
 
 
 def load_reference(model_dir: Path | str):

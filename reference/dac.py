@@ -23,9 +23,6 @@ MLX layout (channels-last); the names are those of mlx_impl/dac/model.py.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,10 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference.checkpoints import save_pretrained_atomically
+from reference.checkpoints import seeded_checkpoint
 
 REINIT = "dac-reinit-v1"  # in the cache key: a new scheme, a new checkpoint
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
 
 
 def versions() -> dict:
@@ -91,14 +87,10 @@ def build_random(config: Mapping, seed: int = 0):
 
 def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """Directory holding `save_pretrained` output of `build_random(config, seed)` (cached)."""
-    key = json.dumps({"config": dict(config), "seed": seed, "reinit": REINIT, **versions()},
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    root = Path(cache) if cache is not None else CACHE / "dac"
-    out = root / f"seed{seed}-{digest}"
-    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
-        return out
-    return save_pretrained_atomically(build_random(config, seed), out, {"seed.json": key})
+    return seeded_checkpoint("dac", config, seed, {"reinit": REINIT, **versions()},
+                             ("model.safetensors", "config.json"),
+                             lambda folder: build_random(config, seed).save_pretrained(folder),
+                             cache)
 
 
 def channels_last(t: torch.Tensor) -> np.ndarray:

@@ -32,10 +32,7 @@ first call); all chunks are in `audio_codes` / `audio_scales` and the overlap-ad
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,9 +41,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from reference.checkpoints import seeded_checkpoint
+
 CODEBOOK_INIT_SECONDS = 4.0  # noise encoded to draw the codebooks from
 CODEBOOK_INIT = "residual-gaussian-v1"  # in the cache key: a new scheme, a new checkpoint
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
 
 
 def versions() -> dict:
@@ -79,27 +77,11 @@ def build_random(config: Mapping, seed: int = 0):
 
 def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """Directory holding `save_pretrained` output of `build_random(config, seed)` (cached)."""
-    key = json.dumps({"config": dict(config), "seed": seed, "codebook_init": CODEBOOK_INIT,
-                      **versions()}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    root = Path(cache) if cache is not None else CACHE / "encodec"
-    out = root / f"seed{seed}-{digest}"
-    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-    try:
-        build_random(config, seed).save_pretrained(tmp)
-        (tmp / "seed.json").write_text(key)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if not (out / "model.safetensors").is_file():  # not written by a concurrent run
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return seeded_checkpoint("encodec", config, seed,
+                             {"codebook_init": CODEBOOK_INIT, **versions()},
+                             ("model.safetensors", "config.json"),
+                             lambda folder: build_random(config, seed).save_pretrained(folder),
+                             cache)
 
 
 def build_original(config: Mapping, seed: int = 0):

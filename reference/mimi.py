@@ -34,9 +34,6 @@ so only its transformer output can be compared frame by frame.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -44,12 +41,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference.checkpoints import save_pretrained_atomically
+from reference.checkpoints import seeded_checkpoint
 
 CODEBOOK_INIT_SECONDS = 4.0
 CODEBOOK_STD_SCALE = 0.25  # codeword spread relative to the residual's (see above)
 CODEBOOK_INIT = "residual-gaussian-usage-std0.25-v2"  # in the cache key: a new scheme, a new checkpoint
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
 
 
 def versions() -> dict:
@@ -92,14 +88,10 @@ def build_random(config: Mapping, seed: int = 0):
 
 def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """Directory holding `save_pretrained` output of `build_random(config, seed)` (cached)."""
-    key = json.dumps({"config": dict(config), "seed": seed, "codebook_init": CODEBOOK_INIT,
-                      **versions()}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    root = Path(cache) if cache is not None else CACHE / "mimi"
-    out = root / f"seed{seed}-{digest}"
-    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
-        return out
-    return save_pretrained_atomically(build_random(config, seed), out, {"seed.json": key})
+    return seeded_checkpoint("mimi", config, seed, {"codebook_init": CODEBOOK_INIT, **versions()},
+                             ("model.safetensors", "config.json"),
+                             lambda folder: build_random(config, seed).save_pretrained(folder),
+                             cache)
 
 
 def _channels_last(t: torch.Tensor) -> np.ndarray:

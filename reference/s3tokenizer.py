@@ -35,20 +35,17 @@ channels-last:
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from reference.checkpoints import seeded_checkpoint
+
 CODEBOOK_INIT_SECONDS = 4.0
 CODEBOOK_INIT = "normalised-gaussian-v1"  # in the cache key: a new scheme, a new checkpoint
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
 CONFIG_FIELDS = ("n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
                  "n_codebook_size")
 
@@ -94,28 +91,14 @@ def build_random(config: Mapping, seed: int = 0):
 
 def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """Folder with `model.pt` (state dict for `init_from_pt`) + `config.json` (cached)."""
-    key = json.dumps({"config": dict(config), "seed": seed, "codebook_init": CODEBOOK_INIT,
-                      **versions()}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    root = Path(cache) if cache is not None else CACHE / "s3tokenizer"
-    out = root / f"{config['name']}-seed{seed}-{digest}"
-    if (out / "model.pt").is_file() and (out / "config.json").is_file():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-    try:
-        torch.save(build_random(config, seed).state_dict(), tmp / "model.pt")
-        (tmp / "config.json").write_text(json.dumps(dict(config), indent=1))
-        (tmp / "seed.json").write_text(key)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if not (out / "model.pt").is_file():  # not written by a concurrent run
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    def write(folder: Path) -> None:
+        torch.save(build_random(config, seed).state_dict(), folder / "model.pt")
+        (folder / "config.json").write_text(json.dumps(dict(config), indent=1))
+
+    return seeded_checkpoint("s3tokenizer", config, seed,
+                             {"codebook_init": CODEBOOK_INIT, **versions()},
+                             ("model.pt", "config.json"), write, cache,
+                             prefix=f"{config['name']}-")
 
 
 def load(folder: Path | str):

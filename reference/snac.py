@@ -22,11 +22,7 @@ after every call.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,10 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from reference.checkpoints import seeded_checkpoint
 from reference.dac import channels_last, reinit_codec
 
 REINIT = "snac-reinit-v1"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
 
 
 def versions() -> dict:
@@ -64,28 +60,12 @@ def build_random(config: Mapping, seed: int = 0):
 
 def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """Directory with config.json + pytorch_model.bin of `build_random(config, seed)` (cached)."""
-    key = json.dumps({"config": dict(config), "seed": seed, "reinit": REINIT, **versions()},
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    root = Path(cache) if cache is not None else CACHE / "snac"
-    out = root / f"seed{seed}-{digest}"
-    if (out / "pytorch_model.bin").is_file() and (out / "config.json").is_file():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-    try:
-        torch.save(build_random(config, seed).state_dict(), tmp / "pytorch_model.bin")
-        (tmp / "config.json").write_text(json.dumps(dict(config), indent=2))
-        (tmp / "seed.json").write_text(key)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if not (out / "pytorch_model.bin").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    def write(folder: Path) -> None:
+        torch.save(build_random(config, seed).state_dict(), folder / "pytorch_model.bin")
+        (folder / "config.json").write_text(json.dumps(dict(config), indent=2))
+
+    return seeded_checkpoint("snac", config, seed, {"reinit": REINIT, **versions()},
+                             ("pytorch_model.bin", "config.json"), write, cache)
 
 
 @contextmanager

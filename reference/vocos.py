@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import os
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,7 +35,8 @@ import torch
 import yaml
 from torch import nn
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlx-audio-parity"
+from reference.checkpoints import seeded_checkpoint
+
 INIT = "norms-n1-0.1-v1"  # in the cache key
 
 
@@ -119,28 +117,14 @@ def random_checkpoint(config: Mapping, seed: int = 0, codebooks: list[np.ndarray
     cb_digest = None if codebooks is None else hashlib.sha256(
         b"".join(np.ascontiguousarray(c, dtype=np.float32).tobytes() for c in codebooks)
     ).hexdigest()[:16]
-    key = json.dumps({"config": dict(config), "seed": seed, "init": INIT, "codebooks": cb_digest,
-                      **versions()}, sort_keys=True)
-    out = (Path(cache) if cache is not None else CACHE / "vocos") / \
-        f"seed{seed}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    if (out / "pytorch_model.bin").is_file() and (out / "config.yaml").is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".tmp-"))
-    try:
+    def write(folder: Path) -> None:
         model = build_random(config, seed, codebooks)
-        (tmp / "config.yaml").write_text(yaml.safe_dump(dict(config), sort_keys=False))
-        torch.save(_hub_state(model), tmp / "pytorch_model.bin")
-        (tmp / "seed.json").write_text(key)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if not (out / "pytorch_model.bin").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+        (folder / "config.yaml").write_text(yaml.safe_dump(dict(config), sort_keys=False))
+        torch.save(_hub_state(model), folder / "pytorch_model.bin")
+
+    return seeded_checkpoint("vocos", config, seed,
+                             {"init": INIT, "codebooks": cb_digest, **versions()},
+                             ("pytorch_model.bin", "config.yaml"), write, cache)
 
 
 def load_reference(model_dir: Path | str):

@@ -15,6 +15,7 @@ import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.dac.config import PRESETS, DacConfig
 from mlx_impl.dac.convert import convert
 from mlx_impl.dac.model import DacModel
+from parity.models import codec
 from parity.models import dac as spec
 from tests.helpers_weights import assert_close
 from weights import dac as wdac
@@ -33,11 +34,11 @@ def check_taps(want: dict, got: dict, what: str) -> None:
     for name in want:
         if name != "quantizer.codes":
             assert_close(f"{what} {name}", got[name], want[name], atol=1e-5, rtol=1e-5)
-    snr = spec.snr_db(want["audio_values"], got["audio_values"])
-    assert snr >= spec.SNR_MIN_DB, f"{what}: decoded SNR {snr:.1f} dB"
-    rt = abs(spec.snr_db(want["input_values"], want["audio_values"])
-             - spec.snr_db(got["input_values"], got["audio_values"]))
-    assert rt <= spec.ROUNDTRIP_DIFF_DB, f"{what}: round-trip SNR differs by {rt:.3g} dB"
+    snr = codec.snr_db(want["audio_values"], got["audio_values"])
+    assert snr >= codec.SNR_MIN_DB, f"{what}: decoded SNR {snr:.1f} dB"
+    rt = abs(codec.snr_db(want["input_values"], want["audio_values"])
+             - codec.snr_db(got["input_values"], got["audio_values"]))
+    assert rt <= codec.ROUNDTRIP_DIFF_DB, f"{what}: round-trip SNR differs by {rt:.3g} dB"
 
 
 @pytest.fixture(scope="module")

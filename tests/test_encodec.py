@@ -11,9 +11,11 @@ import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.encodec.config import PRESETS, EncodecConfig
 from mlx_impl.encodec.convert import convert
 from mlx_impl.encodec.model import EncodecModel
+from parity.models import codec
 from parity.models import encodec as spec
 from tests.helpers_weights import assert_close
 from weights import encodec as wenc
+from weights.torch_zip import read_safetensors
 
 SNR_MIN_DB = 60.0  # decoded audio vs reference, fp32 (measured ~120-130 dB)
 ROUNDTRIP_DIFF_DB = 0.1
@@ -34,9 +36,9 @@ def check_case(ref_taps: dict, got_taps: dict, atol: float, what: str) -> dict:
     for name, want in ref_taps.items():
         if name != "quantizer.codes":
             assert_close(f"{what} {name}", got_taps[name], want, atol=atol, rtol=1e-5)
-    out = {"decoded_snr_db": spec.snr_db(ref_taps["audio_values"], got_taps["audio_values"]),
-           "roundtrip_ref_db": spec.snr_db(ref_taps["input_values"], ref_taps["audio_values"]),
-           "roundtrip_mlx_db": spec.snr_db(got_taps["input_values"], got_taps["audio_values"])}
+    out = {"decoded_snr_db": codec.snr_db(ref_taps["audio_values"], got_taps["audio_values"]),
+           "roundtrip_ref_db": codec.snr_db(ref_taps["input_values"], ref_taps["audio_values"]),
+           "roundtrip_mlx_db": codec.snr_db(got_taps["input_values"], got_taps["audio_values"])}
     assert out["decoded_snr_db"] >= SNR_MIN_DB, f"{what}: {out}"
     assert abs(out["roundtrip_ref_db"] - out["roundtrip_mlx_db"]) <= ROUNDTRIP_DIFF_DB, f"{what}: {out}"
     return out
@@ -159,7 +161,7 @@ def test_config_missing_key_is_an_error():
 def test_weights_from_transformers_checkpoint():
     path = spec.checkpoint(spec.TEST_TINY_CONFIG)
     w = wenc.load(path)
-    raw = wenc.read_safetensors(path / "model.safetensors")
+    raw = read_safetensors(path / "model.safetensors")
     assert any(".parametrizations.weight.original0" in k for k in raw), "expected transformers 5 layout"
     assert set(w.state) == set(wenc.expected_shapes(w.config))
     assert not any(k.endswith(("inited", "cluster_size", "embed_avg")) for k in w.state)
@@ -267,9 +269,9 @@ def _check_clips(sides, clips: list[tuple[str, np.ndarray]]) -> None:
             codes = check_codes_or_ties(r, g, embeds, what)
             ref_codes = mx.array(r["quantizer.codes"].transpose(1, 0, 2)[None].astype(np.int32))
             dec = np.array(ours.model.decode(ref_codes, n_samples=audio.shape[0]))
-            out = {"decoded_snr_db": spec.snr_db(r["audio_values"], dec),
-                   "roundtrip_ref_db": spec.snr_db(audio, r["audio_values"][0, :, 0]),
-                   "roundtrip_mlx_db": spec.snr_db(audio, g["audio_values"][0, :, 0])}
+            out = {"decoded_snr_db": codec.snr_db(r["audio_values"], dec),
+                   "roundtrip_ref_db": codec.snr_db(audio, r["audio_values"][0, :, 0]),
+                   "roundtrip_mlx_db": codec.snr_db(audio, g["audio_values"][0, :, 0])}
             assert out["decoded_snr_db"] >= SNR_MIN_DB, f"{what}: {out}"
             assert abs(out["roundtrip_ref_db"] - out["roundtrip_mlx_db"]) <= ROUNDTRIP_DIFF_DB, \
                 f"{what}: {out}"
@@ -321,7 +323,7 @@ def test_chunked_tiny_matches_reference(chunked_sides, bandwidth, seconds):
         if name not in ("quantizer.codes", "audio_codes"):
             assert_close(f"chunked {bandwidth} kbps {name}", got[name], want[name], atol=1e-5,
                          rtol=1e-5)
-    assert spec.snr_db(want["audio_values"], got["audio_values"]) >= SNR_MIN_DB
+    assert codec.snr_db(want["audio_values"], got["audio_values"]) >= SNR_MIN_DB
 
 
 def test_chunked_decode_needs_scales_and_stereo(chunked_sides):

@@ -12,6 +12,7 @@ import torch
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.snac.config import PRESETS, SnacConfig
+from parity.models import codec
 from parity.models import snac as spec
 from reference.snac import fed_noise
 from tests.helpers_weights import assert_close
@@ -46,8 +47,8 @@ def test_tiny_matches_reference(sides, case):
         if not name.startswith("quantizer.codes"):
             tol, _ = table.for_tap(name)
             assert_close(name, got[name], want[name], atol=tol.atol, rtol=tol.rtol)
-    assert spec.snr_db(want["audio_values"], got["audio_values"]) >= 60
-    rt = [spec.snr_db(t["input_values"], t["audio_values"]) for t in (want, got)]
+    assert codec.snr_db(want["audio_values"], got["audio_values"]) >= 60
+    rt = [codec.snr_db(t["input_values"], t["audio_values"]) for t in (want, got)]
     assert abs(rt[0] - rt[1]) <= 0.1, rt
 
 

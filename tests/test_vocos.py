@@ -13,6 +13,7 @@ import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.vocos.config import VocosConfig
 from mlx_impl.vocos.convert import convert
 from parity import runner
+from parity.models import codec
 from parity.models import vocos as spec
 from tests.helpers_weights import assert_close
 from weights import vocos as wvocos
@@ -52,7 +53,7 @@ def test_encodec_tiny_matches_reference(enc_tiny, enc_tiny_ref):
     """Audio -> our EnCodec port's codes -> Vocos (both sides on those codes); every tap close.
     Codes against transformers' EnCodec: `make parity MODEL=vocos-encodec-test-tiny` and the slow
     test below (loading transformers' EnCodec alone takes ~12 s here)."""
-    _, audio = spec.encodec_spec.fixture_clip("espeak_en_fox", 24000, 0.5)
+    _, audio = codec.fixture_clip("espeak_en_fox", 24000, 0.5)
     enc = spec.load_mlx_encodec().encode(mx.array(audio)[None, :, None], 24000, 12.0)
     codes = enc.codes[0].transpose(1, 0, 2)  # (16, 1, F)
     taps: dict = {}
@@ -63,7 +64,7 @@ def test_encodec_tiny_matches_reference(enc_tiny, enc_tiny_ref):
     assert list(taps) == list(want)
     for name, w in want.items():
         assert_close(f"tiny 12 kbps {name}", np.array(taps[name]), w, atol=1e-5, rtol=1e-5)
-    snr = spec.encodec_spec.snr_db(want["audio"], np.array(taps["audio"]))
+    snr = codec.snr_db(want["audio"], np.array(taps["audio"]))
     assert snr >= SNR_MIN_DB, snr
 
 
@@ -259,8 +260,8 @@ def test_24khz_roundtrip_on_shared_speech(shared_clips):
                 r, g = ref(inputs), ours(inputs)
                 out = {m.name: m.fn(r, g) for m in s.metrics}
                 if bw is None:  # end to end: MLX's own mel
-                    out["e2e_snr_db"] = spec.encodec_spec.snr_db(r["audio"], g["audio_e2e"])
-                    out["roundtrip_snr_mlx_e2e_db"] = spec.encodec_spec.snr_db(
+                    out["e2e_snr_db"] = codec.snr_db(r["audio"], g["audio_e2e"])
+                    out["roundtrip_snr_mlx_e2e_db"] = codec.snr_db(
                         *spec._common(g["input_values"], g["audio_e2e"]))
                     assert out["e2e_snr_db"] >= SNR_MIN_DB, out
                     assert abs(out["roundtrip_snr_mlx_e2e_db"] - out["roundtrip_snr_ref_db"]) \
@@ -268,7 +269,7 @@ def test_24khz_roundtrip_on_shared_speech(shared_clips):
                 else:  # the MLX Vocos on the reference's codes: the vocoder judged alone
                     dec = np.array(ours.model.decode_codes(
                         mx.array(r["codes"]), ours.model.bandwidth_id(bw)))
-                    out["decoded_snr_db"] = spec.encodec_spec.snr_db(r["audio"], dec)
+                    out["decoded_snr_db"] = codec.snr_db(r["audio"], dec)
                 print(s.name, c["id"], bw, {k: round(v, 4) for k, v in out.items()}, flush=True)
                 assert out["decoded_snr_db"] >= SNR_MIN_DB, out
                 assert out["roundtrip_snr_abs_diff_db"] <= ROUNDTRIP_DIFF_DB, out

@@ -24,14 +24,13 @@ become the pair `<conv>.weight_g` / `<conv>.weight_v` here, folded by the MLX co
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from weights.torch_zip import read_safetensors
+from weights.hf_safetensors import read_pretrained
 
 
 class WeightsError(ValueError):
@@ -137,15 +136,7 @@ def check_shapes(state: Mapping[str, np.ndarray], want: Mapping[str, tuple[int, 
 
 def load(path: Path | str) -> DacWeights:
     """Read a transformers `save_pretrained` directory (config.json + model.safetensors)."""
-    path = Path(path)
-    cfg_path, st_path = path / "config.json", path / "model.safetensors"
-    for p in (cfg_path, st_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} not found; expected a transformers DacModel directory "
-                                    "(save_pretrained writes config.json and model.safetensors)")
-    cfg = json.loads(cfg_path.read_text())
-    if cfg.get("model_type", "dac") != "dac":
-        raise WeightsError(f"{cfg_path}: model_type {cfg.get('model_type')!r} is not dac")
-    state = from_transformers(read_safetensors(st_path))
+    cfg, raw = read_pretrained(path, "DacModel", "dac", WeightsError)
+    state = from_transformers(raw)
     check_state(state, cfg)
-    return DacWeights(config=cfg, state=state, source=str(path))
+    return DacWeights(config=cfg, state=state, source=str(Path(path)))

@@ -25,7 +25,6 @@ Dropped buffers: codebook `inited`, `cluster_size`, `embed_avg` (training statis
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from weights.torch_zip import read_safetensors, read_torch_zip
+from weights.hf_safetensors import read_pretrained
+from weights.torch_zip import read_torch_zip
 
 TRAINING_BUFFERS = ("inited", "cluster_size", "embed_avg")
 
@@ -176,16 +176,8 @@ def load(path: Path | str, config: Mapping | None = None) -> EncodecWeights:
     `config` is required: the original files carry none)."""
     path = Path(path)
     if path.is_dir():
-        cfg_path, st_path = path / "config.json", path / "model.safetensors"
-        for p in (cfg_path, st_path):
-            if not p.is_file():
-                raise FileNotFoundError(f"{p} not found; expected a transformers EncodecModel "
-                                        "directory (save_pretrained writes config.json and "
-                                        "model.safetensors)")
-        cfg = json.loads(cfg_path.read_text()) if config is None else dict(config)
-        if cfg.get("model_type", "encodec") != "encodec":
-            raise WeightsError(f"{cfg_path}: model_type {cfg.get('model_type')!r} is not encodec")
-        state = from_transformers(read_safetensors(st_path))
+        cfg, raw = read_pretrained(path, "EncodecModel", "encodec", WeightsError, config)
+        state = from_transformers(raw)
     elif path.is_file():
         if config is None:
             raise WeightsError(f"{path}: an original encodec checkpoint has no config; pass "

@@ -3,6 +3,8 @@
 
 - `read_folder`: a `save_pretrained` folder -> (config.json, raw state, vocab.json or None), with
   errors that name the missing file and the fix;
+- `read_pretrained`: the codec readers' (`weights/dac.py`, `mimi.py`, `encodec.py`) version: a
+  `save_pretrained` directory -> (config.json, raw state), its `model_type` checked;
 - `fold_weight_norm`: w = g * v / ||v|| over every axis but `dim` (torch `weight_norm(dim=)`);
 - `check_shapes`: strict key-set and shape equality against a model's expected shapes;
 - `apply_rules`: a converter as a table of (key regex, what to do with the array).
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from weights import torch_zip
 from weights.torch_zip import read_torch_zip
 
 
@@ -91,6 +94,25 @@ def read_folder(path: str | Path, what: str, error: type[Exception],
     vocab_file = folder / "vocab.json"
     vocab = json.loads(vocab_file.read_text()) if vocab_file.is_file() else None
     return config, raw, vocab
+
+
+def read_pretrained(path: str | Path, what: str, model_type: str, error: type[Exception],
+                    config: Mapping | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """A transformers `save_pretrained` directory (config.json + model.safetensors) -> (config
+    dict, raw state dict). `what` names the model class in errors; a config whose `model_type`
+    is set and is not `model_type` raises `error`. `config` replaces the file's config.json
+    (which must still be there). The safetensors file is read by the `safetensors` package
+    (`weights.torch_zip.read_safetensors`: dtypes as stored)."""
+    path = Path(path)
+    cfg_path, st_path = path / "config.json", path / "model.safetensors"
+    for p in (cfg_path, st_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} not found; expected a transformers {what} directory "
+                                    "(save_pretrained writes config.json and model.safetensors)")
+    cfg = json.loads(cfg_path.read_text()) if config is None else dict(config)
+    if cfg.get("model_type", model_type) != model_type:
+        raise error(f"{cfg_path}: model_type {cfg.get('model_type')!r} is not {model_type}")
+    return cfg, torch_zip.read_safetensors(st_path)
 
 
 def fold_weight_norm(g: np.ndarray, v: np.ndarray, dim: int,

@@ -14,7 +14,6 @@ Dropped: `codebook.initialized` (a training flag).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weights.torch_zip import read_safetensors
+from weights.hf_safetensors import read_pretrained
 
 CODEBOOK_EPSILON = 1e-5  # upstream MimiEuclideanCodebook(epsilon=1e-5)
 PREFIXES = ("encoder.layers.", "encoder_transformer.layers.", "downsample.", "quantizer.",
@@ -140,15 +139,7 @@ def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
 
 def load(path: Path | str) -> MimiWeights:
     """Read a transformers `save_pretrained` directory (config.json + model.safetensors)."""
-    path = Path(path)
-    cfg_path, st_path = path / "config.json", path / "model.safetensors"
-    for p in (cfg_path, st_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} not found; expected a transformers MimiModel directory "
-                                    "(save_pretrained writes config.json and model.safetensors)")
-    cfg = json.loads(cfg_path.read_text())
-    if cfg.get("model_type", "mimi") != "mimi":
-        raise WeightsError(f"{cfg_path}: model_type {cfg.get('model_type')!r} is not mimi")
-    state = from_transformers(read_safetensors(st_path))
+    cfg, raw = read_pretrained(path, "MimiModel", "mimi", WeightsError)
+    state = from_transformers(raw)
     check_state(state, cfg)
-    return MimiWeights(config=cfg, state=state, source=str(path))
+    return MimiWeights(config=cfg, state=state, source=str(Path(path)))

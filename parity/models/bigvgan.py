@@ -15,18 +15,15 @@ audio: compared on its own), `conv_pre`, `ups.{i}`, `stage.{i}`, `activation_pos
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from parity.clips import SHARED_SPEECH
-from parity.models import encodec as encodec_spec
+from parity.models import codec
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
-                         Metric, ModelSpec,
-                         Override, ToleranceTable)
+                         Metric, ModelSpec, Override, ToleranceTable)
 
 WEIGHTS_SEED = 0
 SAMPLE_RATE = 24000
@@ -57,15 +54,13 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
     return ("mel", "conv_pre", *stages, "activation_post", "conv_post", "audio")
 
 
-@functools.lru_cache(maxsize=4)
-def _checkpoint(config_json: str) -> Path:
+def _random_checkpoint(config: dict) -> Path:
     from reference.bigvgan import random_checkpoint
 
-    return random_checkpoint(json.loads(config_json), WEIGHTS_SEED)
+    return random_checkpoint(config, WEIGHTS_SEED)
 
 
-def checkpoint(config: Mapping) -> Path:
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+checkpoint = codec.seeded_checkpoints(_random_checkpoint)
 
 
 def make_inputs_for(config: Mapping):
@@ -82,24 +77,21 @@ def make_inputs_for(config: Mapping):
             audio = resample_poly(a16, 3, 2).astype(np.float32)
             if p.get("seconds"):
                 audio = audio[: int(p["seconds"] * SAMPLE_RATE)]
-            meta = {"clip": entry["id"], "file": str(Path(p["folder"]) / entry["file"])}
+            file = str(Path(p["folder"]) / entry["file"])
         else:
-            entry, audio = encodec_spec.fixture_clip(p["clip"], SAMPLE_RATE, p.get("seconds"))
-            meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}"}
-        meta.update({"clip_sha256": entry.get("sha256"), "resampled_to_hz": SAMPLE_RATE,
-                     "seconds": p.get("seconds"), "n_samples": int(audio.shape[0]),
-                     "mel": "bigvgan.meldataset.mel_spectrogram of the audio, (frames, num_mels)"})
+            entry, audio = codec.fixture_clip(p["clip"], SAMPLE_RATE, p.get("seconds"))
+            file = None  # the fixture's
+        meta = codec.clip_meta(entry, SAMPLE_RATE, p.get("seconds"), audio.shape[0], file=file)
+        meta["mel"] = "bigvgan.meldataset.mel_spectrogram of the audio, (frames, num_mels)"
         return CaseInputs({"audio": audio, "mel": reference_mel(config, audio)}, meta)
     return make_inputs
 
 
-class ReferenceSide:
+class ReferenceSide(codec.ReferenceSide):
     def __init__(self, config: Mapping):
         from reference.bigvgan import BigVGANReference
 
-        self.config = dict(config)
-        self._ref = BigVGANReference(checkpoint(config))
-        self.versions = dict(self._ref.versions)
+        super().__init__(BigVGANReference(checkpoint(config)), config)
 
     def __call__(self, inputs):
         from reference.bigvgan import reference_mel
@@ -110,30 +102,21 @@ class ReferenceSide:
 
 
 def load_mlx(config: Mapping, dtype: str = "float32"):
-    import mlx.core as mx
-
     from mlx_impl.bigvgan.config import BigVGANConfig
     from mlx_impl.bigvgan.convert import convert
     from mlx_impl.bigvgan.model import BigVGAN
     from weights.bigvgan import load
 
     w = load(checkpoint(config))
-    model = BigVGAN(BigVGANConfig.from_dict(w.config))
-    np_dtype = np.float32 if dtype == "float32" else np.float16
-    model.load_weights([(k, mx.array(v.astype(np_dtype))) for k, v in convert(w.state).items()],
-                       strict=True)
-    mx.eval(model.parameters())
-    return model
+    return codec.load_strict(BigVGAN(BigVGANConfig.from_dict(w.config)), convert(w.state), dtype)
 
 
-class MlxSide:
+class MlxSide(codec.MlxSide):
+    load = staticmethod(load_mlx)
+
     def __init__(self, config: Mapping, dtype: str):
-        import mlx.core as mx
-
-        self._mx = mx
-        self.model = load_mlx(config, dtype)
-        self.dtype = mx.float32 if dtype == "float32" else mx.float16
-        self.versions = {"mlx": mx.__version__}
+        super().__init__(config, dtype)
+        self.dtype = codec.mlx_dtype(dtype)
 
     def __call__(self, inputs):
         mx = self._mx
@@ -146,7 +129,7 @@ class MlxSide:
 
 METRICS = (
     Metric("decoded_snr_db", "SNR of the MLX audio against the reference's (dB; goal >= 60)",
-           lambda ref, got: encodec_spec.snr_db(ref["audio"], got["audio"])),
+           lambda ref, got: codec.snr_db(ref["audio"], got["audio"])),
 )
 
 MEL_OVERRIDE = Override(
@@ -213,7 +196,7 @@ def shared_speech_check(config: Mapping) -> Check:
             diff = float(np.abs(want[t] - got[t]).max())
             row[f"{t} max_abs"] = diff
             ok &= bool(np.all(np.abs(want[t] - got[t]) <= tol.atol + tol.rtol * np.abs(want[t])))
-        row["decoded_snr_db"] = encodec_spec.snr_db(want["audio"], got["audio"])
+        row["decoded_snr_db"] = codec.snr_db(want["audio"], got["audio"])
         ok &= row["decoded_snr_db"] >= 60.0
         row["PASS/FAIL"] = "PASS" if ok else "FAIL"
         return CheckResult(name, ok, {k: v for k, v in row.items() if k != "PASS/FAIL"}, [row])

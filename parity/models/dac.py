@@ -20,23 +20,17 @@ Importing this module imports neither torch nor mlx: builders import them when c
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable, Mapping
-from math import gcd
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from parity.clips import SHARED_SPEECH, read_clip
-from parity.models.encodec import fixture_clip, snr_db
-from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
-                         Metric, ModelSpec, Override, ToleranceTable)
+from parity.models import codec
+from parity.models.codec import SHARED_CLIP, fixture_clip, resample, roundtrip_check
+from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, Override,
+                         ToleranceTable)
 
 WEIGHTS_SEED = 0
-SNR_MIN_DB = 60.0
-ROUNDTRIP_DIFF_DB = 0.1
-SHARED_CLIP = "cmu_arctic_a0024"  # 3.96 s of real English speech
 
 TEST_TINY_CONFIG = dict(
     encoder_hidden_size=4, downsampling_ratios=[2, 4], decoder_hidden_size=32, n_codebooks=4,
@@ -68,23 +62,13 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             *dec, "decoder.conv2", "audio_values")
 
 
-@functools.lru_cache(maxsize=8)
-def _checkpoint(config_json: str) -> Path:
+def _random_checkpoint(config: dict) -> Path:
     from reference.dac import random_checkpoint
 
-    return random_checkpoint(json.loads(config_json), WEIGHTS_SEED)
+    return random_checkpoint(config, WEIGHTS_SEED)
 
 
-def checkpoint(config: Mapping) -> Path:
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
-
-
-def resample(audio16k: np.ndarray, sample_rate: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    g = gcd(16000, sample_rate)
-    return resample_poly(np.asarray(audio16k, np.float32), sample_rate // g,
-                         16000 // g).astype(np.float32)
+checkpoint = codec.seeded_checkpoints(_random_checkpoint)
 
 
 def whole_hops(audio: np.ndarray, hop: int) -> np.ndarray:
@@ -97,10 +81,8 @@ def make_inputs_for(config: Mapping):
         entry, audio = fixture_clip(p["clip"], config["sampling_rate"], p.get("seconds"))
         audio = whole_hops(audio, hop_length(config))
         n_q = int(p.get("n_quantizers", config["n_codebooks"]))
-        meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}",
-                "clip_sha256": entry.get("sha256"), "resampled_to_hz": config["sampling_rate"],
-                "seconds": p.get("seconds"), "n_samples": int(audio.shape[0]),
-                "n_quantizers": n_q}
+        meta = codec.clip_meta(entry, config["sampling_rate"], p.get("seconds"), audio.shape[0])
+        meta["n_quantizers"] = n_q
         return CaseInputs({"audio": audio, "n_quantizers": np.asarray(n_q, dtype=np.int32)}, meta)
     return make_inputs
 
@@ -109,68 +91,26 @@ def make_inputs_for(config: Mapping):
 # sides
 
 
-class ReferenceSide:
+class ReferenceSide(codec.ReferenceSide):
     def __init__(self, config: Mapping):
         from reference.dac import DacReference
 
-        self._ref = DacReference(checkpoint(config))
-        self.model = self._ref.model
-        self.config = dict(config)
-        self.versions = self._ref.versions
-
-    def __call__(self, inputs, layer_taps: bool = True):
-        audio = np.asarray(inputs["audio"], dtype=np.float32)
-        taps = {"input_values": audio[None]}
-        taps.update(self._ref(inputs, layer_taps))
-        return taps
+        super().__init__(DacReference(checkpoint(config)), config)
 
 
 def load_mlx(config: Mapping, dtype: str = "float32"):
-    import mlx.core as mx
-
     from mlx_impl.dac.config import DacConfig
     from mlx_impl.dac.convert import convert
     from mlx_impl.dac.model import DacModel
     from weights.dac import load
 
     w = load(checkpoint(config))
-    cfg = DacConfig.from_dict(w.config)
-    mx_dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
-    np_dtype = np.float32 if dtype == "float32" else np.float16
-    model = DacModel(cfg, dtype=mx_dtype)
-    model.load_weights([(k, mx.array(np.asarray(v, dtype=np_dtype)))
-                        for k, v in convert(w.state).items()], strict=True)
-    mx.eval(model.parameters())
-    return model
+    model = DacModel(DacConfig.from_dict(w.config), dtype=codec.mlx_dtype(dtype))
+    return codec.load_strict(model, convert(w.state), dtype)
 
 
-class EndTaps(dict):
-    """A taps dict that keeps only the input, the quantizer taps and the output audio, so that
-    long clips do not hold every layer's activations."""
-
-    def __setitem__(self, key, value):
-        if key.startswith("quantizer.") or key in ("input_values", "audio_values"):
-            super().__setitem__(key, value)
-
-
-def mlx_taps(mx, run: Callable[[dict], None], layer_taps: bool = True) -> dict[str, np.ndarray]:
-    """Run `run(taps)`, evaluate the taps and return them as numpy (floats as float32, integer
-    taps (codes) as int64, the reference's dtype)."""
-    taps: dict = {} if layer_taps else EndTaps()
-    run(taps)
-    mx.eval(list(taps.values()))
-    return {k: np.array(v.astype(mx.int64) if mx.issubdtype(v.dtype, mx.integer)
-                        else v.astype(mx.float32)) for k, v in taps.items()}
-
-
-class MlxSide:
-    def __init__(self, config: Mapping, dtype: str):
-        import mlx.core as mx
-
-        self._mx = mx
-        self.model = load_mlx(config, dtype)
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
+class MlxSide(codec.MlxSide):
+    load = staticmethod(load_mlx)
 
     def __call__(self, inputs, layer_taps: bool = True):
         mx = self._mx
@@ -181,7 +121,7 @@ class MlxSide:
             taps["input_values"] = audio
             self.model(audio, self.config["sampling_rate"],
                        None if n_q is None else int(np.asarray(n_q).reshape(-1)[0]), taps=taps)
-        return mlx_taps(mx, run, layer_taps)
+        return codec.mlx_taps(mx, run, layer_taps)
 
 
 # ------------------------------------------------------------------------------------------
@@ -192,93 +132,8 @@ def _codes_equal(ref, got) -> float:
     return float(np.mean(ref["quantizer.codes"] == got["quantizer.codes"]))
 
 
-def _decoded_snr(ref, got) -> float:
-    return snr_db(ref["audio_values"], got["audio_values"])
-
-
-def roundtrip_snr(side) -> float:
-    """SNR of one side's reconstruction against its input, over their common length.
-
-    With an odd upsampling stride the decoder is shorter than the input: a transposed conv of
-    kernel 2s, stride s and padding ceil(s/2) gives s*L - 1 samples, so the 24 and 16 kHz
-    configurations (upsampling strides 8, 5, 4, 2) decode 11832 samples from 11840, in the
-    reference as in the port. Whole-hop inputs otherwise decode to their own length.
-    """
-    x, y = side["input_values"], side["audio_values"]
-    n = min(x.shape[-1], y.shape[-1])
-    return snr_db(x[..., :n], y[..., :n])
-
-
-def _roundtrip_ref(ref, got) -> float:
-    return roundtrip_snr(ref)
-
-
-def _roundtrip_mlx(ref, got) -> float:
-    return roundtrip_snr(got)
-
-
-def _roundtrip_diff(ref, got) -> float:
-    return abs(_roundtrip_ref(ref, got) - _roundtrip_mlx(ref, got))
-
-
-METRICS = (
-    Metric("codes_equal_fraction", "fraction of codes equal between MLX and reference",
-           _codes_equal),
-    Metric("decoded_snr_db", "SNR of the MLX decoded audio against the reference's (dB)",
-           _decoded_snr),
-    Metric("roundtrip_snr_ref_db", "SNR(input, reference reconstruction) in dB", _roundtrip_ref),
-    Metric("roundtrip_snr_mlx_db", "SNR(input, MLX reconstruction) in dB", _roundtrip_mlx),
-    Metric("roundtrip_snr_abs_diff_db", "|roundtrip SNR MLX - reference| in dB (goal <= 0.1)",
-           _roundtrip_diff),
-)
-
-
-def codes_summary(want: np.ndarray, got: np.ndarray) -> dict:
-    """Fraction equal and the first mismatch (index, mlx, reference) of two code arrays."""
-    if want.shape != got.shape:
-        return {"codes_equal_fraction": 0.0, "first_mismatch": f"shapes {got.shape} vs {want.shape}"}
-    bad = np.argwhere(want != got)
-    first = None if bad.size == 0 else {"index": [int(i) for i in bad[0]],
-                                        "mlx": int(got[tuple(bad[0])]),
-                                        "reference": int(want[tuple(bad[0])])}
-    return {"codes_equal_fraction": float(np.mean(want == got)), "first_mismatch": first}
-
-
-def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray], dict],
-                    build_ref: Callable[[], Callable], build_mlx: Callable[[str], Callable],
-                    code_taps: tuple[str, ...]) -> Check:
-    """Gated codec round trip on a ../shared/speech clip: codes identical, decoded SNR >= 60 dB
-    against the reference, round-trip SNR within 0.1 dB of the reference's."""
-
-    def fn(dtype: str, log) -> CheckResult:
-        if not (SHARED_SPEECH / "manifest.jsonl").exists():
-            return CheckResult(name, True, {"skipped": f"{SHARED_SPEECH} is absent on this "
-                                            "machine: real-speech round trip not run"}, [])
-        entry, audio16k = read_clip(clip_id, SHARED_SPEECH)
-        inputs = make_inputs(audio16k)
-        log(f"  {clip_id}: reference")
-        want = build_ref()(inputs, layer_taps=False)
-        log(f"  {clip_id}: mlx ({dtype})")
-        got = build_mlx(dtype)(inputs, layer_taps=False)
-        row = {"clip": entry["id"], "seconds": round(len(audio16k) / 16000, 3)}
-        equal = True
-        for t in code_taps:
-            s = codes_summary(want[t], got[t])
-            row[f"{t} equal"] = s["codes_equal_fraction"]
-            row[f"{t} first mismatch"] = s["first_mismatch"]
-            equal &= s["codes_equal_fraction"] == 1.0
-        row["decoded_snr_db"] = _decoded_snr(want, got)
-        row["roundtrip_snr_ref_db"] = _roundtrip_ref(want, got)
-        row["roundtrip_snr_mlx_db"] = _roundtrip_mlx(want, got)
-        row["roundtrip_snr_abs_diff_db"] = _roundtrip_diff(want, got)
-        ok = (equal and row["decoded_snr_db"] >= SNR_MIN_DB
-              and row["roundtrip_snr_abs_diff_db"] <= ROUNDTRIP_DIFF_DB)
-        row["PASS/FAIL"] = "PASS" if ok else "FAIL"
-        return CheckResult(name, ok, {k: v for k, v in row.items() if k != "PASS/FAIL"}, [row])
-
-    return Check(name, f"codec round trip on ../shared/speech/{clip_id}: codes identical, "
-                 f"decoded SNR >= {SNR_MIN_DB} dB vs the reference, round-trip SNR within "
-                 f"{ROUNDTRIP_DIFF_DB} dB of the reference's", fn)
+# round-trip SNR over the common length: see codec.roundtrip_snr (odd upsampling strides)
+METRICS = codec.codec_metrics(_codes_equal, "fraction of codes equal between MLX and reference")
 
 
 def shared_inputs_for(config: Mapping):
@@ -324,10 +179,8 @@ def bench_build_for(config: Mapping):
 
             model = load_mlx(config, dtype)
             x = mx.array(audio)[None]
-            codes = model.encode(x, sr).codes
-            mx.eval(codes)
-            return [BenchStage("encode", lambda: mx.eval(model.encode(x, sr).codes), seconds),
-                    BenchStage("decode", lambda: mx.eval(model.decode(codes)), seconds)]
+            return codec.encode_decode_stages(lambda: model.encode(x, sr).codes, model.decode,
+                                              seconds, finish=mx.eval)
         if engine == "torch":
             import torch
 
@@ -335,17 +188,10 @@ def bench_build_for(config: Mapping):
 
             model = DacReference(checkpoint(config)).model
             x = torch.from_numpy(audio)[None, None]
-
-            def encode():
-                with torch.no_grad():
-                    return model.encode(x).audio_codes.numpy()
-
-            codes = torch.from_numpy(encode())
-
-            def decode():
-                with torch.no_grad():
-                    return model.decode(audio_codes=codes).audio_values.numpy()
-            return [BenchStage("encode", encode, seconds), BenchStage("decode", decode, seconds)]
+            return codec.encode_decode_stages(
+                torch.no_grad()(lambda: model.encode(x).audio_codes),
+                torch.no_grad()(lambda codes: model.decode(audio_codes=codes).audio_values),
+                seconds)
         raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
     return build
 

@@ -32,18 +32,15 @@ Importing this module imports neither torch nor mlx: builders import them when c
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 
-from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, Metric, ModelSpec,
-                         ToleranceTable)
+from parity.models import codec
+from parity.models.codec import fixture_clip, resample
+from parity.spec import BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, ToleranceTable
 
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "speech"
 WEIGHTS_SEED = 0
 
 TEST_TINY_CONFIG = dict(
@@ -99,35 +96,13 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             "quantizer.quantized", *[f"decoder.layers.{j}" for j in dec], "audio_values")
 
 
-@functools.lru_cache(maxsize=4)
-def _checkpoint(config_json: str) -> Path:
+def _random_checkpoint(config: dict) -> Path:
     from reference.encodec import random_checkpoint
 
-    return random_checkpoint(json.loads(config_json), WEIGHTS_SEED)
+    return random_checkpoint(config, WEIGHTS_SEED)
 
 
-def checkpoint(config: Mapping) -> Path:
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
-
-
-def fixture_clip(clip_id: str, sample_rate: int, seconds: float | None = None) -> tuple[dict, np.ndarray]:
-    """A committed fixture clip as float32 mono at `sample_rate` (polyphase resampling)."""
-    import soundfile
-    from scipy.signal import resample_poly
-
-    manifest = FIXTURES / "manifest.jsonl"
-    entries = {e["id"]: e for e in (json.loads(line) for line in
-                                    manifest.read_text().splitlines() if line.strip())}
-    if clip_id not in entries:
-        raise KeyError(f"no fixture clip {clip_id!r}; {manifest} has {sorted(entries)}")
-    e = entries[clip_id]
-    audio, sr = soundfile.read(FIXTURES / e["file"], dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    g = gcd(sr, sample_rate)
-    audio = resample_poly(audio, sample_rate // g, sr // g).astype(np.float32)
-    if seconds is not None:
-        audio = audio[: int(seconds * sample_rate)]
-    return e, np.ascontiguousarray(audio)
+checkpoint = codec.seeded_checkpoints(_random_checkpoint)
 
 
 STEREO_RULE = "left: the clip; right: 0.5 x the clip delayed by 1 ms (zeros first)"
@@ -145,9 +120,8 @@ def make_inputs_for(config: Mapping):
         p = case.params
         entry, audio = fixture_clip(p["clip"], config["sampling_rate"], p.get("seconds"))
         bw = float(p["bandwidth"])
-        meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}",
-                "clip_sha256": entry.get("sha256"), "resampled_to_hz": config["sampling_rate"],
-                "seconds": p.get("seconds"), "n_samples": int(audio.shape[0]), "bandwidth": bw}
+        meta = codec.clip_meta(entry, config["sampling_rate"], p.get("seconds"), audio.shape[0])
+        meta["bandwidth"] = bw
         if config["audio_channels"] == 2:
             audio = stereo(audio, config["sampling_rate"])
             meta["stereo"] = STEREO_RULE
@@ -159,41 +133,30 @@ def make_inputs_for(config: Mapping):
 # sides
 
 
-class ReferenceSide:
+class ReferenceSide(codec.ReferenceSide):
     def __init__(self, config: Mapping):
         from reference.encodec import EncodecReference
 
-        self._ref = EncodecReference(checkpoint(config))
-        self.config = dict(config)
-        self.versions = self._ref.versions
+        super().__init__(EncodecReference(checkpoint(config)), config)
 
-    def __call__(self, inputs):
-        audio = np.asarray(inputs["audio"], dtype=np.float32)
-        taps = {"input_values": audio.reshape(1, audio.shape[0], -1)}  # (1, N, channels)
-        taps.update(self._ref(inputs))
-        return taps
+    def input_values(self, audio: np.ndarray) -> np.ndarray:
+        return audio.reshape(1, audio.shape[0], -1)  # (1, N, channels)
 
 
-class MlxSide:
-    def __init__(self, config: Mapping, dtype: str):
-        import mlx.core as mx
+def load_mlx(config: Mapping, dtype: str = "float32"):
+    from mlx_impl.encodec.config import EncodecConfig
+    from mlx_impl.encodec.convert import convert
+    from mlx_impl.encodec.model import EncodecModel
+    from weights.encodec import load
 
-        from mlx_impl.encodec.config import EncodecConfig
-        from mlx_impl.encodec.convert import convert
-        from mlx_impl.encodec.model import EncodecModel
-        from weights.encodec import load
+    w = load(checkpoint(config))
+    cfg = EncodecConfig.from_dict(w.config)
+    model = EncodecModel(cfg, dtype=codec.mlx_dtype(dtype))
+    return codec.load_strict(model, convert(w.state, cfg), dtype)
 
-        w = load(checkpoint(config))
-        cfg = EncodecConfig.from_dict(w.config)
-        self._mx = mx
-        self.dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
-        np_dtype = np.float32 if dtype == "float32" else np.float16
-        self.model = EncodecModel(cfg, dtype=self.dtype)
-        params = [(k, mx.array(np.asarray(v, dtype=np_dtype))) for k, v in convert(w.state, cfg).items()]
-        self.model.load_weights(params, strict=True)
-        mx.eval(self.model.parameters())
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
+
+class MlxSide(codec.MlxSide):
+    load = staticmethod(load_mlx)
 
     def __call__(self, inputs):
         mx = self._mx
@@ -208,24 +171,11 @@ class MlxSide:
             taps["audio_scales"] = enc.scales
         self.model.decode(enc.codes, enc.scales, n_samples=enc.n_samples,
                           last_frame_pad_length=enc.last_frame_pad_length, taps=taps)
-        mx.eval(list(taps.values()))
-        out = {k: np.array(v.astype(mx.float32) if v.dtype in (mx.float16, mx.bfloat16) else v)
-               for k, v in taps.items()}
-        for name in ("quantizer.codes", "audio_codes"):
-            if name in out:
-                out[name] = out[name].astype(np.int64)
-        return out
+        return codec.taps_to_numpy(mx, taps)
 
 
 # ------------------------------------------------------------------------------------------
 # metrics
-
-
-def snr_db(want: np.ndarray, got: np.ndarray) -> float:
-    """10 log10(sum want^2 / sum (got - want)^2) in float64; inf when identical."""
-    w, g = np.asarray(want, np.float64), np.asarray(got, np.float64)
-    err = float(np.sum((g - w) ** 2))
-    return float("inf") if err == 0 else float(10 * np.log10(np.sum(w ** 2) / err))
 
 
 def _codes_equal(ref, got) -> float:
@@ -233,32 +183,9 @@ def _codes_equal(ref, got) -> float:
     return float(np.mean(ref[name] == got[name]))
 
 
-def _decoded_snr(ref, got) -> float:
-    return snr_db(ref["audio_values"], got["audio_values"])
-
-
-def _roundtrip_ref(ref, got) -> float:
-    return snr_db(ref["input_values"], ref["audio_values"])
-
-
-def _roundtrip_mlx(ref, got) -> float:
-    return snr_db(got["input_values"], got["audio_values"])
-
-
-def _roundtrip_diff(ref, got) -> float:
-    return abs(_roundtrip_ref(ref, got) - _roundtrip_mlx(ref, got))
-
-
-METRICS = (
-    Metric("codes_equal_fraction", "fraction of RVQ codes equal between MLX and reference",
-           _codes_equal),
-    Metric("decoded_snr_db", "SNR of the MLX decoded audio against the reference's (dB)",
-           _decoded_snr),
-    Metric("roundtrip_snr_ref_db", "SNR(input, reference reconstruction) in dB", _roundtrip_ref),
-    Metric("roundtrip_snr_mlx_db", "SNR(input, MLX reconstruction) in dB", _roundtrip_mlx),
-    Metric("roundtrip_snr_abs_diff_db", "|roundtrip SNR MLX - reference| in dB (goal <= 0.1)",
-           _roundtrip_diff),
-)
+# decoded audio is cut to the input length: round-trip SNR over the whole (1, N, channels) input
+METRICS = codec.codec_metrics(_codes_equal, "fraction of RVQ codes equal between MLX and "
+                              "reference", time_axis=1)
 
 # fp32 on CPU (OpenBLAS): measured max abs error <= 4e-7 on every tap of the encodec-24khz cases
 # (and 2.2e-6 at decoder.layers.1, values up to 3.8, with an earlier codebook draw giving larger
@@ -284,12 +211,8 @@ def bench_build_for(config: Mapping):
     """Stages "encode" (audio -> codes) and "decode" (codes -> audio) at 6 kbps; the 16 kHz clip
     is resampled to the model rate (and made stereo by STEREO_RULE for 2-channel models)."""
     def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
-        from scipy.signal import resample_poly
-
         rate = int(config["sampling_rate"])
-        g = gcd(rate, 16000)
-        audio = resample_poly(np.asarray(audio16k, np.float32), rate // g, 16000 // g)
-        audio = audio.astype(np.float32)
+        audio = resample(audio16k, rate)
         if config["audio_channels"] == 2:
             audio = stereo(audio, rate)
         audio = audio.reshape(audio.shape[0], -1)  # (N, channels)
@@ -299,7 +222,7 @@ def bench_build_for(config: Mapping):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = MlxSide(config, dtype).model
+            model = load_mlx(config, dtype)
             x = mx.array(audio[None])
             enc = model.encode(x, rate, bw)
             mx.eval(enc.codes)
@@ -316,18 +239,12 @@ def bench_build_for(config: Mapping):
 
             model = EncodecReference(checkpoint(config)).model
             x = torch.from_numpy(np.ascontiguousarray(audio.T[None]))
-
-            def encode():
-                with torch.no_grad():
-                    return model.encode(x, bandwidth=bw)
-            enc = encode()
-
-            def decode():
-                with torch.no_grad():
-                    return model.decode(enc.audio_codes, enc.audio_scales,
-                                        last_frame_pad_length=enc.last_frame_pad_length)[0].numpy()
-            return [BenchStage("encode", lambda: encode().audio_codes.numpy(), seconds),
-                    BenchStage("decode", decode, seconds)]
+            return codec.encode_decode_stages(
+                torch.no_grad()(lambda: model.encode(x, bandwidth=bw)),
+                torch.no_grad()(lambda enc: model.decode(
+                    enc.audio_codes, enc.audio_scales,
+                    last_frame_pad_length=enc.last_frame_pad_length)[0]),
+                seconds)
         raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
     return build
 

@@ -23,8 +23,6 @@ Importing this module imports neither torch nor mlx: builders import them when c
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
 from math import gcd
 from pathlib import Path
@@ -32,13 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from parity.clips import FIXTURES, SHARED_SPEECH, manifest
+from parity.models import codec
+from parity.models.codec import ROUNDTRIP_DIFF_DB, SNR_MIN_DB
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
                          Metric, ModelSpec, Override, ToleranceTable)
 
 WEIGHTS_SEED = 0
 SAMPLE_RATE = 24000
-SNR_MIN_DB = 60.0  # decoded audio vs the reference's
-ROUNDTRIP_DIFF_DB = 0.1  # |round-trip SNR ours - reference's|
+TIME_AXIS = 1  # audio taps are (B, N, channels)
 
 TEST_TINY_CONFIG = dict(
     sampling_rate=24000, audio_channels=1, hidden_size=16, num_filters=4, num_residual_layers=1,
@@ -85,15 +84,13 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             *[f"decoder.layers.{j}" for j in dec], "audio_values", "streaming.audio_values")
 
 
-@functools.lru_cache(maxsize=4)
-def _checkpoint(config_json: str) -> Path:
+def _random_checkpoint(config: dict) -> Path:
     from reference.mimi import random_checkpoint
 
-    return random_checkpoint(json.loads(config_json), WEIGHTS_SEED)
+    return random_checkpoint(config, WEIGHTS_SEED)
 
 
-def checkpoint(config: Mapping) -> Path:
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+checkpoint = codec.seeded_checkpoints(_random_checkpoint)
 
 
 def resample(audio: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:
@@ -123,9 +120,8 @@ def make_inputs(case: GoldenCase) -> CaseInputs:
     entry = entries[p["clip"]]
     audio = read_clip(entry, p.get("seconds"))
     n_q = int(p["num_quantizers"])
-    meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}",
-            "clip_sha256": entry.get("sha256"), "resampled_to_hz": SAMPLE_RATE,
-            "seconds": p.get("seconds"), "n_samples": int(audio.shape[0]), "num_quantizers": n_q}
+    meta = codec.clip_meta(entry, SAMPLE_RATE, p.get("seconds"), audio.shape[0])
+    meta["num_quantizers"] = n_q
     return CaseInputs({"audio": audio, "num_quantizers": np.asarray(n_q, dtype=np.int32)}, meta)
 
 
@@ -133,26 +129,23 @@ def make_inputs(case: GoldenCase) -> CaseInputs:
 # sides
 
 
-class ReferenceSide:
+class ReferenceSide(codec.ReferenceSide):
     def __init__(self, config: Mapping):
         from reference.mimi import MimiReference
 
-        self._ref = MimiReference(checkpoint(config))
-        self.config = dict(config)
-        self.versions = self._ref.versions
+        super().__init__(MimiReference(checkpoint(config)), config)
+
+    def input_values(self, audio: np.ndarray) -> np.ndarray:
+        return audio[None, :, None]  # (1, N, 1)
 
     def __call__(self, inputs):
-        audio = np.asarray(inputs["audio"], dtype=np.float32)
-        taps = {"input_values": audio[None, :, None]}
-        taps.update(self._ref(inputs))
+        taps = super().__call__(inputs)
         # upstream has no streaming SEANet decoder: our streaming decode is held to its one-shot
         taps["streaming.audio_values"] = taps["audio_values"]
         return taps
 
 
 def load_mlx(config: Mapping, dtype: str = "float32"):
-    import mlx.core as mx
-
     from mlx_impl.mimi.config import MimiConfig
     from mlx_impl.mimi.convert import convert
     from mlx_impl.mimi.model import MimiModel
@@ -160,13 +153,8 @@ def load_mlx(config: Mapping, dtype: str = "float32"):
 
     w = load(checkpoint(config))
     cfg = MimiConfig.from_dict(w.config)
-    mx_dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
-    np_dtype = np.float32 if dtype == "float32" else np.float16
-    model = MimiModel(cfg, dtype=mx_dtype)
-    params = [(k, mx.array(np.asarray(v, dtype=np_dtype))) for k, v in convert(w.state, cfg).items()]
-    model.load_weights(params, strict=True)
-    mx.eval(model.parameters())
-    return model
+    model = MimiModel(cfg, dtype=codec.mlx_dtype(dtype))
+    return codec.load_strict(model, convert(w.state, cfg), dtype)
 
 
 def stream_decode(model, codes, frames_per_step: int = 1):
@@ -182,14 +170,8 @@ def stream_decode(model, codes, frames_per_step: int = 1):
     return mx.concatenate(chunks, axis=1)
 
 
-class MlxSide:
-    def __init__(self, config: Mapping, dtype: str):
-        import mlx.core as mx
-
-        self._mx = mx
-        self.model = load_mlx(config, dtype)
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
+class MlxSide(codec.MlxSide):
+    load = staticmethod(load_mlx)
 
     def __call__(self, inputs):
         mx = self._mx
@@ -199,45 +181,26 @@ class MlxSide:
         mx.eval(list(taps.values()))
         taps["streaming.audio_values"] = stream_decode(self.model, taps["audio_codes"])[
             :, : audio.shape[1]]
-        out = {k: np.array(v.astype(mx.float32) if v.dtype in (mx.float16, mx.bfloat16) else v)
-               for k, v in taps.items()}
-        out["audio_codes"] = out["audio_codes"].astype(np.int64)
-        return out
+        return codec.taps_to_numpy(mx, taps)
 
 
 # ------------------------------------------------------------------------------------------
 # metrics
 
 
-def snr_db(want: np.ndarray, got: np.ndarray) -> float:
-    """10 log10(sum want^2 / sum (got - want)^2) in float64; inf when identical."""
-    w, g = np.asarray(want, np.float64), np.asarray(got, np.float64)
-    err = float(np.sum((g - w) ** 2))
-    return float("inf") if err == 0 else float(10 * np.log10(np.sum(w ** 2) / err))
-
-
 def _codes_equal(ref, got) -> float:
     return float(np.mean(ref["audio_codes"] == got["audio_codes"]))
 
 
-def _roundtrip_diff(ref, got) -> float:
-    return abs(snr_db(ref["input_values"], ref["audio_values"])
-               - snr_db(got["input_values"], got["audio_values"]))
+def _streaming_vs_oneshot(ref, got) -> float:
+    return float(np.max(np.abs(got["streaming.audio_values"] - got["audio_values"])))
 
 
-METRICS = (
-    Metric("codes_equal_fraction", "fraction of codes equal between MLX and reference",
-           _codes_equal),
-    Metric("decoded_snr_db", "SNR of the MLX decoded audio against the reference's (dB)",
-           lambda r, g: snr_db(r["audio_values"], g["audio_values"])),
-    Metric("roundtrip_snr_ref_db", "SNR(input, reference reconstruction) in dB",
-           lambda r, g: snr_db(r["input_values"], r["audio_values"])),
-    Metric("roundtrip_snr_mlx_db", "SNR(input, MLX reconstruction) in dB",
-           lambda r, g: snr_db(g["input_values"], g["audio_values"])),
-    Metric("roundtrip_snr_abs_diff_db", "|roundtrip SNR MLX - reference| in dB (goal <= 0.1)",
-           _roundtrip_diff),
+# decoded audio is cut to the input length: round-trip SNR over the whole (1, N, 1) input
+METRICS = codec.codec_metrics(_codes_equal, "fraction of codes equal between MLX and reference",
+                              TIME_AXIS) + (
     Metric("streaming_vs_oneshot_max_abs", "max |MLX streaming decode - MLX one-shot decode|",
-           lambda r, g: float(np.max(np.abs(g["streaming.audio_values"] - g["audio_values"])))),
+           _streaming_vs_oneshot),
 )
 
 # fp32 on CPU (OpenBLAS vs torch's oneDNN/MKL convolutions). The seeded random model has large
@@ -311,11 +274,10 @@ def roundtrip_check_for(config: Mapping, num_quantizers: tuple[int, ...]):
                 row = {"clip": e["id"], "folder": e["folder"], "seconds": len(audio) / SAMPLE_RATE,
                        "num_quantizers": n_q,
                        "codes_equal_fraction": _codes_equal(want, got),
-                       "decoded_snr_db": snr_db(want["audio_values"], got["audio_values"]),
-                       "roundtrip_snr_ref_db": snr_db(want["input_values"], want["audio_values"]),
-                       "roundtrip_snr_mlx_db": snr_db(got["input_values"], got["audio_values"]),
-                       "streaming_vs_oneshot_max_abs": float(np.max(np.abs(
-                           got["streaming.audio_values"] - got["audio_values"]))),
+                       "decoded_snr_db": codec.decoded_snr(want, got),
+                       "roundtrip_snr_ref_db": codec.roundtrip_snr(want, TIME_AXIS),
+                       "roundtrip_snr_mlx_db": codec.roundtrip_snr(got, TIME_AXIS),
+                       "streaming_vs_oneshot_max_abs": _streaming_vs_oneshot(want, got),
                        "worst_tap": worst_tap, "worst_tap_error_over_tolerance": worst,
                        "failing_taps": failing}
                 row["roundtrip_snr_abs_diff_db"] = abs(row["roundtrip_snr_ref_db"]
@@ -353,11 +315,8 @@ def bench_build_for(config: Mapping, num_quantizers: int = 8):
 
             model = load_mlx(config, dtype)
             x = mx.array(audio)[None, :, None]
-            codes = model.encode(x, SAMPLE_RATE, num_quantizers)
-            mx.eval(codes)
-            return [BenchStage("encode", lambda: mx.eval(model.encode(x, SAMPLE_RATE,
-                                                                      num_quantizers)), seconds),
-                    BenchStage("decode", lambda: mx.eval(model.decode(codes)), seconds)]
+            return codec.encode_decode_stages(lambda: model.encode(x, SAMPLE_RATE, num_quantizers),
+                                              model.decode, seconds, finish=mx.eval)
         if engine == "torch":
             import torch
 
@@ -365,19 +324,9 @@ def bench_build_for(config: Mapping, num_quantizers: int = 8):
 
             model = MimiReference(checkpoint(config)).model
             x = torch.from_numpy(audio)[None, None]
-
-            def encode():
-                with torch.no_grad():
-                    return model.encode(x, num_quantizers=num_quantizers).audio_codes
-
-            codes = encode()
-
-            def decode():
-                with torch.no_grad():
-                    return model.decode(codes).audio_values.numpy()
-
-            return [BenchStage("encode", lambda: encode().numpy(), seconds),
-                    BenchStage("decode", decode, seconds)]
+            return codec.encode_decode_stages(
+                torch.no_grad()(lambda: model.encode(x, num_quantizers=num_quantizers).audio_codes),
+                torch.no_grad()(lambda codes: model.decode(codes).audio_values), seconds)
         raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
     return build
 

@@ -22,14 +22,13 @@ Importing this module imports neither torch nor mlx.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from parity.clips import FIXTURES, SHARED_SPEECH, audio_inputs, manifest, read_clip
+from parity.models import codec
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
                          Metric, ModelSpec, ToleranceTable)
 
@@ -52,15 +51,13 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             "quantizer.codes")
 
 
-@functools.lru_cache(maxsize=4)
-def _checkpoint(config_json: str) -> Path:
+def _random_checkpoint(config: dict) -> Path:
     from reference.s3tokenizer import random_checkpoint
 
-    return random_checkpoint(json.loads(config_json), WEIGHTS_SEED)
+    return random_checkpoint(config, WEIGHTS_SEED)
 
 
-def checkpoint(config: Mapping) -> Path:
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+checkpoint = codec.seeded_checkpoints(_random_checkpoint)
 
 
 def make_inputs(case: GoldenCase) -> CaseInputs:
@@ -74,60 +71,41 @@ def make_inputs(case: GoldenCase) -> CaseInputs:
 
 
 def load_mlx(config: Mapping, dtype: str = "float32"):
-    import mlx.core as mx
-
     from mlx_impl.s3tokenizer.config import S3TokenizerConfig
     from mlx_impl.s3tokenizer.convert import convert
     from mlx_impl.s3tokenizer.model import S3Tokenizer
     from weights.s3tokenizer import load
 
     w = load(checkpoint(config))
-    mx_dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
-    model = S3Tokenizer(S3TokenizerConfig.from_dict(w.config), dtype=mx_dtype)
-    np_dtype = np.float32 if dtype == "float32" else np.float16
-    model.load_weights([(k, mx.array(np.asarray(v, dtype=np_dtype)))
-                        for k, v in convert(w.state).items()], strict=True)
-    mx.eval(model.parameters())
-    return model
+    model = S3Tokenizer(S3TokenizerConfig.from_dict(w.config), dtype=codec.mlx_dtype(dtype))
+    return codec.load_strict(model, convert(w.state), dtype)
 
 
 # ------------------------------------------------------------------------------------------
 # sides
 
 
-class ReferenceSide:
+class ReferenceSide(codec.ReferenceSide):
     def __init__(self, config: Mapping):
         from reference.s3tokenizer import S3Reference
 
-        self._ref = S3Reference(checkpoint(config))
-        self.config = dict(config)
-        self.versions = self._ref.versions
+        super().__init__(S3Reference(checkpoint(config)), config)
 
     def __call__(self, inputs):
-        return self._ref(inputs)
+        return self._ref(inputs)  # the taps start at `mel`: no input_values
 
     def tokenize(self, audio: np.ndarray) -> np.ndarray:
         return self._ref.tokenize(audio)
 
 
-class MlxSide:
-    def __init__(self, config: Mapping, dtype: str):
-        import mlx.core as mx
-
-        self._mx = mx
-        self.model = load_mlx(config, dtype)
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
+class MlxSide(codec.MlxSide):
+    load = staticmethod(load_mlx)
 
     def __call__(self, inputs):
         mx = self._mx
         taps: dict = {}
         self.model.tokenize(mx.array(np.asarray(inputs["audio"], dtype=np.float32)), taps=taps)
-        mx.eval(list(taps.values()))
-        out = {k: np.array(v.astype(mx.float32) if v.dtype in (mx.float16, mx.bfloat16) else v)
-               for k, v in taps.items()}
-        out["quantizer.codes"] = out["quantizer.codes"].astype(np.int64)
-        return out
+        return codec.taps_to_numpy(mx, taps)
 
     def tokenize(self, audio: np.ndarray) -> np.ndarray:
         return np.array(self.model.tokenize(self._mx.array(audio))).astype(np.int64)

@@ -26,11 +26,11 @@ Importing this module imports neither torch nor mlx: builders import them when c
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 
 import numpy as np
 
+from parity.models import codec
 from parity.models import encodec as encodec_spec
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, Metric, ModelSpec,
                          Override, ToleranceTable)
@@ -97,27 +97,22 @@ def encodec_codebooks() -> tuple:
     return tuple(w.state[f"quantizer.layers.{q}.codebook.embed"] for q in range(n))
 
 
-@functools.lru_cache(maxsize=4)
-def _checkpoint(config_json: str):
+def _random_checkpoint(config: dict):
     from reference.vocos import random_checkpoint
 
-    config = json.loads(config_json)
     codebooks = None if is_mel(config) else list(encodec_codebooks())
     return random_checkpoint(config, WEIGHTS_SEED, codebooks)
 
 
-def checkpoint(config: Mapping):
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+checkpoint = codec.seeded_checkpoints(_random_checkpoint)
 
 
 def make_inputs_for(config: Mapping):
     def make_inputs(case: GoldenCase) -> CaseInputs:
         p = case.params
-        entry, audio = encodec_spec.fixture_clip(p["clip"], SAMPLE_RATE, p.get("seconds"))
+        entry, audio = codec.fixture_clip(p["clip"], SAMPLE_RATE, p.get("seconds"))
         arrays = {"audio": audio}
-        meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}",
-                "clip_sha256": entry.get("sha256"), "resampled_to_hz": SAMPLE_RATE,
-                "seconds": p.get("seconds"), "n_samples": int(audio.shape[0])}
+        meta = codec.clip_meta(entry, SAMPLE_RATE, p.get("seconds"), audio.shape[0])
         if is_mel(config):
             arrays["mel"] = reference_mel(config, audio)
             meta["mel"] = "vocos MelSpectrogramFeatures(**init_args) of the audio, (frames, n_mels)"
@@ -181,8 +176,6 @@ class ReferenceSide:
 
 
 def load_mlx(config: Mapping, dtype: str = "float32"):
-    import mlx.core as mx
-
     from mlx_impl.vocos.config import VocosConfig
     from mlx_impl.vocos.convert import convert
     from mlx_impl.vocos.model import Vocos
@@ -190,43 +183,24 @@ def load_mlx(config: Mapping, dtype: str = "float32"):
 
     w = load(checkpoint(config))
     cfg = VocosConfig.from_dict(w.config)
-    mdtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
-    model = Vocos(cfg, dtype=mdtype)
     params, fb = convert(w.state, cfg)
-    np_dtype = np.float32 if dtype == "float32" else np.float16
-    model.load_weights([(k, mx.array(np.asarray(v, dtype=np_dtype))) for k, v in params.items()],
-                       strict=True)
+    model = codec.load_strict(Vocos(cfg, dtype=codec.mlx_dtype(dtype)), params, dtype)
     if fb is not None:
         model.set_mel_filterbank(fb)
-    mx.eval(model.parameters())
     return model
 
 
 def load_mlx_encodec():
-    import mlx.core as mx
-
-    from mlx_impl.encodec.config import EncodecConfig
-    from mlx_impl.encodec.convert import convert
-    from mlx_impl.encodec.model import EncodecModel
-    from weights.encodec import load
-
-    w = load(encodec_spec.checkpoint(ENCODEC_CONFIG))
-    cfg = EncodecConfig.from_dict(w.config)
-    model = EncodecModel(cfg)
-    model.load_weights([(k, mx.array(v)) for k, v in convert(w.state, cfg).items()], strict=True)
-    mx.eval(model.parameters())
-    return model
+    """The MLX EnCodec of the codes path, float32 (the encodec-24khz spec's `load_mlx`)."""
+    return encodec_spec.load_mlx(ENCODEC_CONFIG)
 
 
-class MlxSide:
+class MlxSide(codec.MlxSide):
+    load = staticmethod(load_mlx)
+
     def __init__(self, config: Mapping, dtype: str):
-        import mlx.core as mx
-
-        self._mx = mx
-        self.config = dict(config)
-        self.model = load_mlx(config, dtype)
+        super().__init__(config, dtype)
         self.encodec = None if is_mel(config) else load_mlx_encodec()
-        self.versions = {"mlx": mx.__version__}
 
     def __call__(self, inputs):
         mx = self._mx
@@ -242,12 +216,7 @@ class MlxSide:
             codes = enc.codes[0].transpose(1, 0, 2)  # (K, B, F)
             taps["codes"] = codes
             self.model.decode_codes(codes, self.model.bandwidth_id(bw), taps=taps)
-        mx.eval(list(taps.values()))
-        out = {k: np.array(v.astype(mx.float32) if v.dtype in (mx.float16, mx.bfloat16) else v)
-               for k, v in taps.items()}
-        if "codes" in out:
-            out["codes"] = out["codes"].astype(np.int64)
-        return out
+        return codec.taps_to_numpy(mx, taps)
 
 
 # ------------------------------------------------------------------------------------------
@@ -260,7 +229,7 @@ def _common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _roundtrip(taps) -> float:
-    return encodec_spec.snr_db(*_common(taps["input_values"], taps["audio"]))
+    return codec.snr_db(*_common(taps["input_values"], taps["audio"]))
 
 
 def _codes_equal(ref, got) -> float:
@@ -271,7 +240,7 @@ METRICS = (
     Metric("codes_equal_fraction", "fraction of EnCodec codes equal (1.0 for mel models)",
            _codes_equal),
     Metric("decoded_snr_db", "SNR of the MLX audio against the reference's (dB)",
-           lambda ref, got: encodec_spec.snr_db(ref["audio"], got["audio"])),
+           lambda ref, got: codec.snr_db(ref["audio"], got["audio"])),
     Metric("roundtrip_snr_ref_db", "SNR(input, reference output) in dB", lambda r, g: _roundtrip(r)),
     Metric("roundtrip_snr_mlx_db", "SNR(input, MLX output) in dB", lambda r, g: _roundtrip(g)),
     Metric("roundtrip_snr_abs_diff_db", "|roundtrip SNR MLX - reference| in dB (goal <= 0.1)",
