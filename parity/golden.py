@@ -2,8 +2,9 @@
 
 Layout: `golden/<model>/manifest.json` plus one `<case>.safetensors` per golden case. Each case
 file holds `inputs.<name>` (what both sides were fed), `taps.<name>` (whole taps, float32, or
-integer for discrete taps) and `fp.<name>.indices` / `fp.<name>.values` (fingerprints of large
-taps). golden/README.md explains the fingerprint. The manifest records the format version,
+integer for discrete taps), `fp.<name>.values` (fingerprints of large taps) and
+`index.<size>` (the flat indices of every fingerprint of a tap with that many elements, stored once
+per file). golden/README.md explains the fingerprint. The manifest records the format version,
 inputs, seeds, config, upstream package versions, generator command, tolerance table and the
 sha256 of every file; a file whose hash differs is an error. The directory is written to a
 temporary sibling and renamed into place, so a reader never sees a half-written golden.
@@ -26,9 +27,9 @@ import numpy as np
 from parity.compare import Fingerprint
 from parity.spec import Arrays, ParityError
 
-FORMAT_VERSION = 1
-MAX_WHOLE = 65536  # taps with at most this many elements are stored whole (float32)
-N_INDICES = 8192  # larger taps: values at this many fixed flat indices plus summary statistics
+FORMAT_VERSION = 2  # 1 -> 2: whole up to 8192 (was 65536), 4096 indices (was 8192), shared indices
+MAX_WHOLE = 8192  # taps with at most this many elements are stored whole (float32)
+N_INDICES = 4096  # larger taps: values at this many fixed flat indices plus summary statistics
 INDEX_SEED = 0  # seed of the index set (numpy default_rng), the same for every tap of a size
 
 ROOT = Path(__file__).resolve().parent.parent / "golden"
@@ -85,11 +86,13 @@ def pack_case(inputs: Arrays, taps: Arrays, discrete: tuple[str, ...] = (),
             tensors[f"taps.{name}"] = np.ascontiguousarray(a.astype(np.float32))
             entries.append({"name": name, "shape": list(a.shape), "kind": "whole"})
         else:
-            fp = Fingerprint.of(a, fingerprint_indices(a.size))
-            tensors[f"fp.{name}.indices"] = fp.indices
+            index = f"index.{a.size}"
+            if index not in tensors:
+                tensors[index] = fingerprint_indices(a.size)
+            fp = Fingerprint.of(a, tensors[index])
             tensors[f"fp.{name}.values"] = fp.values
             entries.append({"name": name, "shape": list(a.shape), "kind": "fingerprint",
-                            "summary": fp.summary()})
+                            "indices": index, "summary": fp.summary()})
     return tensors, entries
 
 
@@ -165,7 +168,7 @@ def read(model: str, root: Path = ROOT) -> Golden:
                 taps[name] = t[f"taps.{name}"]
             else:
                 s = tap["summary"]
-                taps[name] = Fingerprint(tuple(tap["shape"]), t[f"fp.{name}.indices"],
+                taps[name] = Fingerprint(tuple(tap["shape"]), t[tap["indices"]],
                                          t[f"fp.{name}.values"], s["mean"], s["std"], s["min"],
                                          s["max"], s["l2"])
         cases.append(GoldenCaseData(entry["name"], inputs, taps, entry))

@@ -34,7 +34,7 @@ class TapStats:
     worst_want: float
     n_fail: int  # elements over the tolerance
     size: int
-    note: str = ""  # e.g. "fingerprint 8192/576000" when compared against a stored fingerprint
+    note: str = ""  # e.g. "fingerprint 4096/576000" when compared against a stored fingerprint
 
     def to_dict(self) -> dict:
         d = asdict(self)

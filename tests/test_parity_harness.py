@@ -271,6 +271,24 @@ def test_fingerprint_catches_an_error_outside_the_sampled_indices():
     assert not r.passed and "summary out of bounds" in r.note
 
 
+def test_pack_case_stores_whole_taps_and_fingerprints_with_shared_indices():
+    rng = np.random.default_rng(4)
+    small = rng.standard_normal(golden_store.MAX_WHOLE).astype(np.float32)
+    big_a = rng.standard_normal((30, 500)).astype(np.float32)
+    big_b = rng.standard_normal((500, 30)).astype(np.float32)  # same size: shares big_a's indices
+    codes = rng.integers(0, 9, (2, 7))
+    tensors, entries = golden_store.pack_case({"x": small}, {"small": small, "a": big_a,
+                                              "b": big_b, "codes": codes}, discrete=("codes",))
+    assert [e["kind"] for e in entries] == ["whole", "fingerprint", "fingerprint", "discrete"]
+    assert entries[1]["indices"] == entries[2]["indices"] == "index.15000"
+    assert sorted(k for k in tensors if k.startswith("index.")) == ["index.15000"]
+    idx = tensors["index.15000"]
+    assert idx.size == golden_store.N_INDICES
+    np.testing.assert_array_equal(tensors["fp.b.values"], big_b.ravel()[idx])
+    np.testing.assert_array_equal(tensors["taps.small"], small)
+    assert tensors["taps.codes"].dtype == np.int64
+
+
 def test_golden_round_trip_and_tamper(tmp_path):
     spec = dataclasses.replace(TOY, name="toy-rt")
     generate_golden(spec, log=quiet, root=tmp_path)
