@@ -35,6 +35,7 @@ import mlx.core as mx
 import numpy as np
 from mlx import nn
 
+from mlx_impl.audio_checks import codec_audio
 from mlx_impl.layers.conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.quantize import ResidualVectorQuantizer, check_codes
 from mlx_impl.layers.seanet import SEANetDecoder, SEANetEncoder, SEANetOptions
@@ -136,23 +137,8 @@ class MimiModel(nn.Module):
     # -- checks ------------------------------------------------------------------------------
 
     def _check_audio(self, audio, sample_rate: int) -> mx.array:
-        cfg = self.cfg
-        if sample_rate != cfg.sampling_rate:
-            raise ValueError(f"expected {cfg.sampling_rate} Hz audio, got {sample_rate} Hz; "
-                             f"resample to {cfg.sampling_rate} Hz first (e.g. "
-                             f"mlx_impl.audio_io.load_audio(path, sr={cfg.sampling_rate}))")
-        audio = mx.array(audio) if isinstance(audio, np.ndarray) else audio
-        if audio.ndim != 3:
-            raise ValueError(f"expected audio (batch, samples, channels), got shape "
-                             f"{audio.shape}; a mono clip x of shape (N,) is x[None, :, None]")
-        if audio.shape[2] != cfg.audio_channels:
-            raise ValueError(f"expected {cfg.audio_channels}-channel audio, got {audio.shape[2]} "
-                             f"channels (shape {audio.shape}); down-mix to mono")
-        if audio.shape[1] == 0:
-            raise ValueError("audio contains no samples (length 0); pass audio with content")
-        if not mx.issubdtype(audio.dtype, mx.floating):
-            raise ValueError(f"expected float audio in [-1, 1], got dtype {audio.dtype}")
-        return audio.astype(self.dtype)
+        return codec_audio(audio, sample_rate, self.cfg.sampling_rate, self.dtype,
+                           channels=self.cfg.audio_channels)
 
     def _check_num_quantizers(self, n_q: int | None) -> int:
         n_q = self.cfg.num_quantizers if n_q is None else n_q

@@ -42,6 +42,7 @@ import mlx.core as mx
 import numpy as np
 from mlx import nn
 
+from mlx_impl.audio_checks import codec_audio
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.rope import RotaryEmbedding
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
@@ -210,20 +211,7 @@ class SnacModel(nn.Module):
     # -- checks ------------------------------------------------------------------------------
 
     def _check_audio(self, audio, sample_rate: int) -> mx.array:
-        cfg = self.cfg
-        if sample_rate != cfg.sampling_rate:
-            raise ValueError(f"expected {cfg.sampling_rate} Hz audio, got {sample_rate} Hz; "
-                             f"resample to {cfg.sampling_rate} Hz first (e.g. "
-                             f"mlx_impl.audio_io.load_audio(path, sr={cfg.sampling_rate}))")
-        audio = mx.array(audio) if isinstance(audio, np.ndarray) else audio
-        if audio.ndim != 2:
-            raise ValueError(f"expected mono audio (batch, samples), got shape {audio.shape}; "
-                             "a clip x of shape (N,) is x[None]; down-mix stereo to mono")
-        if audio.shape[1] == 0:
-            raise ValueError("audio contains no samples (length 0); pass audio with content")
-        if not mx.issubdtype(audio.dtype, mx.floating):
-            raise ValueError(f"expected float audio in [-1, 1], got dtype {audio.dtype}")
-        return audio.astype(self.dtype)
+        return codec_audio(audio, sample_rate, self.cfg.sampling_rate, self.dtype)
 
     def noise_shapes(self, batch: int, frames: int) -> list[tuple[int, int, int]]:
         """(B, T_k, 1) of the noise each noise block draws when decoding `frames` latent frames."""
