@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import numpy as np
 
+from mlx_impl.layers.activations import logsumexp
 from mlx_impl.whisper.tokenizer import Tokenizer, resolve_language
 
 CHUNK_LENGTH = 30  # seconds of audio per window
@@ -45,8 +46,10 @@ def compression_ratio(text: str) -> float:
 
 
 def log_softmax(x: mx.array) -> mx.array:
+    # `logsumexp` of mlx_impl.layers: on the CPU it avoids MLX's scalar exp (two of these per
+    # greedy step over 51865 logits took 2.5 ms of whisper-base's ~20 ms step; now 0.6 ms)
     x = x.astype(mx.float32)
-    return x - mx.logsumexp(x, axis=-1, keepdims=True)
+    return x - logsumexp(x, axis=-1, keepdims=True)
 
 
 def task_tokenizer(tokenizer: Tokenizer, multilingual: bool, language: str | None,
@@ -144,18 +147,15 @@ def detect_language(model, mel_or_features: mx.array, tokenizer: Tokenizer):
 # ---- logit filters: (logits (B, V) float32, token history per row) -> filtered logits ----------
 
 def _mask_intervals(n_vocab: int, rows: list[list[tuple[int, int]]]) -> mx.array | None:
-    """Boolean (B, V) mask, True inside any of each row's [lo, hi) token intervals."""
-    k = max((len(r) for r in rows), default=0)
-    if k == 0:
+    """Boolean (B, V) mask, True inside any of each row's [lo, hi) token intervals (built on the
+    host: a few slices, where the (B, K, V) comparisons in MLX took ~0.4 ms per step)."""
+    if not any(rows):
         return None
-    bounds = np.zeros((len(rows), k, 2), dtype=np.int32)
+    mask = np.zeros((len(rows), n_vocab), dtype=bool)
     for i, r in enumerate(rows):
-        if r:
-            bounds[i, : len(r)] = r
-    b = mx.array(bounds)
-    v = mx.arange(n_vocab, dtype=mx.int32)
-    inside = (v >= b[:, :, :1]) & (v < b[:, :, 1:])  # (B, K, V)
-    return mx.any(inside, axis=1)
+        for lo, hi in r:
+            mask[i, lo:hi] = True
+    return mx.array(mask)
 
 
 class LogitFilter(ABC):
@@ -229,7 +229,7 @@ class ApplyTimestampRules(LogitFilter):
             logits = mx.where(mask, -mx.inf, logits)
 
         logprobs = log_softmax(logits)
-        timestamp_logprob = mx.logsumexp(logprobs[:, tb:], axis=-1)
+        timestamp_logprob = logsumexp(logprobs[:, tb:], axis=-1)
         max_text_logprob = mx.max(logprobs[:, :tb], axis=-1)
         force_timestamp = (timestamp_logprob > max_text_logprob)[:, None]
         is_text = mx.arange(n_vocab) < tb
