@@ -391,7 +391,9 @@ a = rng.standard_normal((300, 512)).astype(np.float32)
 b = rng.standard_normal((512, 200)).astype(np.float32)
 c = np.asarray(mx.array(a) @ mx.array(b))
 err = float(np.abs(c - a.astype(np.float64) @ b.astype(np.float64)).max())
-print(json.dumps({"info": mlx_impl.blas_info(), "err": err}))
+import os
+print(json.dumps({"info": mlx_impl.blas_info(), "err": err,
+                  "timeout_env": os.environ.get("OPENBLAS_THREAD_TIMEOUT")}))
 """
 
 
@@ -415,6 +417,8 @@ def test_blas_pickup_in_fresh_process():
     on_linux = sys.platform.startswith("linux")
     if on_linux and Path(OPENBLAS_PATH).exists():
         assert res["info"]["library"] == "openblas", f"OpenBLAS not picked up: {res['info']}"
+        # worker threads sleep at once (not set by the user here): see mlx_impl/_blas.py
+        assert res["info"]["thread_timeout"] == res["timeout_env"] == "4", res
     # 512-term fp32 dot products of N(0,1) values (|c| ~ 23-100): rounding error ~1e-5..1e-4
     assert_close(
         "matmul max abs err vs float64",

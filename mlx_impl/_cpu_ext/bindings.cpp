@@ -14,6 +14,10 @@ NB_MODULE(_kernels, m) {
         "Exact (erf) GELU of a float32/float16/bfloat16 array, on the CPU stream.");
   m.def("attention", &mlx_impl_ext::attention, "q"_a, "kt"_a, "v"_a,
         "softmax(q @ kt) @ v for float32 (..., T, D), (..., D, S), (..., S, Dv), query-blocked.");
+  m.def("multihead_attention", &mlx_impl_ext::multihead_attention, "q"_a, "k"_a, "v"_a,
+        "n_head"_a, "scale"_a,
+        "Unmasked attention on (B, T, H*D), (B, S, H*D), (B, S, H*Dv); softmax(scale q k^T) v "
+        "per head, no head transposes.");
   m.def("matvec", &mlx_impl_ext::matvec, "x"_a, "w"_a, "bias"_a = nb::none(),
         "x (..., K) @ w.T (+ bias) for float32 w (N, K): one cblas_sgemv per row of x.");
   m.def("layer_norm", &mlx_impl_ext::layer_norm, "x"_a, "weight"_a, "bias"_a, "eps"_a,

@@ -1,8 +1,9 @@
-// Row kernels for softmax and exact (erf) GELU in fp32, written so that g++/clang -O3
-// auto-vectorise them (branch-free selects, integer bit tricks, no libm calls). Built with
-// -ffp-contract=off and without -ffast-math: every build (SSE4.2, AVX2, AVX-512, NEON) gives the
-// same bits. Coefficients: the minimax fits made for mlx_impl/layers/activations.py (see its
-// docstring), used here with the same evaluation order.
+// Row kernels for softmax and exact (erf) GELU in fp32: branch-free selects, integer bit tricks,
+// no libm calls, written as templates over float and a 16-lane vector type so each loop runs
+// the same operations on vectors and on its scalar remainder. Built with -ffp-contract=off and
+// without -ffast-math: every build (SSE4.2, AVX2, AVX-512, NEON) gives the same bits.
+// Coefficients: the minimax fits made for mlx_impl/layers/activations.py (see its docstring),
+// used here with the same evaluation order.
 #pragma once
 
 #include <cstddef>
@@ -11,27 +12,62 @@
 
 namespace mlx_impl_ext {
 
-inline float bits_to_float(int32_t i) {
-  float f;
+constexpr int kLanes = 16;
+
+// Sixteen float (int32) lanes as one value: the GCC/clang vector extension, lowered to whatever
+// vectors the ISA has (one zmm on AVX-512, two ymm on AVX2, four q registers on NEON). The
+// functions below are templates over T = float or Lanes16, so the vector loops and their scalar
+// remainders run the same operations in the same order and give the same bits.
+typedef float Lanes16 __attribute__((vector_size(kLanes * sizeof(float))));
+typedef int32_t IntLanes16 __attribute__((vector_size(kLanes * sizeof(int32_t))));
+
+template <class T>
+struct IntOf {
+  using type = int32_t;
+};
+template <>
+struct IntOf<Lanes16> {
+  using type = IntLanes16;
+};
+template <class T>
+using IntOfT = typename IntOf<T>::type;
+
+// c in every lane (T{} + c broadcasts for vectors and is c for float).
+template <class T>
+inline T splat(float c) {
+  return T{} + c;
+}
+
+template <class T>
+inline T bits_to_float(IntOfT<T> i) {
+  T f;
   std::memcpy(&f, &i, sizeof f);
   return f;
 }
 
-inline int32_t float_to_bits(float f) {
-  int32_t i;
+template <class T>
+inline IntOfT<T> float_to_bits(T f) {
+  IntOfT<T> i;
   std::memcpy(&i, &f, sizeof i);
   return i;
 }
 
+template <class T>
+inline T abs_value(T v) {
+  return v < 0.0f ? -v : v;
+}
+
 // Clamp that lets nan through (both comparisons are false for nan).
-inline float clamp_keep_nan(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
+template <class T>
+inline T clamp_keep_nan(T v, float lo, float hi) {
+  v = v < lo ? splat<T>(lo) : v;
+  return v > hi ? splat<T>(hi) : v;
 }
 
 // 2**k for integer k in [-126, 127], built in the exponent field.
-inline float pow2i(int32_t k) {
-  return bits_to_float((k + 127) << 23);
+template <class T>
+inline T pow2i(IntOfT<T> k) {
+  return bits_to_float<T>((k + 127) << 23);
 }
 
 // e**(a + b) where b is a small correction to a (|b| << 1; b = 0 for a plain exp).
@@ -41,24 +77,25 @@ inline float pow2i(int32_t k) {
 // results down to the subnormal range (a >= -103.9) and up to 2**128 * p are right.
 // a is clamped to [-104, 89]: -inf -> 0, +inf -> inf; nan stays nan (the integer path only
 // touches bits, never converts nan to int).
-inline float exp_split(float a, float b) {
+template <class T>
+inline T exp_split(T a, T b) {
   const float log2e = 1.44269504088896341f;
   const float ln2_hi = 0.693145751953125f;
   const float ln2_lo = 1.42860676533018708e-06f;
   const float shifter = 12582912.0f;  // 1.5 * 2**23
   a = clamp_keep_nan(a, -104.0f, 89.0f);
-  float t = a * log2e + shifter;
-  float kf = t - shifter;
-  int32_t k = float_to_bits(t) - float_to_bits(shifter);
-  float r = ((a - kf * ln2_hi) - kf * ln2_lo) + b;
-  float q = 0.0013802652313735422f;
+  T t = a * log2e + shifter;
+  T kf = t - shifter;
+  IntOfT<T> k = float_to_bits(t) - float_to_bits(shifter);
+  T r = ((a - kf * ln2_hi) - kf * ln2_lo) + b;
+  T q = splat<T>(0.0013802652313735422f);
   q = q * r + 0.008374340479645753f;
   q = q * r + 0.041668616707262345f;
   q = q * r + 0.1666646084839465f;
   q = q * r + 0.4999999332254688f;
-  float p = q * r * r + r + 1.0f;
-  int32_t k1 = k >> 1;
-  return p * pow2i(k1) * pow2i(k - k1);
+  T p = q * r * r + r + 1.0f;
+  IntOfT<T> k1 = k >> 1;
+  return p * pow2i<T>(k1) * pow2i<T>(k - k1);
 }
 
 inline float exp_f32(float a) {
@@ -72,34 +109,35 @@ inline float exp_f32(float a) {
 // 1 - Phi(-u) otherwise. u**2 / 2 is formed from u split into 12 + 12 bits, so the exponent
 // carries no fp32 rounding and the tail stays accurate relative to itself (the cancellation
 // in 0.5 * (1 + erf(x / sqrt 2)) that torch has for x < 0 does not occur).
-inline float gelu_f32(float x) {
+// Both branches are computed and one is selected (no data-dependent control flow).
+template <class T>
+inline T gelu_f32(T x) {
   const float sqrt1_2 = 0.70710678118654752f;
-  float xs = x * sqrt1_2;
-  float axs = xs < 0.0f ? -xs : xs;
+  T xs = x * sqrt1_2;
+  T axs = abs_value(xs);
 
   // small branch
-  float z2 = xs * xs;
-  float p = 8.047284867435181e-05f;
+  T z2 = xs * xs;
+  T p = splat<T>(8.047284867435181e-05f);
   p = p * z2 + -0.0008072007206053892f;
   p = p * z2 + 0.005195854714071426f;
   p = p * z2 + -0.026858149771889956f;
   p = p * z2 + 0.11283703258177617f;
   p = p * z2 + -0.37612638379589214f;
   p = p * z2 + 0.12837916709551257f;  // 2 / sqrt(pi) - 1
-  float erf_small = xs + xs * p;
-  float phi_small = 0.5f + 0.5f * erf_small;
+  T erf_small = xs + xs * p;
+  T phi_small = 0.5f + 0.5f * erf_small;
 
   // tail branch: u in [sqrt 2, 10.5 sqrt 2]; exp(-u**2 / 2) = exp(a + b) with a exact
-  float u = x < 0.0f ? -x : x;
-  u = clamp_keep_nan(u, 1.41421356237309505f, 14.849242404917499f);
-  float u_hi = bits_to_float(float_to_bits(u) & int32_t(0xfffff000));  // 12 significant bits
-  float u_lo = u - u_hi;
-  float a = -0.5f * (u_hi * u_hi);
-  float b = -0.5f * (u_lo * (u + u_hi));
-  float e = exp_split(a, b);
-  float z = u * sqrt1_2;
-  float s = (z - 3.0f) / (z + 3.0f);
-  float rr = 5.153584397817159e-05f;
+  T u = clamp_keep_nan(abs_value(x), 1.41421356237309505f, 14.849242404917499f);
+  T u_hi = bits_to_float<T>(float_to_bits(u) & int32_t(0xfffff000));  // 12 significant bits
+  T u_lo = u - u_hi;
+  T a = -0.5f * (u_hi * u_hi);
+  T b = -0.5f * (u_lo * (u + u_hi));
+  T e = exp_split(a, b);
+  T z = u * sqrt1_2;
+  T s = (z - 3.0f) / (z + 3.0f);
+  T rr = splat<T>(5.153584397817159e-05f);
   rr = rr * s + 3.685041249727698e-05f;
   rr = rr * s + -0.0005909692727861288f;
   rr = rr * s + 0.0007099012490677538f;
@@ -110,68 +148,89 @@ inline float gelu_f32(float x) {
   rr = rr * s + 0.24560379830406154f;
   rr = rr * s + -0.32623356022579947f;
   rr = rr * s + 0.1790011511887414f;
-  float tail = 0.5f * (e * rr);  // Phi(-|x|)
-  float phi_big = x < 0.0f ? tail : 1.0f - tail;
+  T tail = 0.5f * (e * rr);  // Phi(-|x|)
+  T phi_big = x < 0.0f ? tail : 1.0f - tail;
 
-  float phi = axs < 1.0f ? phi_small : phi_big;
-  float r = x * phi;
+  T phi = axs < 1.0f ? phi_small : phi_big;
+  T r = x * phi;
   // Results below the smallest normal float (x < -13.2) are flushed to (signed) zero: a
   // subnormal GELU output makes the next matmul's x86 FPU take microcode assists (measured:
   // whisper-base encoder block 4's fc2 279 ms with ~150k subnormal inputs vs 22 ms without).
   // The change is below 1.2e-38 in absolute value.
-  float ar = r < 0.0f ? -r : r;
-  return ar < 1.17549435e-38f ? x * 0.0f : r;
+  return abs_value(r) < 1.17549435e-38f ? x * 0.0f : r;
 }
 
+// GELU of n floats: 16 lanes at a time through the vector type, the rest one by one (same
+// operations, same bits). Written with explicit vectors because g++'s auto-vectorised form of
+// the scalar loop evaluated the exp three times per lane (if-converted clamps): 8 ns/element
+// against 1.0 now (AVX-512, one thread).
 inline void gelu_span(const float* x, float* y, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
+  size_t nv = n - n % kLanes;
+  for (size_t i = 0; i < nv; i += kLanes) {
+    Lanes16 v;
+    std::memcpy(&v, x + i, sizeof v);
+    v = gelu_f32(v);
+    std::memcpy(y + i, &v, sizeof v);
+  }
+  for (size_t i = nv; i < n; ++i) {
     y[i] = gelu_f32(x[i]);
   }
 }
 
-constexpr int kLanes = 16;
 constexpr float kMinNormal = 1.17549435e-38f;  // FLT_MIN
 constexpr float kLogMinNormal = -87.3365448f;  // log(FLT_MIN): exp below this is subnormal
 
-// Softmax of one contiguous row of n >= 1 floats (y may alias x).
-// max in 16 lanes; e = exp(x - max) stored in y; sum of e in 16 float64 lanes (the result is
-// then one rounding from the exact sum); y = e / sum. Rows holding nan or +inf, and rows that
-// are all -inf, give nan everywhere (the nan of x - max reaches the sum), as torch does.
-inline void softmax_row(const float* x, float* y, size_t n) {
+// Largest element of a row of n >= 1 floats (nan is skipped unless it comes first; a row holding
+// nan still gives nan downstream, through x - max or the sum).
+inline float row_max(const float* x, size_t n) {
   size_t nv = n - n % kLanes;
   float m = x[0];
   if (nv > 0) {
-    float lanes[kLanes];
-    for (int j = 0; j < kLanes; ++j) lanes[j] = x[j];
+    Lanes16 acc;
+    std::memcpy(&acc, x, sizeof acc);
     for (size_t i = kLanes; i < nv; i += kLanes) {
-      for (int j = 0; j < kLanes; ++j) {
-        float v = x[i + j];
-        lanes[j] = v > lanes[j] ? v : lanes[j];
-      }
+      Lanes16 v;
+      std::memcpy(&v, x + i, sizeof v);
+      acc = v > acc ? v : acc;
     }
-    for (int j = 0; j < kLanes; ++j) m = lanes[j] > m ? lanes[j] : m;
+    for (int j = 0; j < kLanes; ++j) m = acc[j] > m ? acc[j] : m;
   }
   for (size_t i = nv; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
 
-  // Probabilities below the smallest normal float are flushed to zero (a change < 1.2e-38):
-  // subnormal weights made the attention's next product ~10x slower on x86 (microcode assists;
-  // (8, 1500, 1500) scores with 18% of them subnormal: 774 ms vs 70 ms).
-  for (size_t i = 0; i < n; ++i) {
-    float d = x[i] - m;
-    y[i] = d < kLogMinNormal ? 0.0f : exp_f32(d);
-  }
-
-  double sum = 0.0;
-  if (nv > 0) {
-    double acc[kLanes] = {};
-    for (size_t i = 0; i < nv; i += kLanes) {
-      for (int j = 0; j < kLanes; ++j) acc[j] += double(y[i + j]);
+// y = exp(x - m) for a row of n floats (y may alias x); returns the sum of y, accumulated in 16
+// float64 lanes (so the fp32 total is one rounding from the exact sum of the stored values).
+// Values below the smallest normal float are flushed to zero (a change < 1.2e-38): subnormal
+// weights made the attention's next product ~10x slower on x86 (microcode assists; (8, 1500,
+// 1500) scores with 18% of them subnormal: 774 ms vs 70 ms).
+inline double exp_shifted_sum(const float* x, float* y, size_t n, float m) {
+  size_t nv = n - n % kLanes;
+  double acc[kLanes] = {};
+  for (size_t i = 0; i < nv; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      float d = x[i + j] - m;
+      float e = d < kLogMinNormal ? 0.0f : exp_f32(d);
+      y[i + j] = e;
+      acc[j] += double(e);
     }
-    for (int j = 0; j < kLanes; ++j) sum += acc[j];
   }
-  for (size_t i = nv; i < n; ++i) sum += double(y[i]);
+  double sum = 0.0;
+  for (int j = 0; j < kLanes; ++j) sum += acc[j];
+  for (size_t i = nv; i < n; ++i) {
+    float d = x[i] - m;
+    float e = d < kLogMinNormal ? 0.0f : exp_f32(d);
+    y[i] = e;
+    sum += double(e);
+  }
+  return sum;
+}
 
-  float total = float(sum);
+// Softmax of one contiguous row of n >= 1 floats (y may alias x): e = exp(x - max), y = e / sum.
+// Rows holding nan or +inf, and rows that are all -inf, give nan everywhere (the nan of x - max
+// reaches the sum), as torch does. Probabilities below the smallest normal float are flushed.
+inline void softmax_row(const float* x, float* y, size_t n) {
+  float total = float(exp_shifted_sum(x, y, n, row_max(x, n)));
   for (size_t i = 0; i < n; ++i) {
     float p = y[i] / total;
     y[i] = p < kMinNormal ? 0.0f : p;

@@ -92,6 +92,21 @@ class MultiHeadAttention(nn.Module):
         cache: KVCache | None = None,  # self-attention cache, appended to
         return_qk: bool = False,
     ) -> tuple[mx.array, mx.array | None]:
+        if (kv is None and cache is None and mask is None and not return_qk
+                and x.dtype == mx.float32 and x.shape[1] >= FUSED_MIN_QUERIES
+                and mx.default_device() == mx.cpu):
+            ext = _cpu_ext.kernels()
+            if ext is not None:
+                # Self-attention (the encoders): the kernel reads each head out of the (B, T, C)
+                # projections and writes (B, T, C), so no head transposes are copied, and applies
+                # the whole d**-0.5 to the scores (exact for d = 64, as torch's SDPA).
+                # One whisper-base encoder self-attention, projections included: 64 ms vs 82 ms
+                # through the split layout below (measured, 2 cores).
+                _cpu_ext.record("attention", "extension")
+                d = x.shape[-1] // self.n_head
+                out = ext.multihead_attention(self.query(x), self.key(x), self.value(x),
+                                              self.n_head, d**-0.5)
+                return self.out(out), None
         q = self.split_heads(self.query(x))
         b, h, t, d = q.shape
         scale = d**-0.25
