@@ -90,13 +90,49 @@ def metric_memory(bench: dict[str, dict]) -> Metric:
                   ", ".join(f"bench/{m}.md" for m in peaks))
 
 
+GPU_REPORT = "gpu-h100"  # reports/bench/gpu-h100.json, written by benchmarks.gpu on the H100
+
+
+def _is_gpu(rep: dict) -> bool:
+    return "runs" in rep and "nvidia_smi" in rep
+
+
+def metric_gpu(bench: dict[str, dict]) -> Metric:
+    """Issue 4's GPU target: our whole 30-s clip transcription faster than every torch CUDA peer
+    of the same run, in each precision that ran (fp16, fp32, tf32)."""
+    target = "GPU: ours' whole-clip transcription faster than every torch CUDA peer, per precision"
+    rep = bench.get(GPU_REPORT)
+    if rep is None:
+        return Metric("Whisper base on the GPU", target, f"no reports/bench/{GPU_REPORT}.json",
+                      "NOT MEASURED", "python -m benchmarks.gpu (see benchmarks/gpu_device.sh)")
+    ms: dict[str, dict[str, float]] = {}
+    for run in rep["runs"]:
+        if "transcribe" in run:
+            ms.setdefault(run["precision"], {})[run["engine"]] = run["transcribe"]["ms"]["median"]
+    parts, ok = [], bool(ms)
+    for precision, engines in ms.items():
+        peers = {e: v for e, v in engines.items() if e != "ours"}
+        if "ours" not in engines or not peers:
+            ok = False
+            parts.append(f"{precision}: " + ("ours missing" if "ours" not in engines
+                                             else "no peer"))
+            continue
+        ok = ok and engines["ours"] < min(peers.values())
+        parts.append(f"{precision}: ours {engines['ours']:.0f} ms, "
+                     + ", ".join(f"{e} {v:.0f}" for e, v in peers.items()))
+    device = rep["nvidia_smi"].split(",")[0]
+    return Metric("Whisper base on the GPU", target,
+                  "; ".join(parts) + f" (median whole-clip ms, {device})",
+                  "PASS" if ok else "FAIL", f"bench/{GPU_REPORT}.md")
+
+
 def _ours(rep: dict) -> str:
     """Our engine's name in a bench report: "ours" (Whisper runner) or "mlx" (per-stage runner)."""
     return "mlx" if rep.get("kind") == "stages" else "ours"
 
 
 def _whisper_bench(bench: dict[str, dict]) -> dict[str, dict]:
-    return {m: r for m, r in bench.items() if r.get("kind") != "stages"}
+    return {m: r for m, r in bench.items() if r.get("kind") != "stages" and not _is_gpu(r)}
 
 
 def _stage_bench(bench: dict[str, dict]) -> dict[str, dict]:
@@ -401,7 +437,8 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
     bench = _load_dir(root / "bench")
     parity = _load_dir(root / "parity")
     metrics = [metric_rtf(bench, root), metric_memory(bench), *metric_sizes(parity),
-               metric_word_timestamps(parity), metric_encodec(parity), metric_all_models(parity)]
+               metric_word_timestamps(parity), metric_encodec(parity), metric_all_models(parity),
+               metric_gpu(bench)]
     plot_files = []
     if plots:
         for stem, rep in parity.items():
@@ -415,7 +452,8 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
     return {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine.machine_facts(),
-        "bench_machines": {m: r["machine"]["cpu_model"] for m, r in bench.items()},
+        "bench_machines": {m: (r["nvidia_smi"].split(",")[0] if _is_gpu(r)
+                               else r["machine"]["cpu_model"]) for m, r in bench.items()},
         "metrics": [asdict(m) for m in metrics],
         "ratios": ratios(bench),
         "stage_ratios": stage_rows(bench),

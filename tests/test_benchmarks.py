@@ -255,6 +255,27 @@ def test_report_metrics_thresholds(tmp_path):
     assert report.metric_word_timestamps({}).status == "NOT MEASURED"
 
 
+def test_report_gpu_metric():
+    def gpu(times):
+        runs = [{"engine": e, "precision": p, "transcribe": {"ms": {"median": v}}}
+                for (e, p), v in times.items()]
+        return {"gpu-h100": {"runs": runs, "nvidia_smi": "Test GPU, 1 MiB",
+                             "machine": {"cpu_model": "host"}}}
+
+    faster = gpu({("ours", "fp16"): 10.0, ("openai-whisper", "fp16"): 12.0,
+                  ("transformers", "fp16"): 11.0, ("ours", "fp32"): 20.0,
+                  ("transformers", "fp32"): 25.0})
+    m = report.metric_gpu(faster)
+    assert m.status == "PASS" and "fp16: ours 10 ms" in m.value and "Test GPU" in m.value
+    slower = gpu({("ours", "fp16"): 10.0, ("openai-whisper", "fp16"): 12.0,
+                  ("transformers", "fp16"): 9.0})
+    assert report.metric_gpu(slower).status == "FAIL"
+    assert report.metric_gpu(gpu({("openai-whisper", "fp16"): 12.0})).status == "FAIL"
+    assert report.metric_gpu({}).status == "NOT MEASURED"
+    # a GPU report is not read as a CPU Whisper benchmark
+    assert report.ratios(faster) == [] and report.metric_memory(faster).status == "NOT MEASURED"
+
+
 def test_report_encodec_needs_round_trip_evidence():
     no_codes = _parity("encodec-24khz", True, [{"case": "c", "passed": True, "metrics": {},
                                                 "taps": []}])
