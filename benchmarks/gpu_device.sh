@@ -6,6 +6,13 @@
 # `split -n 3 -d -a 1 WHEEL WHEEL.part`), the mlx, openai-whisper, more-itertools, soundfile, cffi
 # and pycparser wheels, and the multilingual tokenizer.json. The CUDA 13 libraries mlx-cuda-13
 # needs (cublas, cudnn, cufft, cusolver, nvrtc, nccl, cuda-runtime) are the torch install's.
+#
+# How it was run (2026-11-27): the pieces in .gpu_a/.gpu_b/.gpu_c (listed in .git/info/exclude),
+# one per device call, each call copying its folder to /tmp/carry on the warm machine, the third
+# then running `bash benchmarks/gpu_device.sh /tmp/carry $OUT --deadline-s 520`. Every call also
+# sends the tracked tree, and golden/ + reports/ (75 MB) exceed the 64 MiB a call may carry: for
+# those calls they were taken out of the index (`git rm -r --cached -q golden reports`, both
+# listed in .git/info/exclude) and put back right after (`git reset -q golden reports`).
 set -euo pipefail
 carry=$1
 out=$2
