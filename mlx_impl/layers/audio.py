@@ -119,7 +119,8 @@ def _power(padded: mx.array, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -
     n_frames = 1 + (padded.shape[0] - n_fft) // hop_length
     frames = mx.as_strided(padded, shape=(n_frames, n_fft), strides=(hop_length, 1))
     spec = mx.fft.rfft(frames * mx.array(hann_window(n_fft)), axis=-1)
-    return mx.real(spec) ** 2 + mx.imag(spec) ** 2
+    # mx.square, not ** 2: MLX's CPU power() calls pow per element (37 vs 2 ms for a 30-s window)
+    return mx.square(mx.real(spec)) + mx.square(mx.imag(spec))
 
 
 def stft_power(audio: mx.array, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> mx.array:
