@@ -262,7 +262,8 @@ def test_attention_rejects_bad_shapes():
 
 @pytest.mark.skipif(not BUILT, reason="extension not built: run "
                     ".venv/bin/python mlx_impl/_cpu_ext/build.py")
-@pytest.mark.parametrize("shape", [(1, 1, 48, 3, 16, 53, 8), (2, 40, 48, 3, 16, 53, 4),
+@pytest.mark.parametrize("shape", [(1, 1, 48, 3, 16, 53, 8), (2, 2, 48, 3, 16, 53, 8),
+                                   (2, 40, 48, 3, 16, 53, 4),
                                    (1, 600, 64, 8, 64, 600, 64)])
 def test_multihead_attention_matches_float64_and_split_layout(shape):
     # (B, T, C, H, D, S, Dv), C = H * D, D a power of 4; T = 600 > the 256-row query block
@@ -290,7 +291,11 @@ def test_multihead_attention_matches_float64_and_split_layout(shape):
     split = ext.attention(mx.array(heads(q, t) * np.float32(scale)),
                           mx.array(heads(k, s).transpose(0, 1, 3, 2).copy()), mx.array(heads(v, s)))
     split = np.asarray(split).transpose(0, 2, 1, 3).reshape(b, t, h * dv)
-    np.testing.assert_array_equal(got, split)
+    if t > 2:  # both run the same sgemm calls on the same values: the same bits
+        np.testing.assert_array_equal(got, split)
+    else:  # one or two query rows run as sgemv, over K (S, D) here and K^T (D, S) there: the
+        # dot products sum in different orders (measured 3e-8 on outputs ~0.1)
+        assert_close("multihead vs split layout (sgemv)", got, split, 2e-7, 0.0)
 
 
 @pytest.mark.skipif(not BUILT, reason="extension not built")

@@ -1,6 +1,6 @@
 """mlx_impl.layers.attention against torch's scaled-dot-product attention, on every path the
-module takes: the fused CPU kernel (unmasked, >= 16 queries), MLX ops (masked, few queries, or
-returning the scores), and the Metal/CUDA branch (mx.fast SDPA; run here on the CPU by making
+module takes: the CPU kernel on (B, T, C) keys/values (unmasked, any number of queries), MLX ops
+(masked, or returning the scores), and the Metal/CUDA branch (mx.fast SDPA; run here on the CPU by making
 the module believe the default device is a GPU), with self- and cross-attention K/V.
 
 Tolerance: fp32 projections and attention of N(0, 1) inputs through 0.1-scaled weights: measured
@@ -60,12 +60,14 @@ def torch_mha(p, x, source=None, causal_offset=None):
     return lin("out", out.transpose(1, 2).reshape(x.shape[0], x.shape[1], C)).numpy()
 
 
-@pytest.fixture(params=["cpu", "gpu-branch"])
+@pytest.fixture(params=["cpu", "cpu-no-extension", "gpu-branch"])
 def branch(request, monkeypatch):
     if request.param == "gpu-branch":
         class FakeGpu:  # compares unequal to mx.cpu; the ops still run on the CPU stream
             pass
         monkeypatch.setattr(attn_mod.mx, "default_device", lambda: FakeGpu())
+    elif request.param == "cpu-no-extension":  # per-head layout and MLX ops on the CPU
+        monkeypatch.setattr(attn_mod._cpu_ext, "kernels", lambda: None)
     return request.param
 
 
@@ -75,7 +77,10 @@ def test_cross_attention(mha, branch, n):
     x = RNG.standard_normal((2, n, C)).astype(np.float32)
     src = RNG.standard_normal((2, 70, C)).astype(np.float32)
     kv = m.project_kv(mx.array(src))
-    assert kv[0].shape == (2, H, C // H, 70)  # keys pre-scaled and transposed
+    if m.uses_cpu_kernel(mx.array(src)):  # the projections as they are, for the kernel
+        assert kv[0].shape == kv[1].shape == (2, 70, C)
+    else:  # keys pre-scaled and transposed per head
+        assert kv[0].shape == (2, H, C // H, 70)
     got, _ = m(mx.array(x), kv=kv)
     assert_close(f"cross n={n} ({branch})", np.array(got), torch_mha(p, x, src), atol=5e-6)
 
@@ -100,7 +105,7 @@ def test_self_attention_causal_with_cache(mha, branch):
     assert_close(f"causal + cache ({branch})", got, torch_mha(p, x, causal_offset=0), atol=5e-6)
 
 
-def test_return_qk_gives_scaled_scores(mha):
+def test_return_qk_gives_scaled_scores(mha, branch):
     m, p = mha
     x = RNG.standard_normal((1, 3, C)).astype(np.float32)
     src = RNG.standard_normal((1, 20, C)).astype(np.float32)

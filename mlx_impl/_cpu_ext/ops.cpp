@@ -35,6 +35,64 @@ int num_threads() {
 
 namespace {
 
+// Row-major access to a kernel input inside its dispatched task. A row-contiguous array is read
+// in place; any other layout (a transposed or broadcast view) is first gathered into an owned
+// buffer. The ops take their inputs as they are instead of wrapping each in mx::contiguous: that
+// node costs ~8 us to dispatch even when it has nothing to copy, and a whisper-base decoding
+// step had 215 of them (weights included), ~1.8 ms of its ~17 ms.
+template <class T>
+class Packed {
+ public:
+  explicit Packed(const mx::array& a)
+      : src_(a.data<T>()),
+        contiguous_(a.flags().row_contiguous),
+        shape_(a.shape()),
+        strides_(a.strides()),
+        size_(a.size()) {}
+
+  // The elements in row-major order; call it from the dispatched task (the producer's data is
+  // ready there, not when eval_cpu runs).
+  const T* get() {
+    if (contiguous_) return src_;
+    if (copy_.size() != size_) gather();
+    return copy_.data();
+  }
+
+ private:
+  void gather() {
+    copy_.resize(size_);
+    if (size_ == 0) return;
+    if (shape_.empty()) {
+      copy_[0] = src_[0];
+      return;
+    }
+    size_t nd = shape_.size();
+    size_t inner = size_t(shape_.back());
+    int64_t inner_stride = strides_.back();
+    std::vector<int64_t> index(nd, 0);
+    int64_t offset = 0;
+    for (size_t o = 0; o < size_ / inner; ++o) {
+      T* dst = copy_.data() + o * inner;
+      for (size_t i = 0; i < inner; ++i) dst[i] = src_[offset + int64_t(i) * inner_stride];
+      for (size_t d = nd - 1; d-- > 0;) {  // next index over the outer axes, last fastest
+        if (++index[d] < shape_[d]) {
+          offset += strides_[d];
+          break;
+        }
+        offset -= strides_[d] * (shape_[d] - 1);
+        index[d] = 0;
+      }
+    }
+  }
+
+  const T* src_;
+  bool contiguous_;
+  mx::Shape shape_;
+  mx::Strides strides_;
+  size_t size_;
+  std::vector<T> copy_;
+};
+
 // Below this many elements per thread, starting a thread costs more than it saves.
 constexpr size_t kMinElemsPerThread = 1 << 15;
 
@@ -93,12 +151,10 @@ void check_input(const mx::array& x, const char* op) {
 
 void RowKernel::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   const mx::array& x = inputs[0];
-  if (!x.flags().row_contiguous) {
-    throw std::runtime_error(std::string(name()) + ": input is not row-contiguous");
-  }
-  // Write in place when the input is a temporary nobody else holds (qk scores in attention,
-  // the MLP hidden): saves allocating and page-faulting a fresh buffer; the kernels allow y == x.
-  if (x.is_donatable() && x.itemsize() == out.itemsize()) {
+  // Write in place when the input is a row-contiguous temporary nobody else holds (qk scores in
+  // attention, the MLP hidden): saves allocating and page-faulting a fresh buffer; the kernels
+  // allow y == x.
+  if (x.flags().row_contiguous && x.is_donatable() && x.itemsize() == out.itemsize()) {
     out.copy_shared_buffer(x);
   } else {
     out.set_data(mx::allocator::malloc(out.nbytes()));
@@ -122,7 +178,8 @@ void RowKernel::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
 
   auto launch = [&](auto tag) {
     using T = decltype(tag);
-    encoder.dispatch([op, xp = x.data<T>(), yp = out.data<T>(), rows, len, rest]() {
+    encoder.dispatch([op, xin = Packed<T>(x), yp = out.data<T>(), rows, len, rest]() mutable {
+      const T* xp = xin.get();
       run_rows<T>(op, xp, yp, rows, len);
       if (rest > 0) run_rows<T>(op, xp + rows * len, yp + rows * len, 1, rest);
     });
@@ -155,8 +212,7 @@ namespace {
 mx::array make(const mx::array& x, RowKernel::Op op, const char* what) {
   check_input(x, what);
   mx::Stream s = mx::default_stream(mx::Device::cpu);
-  mx::array xc = mx::contiguous(x, false, s);
-  return mx::array(xc.shape(), xc.dtype(), std::make_shared<RowKernel>(s, op), {xc});
+  return mx::array(x.shape(), x.dtype(), std::make_shared<RowKernel>(s, op), {x});
 }
 
 }  // namespace
@@ -216,6 +272,10 @@ const BlasThreadControl& blas_threads() {
 // single-threaded sgemm: 64 rows 35 ms, 128: 33, 256: 33, 512: 38.
 constexpr size_t kQueryBlock = 256;
 
+// Multiply-adds below which the attention runs on the calling thread alone (one decoding step's
+// cross-attention in whisper-base: 8 heads x 1500 keys x 128 = 1.5M).
+constexpr size_t kMinThreadedWork = size_t(1) << 23;
+
 constexpr int kTrans = 112;
 
 // Where one head's q, keys, v and output live. Row r of head (b, h)'s q is at
@@ -235,16 +295,36 @@ struct AttentionLayout {
 // row sum; out = (e v) / sum. Normalising the Dv output values instead of the S probabilities
 // saves a pass over the scores; the result differs from softmax(q k^T) v by float rounding only
 // (tested).
+// Up to this many query rows a tile runs as matrix-vector products (sgemv), a row at a time:
+// sgemm first packs all of K and V, which for the one query row of a decoding step costs about
+// as much as the product itself.
+constexpr size_t kMatvecRows = 2;
+
 void attention_tile(const AttentionLayout& L, const float* q, const float* k, const float* v,
                     float* out, float* scores, float* totals, size_t m) {
-  cblas_sgemm(kRowMajor, kNoTrans, L.k_transposed ? kNoTrans : kTrans, int(m), int(L.s),
-              int(L.d), L.scale, q, int(L.ldq), k, int(L.ldk), 0.0f, scores, int(L.s));
+  if (m <= kMatvecRows) {
+    for (size_t r = 0; r < m; ++r) {  // scores_r = scale * K q_r, K stored (S, D) or (D, S)
+      cblas_sgemv(kRowMajor, L.k_transposed ? kTrans : kNoTrans,
+                  int(L.k_transposed ? L.d : L.s), int(L.k_transposed ? L.s : L.d), L.scale, k,
+                  int(L.ldk), q + r * L.ldq, 1, 0.0f, scores + r * L.s, 1);
+    }
+  } else {
+    cblas_sgemm(kRowMajor, kNoTrans, L.k_transposed ? kNoTrans : kTrans, int(m), int(L.s),
+                int(L.d), L.scale, q, int(L.ldq), k, int(L.ldk), 0.0f, scores, int(L.s));
+  }
   for (size_t r = 0; r < m; ++r) {
     float* row = scores + r * L.s;
     totals[r] = float(exp_shifted_sum(row, row, L.s, row_max(row, L.s)));
   }
-  cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, int(m), int(L.dv), int(L.s), 1.0f, scores,
-              int(L.s), v, int(L.ldv), 0.0f, out, int(L.ldo));
+  if (m <= kMatvecRows) {
+    for (size_t r = 0; r < m; ++r) {  // out_r = V^T e_r
+      cblas_sgemv(kRowMajor, kTrans, int(L.s), int(L.dv), 1.0f, v, int(L.ldv), scores + r * L.s,
+                  1, 0.0f, out + r * L.ldo, 1);
+    }
+  } else {
+    cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, int(m), int(L.dv), int(L.s), 1.0f, scores,
+                int(L.s), v, int(L.ldv), 0.0f, out, int(L.ldo));
+  }
   for (size_t r = 0; r < m; ++r) {
     for (size_t c = 0; c < L.dv; ++c) out[r * L.ldo + c] /= totals[r];
   }
@@ -261,7 +341,11 @@ void attention_f32(const AttentionLayout& L, const float* q, const float* k, con
   size_t blocks = (L.t + kQueryBlock - 1) / kQueryBlock;
   size_t tiles = L.batches * L.heads * blocks;
   const BlasThreadControl& blas = blas_threads();
-  size_t nt = blas.available() ? std::min(size_t(num_threads()), tiles) : 1;
+  // Threads only where there is work to share: starting one costs tens of microseconds, about a
+  // whole decoding step's cross-attention over 1500 keys.
+  size_t work = L.batches * L.heads * L.t * L.s * (L.d + L.dv);
+  size_t nt = blas.available() && work >= kMinThreadedWork ? std::min(size_t(num_threads()), tiles)
+                                                           : 1;
   std::atomic<size_t> next{0};
   auto worker = [&]() {
     std::vector<float> scores(std::min(kQueryBlock, L.t) * L.s), totals(kQueryBlock);
@@ -294,11 +378,6 @@ void Attention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   const mx::array& q = inputs[0];
   const mx::array& k = inputs[1];
   const mx::array& v = inputs[2];
-  for (const auto* a : {&q, &k, &v}) {
-    if (!a->flags().row_contiguous) {
-      throw std::runtime_error("MlxImplAttention: an input is not row-contiguous");
-    }
-  }
   out.set_data(mx::allocator::malloc(out.nbytes()));
   auto& encoder = mx::cpu::get_command_encoder(stream());
   encoder.set_input_array(q);
@@ -324,8 +403,10 @@ void Attention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
     L.o_batch = L.t * h * L.dv, L.o_head = L.dv, L.ldo = h * L.dv;
   }
   L.scale = scale_;
-  encoder.dispatch([L, qp = q.data<float>(), kp = k.data<float>(), vp = v.data<float>(),
-                    op = out.data<float>()]() { attention_f32(L, qp, kp, vp, op); });
+  encoder.dispatch([L, qin = Packed<float>(q), kin = Packed<float>(k), vin = Packed<float>(v),
+                    op = out.data<float>()]() mutable {
+    attention_f32(L, qin.get(), kin.get(), vin.get(), op);
+  });
 }
 
 void Attention::eval_gpu(const std::vector<mx::array>&, mx::array&) {
@@ -351,8 +432,7 @@ mx::array attention(const mx::array& q, const mx::array& kt, const mx::array& v)
         "attention: expected q (..., T, D), kt (..., D, S) and v (..., S, Dv)");
   }
   mx::Stream st = mx::default_stream(mx::Device::cpu);
-  std::vector<mx::array> in = {mx::contiguous(q, false, st), mx::contiguous(kt, false, st),
-                               mx::contiguous(v, false, st)};
+  std::vector<mx::array> in = {q, kt, v};
   mx::Shape shape = q.shape();
   shape.back() = v.shape(-1);
   return mx::array(shape, mx::float32, std::make_shared<Attention>(st, 0, 1.0f), std::move(in));
@@ -378,8 +458,7 @@ mx::array multihead_attention(const mx::array& q, const mx::array& k, const mx::
         "the same B, H*D and S");
   }
   mx::Stream st = mx::default_stream(mx::Device::cpu);
-  std::vector<mx::array> in = {mx::contiguous(q, false, st), mx::contiguous(k, false, st),
-                               mx::contiguous(v, false, st)};
+  std::vector<mx::array> in = {q, k, v};
   mx::Shape shape = q.shape();
   shape.back() = v.shape(2);
   return mx::array(shape, mx::float32, std::make_shared<Attention>(st, n_head, scale),
@@ -391,20 +470,19 @@ mx::array multihead_attention(const mx::array& q, const mx::array& k, const mx::
 void Matvec::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   const mx::array& x = inputs[0];
   const mx::array& w = inputs[1];
-  for (const auto& a : inputs) {
-    if (!a.flags().row_contiguous) {
-      throw std::runtime_error("MlxImplMatvec: an input is not row-contiguous");
-    }
-  }
   out.set_data(mx::allocator::malloc(out.nbytes()));
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& a : inputs) encoder.set_input_array(a);
   encoder.set_output_array(out);
   if (out.size() == 0) return;
   size_t n = w.shape(0), k = w.shape(1), rows = x.size() / k;
-  const float* bp = inputs.size() == 3 ? inputs[2].data<float>() : nullptr;
-  encoder.dispatch([xp = x.data<float>(), wp = w.data<float>(), bp, op = out.data<float>(), n, k,
-                    rows]() {
+  bool has_bias = inputs.size() == 3;
+  encoder.dispatch([xin = Packed<float>(x), win = Packed<float>(w),
+                    bin = Packed<float>(has_bias ? inputs[2] : w), has_bias,
+                    op = out.data<float>(), n, k, rows]() mutable {
+    const float* xp = xin.get();
+    const float* wp = win.get();
+    const float* bp = has_bias ? bin.get() : nullptr;
     for (size_t r = 0; r < rows; ++r) {
       float* y = op + r * n;
       if (bp != nullptr) std::copy(bp, bp + n, y);
@@ -430,8 +508,8 @@ mx::array matvec(const mx::array& x, const mx::array& w, const std::optional<mx:
     throw std::invalid_argument("matvec: expected bias (N,)");
   }
   mx::Stream st = mx::default_stream(mx::Device::cpu);
-  std::vector<mx::array> in = {mx::contiguous(x, false, st), mx::contiguous(w, false, st)};
-  if (bias) in.push_back(mx::contiguous(*bias, false, st));
+  std::vector<mx::array> in = {x, w};
+  if (bias) in.push_back(*bias);
   mx::Shape shape = x.shape();
   shape.back() = w.shape(0);
   return mx::array(shape, mx::float32, std::make_shared<Matvec>(st), std::move(in));
@@ -459,20 +537,18 @@ double sum_f64(const float* x, size_t n, F f) {
 }  // namespace
 
 void LayerNorm::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
-  for (const auto& a : inputs) {
-    if (!a.flags().row_contiguous) {
-      throw std::runtime_error("MlxImplLayerNorm: an input is not row-contiguous");
-    }
-  }
   out.set_data(mx::allocator::malloc(out.nbytes()));
   auto& encoder = mx::cpu::get_command_encoder(stream());
   for (const auto& a : inputs) encoder.set_input_array(a);
   encoder.set_output_array(out);
   if (out.size() == 0) return;
   size_t c = inputs[0].shape(-1), rows = inputs[0].size() / c;
-  encoder.dispatch([xp = inputs[0].data<float>(), wp = inputs[1].data<float>(),
-                    bp = inputs[2].data<float>(), yp = out.data<float>(), rows, c,
-                    eps = eps_]() {
+  encoder.dispatch([xin = Packed<float>(inputs[0]), win = Packed<float>(inputs[1]),
+                    bin = Packed<float>(inputs[2]), yp = out.data<float>(), rows, c,
+                    eps = eps_]() mutable {
+    const float* xp = xin.get();
+    const float* wp = win.get();
+    const float* bp = bin.get();
     parallel_rows(rows, c, [=](size_t begin, size_t end) {
       for (size_t r = begin; r < end; ++r) {
         const float* x = xp + r * c;
@@ -503,8 +579,7 @@ mx::array layer_norm(const mx::array& x, const mx::array& weight, const mx::arra
     throw std::invalid_argument("layer_norm: expected x (..., C), weight (C,) and bias (C,)");
   }
   mx::Stream st = mx::default_stream(mx::Device::cpu);
-  std::vector<mx::array> in = {mx::contiguous(x, false, st), mx::contiguous(weight, false, st),
-                               mx::contiguous(bias, false, st)};
+  std::vector<mx::array> in = {x, weight, bias};
   return mx::array(x.shape(), mx::float32, std::make_shared<LayerNorm>(st, eps), std::move(in));
 }
 

@@ -3,8 +3,19 @@
 Attribute names follow openai-whisper's `MultiHeadAttention` (`query`, `key`, `value`, `out`; the
 key projection has no bias), so checkpoint conversion is a rename-free copy.
 
-Scores are computed as `(q * d**-0.25) @ (k * d**-0.25)^T`, the scaling openai-whisper uses on its
-non-SDPA path; splitting the scale between q and k keeps fp16 scores in range.
+Two layouts, picked per call by `uses_cpu_kernel`:
+- CPU, float32, extension built: keys and values stay in the projections' (B, T, C) layout (heads
+  side by side in each row) in the KV cache and the cross-attention K/V, and unmasked attention
+  runs in the extension's `multihead_attention`, which reads each head in place and applies the
+  whole d**-0.5 to the scores (exact for d = 64, as torch's SDPA). A whisper-base decoding step
+  makes ~120 fewer MLX ops this way (split/merge transposes, scale multiplies), each ~8 us to
+  dispatch on the CPU.
+- Otherwise (Metal/CUDA, fp16/bf16, or no extension): per-head (B, H, T, D) arrays; scores are
+  `(q * d**-0.25) @ (k * d**-0.25)^T`, the scaling openai-whisper uses on its non-SDPA path
+  (splitting the scale between q and k keeps fp16 scores in range); Metal/CUDA run
+  `mx.fast.scaled_dot_product_attention`.
+Masked calls (a decoder prompt) and calls that return the scores (word timestamps) use MLX ops
+on per-head views in either layout.
 """
 
 from __future__ import annotations
@@ -17,15 +28,11 @@ from mlx_impl.layers.activations import softmax
 from mlx_impl.layers.linear import Linear
 
 
-# Below this many query rows the fused CPU kernel is slower than MLX's batched matmuls (one
-# decoding step of whisper-base: 27 ms with it for T = 1, 21 ms without; measured).
-FUSED_MIN_QUERIES = 16
-
-
 class KVCache:
     """Self-attention keys/values, preallocated in steps and filled in place.
 
-    keys, values  # (B, H, capacity, D); only [:, :, :offset] is valid
+    keys, values  # (B, H, capacity, D) or (B, capacity, C); time is the second-to-last axis
+                  # and only [..., :offset, :] is valid
     """
 
     step = 64  # grow the buffers this many positions at a time
@@ -36,21 +43,25 @@ class KVCache:
         self.offset = 0
 
     def update(self, k: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
-        """Append k, v (B, H, T, D) and return all valid keys/values."""
-        b, h, t, d = k.shape
-        need = self.offset + t
-        if self.keys is None or need > self.keys.shape[2]:
+        """Append k, v ((B, H, T, D) or (B, T, C)) along time and return all valid keys/values."""
+        axis = k.ndim - 2
+        need = self.offset + k.shape[axis]
+        if self.keys is None or need > self.keys.shape[axis]:
             capacity = ((need + self.step - 1) // self.step) * self.step
-            new_k = mx.zeros((b, h, capacity, d), dtype=k.dtype)
-            new_v = mx.zeros((b, h, capacity, d), dtype=v.dtype)
-            if self.keys is not None and self.offset:
-                new_k[:, :, : self.offset] = self.keys[:, :, : self.offset]
-                new_v[:, :, : self.offset] = self.values[:, :, : self.offset]
-            self.keys, self.values = new_k, new_v
-        self.keys[:, :, self.offset : need] = k
-        self.values[:, :, self.offset : need] = v
+
+            def grown(a: mx.array, old: mx.array | None) -> mx.array:
+                shape = list(a.shape)
+                shape[axis] = capacity
+                new = mx.zeros(shape, dtype=a.dtype)
+                if old is not None and self.offset:
+                    new[..., : self.offset, :] = old[..., : self.offset, :]
+                return new
+
+            self.keys, self.values = grown(k, self.keys), grown(v, self.values)
+        self.keys[..., self.offset : need, :] = k
+        self.values[..., self.offset : need, :] = v
         self.offset = need
-        return self.keys[:, :, :need], self.values[:, :, :need]
+        return self.keys[..., :need, :], self.values[..., :need, :]
 
     def reorder(self, index: mx.array) -> None:
         """Select batch rows (beam search): keys = keys[index]."""
@@ -74,12 +85,22 @@ class MultiHeadAttention(nn.Module):
         b, t, c = x.shape  # (B, T, C) -> (B, H, T, D)
         return x.reshape(b, t, self.n_head, c // self.n_head).transpose(0, 2, 1, 3)
 
+    @staticmethod
+    def uses_cpu_kernel(x: mx.array) -> bool:
+        """True where keys/values are kept as (B, T, C) for the extension's kernel (module doc)."""
+        return (x.dtype == mx.float32 and mx.default_device() == mx.cpu
+                and _cpu_ext.kernels() is not None)
+
     def project_kv(self, source: mx.array) -> tuple[mx.array, mx.array]:
-        """Cross-attention keys and values of `source` (B, S, C), computed once per audio window
-        and laid out for the per-token step: keys pre-scaled by d**-0.25 and transposed,
-        (B, H, D, S), values (B, H, S, D), both contiguous. Kept as the strided views that
-        `split_heads` makes, every decoding step re-scaled and copied them: 6.9 ms per layer
-        per token for whisper-base on the CPU (measured), against 0.3 ms now."""
+        """Cross-attention keys and values of `source` (B, S, C), computed once per audio window.
+
+        For the CPU kernel: the projections as they are, (B, S, C) each. Otherwise laid out for
+        the per-token step: keys pre-scaled by d**-0.25 and transposed, (B, H, D, S), values
+        (B, H, S, D), both contiguous (as strided views, every decoding step re-scaled and copied
+        them: 6.9 ms per layer per token for whisper-base on the CPU, against 0.3 ms).
+        """
+        if self.uses_cpu_kernel(source):
+            return self.key(source), self.value(source)
         k, v = self.split_heads(self.key(source)), self.split_heads(self.value(source))
         scale = k.shape[-1] ** -0.25
         return mx.contiguous((k * scale).transpose(0, 1, 3, 2)), mx.contiguous(v)
@@ -87,50 +108,46 @@ class MultiHeadAttention(nn.Module):
     def __call__(
         self,
         x: mx.array,  # (B, T, C) queries' input
-        kv: tuple[mx.array, mx.array] | None = None,  # cross-attention (k^T, v) of project_kv
+        kv: tuple[mx.array, mx.array] | None = None,  # cross-attention K/V of project_kv
         mask: mx.array | None = None,  # additive, broadcastable to (T, S)
         cache: KVCache | None = None,  # self-attention cache, appended to
         return_qk: bool = False,
     ) -> tuple[mx.array, mx.array | None]:
-        if (kv is None and cache is None and mask is None and not return_qk
-                and x.dtype == mx.float32 and x.shape[1] >= FUSED_MIN_QUERIES
-                and mx.default_device() == mx.cpu):
-            ext = _cpu_ext.kernels()
-            if ext is not None:
-                # Self-attention (the encoders): the kernel reads each head out of the (B, T, C)
-                # projections and writes (B, T, C), so no head transposes are copied, and applies
-                # the whole d**-0.5 to the scores (exact for d = 64, as torch's SDPA).
-                # One whisper-base encoder self-attention, projections included: 64 ms vs 82 ms
-                # through the split layout below (measured, 2 cores).
-                _cpu_ext.record("attention", "extension")
-                d = x.shape[-1] // self.n_head
-                out = ext.multihead_attention(self.query(x), self.key(x), self.value(x),
-                                              self.n_head, d**-0.5)
-                return self.out(out), None
-        q = self.split_heads(self.query(x))
-        b, h, t, d = q.shape
+        d = x.shape[-1] // self.n_head
         scale = d**-0.25
-        if kv is not None:
-            kt, v = kv  # keys already scaled and transposed (B, H, D, S)
+        if self.uses_cpu_kernel(x):
+            q = self.query(x)
+            if kv is not None:
+                k, v = kv  # (B, S, C)
+            else:
+                k, v = self.key(x), self.value(x)
+                if cache is not None:
+                    k, v = cache.update(k, v)
+            if mask is None and not return_qk:
+                # The (B, H, T, S) scores never exist in memory: tiles of one head x 256 query
+                # rows (one row: matrix-vector products). whisper-base, 2 cores: an encoder
+                # self-attention with its projections 64 ms vs 82 ms through per-head copies.
+                _cpu_ext.record("attention", "extension")
+                out = _cpu_ext.kernels().multihead_attention(q, k, v, self.n_head, d**-0.5)
+                return self.out(out), None
+            q, v = self.split_heads(q), self.split_heads(v)
+            kt = (self.split_heads(k) * scale).transpose(0, 1, 3, 2)
         else:
-            k, v = self.split_heads(self.key(x)), self.split_heads(self.value(x))
-            if cache is not None:
-                k, v = cache.update(k, v)
-            kt = (k * scale).transpose(0, 1, 3, 2)
+            q = self.split_heads(self.query(x))
+            if kv is not None:
+                kt, v = kv  # keys already scaled and transposed (B, H, D, S)
+            else:
+                k, v = self.split_heads(self.key(x)), self.split_heads(self.value(x))
+                if cache is not None:
+                    k, v = cache.update(k, v)
+                kt = (k * scale).transpose(0, 1, 3, 2)
+        b, h, t, _ = q.shape
         if mx.default_device() != mx.cpu and not return_qk:
             # Metal/CUDA: the fused kernel (softmax in float32 inside). Keys carry one d**-0.25,
             # the kernel applies the other to q: equal to scaling both up to float rounding.
             out = mx.fast.scaled_dot_product_attention(q, kt.transpose(0, 1, 3, 2), v,
                                                        scale=scale, mask=mask)
             return self.out(out.transpose(0, 2, 1, 3).reshape(b, t, h * d)), None
-        if mask is None and not return_qk and q.dtype == mx.float32 and t >= FUSED_MIN_QUERIES:
-            ext = _cpu_ext.kernels()
-            if ext is not None:
-                # one head and a block of query rows at a time: the (B, H, T, S) scores never
-                # exist in memory (whisper-base encoder layer: 53 ms vs 88 ms, identical bits)
-                _cpu_ext.record("attention", "extension")
-                out = ext.attention(q * scale, kt, v).transpose(0, 2, 1, 3).reshape(b, t, h * d)
-                return self.out(out), None
         qk = (q * scale) @ kt  # (B, H, T, S)
         if mask is not None:
             qk = qk + mask

@@ -38,7 +38,7 @@ import numpy as np
 
 from mlx_impl import _cpu_ext
 from mlx_impl.layers.activations import gelu, softmax, sum_last
-from mlx_impl.layers.attention import FUSED_MIN_QUERIES, MultiHeadAttention
+from mlx_impl.layers.attention import MultiHeadAttention
 from mlx_impl.layers.audio import HOP_LENGTH, N_FFT, SAMPLE_RATE, log_mel_spectrogram, mel_filters
 from mlx_impl.layers.fsmn import FSMNBlock
 from mlx_impl.layers.fsq import FSQCodebook
@@ -83,8 +83,7 @@ class FSMNMultiHeadAttention(MultiHeadAttention):
         if mx.default_device() != mx.cpu:
             out = mx.fast.scaled_dot_product_attention(q * scale, k * scale, vh, scale=1.0,
                                                        mask=mask)
-        elif mask is None and q.dtype == mx.float32 and t >= FUSED_MIN_QUERIES \
-                and _cpu_ext.kernels() is not None:
+        elif mask is None and q.dtype == mx.float32 and _cpu_ext.kernels() is not None:
             _cpu_ext.record("attention", "extension")  # the kernel MultiHeadAttention uses
             kt = mx.contiguous((k * scale).transpose(0, 1, 3, 2))
             out = _cpu_ext.kernels().attention(q * scale, kt, vh)
