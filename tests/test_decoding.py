@@ -142,6 +142,23 @@ def test_sampling_semantics(best_of):
                      r.avg_logprob, total / (len(r.tokens) + 1), atol=1e-3)
 
 
+@pytest.mark.parametrize("temperature, best_of", [(0.0, None), (0.6, 3)])
+def test_pipelined_loop_equals_step_by_step(monkeypatch, temperature, best_of):
+    # The queued next step (DecodingTask.pipeline) must not change a token or a log probability:
+    # greedy, and best-of-3 sampling, where rows end at different steps and keep computing on
+    # their proposal instead of <|endoftext|>.
+    from mlx_impl.whisper.decoding import DecodingTask
+
+    model, tokenizer, _ = pair("whisper-tiny.en")
+    _, mel = window_mel(clip_path(CLIPS[0]))
+    options = DecodingOptions(language="en", temperature=temperature, best_of=best_of, seed=3)
+    queued = DecodingTask(model, options, tokenizer).run(mel[None])[0]
+    monkeypatch.setattr(DecodingTask, "pipeline", False)
+    serial = DecodingTask(model, options, tokenizer).run(mel[None])[0]
+    assert queued.tokens == serial.tokens
+    assert queued.avg_logprob == serial.avg_logprob
+
+
 def test_ranker_matches_openai():
     tokens = [[[1, 2, 3], [1, 2], [5, 6, 7, 8]], [[1], [2, 3]]]
     logprobs = [[-3.0, -2.5, -3.9], [-0.4, -0.7]]
