@@ -156,6 +156,7 @@ def transcribe(
 
     # Upstream pads 30 s of silence so every window can be sliced at full length.
     mel = log_mel_spectrogram(mx.array(samples), dims.n_mels, padding=N_SAMPLES)  # (frames, mels)
+    mx.eval(mel)  # every window reads it; evaluated here, not inside the first window's encoder
     content_frames = mel.shape[0] - N_FRAMES
     content_duration = float(content_frames * HOP_LENGTH / SAMPLE_RATE)
 
