@@ -70,30 +70,38 @@ inline T pow2i(IntOfT<T> k) {
   return bits_to_float<T>((k + 127) << 23);
 }
 
-// e**(a + b) where b is a small correction to a (|b| << 1; b = 0 for a plain exp).
-// k = round(a / ln 2) by adding 1.5 * 2**23 (the integer lands in the low mantissa bits),
-// r = a - k ln2 in two parts (ln2_hi has 17 significant bits, so k * ln2_hi is exact),
-// e**r = 1 + r + r**2 q(r) on |r| <= ln2/2 (relative error 7.4e-9), then 2**k as two factors so
-// results down to the subnormal range (a >= -103.9) and up to 2**128 * p are right.
-// a is clamped to [-104, 89]: -inf -> 0, +inf -> inf; nan stays nan (the integer path only
-// touches bits, never converts nan to int).
+// The shared core of the exps below: k = round(a / ln 2) by adding 1.5 * 2**23 (the integer
+// lands in the low mantissa bits), r = a - k ln2 in two parts (ln2_hi has 17 significant bits,
+// so k * ln2_hi is exact) plus b, and e**r = 1 + r + r**2 q(r) on |r| <= ln2/2 (relative error
+// 7.4e-9); returns e**r and sets k. nan stays nan (only bits are touched, nothing converts nan
+// to int).
 template <class T>
-inline T exp_split(T a, T b) {
+inline T exp_reduced(T a, T b, IntOfT<T>& k) {
   const float log2e = 1.44269504088896341f;
   const float ln2_hi = 0.693145751953125f;
   const float ln2_lo = 1.42860676533018708e-06f;
   const float shifter = 12582912.0f;  // 1.5 * 2**23
-  a = clamp_keep_nan(a, -104.0f, 89.0f);
   T t = a * log2e + shifter;
   T kf = t - shifter;
-  IntOfT<T> k = float_to_bits(t) - float_to_bits(shifter);
+  k = float_to_bits(t) - float_to_bits(shifter);
   T r = ((a - kf * ln2_hi) - kf * ln2_lo) + b;
   T q = splat<T>(0.0013802652313735422f);
   q = q * r + 0.008374340479645753f;
   q = q * r + 0.041668616707262345f;
   q = q * r + 0.1666646084839465f;
   q = q * r + 0.4999999332254688f;
-  T p = q * r * r + r + 1.0f;
+  return q * r * r + r + 1.0f;
+}
+
+// e**(a + b) where b is a small correction to a (|b| << 1; b = 0 for a plain exp): e**r from
+// exp_reduced, then 2**k as two factors so results down to the subnormal range (a >= -103.9)
+// and up to 2**128 * p are right.
+// a is clamped to [-104, 89]: -inf -> 0, +inf -> inf; nan stays nan (the integer path only
+// touches bits, never converts nan to int).
+template <class T>
+inline T exp_split(T a, T b) {
+  IntOfT<T> k;
+  T p = exp_reduced(clamp_keep_nan(a, -104.0f, 89.0f), b, k);
   IntOfT<T> k1 = k >> 1;
   return p * pow2i<T>(k1) * pow2i<T>(k - k1);
 }
@@ -102,25 +110,13 @@ inline float exp_f32(float a) {
   return exp_split(a, 0.0f);
 }
 
-// e**a for a in [log(FLT_MIN), 0] (or nan): exp_split's steps without its clamp and with 2**k as
-// one factor (k >= -126 in this range), which gives the same bits there in fewer operations
+// e**a for a in [log(FLT_MIN), 0] (or nan): exp_split without its clamp and with 2**k as one
+// factor (k >= -126 in this range), which gives the same bits there in fewer operations
 // (softmax rows: ~20% less time in the exp). Callers select 0 below the range.
 template <class T>
 inline T exp_normal_nonpos(T a) {
-  const float log2e = 1.44269504088896341f;
-  const float ln2_hi = 0.693145751953125f;
-  const float ln2_lo = 1.42860676533018708e-06f;
-  const float shifter = 12582912.0f;  // 1.5 * 2**23
-  T t = a * log2e + shifter;
-  T kf = t - shifter;
-  IntOfT<T> k = float_to_bits(t) - float_to_bits(shifter);
-  T r = ((a - kf * ln2_hi) - kf * ln2_lo) + 0.0f;  // + 0 as exp_split's + b: -0 -> +0
-  T q = splat<T>(0.0013802652313735422f);
-  q = q * r + 0.008374340479645753f;
-  q = q * r + 0.041668616707262345f;
-  q = q * r + 0.1666646084839465f;
-  q = q * r + 0.4999999332254688f;
-  T p = q * r * r + r + 1.0f;
+  IntOfT<T> k;
+  T p = exp_reduced(a, splat<T>(0.0f), k);  // b = +0 as in exp_f32 (turns r = -0 into +0)
   return p * pow2i<T>(k);
 }
 
