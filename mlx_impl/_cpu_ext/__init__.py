@@ -11,10 +11,13 @@ GELU results below the smallest normal float are flushed to signed zero (changes
 subnormal activation made the next matmul take x86 microcode assists (whisper-base encoder fc2
 279 ms vs 22 ms). Softmax probabilities below it are flushed to zero likewise: peaked rows made
 the attention's second product ~10x slower ((8, 1500, 1500) scores, 18% subnormal: 774 vs 145 ms).
-`attention(q, kt, v)` computes softmax(q @ kt) @ v one head and 512 query rows
-at a time through the process's cblas_sgemm and the softmax row kernel, so the (B, H, T, S)
-scores never exist in memory (whisper-base encoder layer 53 ms vs 88 ms, identical bits);
-mlx_impl.layers.attention uses it for unmasked float32 attention with >= 16 queries.
+`multihead_attention(q, k, v, n_head, scale)` computes softmax(scale q_h k_h^T) v_h per head on
+the projections' (B, T, H*D) layout, and `attention(q, kt, v)` the same on per-head (…, T, D)
+arrays. Both work in tiles of one head x 256 query rows (one row: sgemv), shared out to our own
+threads with single-threaded cblas_sgemm, so the (B, H, T, S) scores never exist in memory
+(whisper-base encoder layer 33 ms vs 88 ms through MLX ops); mlx_impl.layers.attention uses the
+first for unmasked float32 attention on the CPU, the s3 tokenizer the second. Inputs are read in
+place; only strided views are copied, inside the op.
 `matvec(x, w, bias)` is x @ w.T (+ bias) as one cblas_sgemv per row, for the one-row products of
 token-by-token decoding (mlx_impl.layers.linear; whisper-base vocabulary head 4.4 ms vs 10.6 ms
 through MLX's matmul, which calls sgemm and packs the whole weight first). `layer_norm(x, w, b,
