@@ -354,3 +354,37 @@ def test_softmax_extension_no_subnormal_results():
     assert np.all(got[x < -87.34] == 0) and np.all(got[x > -87.33] >= tiny)
     assert_close("softmax near the flush", got, softmax64(x.astype(np.float64)), tiny, 2e-7,
                  inputs=x)
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built")
+def test_strided_inputs_read_like_contiguous_ones():
+    # The ops read row-contiguous inputs in place and copy any other layout inside the op
+    # (ops.cpp `Packed`): transposed, sliced with a step, and broadcast views must give exactly
+    # the result of the same values made contiguous.
+    ext = _cpu_ext.kernels()
+    rng = np.random.default_rng(3)
+    base = mx.array(rng.standard_normal((6, 40, 24)).astype(np.float32))
+    views = {
+        "transposed": base.transpose(1, 0, 2)[:, :5],  # (40, 5, 24)
+        "stepped": base[:, ::2, :][:5],  # (5, 20, 24)
+        "broadcast": mx.broadcast_to(base[0, 0], (5, 7, 24)),
+    }
+    w = mx.array(rng.standard_normal((16, 24)).astype(np.float32))
+    bias = mx.array(rng.standard_normal(16).astype(np.float32))
+    gamma = mx.array(rng.standard_normal(24).astype(np.float32))
+    beta = mx.array(rng.standard_normal(24).astype(np.float32))
+    for name, v in views.items():
+        c = mx.array(np.array(v))  # the same values, row-contiguous
+        for op, f in {
+            "matvec": lambda a: ext.matvec(a[:1, :1], w, bias),
+            "layer_norm": lambda a: ext.layer_norm(a, gamma, beta, 1e-5),
+            "gelu": ext.gelu_erf,
+            "softmax": ext.softmax_lastaxis,
+            "multihead_attention": lambda a: ext.multihead_attention(a, a, a, 3, 0.25),
+        }.items():
+            np.testing.assert_array_equal(np.array(f(v)), np.array(f(c)), err_msg=f"{op} {name}")
+    # strided weight and bias
+    wt = mx.array(rng.standard_normal((24, 16)).astype(np.float32)).T
+    x = base[0, :1]
+    np.testing.assert_array_equal(np.array(ext.matvec(x, wt, bias[::1])),
+                                  np.array(ext.matvec(x, mx.array(np.array(wt)), bias)))
