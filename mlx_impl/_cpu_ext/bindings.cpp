@@ -12,6 +12,8 @@ NB_MODULE(_kernels, m) {
         "Softmax over the last axis of a float32/float16/bfloat16 array, on the CPU stream.");
   m.def("gelu_erf", &mlx_impl_ext::gelu_erf, "x"_a,
         "Exact (erf) GELU of a float32/float16/bfloat16 array, on the CPU stream.");
+  m.def("logsumexp_lastaxis", &mlx_impl_ext::logsumexp_lastaxis, "x"_a,
+        "log(sum(exp(x))) over the last axis (float32 result, sum in double), CPU stream.");
   m.def("attention", &mlx_impl_ext::attention, "q"_a, "kt"_a, "v"_a,
         "softmax(q @ kt) @ v for float32 (..., T, D), (..., D, S), (..., S, Dv), query-blocked.");
   m.def("multihead_attention", &mlx_impl_ext::multihead_attention, "q"_a, "k"_a, "v"_a,

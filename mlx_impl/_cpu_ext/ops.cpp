@@ -229,6 +229,80 @@ mx::array gelu_erf(const mx::array& x) {
   return make(x, RowKernel::Op::gelu, "gelu_erf");
 }
 
+// ---- log-sum-exp ----------------------------------------------------------------------------
+
+namespace {
+
+// One row of n >= 1 floats: m + log(sum exp(x - m)), the sum in double (exp_shifted_sum writes
+// the exps to `scratch`). An infinite max is the answer itself (x - m would be nan).
+float logsumexp_row(const float* x, size_t n, float* scratch) {
+  const float m = row_max(x, n);
+  if (std::isinf(m)) return m;
+  return float(double(m) + std::log(exp_shifted_sum(x, scratch, n, m)));
+}
+
+}  // namespace
+
+void LogSumExp::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
+  const mx::array& x = inputs[0];
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+  auto& encoder = mx::cpu::get_command_encoder(stream());
+  encoder.set_input_array(x);
+  encoder.set_output_array(out);
+  if (out.size() == 0) return;
+  const size_t len = size_t(x.shape().back()), rows = out.size();
+  auto launch = [&](auto tag) {
+    using T = decltype(tag);
+    encoder.dispatch([xin = Packed<T>(x), yp = out.data<float>(), rows, len]() mutable {
+      const T* xp = xin.get();
+      parallel_rows(rows, len, [=](size_t begin, size_t end) {
+        std::vector<float> row(len), scratch(len);
+        for (size_t r = begin; r < end; ++r) {
+          const float* xr;
+          if constexpr (std::is_same_v<T, float>) {
+            xr = xp + r * len;
+          } else {
+            for (size_t i = 0; i < len; ++i) row[i] = static_cast<float>(xp[r * len + i]);
+            xr = row.data();
+          }
+          yp[r] = logsumexp_row(xr, len, scratch.data());
+        }
+      });
+    });
+  };
+  switch (x.dtype()) {
+    case mx::float32:
+      launch(float{});
+      break;
+    case mx::float16:
+      launch(mx::float16_t{});
+      break;
+    case mx::bfloat16:
+      launch(mx::bfloat16_t{});
+      break;
+    default:
+      throw std::runtime_error("MlxImplLogSumExp: unsupported dtype");
+  }
+}
+
+void LogSumExp::eval_gpu(const std::vector<mx::array>&, mx::array&) {
+  throw std::runtime_error(
+      "MlxImplLogSumExp is a CPU-only kernel; on a GPU use mx.logsumexp "
+      "(mlx_impl.layers.activations.logsumexp picks it by device)");
+}
+
+mx::array logsumexp_lastaxis(const mx::array& x) {
+  check_input(x, "logsumexp_lastaxis");
+  if (x.ndim() == 0 || x.shape().back() == 0) {
+    throw std::invalid_argument(
+        "logsumexp_lastaxis: expected an array whose last axis is not empty");
+  }
+  mx::Shape shape = x.shape();
+  shape.pop_back();
+  mx::Stream s = mx::default_stream(mx::Device::cpu);
+  return mx::array(shape, mx::float32, std::make_shared<LogSumExp>(s), {x});
+}
+
 // ---- attention ------------------------------------------------------------------------------
 
 // The BLAS the process loaded: OpenBLAS when mlx_impl preloaded it (RTLD_GLOBAL, so it comes

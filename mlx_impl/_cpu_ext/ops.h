@@ -17,6 +17,13 @@ mx::array softmax_lastaxis(const mx::array& x);
 // Exact (erf) GELU; fp32 math, fp16/bf16 rounded once at the end.
 mx::array gelu_erf(const mx::array& x);
 
+// log(sum(exp(x))) over the last axis of a float32/float16/bfloat16 array -> float32 of shape
+// x.shape[:-1]: m + log(s) per row, m the row max and s = sum exp(x - m) accumulated in double
+// (kernels.h's exp, so MLX's scalar CPU exp is never called). Rows that are all -inf give -inf,
+// a row holding +inf gives +inf, nan gives nan (as torch.logsumexp). One op in place of the
+// composed max / softmax / max / log (whisper's (1, 51865) logits: 0.3 ms -> 0.06 ms).
+mx::array logsumexp_lastaxis(const mx::array& x);
+
 // Threads the kernels split rows over (the CPUs this process may run on).
 int num_threads();
 
@@ -114,6 +121,26 @@ class Attention : public mx::UnaryPrimitive {
  private:
   int n_head_;
   float scale_;
+};
+
+class LogSumExp : public mx::UnaryPrimitive {
+ public:
+  explicit LogSumExp(mx::Stream stream) : mx::UnaryPrimitive(stream) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+  void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+
+  const char* name() const override { return "MlxImplLogSumExp"; }
+
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return dynamic_cast<const LogSumExp*>(&other) != nullptr;
+  }
+
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    mx::Shape s = inputs[0].shape();
+    s.pop_back();
+    return {s};
+  }
 };
 
 class RowKernel : public mx::UnaryPrimitive {
