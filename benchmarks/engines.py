@@ -13,7 +13,7 @@ that evaluates the MLX graph before stopping the clock; CTranslate2's synchronou
 Tokens: text tokens produced (ids below <|endoftext|>; timestamps not counted), all windows.
 
 Imports are lazy: a worker imports only its own engine's packages, so one engine's libraries
-(and, for the MLX engines, the system OpenBLAS that `mlx_impl` preloads) never load into
+(and, for the MLX engines, the MKL or OpenBLAS that `mlx_impl` preloads) never load into
 another's process.
 """
 
@@ -105,8 +105,10 @@ def _wrap_mlx_encoder(model, clock: Clock) -> None:
     object.__setattr__(model, "encoder", _TimedMLXEncoder(model.encoder, clock))
 
 
-def _preload_openblas() -> dict:
-    """Import mlx_impl, which loads the system OpenBLAS on Linux, before anything imports mlx.
+def _preload_blas() -> dict:
+    """Import mlx_impl, which loads MKL or the system OpenBLAS on Linux, before anything imports
+    mlx (the torch and CTranslate2 engines never import mlx_impl: their processes keep their own
+    BLAS and OpenMP settings).
 
     A call, not an import line, so that import sorting cannot move it below `import mlx.core`
     (it did once: ruff's isort put `mlx.core` first and MLX silently ran its bundled BLAS)."""
@@ -135,7 +137,7 @@ class Ours:
     name = "ours"
 
     def __init__(self, prepared: dict, dtype: str, threads: int):
-        _preload_openblas()
+        _preload_blas()
         import mlx.core as mx
 
         from mlx_impl.whisper.transcribe import load
@@ -316,7 +318,7 @@ class MLXWhisper:
     name = "mlx-whisper"
 
     def __init__(self, prepared: dict, dtype: str, threads: int):
-        _preload_openblas()  # the same BLAS as ours
+        _preload_blas()  # the same BLAS as ours
         import mlx.core as mx
         from mlx.utils import tree_flatten
         from mlx_whisper.transcribe import ModelHolder

@@ -1,28 +1,31 @@
-"""Use the system OpenBLAS for MLX's CPU matmuls where one is installed (Linux only).
+"""Give MLX's CPU matmuls a fast BLAS on Linux: Intel MKL when installed, else the system OpenBLAS.
 
 The Linux `mlx[cpu]` wheel links a bundled *reference* BLAS (`mlx_cpu.libs/libblas-*.so`), about
 30x slower than OpenBLAS for Whisper-sized matmuls (1500x512 @ 512x2048: 677 ms vs 22 ms on a
-2-core AVX-512 machine). Loading Debian's `libopenblas0-pthread` with RTLD_GLOBAL *before*
-`import mlx` puts its `cblas_*` and LAPACK symbols first in the global lookup scope, so libmlx.so
-binds to them instead of the bundled ones. On macOS (Accelerate) and where OpenBLAS is absent
-nothing happens.
+2-core AVX-512 machine). Loading another BLAS with RTLD_GLOBAL *before* `import mlx` puts its
+`cblas_*` and LAPACK symbols first in the global lookup scope, so libmlx.so binds to them instead
+of the bundled ones. On macOS (Accelerate) nothing happens.
 
-This is a speed-only change: the operations and their fp32 semantics are the same, but OpenBLAS
-blocks sums in a different order than the reference BLAS, so matmul results differ at fp32
-rounding level (measured on the matmul above: max abs error vs float64 6.9e-5 with OpenBLAS,
-1.1e-4 with the reference BLAS, outputs of magnitude ~100). `blas_info()` says which library ran,
-so reports and parity runs can state it.
+Which one (`preload_blas`; `MLX_IMPL_BLAS=mkl|openblas|bundled` forces a choice):
+- **MKL**, from pip's `mkl` wheel in this environment (`<prefix>/lib/libmkl_rt.so.*`; `make setup`
+  installs it on x86-64 Linux). Measured on the 2-core AVX-512 machine, MKL 2026.2 against
+  OpenBLAS 0.3.21, one thread per product / two: 1500x512 @ 512x2048 12.3 vs 15.9 ms (2 threads),
+  a 256x64 @ 64x1500 attention tile 0.47 vs 0.60 ms (1 thread); whisper-base's encoder ~7% and
+  its decoding ~5% faster (fresh processes, alternated). Loaded with `MKL_THREADING_LAYER=GNU`
+  (libgomp, the OpenMP runtime torch also uses; no intel-openmp needed) and
+  `OMP_WAIT_POLICY=PASSIVE` (idle OpenMP workers sleep instead of spinning, which would take a
+  core from our own kernels' threads), each only where the user has not set it.
+- **OpenBLAS**, Debian's `libopenblas0-pthread`. `OPENBLAS_CORETYPE` is set (when unset) from
+  /proc/cpuinfo (avx512f -> SKYLAKEX, avx2 -> HASWELL), and `OPENBLAS_THREAD_TIMEOUT` to 4, its
+  minimum: OpenBLAS's workers otherwise spin for 2**28 cycles (~0.1 s) after each threaded
+  product, and our own multithreaded kernels (mlx_impl._cpu_ext) then share the cores with a
+  spinning thread (whisper-base's encoder, 2 cores: 1.04-1.10 s per 30-s window with the
+  default, 0.71-0.74 s with 4).
 
-`OPENBLAS_CORETYPE` is only set when the user has not set it; it picks the kernel family from
-/proc/cpuinfo (avx512f -> SKYLAKEX, avx2 -> HASWELL) and does not change results beyond the same
-rounding-level reordering.
-
-`OPENBLAS_THREAD_TIMEOUT` is set to 4 (its minimum) when the user has not set it. OpenBLAS's
-worker threads otherwise spin for 2**28 cycles (~0.1 s) after each threaded product, waiting for
-the next one; our own multithreaded kernels (mlx_impl._cpu_ext: attention, GELU, softmax,
-layer norm) then share the cores with a spinning thread. Measured on whisper-base's encoder, 2
-cores: 1.04-1.10 s per 30-s window with the default, 0.71-0.74 s with 4, the matmuls themselves
-no slower (a 1500x512 @ 512x512 product 5.3 vs 6.4 ms), a decoding step unchanged (16.5 ms).
+Speed only: the operations and their fp32 semantics are the same, but each BLAS blocks sums in
+its own order, so matmul results differ at fp32 rounding level (measured on the matmul above:
+max abs error vs float64 6.9e-5 with OpenBLAS, 1.1e-4 with the reference BLAS, outputs of
+magnitude ~100). `blas_info()` says which library ran, so reports and parity runs can state it.
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from pathlib import Path
 
 OPENBLAS_PATH = "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0"
 
 THREAD_TIMEOUT = "4"  # OPENBLAS_THREAD_TIMEOUT: workers sleep at once instead of spinning ~0.1 s
 
+BLAS_ENV = "MLX_IMPL_BLAS"  # mkl | openblas | bundled; unset: MKL if installed, else OpenBLAS
+
 _info: dict = {"library": "not checked", "path": None, "coretype": None, "thread_timeout": None,
-               "error": None}
+               "version": None, "threading": None, "error": None}
 
 
 def _coretype_from_cpuinfo() -> str | None:
@@ -96,10 +102,80 @@ def preload_openblas(path: str = OPENBLAS_PATH) -> dict:
     return blas_info()
 
 
-def blas_info() -> dict:
-    """Which BLAS MLX's CPU matmuls use: {'library', 'path', 'coretype', 'thread_timeout', 'error'}.
+def find_mkl() -> str | None:
+    """libmkl_rt of pip's `mkl` wheel in this environment, with the libraries it loads beside it
+    (core, GNU threading layer), or None."""
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        lib = Path(prefix) / "lib"
+        rt = sorted(lib.glob("libmkl_rt.so.*"))
+        if (rt and any(lib.glob("libmkl_core.so.*"))
+                and any(lib.glob("libmkl_gnu_thread.so.*"))):
+            return str(rt[-1])
+    return None
 
-    'library' is 'openblas' (preloaded system OpenBLAS), 'bundled reference BLAS', or a note
-    for non-Linux platforms; 'error' says why OpenBLAS was not used, if it was not.
+
+def preload_mkl(path: str) -> dict:
+    """Load MKL globally (GNU threading layer, passive OpenMP waits; see the module doc)."""
+    if "mlx.core" in sys.modules:
+        _info.update(library="bundled reference BLAS",
+                     error="mlx was imported before mlx_impl; import mlx_impl first to use MKL")
+        return blas_info()
+    try:  # the GNU threading layer needs libgomp; MKL would abort at its first product without
+        ctypes.CDLL("libgomp.so.1", mode=ctypes.RTLD_GLOBAL)
+    except OSError as e:
+        _info.update(error=f"MKL not used: libgomp.so.1 is missing ({e}); `apt-get install "
+                     "libgomp1`")
+        return blas_info()
+    os.environ.setdefault("MKL_THREADING_LAYER", "GNU")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        mkl = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        buf = ctypes.create_string_buffer(256)
+        mkl.mkl_get_version_string(buf, len(buf))
+        version = buf.value.decode(errors="replace").strip()
+    except (OSError, AttributeError) as e:
+        _info.update(error=f"loading {path} failed: {e}")
+        return blas_info()
+    _info.update(library="mkl", path=path, version=version, coretype=None, thread_timeout=None,
+                 threading=f"MKL_THREADING_LAYER={os.environ['MKL_THREADING_LAYER']}, "
+                           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}",
+                 error=None)
+    return blas_info()
+
+
+def preload_blas() -> dict:
+    """MKL if installed, else OpenBLAS, else nothing (see the module doc); `MLX_IMPL_BLAS` forces
+    one. Returns `blas_info()`; calling it again is harmless."""
+    if _info["library"] in ("mkl", "openblas"):
+        return blas_info()
+    choice = os.environ.get(BLAS_ENV, "").strip().lower() or "auto"
+    if choice not in ("auto", "mkl", "openblas", "bundled"):
+        raise ValueError(f"{BLAS_ENV}={choice!r}: expected mkl, openblas or bundled (or unset)")
+    if choice == "bundled":
+        _info.update(library="bundled reference BLAS", error=f"{BLAS_ENV}=bundled")
+        return blas_info()
+    if sys.platform.startswith("linux") and choice in ("auto", "mkl"):
+        path = find_mkl()
+        if path is not None:
+            preload_mkl(path)
+            if _info["library"] == "mkl":
+                return blas_info()
+        elif choice == "mkl":
+            _info.update(library="bundled reference BLAS",
+                         error=f"{BLAS_ENV}=mkl but pip's `mkl` package is not installed here")
+            return blas_info()
+    mkl_error = _info["error"]
+    preload_openblas()
+    if mkl_error and _info["library"] == "openblas":
+        _info["error"] = mkl_error  # say why MKL was passed over
+    return blas_info()
+
+
+def blas_info() -> dict:
+    """Which BLAS MLX's CPU matmuls use: {'library', 'path', 'version', 'threading', 'coretype',
+    'thread_timeout', 'error'}.
+
+    'library' is 'mkl', 'openblas' (the system OpenBLAS), 'bundled reference BLAS', or a note
+    for non-Linux platforms; 'error' says why a faster one was not used, if it was not.
     """
     return dict(_info)

@@ -8,10 +8,11 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 
 # System packages: OpenBLAS (MLX's Linux CPU wheel bundles a ~65x slower reference BLAS; mlx_impl
-# loads OpenBLAS when present), espeak-ng (regenerates fixtures), ffmpeg (non-wav/flac/ogg input).
+# loads OpenBLAS when MKL is absent), libgomp1 (MKL's GNU threading layer), espeak-ng (regenerates
+# fixtures), ffmpeg (non-wav/flac/ogg input).
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   missing=()
-  for pkg in libopenblas0-pthread espeak-ng ffmpeg cmake g++; do
+  for pkg in libopenblas0-pthread libgomp1 espeak-ng ffmpeg cmake g++; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -40,6 +41,13 @@ fi
 # deps and delete those three .so files; any call that really needs the extension raises.
 .venv/bin/python -m pip install -q --no-deps "torchaudio==2.11.0"
 rm -f "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
+# Intel MKL for MLX's CPU matmuls on x86-64 Linux (mlx_impl/_blas.py loads it before mlx; ~20%
+# faster products than OpenBLAS here). --no-deps: its metadata pulls intel-openmp and tbb, but
+# mlx_impl runs it on the GNU OpenMP runtime (libgomp, which g++ brings). MLX_IMPL_BLAS=openblas
+# runs without it.
+if [ "$(uname)" = Linux ] && [ "$(uname -m)" = x86_64 ]; then
+  .venv/bin/python -m pip install -q --no-deps "mkl==2026.2.0"
+fi
 # Vectorised CPU kernels for softmax/GELU (MLX's CPU transcendentals are scalar libm); Linux only,
 # the Metal/CUDA paths use MLX's native ops. Needs cmake >= 3.24 and g++ with C++20.
 if [ "$(uname)" = Linux ]; then .venv/bin/python mlx_impl/_cpu_ext/build.py; fi

@@ -312,17 +312,18 @@ def test_report_writes_plots(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="OpenBLAS preload is Linux-only")
-def test_mlx_engines_load_openblas_first():
-    # the MLX engines must import mlx_impl (OpenBLAS preload) before mlx; a fresh process
-    # mirrors a worker. Where Debian's OpenBLAS is absent the bundled BLAS is expected instead.
-    from mlx_impl._blas import OPENBLAS_PATH
+def test_mlx_engines_load_blas_first():
+    # the MLX engines must import mlx_impl (BLAS preload) before mlx; a fresh process mirrors a
+    # worker. MKL where pip's `mkl` is installed, else OpenBLAS, else the bundled BLAS.
+    from mlx_impl._blas import OPENBLAS_PATH, find_mkl
 
-    code = ("from benchmarks.engines import _preload_openblas; _preload_openblas(); "
+    code = ("from benchmarks.engines import _preload_blas; _preload_blas(); "
             "import mlx.core as mx; mx.eval(mx.ones((4, 4)) @ mx.ones((4, 4))); "
             "from mlx_impl import blas_info; print(blas_info()['library'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=str(runner.ROOT))
     import os
 
-    want = "openblas" if os.path.exists(OPENBLAS_PATH) else "bundled reference BLAS"
+    want = ("mkl" if find_mkl() else "openblas" if os.path.exists(OPENBLAS_PATH)
+            else "bundled reference BLAS")
     assert out.stdout.strip() == want, out.stdout + out.stderr

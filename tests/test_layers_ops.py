@@ -408,12 +408,8 @@ print(json.dumps({"info": mlx_impl.blas_info(), "err": err,
 """
 
 
-def test_blas_pickup_in_fresh_process():
-    """mlx_impl preloads the system OpenBLAS when present (a fresh process: mlx must not be
-    imported before mlx_impl); either way matmuls stay fp32-exact to rounding."""
+def _probe_blas(extra_env: dict | None = None) -> dict:
     import json
-
-    from mlx_impl._blas import OPENBLAS_PATH
 
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(
@@ -422,19 +418,43 @@ def test_blas_pickup_in_fresh_process():
         text=True,
         cwd=root,
         check=True,
-        env={"PYTHONPATH": str(root), "PATH": ""},
+        env={"PYTHONPATH": str(root), "PATH": "", **(extra_env or {})},
     )
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("force", [None, "openblas", "bundled"])
+def test_blas_pickup_in_fresh_process(force):
+    """mlx_impl preloads MKL when pip's `mkl` is installed here, else the system OpenBLAS (a fresh
+    process: mlx must not be imported before mlx_impl); MLX_IMPL_BLAS forces one. Whichever
+    runs, matmuls stay fp32-exact to rounding."""
+    from mlx_impl._blas import OPENBLAS_PATH, find_mkl
+
+    res = _probe_blas(None if force is None else {"MLX_IMPL_BLAS": force})
+    info = res["info"]
     on_linux = sys.platform.startswith("linux")
-    if on_linux and Path(OPENBLAS_PATH).exists():
-        assert res["info"]["library"] == "openblas", f"OpenBLAS not picked up: {res['info']}"
+    has_openblas = on_linux and Path(OPENBLAS_PATH).exists()
+    if force == "bundled":
+        assert info["library"] == "bundled reference BLAS", info
+    elif on_linux and force is None and find_mkl() is not None:
+        assert info["library"] == "mkl", f"MKL not picked up: {info}"
+        assert "MKL_THREADING_LAYER=GNU" in info["threading"], info  # see mlx_impl/_blas.py
+        assert info["version"].startswith("Intel(R) oneAPI Math Kernel Library"), info
+    elif has_openblas:
+        assert info["library"] == "openblas", f"OpenBLAS not picked up: {info}"
         # worker threads sleep at once (not set by the user here): see mlx_impl/_blas.py
-        assert res["info"]["thread_timeout"] == res["timeout_env"] == "4", res
+        assert info["thread_timeout"] == res["timeout_env"] == "4", res
     # 512-term fp32 dot products of N(0,1) values (|c| ~ 23-100): rounding error ~1e-5..1e-4
     assert_close(
-        "matmul max abs err vs float64",
+        f"matmul max abs err vs float64 ({info['library']})",
         np.array([res["err"]]),
         np.array([0.0]),
         atol=2e-4,
         rtol=0.0,
     )
+
+
+def test_blas_choice_rejects_unknown_value():
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        _probe_blas({"MLX_IMPL_BLAS": "atlas"})
+    assert "expected mkl, openblas or bundled" in e.value.stderr

@@ -305,8 +305,8 @@ mx::array logsumexp_lastaxis(const mx::array& x) {
 
 // ---- attention ------------------------------------------------------------------------------
 
-// The BLAS the process loaded: OpenBLAS when mlx_impl preloaded it (RTLD_GLOBAL, so it comes
-// first in symbol lookup), else the one MLX's wheel bundles. Declared here to avoid a header.
+// The BLAS the process loaded: MKL or OpenBLAS when mlx_impl preloaded one (RTLD_GLOBAL, so it
+// comes first in symbol lookup), else the one MLX's wheel bundles. Declared here to avoid a header.
 extern "C" void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k,
                             float alpha, const float* a, int lda, const float* b, int ldb,
                             float beta, float* c, int ldc);
@@ -318,21 +318,32 @@ namespace {
 
 constexpr int kRowMajor = 101, kNoTrans = 111;
 
-// OpenBLAS's thread-count controls, looked up at run time: present when mlx_impl preloaded
-// OpenBLAS, absent under another BLAS (then the attention leaves threading to the BLAS).
+// The BLAS's thread-count controls, looked up at run time (absent: the attention leaves
+// threading to the BLAS). MKL (mlx_impl preloads it when installed): MKL_Set_Num_Threads_Local,
+// which applies to the calling thread only, so each of our workers sets itself to one thread and
+// restores its previous value. OpenBLAS: openblas_set_num_threads, process-wide, so the caller
+// sets one thread around the whole op and restores the count after.
 using SetThreadsFn = void (*)(int);
 using GetThreadsFn = int (*)();
+using SetLocalThreadsFn = int (*)(int);  // returns the previous thread-local count (0: global)
 
 struct BlasThreadControl {
-  SetThreadsFn set = nullptr;
-  GetThreadsFn get = nullptr;
+  SetLocalThreadsFn mkl_set_local = nullptr;
+  SetThreadsFn openblas_set = nullptr;
+  GetThreadsFn openblas_get = nullptr;
   BlasThreadControl() {
 #if defined(__linux__) || defined(__APPLE__)
-    set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    mkl_set_local =
+        reinterpret_cast<SetLocalThreadsFn>(dlsym(RTLD_DEFAULT, "MKL_Set_Num_Threads_Local"));
+    if (mkl_set_local == nullptr) {
+      openblas_set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+      openblas_get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    }
 #endif
   }
-  bool available() const { return set != nullptr && get != nullptr; }
+  bool available() const {
+    return mkl_set_local != nullptr || (openblas_set != nullptr && openblas_get != nullptr);
+  }
 };
 
 const BlasThreadControl& blas_threads() {
@@ -407,9 +418,9 @@ void attention_tile(const AttentionLayout& L, const float* q, const float* k, co
 // Tiles (one head's block of query rows) are shared out to our threads through an atomic
 // counter, each running single-threaded sgemm: whisper-base's encoder attention 33 ms against
 // 65 ms with OpenBLAS threading each product and the softmax rows split between threads.
-// OpenBLAS is set to one thread for the duration and restored after (MLX's CPU stream runs one
-// op at a time, so no other product is in flight). Without OpenBLAS's controls the tiles run in
-// turn and the BLAS threads each product.
+// The BLAS is set to one thread for the duration and restored after (BlasThreadControl; MLX's
+// CPU stream runs one op at a time, so no other product is in flight). Without thread controls
+// the tiles run in turn and the BLAS threads each product.
 void attention_f32(const AttentionLayout& L, const float* q, const float* k, const float* v,
                    float* out) {
   size_t blocks = (L.t + kQueryBlock - 1) / kQueryBlock;
@@ -422,6 +433,8 @@ void attention_f32(const AttentionLayout& L, const float* q, const float* k, con
                                                            : 1;
   std::atomic<size_t> next{0};
   auto worker = [&]() {
+    const bool local = nt > 1 && blas.mkl_set_local != nullptr;
+    const int local_saved = local ? blas.mkl_set_local(1) : 0;
     std::vector<float> scores(std::min(kQueryBlock, L.t) * L.s), totals(kQueryBlock);
     for (size_t i = next++; i < tiles; i = next++) {
       size_t bh = i / blocks, b = bh / L.heads, h = bh % L.heads;
@@ -431,19 +444,20 @@ void attention_f32(const AttentionLayout& L, const float* q, const float* k, con
                      out + b * L.o_batch + h * L.o_head + r0 * L.ldo, scores.data(),
                      totals.data(), std::min(kQueryBlock, L.t - r0));
     }
+    if (local) blas.mkl_set_local(local_saved);
   };
   if (nt <= 1) {
     worker();
     return;
   }
-  int saved = blas.get();
-  blas.set(1);
+  const int saved = blas.openblas_get ? blas.openblas_get() : 0;
+  if (blas.openblas_set) blas.openblas_set(1);
   std::vector<std::thread> workers;
   workers.reserve(nt - 1);
   for (size_t w = 1; w < nt; ++w) workers.emplace_back(worker);
   worker();
   for (auto& w : workers) w.join();
-  blas.set(saved);
+  if (blas.openblas_set) blas.openblas_set(saved);
 }
 
 }  // namespace
