@@ -120,14 +120,15 @@ def preload_mkl(path: str) -> dict:
         _info.update(library="bundled reference BLAS",
                      error="mlx was imported before mlx_impl; import mlx_impl first to use MKL")
         return blas_info()
+    # before libgomp loads: it reads its environment once, when loaded
+    os.environ.setdefault("MKL_THREADING_LAYER", "GNU")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:  # the GNU threading layer needs libgomp; MKL would abort at its first product without
         ctypes.CDLL("libgomp.so.1", mode=ctypes.RTLD_GLOBAL)
     except OSError as e:
         _info.update(error=f"MKL not used: libgomp.so.1 is missing ({e}); `apt-get install "
                      "libgomp1`")
         return blas_info()
-    os.environ.setdefault("MKL_THREADING_LAYER", "GNU")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         mkl = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
         buf = ctypes.create_string_buffer(256)

@@ -388,3 +388,32 @@ def test_strided_inputs_read_like_contiguous_ones():
     x = base[0, :1]
     np.testing.assert_array_equal(np.array(ext.matvec(x, wt, bias[::1])),
                                   np.array(ext.matvec(x, mx.array(np.array(wt)), bias)))
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built: run "
+                    ".venv/bin/python mlx_impl/_cpu_ext/build.py")
+def test_logsumexp_lastaxis_values_and_special_rows():
+    ext = _cpu_ext.kernels()
+    x = (np.random.default_rng(3).standard_normal((2, 3, 1001)) * 8).astype(np.float32)
+    x64 = x.astype(np.float64)
+    m = x64.max(-1)
+    want = m + np.log(np.exp(x64 - m[..., None]).sum(-1))
+    got = np.asarray(ext.logsumexp_lastaxis(mx.array(x)))
+    assert got.shape == (2, 3) and got.dtype == np.float32
+    # the sum is in float64 and one log is taken: within half an ulp of float32 here (values ~30)
+    assert_close("logsumexp vs float64", got, want, 2e-6, 0.0)
+    # float16 input: the same math on the widened values, float32 out
+    h = mx.array(x).astype(mx.float16)
+    h64 = np.asarray(h.astype(mx.float32)).astype(np.float64)
+    mh = h64.max(-1)
+    want_h = mh + np.log(np.exp(h64 - mh[..., None]).sum(-1))
+    assert_close("logsumexp float16 in", np.asarray(ext.logsumexp_lastaxis(h)), want_h, 2e-6, 0.0)
+    special = np.array([[-np.inf, -np.inf], [np.inf, 1.0], [np.nan, 1.0], [1.0, np.nan]],
+                       dtype=np.float32)
+    got = np.asarray(ext.logsumexp_lastaxis(mx.array(special)))
+    np.testing.assert_array_equal(got[:2], [-np.inf, np.inf])  # as torch.logsumexp
+    assert np.isnan(got[2:]).all()
+    with pytest.raises(ValueError, match="last axis is not empty"):
+        ext.logsumexp_lastaxis(mx.zeros((3, 0)))
+    with pytest.raises(ValueError, match="float32, float16 or bfloat16"):
+        ext.logsumexp_lastaxis(mx.array([1, 2]))

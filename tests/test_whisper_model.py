@@ -76,3 +76,21 @@ def test_alignment_heads_outside_the_model_are_refused():
     model = Whisper(WhisperConfig.from_dict(DIMS))
     with pytest.raises(ValueError, match="outside"):
         model.set_alignment_heads([[0, 1], [3, 0]])
+
+
+def test_encoder_evaluated_block_by_block_equals_one_graph(monkeypatch):
+    # on the CPU the encoder evaluates each block before queueing the next (its peak memory;
+    # see AudioEncoder): the values are those of one lazy graph, bit for bit
+    import mlx_impl.whisper.model as model_mod
+
+    dims = dict(DIMS, n_audio_layer=3)
+    model = Whisper(WhisperConfig.from_dict(dims))
+    mel = mx.array(np.random.default_rng(0).standard_normal((1, 20, 80)).astype(np.float32))
+    evals = []
+    real_eval = mx.eval
+    monkeypatch.setattr(model_mod.mx, "eval", lambda *a: (evals.append(len(a)), real_eval(*a)))
+    stepwise = np.array(model.encoder(mel))
+    assert len(evals) == 3  # one per block
+    monkeypatch.setattr(model_mod.mx, "eval", lambda *a: None)  # one lazy graph
+    one_graph = np.array(model.encoder(mel))
+    np.testing.assert_array_equal(stepwise, one_graph)

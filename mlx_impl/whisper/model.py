@@ -109,8 +109,15 @@ class AudioEncoder(nn.Module):
         x = gelu(x) + self.positional_embedding
         if taps is not None:
             taps["encoder.embed"] = x
+        # On the CPU the graph is evaluated block by block: MLX allocates the output of every op
+        # it has queued, and the stream runs behind, so one graph for the whole encoder held 93 MB
+        # of activations at its peak (whisper-base, fp32), against 65 MB this way, at no
+        # measurable cost in time. On a GPU the syncs would cost more than the memory saves.
+        eval_each_block = mx.default_device() == mx.cpu
         for i, block in enumerate(self.blocks):
             x = block(x, taps=taps, name=f"encoder.blocks.{i}")
+            if eval_each_block:
+                mx.eval(x)
         x = self.ln_post(x)
         if taps is not None:
             taps["encoder.ln_post"] = x
