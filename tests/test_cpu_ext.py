@@ -18,6 +18,8 @@ every ISA level gives the same bits since the kernels build with -ffp-contract=o
 
 from __future__ import annotations
 
+import sys
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -417,3 +419,13 @@ def test_logsumexp_lastaxis_values_and_special_rows():
         ext.logsumexp_lastaxis(mx.zeros((3, 0)))
     with pytest.raises(ValueError, match="float32, float16 or bfloat16"):
         ext.logsumexp_lastaxis(mx.array([1, 2]))
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built: run "
+                    ".venv/bin/python mlx_impl/_cpu_ext/build.py")
+def test_threading_runtime_is_reported():
+    info = _cpu_ext.cpu_kernels_info()
+    assert info["threading"] in ("openmp", "std::thread")
+    if sys.platform.startswith("linux"):
+        # g++ has OpenMP: the kernels share the OpenMP pool with MKL's GNU threading layer
+        assert info["threading"] == "openmp", info

@@ -86,13 +86,15 @@ def record(op: str, path: str) -> None:
 
 
 def cpu_kernels_info() -> dict:
-    """Which CPU kernels mlx_impl uses: {'extension': path or None, 'arch', 'threads', 'error',
-    'used': {op: path last run}} where path is 'extension', 'compiled fallback' or 'native'."""
+    """Which CPU kernels mlx_impl uses: {'extension': path or None, 'arch', 'threads',
+    'threading' ('openmp' or 'std::thread'), 'error', 'used': {op: path last run}} where path is
+    'extension', 'compiled fallback' or 'native'."""
     mod = _load()
     return {
         "extension": None if mod is None else str(Path(mod.__file__).name),
         "arch": None if mod is None else mod.arch,
         "threads": None if mod is None else mod.num_threads(),
+        "threading": None if mod is None else getattr(mod, "threading", "unknown"),
         "error": _state["error"],
         "used": dict(_state["used"]),
     }

@@ -26,6 +26,11 @@ NB_MODULE(_kernels, m) {
         "F.layer_norm over the last axis for float32 (..., C); sums in double.");
   m.def("num_threads", &mlx_impl_ext::num_threads,
         "Threads the kernels split rows over (CPUs this process may use).");
+#if defined(_OPENMP)
+  m.attr("threading") = "openmp";
+#else
+  m.attr("threading") = "std::thread";
+#endif
 #if defined(MLX_IMPL_EXT_ARCH)
   m.attr("arch") = MLX_IMPL_EXT_ARCH;
 #else
