@@ -4,7 +4,8 @@ MLX 0.32.4's CPU backend evaluates exp/erf with scalar libm calls, which made so
 most of Whisper's encoder time on the CPU. This extension adds two MLX primitives
 (`softmax_lastaxis`, `gelu_erf`) whose `eval_cpu` runs vectorised row kernels (kernels.h: exp by
 range reduction and a minimax polynomial, erfc tail by erfcx polynomial; fp32 math, fp16/bf16
-rounded once) over rows split across threads (one per CPU this process may use). Their
+rounded once) over rows split across threads (one per CPU this process may use: OpenMP's pool
+where the compiler has OpenMP, the pool MKL's GNU threading layer uses too; else std::thread). Their
 `eval_gpu` throws: on Metal/CUDA, mlx_impl.layers.activations uses MLX's native ops.
 
 GELU results below the smallest normal float are flushed to signed zero (changes < 1.2e-38): a
@@ -18,6 +19,8 @@ threads with single-threaded cblas_sgemm, so the (B, H, T, S) scores never exist
 (whisper-base encoder layer 33 ms vs 88 ms through MLX ops); mlx_impl.layers.attention uses the
 first for unmasked float32 attention on the CPU, the s3 tokenizer the second. Inputs are read in
 place; only strided views are copied, inside the op.
+`logsumexp_lastaxis(x)` is max + log(sum exp(x - max)) per row, the sum in double (decoding's
+log-softmax over 51865 logits: 0.06 ms vs 0.28 ms composed).
 `matvec(x, w, bias)` is x @ w.T (+ bias) as one cblas_sgemv per row, for the one-row products of
 token-by-token decoding (mlx_impl.layers.linear; whisper-base vocabulary head 4.4 ms vs 10.6 ms
 through MLX's matmul, which calls sgemm and packs the whole weight first). `layer_norm(x, w, b,
