@@ -154,6 +154,24 @@ void run_rows(RowKernel::Op op, const T* x, T* y, size_t rows, size_t len) {
   });
 }
 
+// launch(T{}) with T the element type of a float32/float16/bfloat16 dtype.
+template <class F>
+void with_float_type(mx::Dtype dtype, const char* op, F launch) {
+  switch (dtype) {
+    case mx::float32:
+      launch(float{});
+      break;
+    case mx::float16:
+      launch(mx::float16_t{});
+      break;
+    case mx::bfloat16:
+      launch(mx::bfloat16_t{});
+      break;
+    default:
+      throw std::runtime_error(std::string(op) + ": unsupported dtype");
+  }
+}
+
 void check_input(const mx::array& x, const char* op) {
   if (x.dtype() != mx::float32 && x.dtype() != mx::float16 && x.dtype() != mx::bfloat16) {
     throw std::invalid_argument(
@@ -199,19 +217,7 @@ void RowKernel::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
       if (rest > 0) run_rows<T>(op, xp + rows * len, yp + rows * len, 1, rest);
     });
   };
-  switch (x.dtype()) {
-    case mx::float32:
-      launch(float{});
-      break;
-    case mx::float16:
-      launch(mx::float16_t{});
-      break;
-    case mx::bfloat16:
-      launch(mx::bfloat16_t{});
-      break;
-    default:
-      throw std::runtime_error(std::string(name()) + ": unsupported dtype");
-  }
+  with_float_type(x.dtype(), name(), launch);
 }
 
 void RowKernel::eval_gpu(const std::vector<mx::array>&, mx::array&) {
@@ -285,19 +291,7 @@ void LogSumExp::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
       });
     });
   };
-  switch (x.dtype()) {
-    case mx::float32:
-      launch(float{});
-      break;
-    case mx::float16:
-      launch(mx::float16_t{});
-      break;
-    case mx::bfloat16:
-      launch(mx::bfloat16_t{});
-      break;
-    default:
-      throw std::runtime_error("MlxImplLogSumExp: unsupported dtype");
-  }
+  with_float_type(x.dtype(), name(), launch);
 }
 
 void LogSumExp::eval_gpu(const std::vector<mx::array>&, mx::array&) {
