@@ -277,7 +277,7 @@ void LogSumExp::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
     encoder.dispatch([xin = Packed<T>(x), yp = out.data<float>(), rows, len]() mutable {
       const T* xp = xin.get();
       parallel_rows(rows, len, [=](size_t begin, size_t end) {
-        std::vector<float> row(len), scratch(len);
+        std::vector<float> row(std::is_same_v<T, float> ? 0 : len), scratch(len);
         for (size_t r = begin; r < end; ++r) {
           const float* xr;
           if constexpr (std::is_same_v<T, float>) {
