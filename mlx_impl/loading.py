@@ -1,0 +1,97 @@
+"""The one strict loader every `mlx_impl/<model>/load.py` builds on.
+
+`load_strict(model, params, dtype)` sets every parameter of an MLX module from a converted
+weight dict (MLX parameter paths -> numpy arrays, already in the MLX layout), strictly: missing
+keys, unexpected keys and shape mismatches are reported together in one `LoadError`, before
+anything is set. Arrays are moved into MLX one at a time (a memory-mapped source is paged in
+tensor by tensor), floating arrays cast to `dtype`, integer arrays kept as they are.
+
+`checkpoint_path(path_or_id, ...)` resolves the `path_or_id` argument of a model's `load`: a
+path that exists, or a clear error. Nothing here downloads: an id that is not a local path is an
+error naming what to pass instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten
+
+DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+
+
+class LoadError(ValueError):
+    """Weights that do not fit the model they are loaded into, or a checkpoint not found."""
+
+
+def as_dtype(dtype: str | mx.Dtype) -> mx.Dtype:
+    """"float32" | "float16" | "bfloat16" (or an mx.Dtype) -> the mx.Dtype."""
+    if isinstance(dtype, mx.Dtype):
+        if dtype not in DTYPES.values():
+            raise LoadError(f"unsupported dtype {dtype}; use one of {sorted(DTYPES)}")
+        return dtype
+    if dtype not in DTYPES:
+        raise LoadError(f"unsupported dtype {dtype!r}; use one of {sorted(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def _preview(items: Iterable[str], n: int = 8) -> str:
+    items = list(items)
+    head = ", ".join(items[:n])
+    return head + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def check_params(model, params: Mapping[str, np.ndarray], what: str) -> None:
+    """Raise one `LoadError` listing every missing key, unexpected key and shape mismatch of
+    `params` against `model.parameters()`."""
+    want = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
+    have = {k: tuple(np.shape(v)) for k, v in params.items()}
+    missing = sorted(set(want) - set(have))
+    unexpected = sorted(set(have) - set(want))
+    shapes = sorted(f"{k}: model {want[k]} vs weights {have[k]}"
+                    for k in set(want) & set(have) if want[k] != have[k])
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {_preview(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)}: {_preview(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches {len(shapes)}: {_preview(shapes, 4)}")
+        raise LoadError(f"{what} weights do not fit the model ({'; '.join(parts)}); the "
+                        "checkpoint and the config disagree, or the converter is out of date")
+
+
+def load_strict(model, params: Mapping[str, np.ndarray], dtype: str | mx.Dtype = "float32",
+                what: str | None = None):
+    """Set every parameter of `model` from `params` (checked by `check_params` first), floating
+    arrays cast to `dtype`; evaluate them; return `model`."""
+    dt = as_dtype(dtype)
+    check_params(model, params, what or type(model).__name__)
+
+    def to_mx(v) -> mx.array:
+        a = np.asarray(v)
+        if not np.issubdtype(a.dtype, np.floating):
+            return mx.array(a)
+        # numpy has no bfloat16: go through float32 and cast in MLX
+        return mx.array(a.astype(np.float16 if dt == mx.float16 else np.float32)).astype(dt)
+
+    for k, v in params.items():  # one tensor at a time: peak ~ the model once
+        model.load_weights([(k, to_mx(v))], strict=False)
+    mx.eval(model.parameters())
+    return model
+
+
+def checkpoint_path(path_or_id: str | Path, what: str, writes_it: str) -> Path:
+    """`path_or_id` as an existing local path, else a `LoadError` saying what to pass.
+
+    `writes_it` names what produces such a checkpoint (e.g. "transformers `DacModel.
+    save_pretrained`"); no id is ever fetched from a hub."""
+    p = Path(path_or_id).expanduser()
+    if p.exists():
+        return p
+    raise LoadError(f"no {what} checkpoint at {str(path_or_id)!r}: pass the path of a local "
+                    f"checkpoint ({writes_it}); nothing is downloaded")
