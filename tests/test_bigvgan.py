@@ -16,6 +16,7 @@ import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.bigvgan.config import BigVGANConfig
 from mlx_impl.bigvgan.convert import convert
 from mlx_impl.bigvgan.mel import BigVGANMel, slaney_mel_filters
+from mlx_impl.bigvgan.load import load
 from parity import runner
 from parity.models import bigvgan as spec
 from parity.models import codec
@@ -28,7 +29,7 @@ SNR_MIN_DB = 60.0  # MLX audio vs reference, fp32 (measured 126 dB tiny)
 
 @pytest.fixture(scope="module")
 def tiny():
-    return spec.load_mlx(spec.TEST_TINY_CONFIG)
+    return load(spec.checkpoint(spec.TEST_TINY_CONFIG))
 
 
 def _snr(ref, got):

@@ -12,6 +12,7 @@ import torch
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.s3tokenizer.config import PRESETS, S3TokenizerConfig
 from mlx_impl.s3tokenizer.convert import convert
+from mlx_impl.s3tokenizer.load import load
 from parity.clips import read_clip
 from parity.models import s3tokenizer as spec
 from tests.helpers_weights import assert_close
@@ -97,7 +98,7 @@ def test_front_end_matches_package():
 
 @pytest.fixture(scope="module")
 def tiny_v2():
-    return spec.load_mlx(spec.V2_TINY_CONFIG)
+    return load(spec.checkpoint(spec.V2_TINY_CONFIG))
 
 
 def test_bad_audio(tiny_v2):

@@ -12,6 +12,7 @@ import pytest
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.vocos.config import VocosConfig
 from mlx_impl.vocos.convert import convert
+from mlx_impl.vocos.load import load
 from parity import runner
 from parity.models import codec
 from parity.models import vocos as spec
@@ -34,12 +35,12 @@ def _run(s, **kw):
 
 @pytest.fixture(scope="module")
 def mel_tiny():
-    return spec.load_mlx(spec.MEL_TEST_TINY_CONFIG)
+    return load(spec.checkpoint(spec.MEL_TEST_TINY_CONFIG))
 
 
 @pytest.fixture(scope="module")
 def enc_tiny():
-    return spec.load_mlx(spec.ENCODEC_TEST_TINY_CONFIG)
+    return load(spec.checkpoint(spec.ENCODEC_TEST_TINY_CONFIG))
 
 
 # ---- tiny models against the reference -------------------------------------------------------
@@ -54,7 +55,7 @@ def test_encodec_tiny_matches_reference(enc_tiny, enc_tiny_ref):
     Codes against transformers' EnCodec: `make parity MODEL=vocos-encodec-test-tiny` and the slow
     test below (loading transformers' EnCodec alone takes ~12 s here)."""
     _, audio = codec.fixture_clip("espeak_en_fox", 24000, 0.5)
-    enc = spec.load_mlx_encodec().encode(mx.array(audio)[None, :, None], 24000, 12.0)
+    enc = spec.mlx_encodec().encode(mx.array(audio)[None, :, None], 24000, 12.0)
     codes = enc.codes[0].transpose(1, 0, 2)  # (16, 1, F)
     taps: dict = {}
     enc_tiny.decode_codes(codes, 3, taps=taps)

@@ -44,9 +44,9 @@ def test_wrong_mel_shape_names_the_expected_layout(shape):
 def test_weights_for_other_dims_are_refused_with_the_differences():
     state = canonical_state(DIMS)
     wider = dict(DIMS, n_text_state=32, n_audio_state=32)
-    with pytest.raises(ValueError, match="wrong shape") as e:
+    with pytest.raises(ValueError, match="shape mismatches") as e:
         from_state(wider, state)
-    assert "decoder.blocks.0.attn_ln.bias: weights (16,) vs model (32,)" in str(e.value)
+    assert "decoder.blocks.0.attn.key.weight: model (32, 32) vs weights (16, 16)" in str(e.value)
 
 
 def test_missing_and_unexpected_keys_are_listed():

@@ -7,6 +7,7 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 
+from mlx_impl.loading import as_dtype, load_strict
 from mlx_impl.parakeet.config import ParakeetConfig
 from mlx_impl.parakeet.convert import convert
 from mlx_impl.parakeet.model import ParakeetForCTC, ParakeetForTransducer, build_model
@@ -14,7 +15,7 @@ from weights.parakeet import ParakeetWeights
 from weights.parakeet import load as load_weights
 
 
-def build(weights: ParakeetWeights, dtype: mx.Dtype = mx.float32, consume: bool = False
+def build(weights: ParakeetWeights, dtype: str | mx.Dtype = "float32", consume: bool = False
           ) -> ParakeetForCTC | ParakeetForTransducer:
     """The MLX model with `weights` loaded strictly (every parameter set, no extra key).
 
@@ -23,21 +24,18 @@ def build(weights: ParakeetWeights, dtype: mx.Dtype = mx.float32, consume: bool 
     `weights.state` is empty afterwards.
     """
     cfg = ParakeetConfig.from_dict(weights.config)
-    model = build_model(cfg)
-    np_dtype = {mx.float32: np.float32, mx.float16: np.float16, mx.bfloat16: np.float32}[dtype]
-    params = []
+    dt = as_dtype(dtype)
+    params = {}
     for key in list(weights.state):
         value = weights.state.pop(key) if consume else weights.state[key]
         for k, v in convert({key: value}).items():  # convert works key by key
-            params.append((k, mx.array(np.asarray(v, dtype=np_dtype)).astype(dtype)))
-            mx.eval(params[-1][1])
+            params[k] = mx.array(np.asarray(v, dtype=np.float32)).astype(dt)
+            mx.eval(params[k])
         del value
-    model.load_weights(params, strict=True)
-    mx.eval(model.parameters())
-    return model
+    return load_strict(build_model(cfg), params, dt, what="Parakeet", consume=True)
 
 
-def load(folder: str | Path, dtype: mx.Dtype = mx.float32
+def load(folder: str | Path, dtype: str | mx.Dtype = "float32"
          ) -> tuple[ParakeetForCTC | ParakeetForTransducer, ParakeetWeights]:
     """-> (model, weights): the weights' config and vocab; their `state` is emptied into the
     model while loading (see `build(consume=True)`)."""

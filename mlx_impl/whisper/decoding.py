@@ -16,7 +16,7 @@ Deviations:
   tokens differ from torch's global RNG; the sampling semantics (softmax(logits / T), best-of-N
   ranked by length-normalised log probability) are the same. Greedy and beam search are
   deterministic and give upstream's tokens.
-- No `fp16` option: the precision is the model's dtype (`load_model(..., dtype=)`).
+- No `fp16` option: the precision is the model's dtype (`load(..., dtype=)`).
 - Beam search and best-of-N share one encoder pass per audio; the cross-attention K/V are
   repeated per beam/sample.
 - `DecodingResult` has no `audio_features` field; `decode` accepts encoder output in place of a

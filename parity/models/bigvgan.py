@@ -101,22 +101,15 @@ class ReferenceSide(codec.ReferenceSide):
         return taps
 
 
-def load_mlx(config: Mapping, dtype: str = "float32"):
-    from mlx_impl.bigvgan.config import BigVGANConfig
-    from mlx_impl.bigvgan.convert import convert
-    from mlx_impl.bigvgan.model import BigVGAN
-    from weights.bigvgan import load
-
-    w = load(checkpoint(config))
-    return codec.load_strict(BigVGAN(BigVGANConfig.from_dict(w.config)), convert(w.state), dtype)
-
-
 class MlxSide(codec.MlxSide):
-    load = staticmethod(load_mlx)
+    package = "bigvgan"
+    checkpoint = staticmethod(checkpoint)
 
     def __init__(self, config: Mapping, dtype: str):
+        from mlx_impl.loading import as_dtype
+
         super().__init__(config, dtype)
-        self.dtype = codec.mlx_dtype(dtype)
+        self.dtype = as_dtype(dtype)
 
     def __call__(self, inputs):
         mx = self._mx
@@ -150,7 +143,7 @@ def bench_build_for(config: Mapping):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = load_mlx(config, dtype)
+            model = codec.load_model("bigvgan", checkpoint(config), dtype)
             mel = model.mel(mx.array(audio[None]))
             mx.eval(mel)
             return [BenchStage("vocode", lambda: mx.eval(model(mel)), seconds)]

@@ -4,7 +4,7 @@ s3tokenizer, vocos): one implementation each of what those specs do alike.
 - clips: `resample` (16 kHz -> a model rate), `fixture_clip` (a committed fixture at a model
   rate), `clip_meta` (the clip block of a case's metadata);
 - weights: `seeded_checkpoints` (the per-config cache of a reference's seeded random
-  checkpoint), `mlx_dtype` and `load_strict` (converted weights -> an MLX model, strictly);
+  checkpoint), `load_model` (the model package's own `load(path, dtype)`);
 - sides: `ReferenceSide` and `MlxSide`, the bases of each spec's two sides; `taps_to_numpy`,
   `mlx_taps`;
 - metrics: `snr_db`, `roundtrip_snr` (over the common length), `codec_metrics` (codes equal,
@@ -94,25 +94,6 @@ def seeded_checkpoints(build: Callable[[dict], Path]) -> Callable[[Mapping], Pat
     return checkpoint
 
 
-def mlx_dtype(dtype: str):
-    """"float32" / "float16" -> the MLX dtype."""
-    import mlx.core as mx
-
-    return {"float32": mx.float32, "float16": mx.float16}[dtype]
-
-
-def load_strict(model, params: Mapping[str, np.ndarray], dtype: str = "float32"):
-    """`model.load_weights(params, strict=True)` with every array cast to `dtype`, then the
-    parameters evaluated. Returns `model`."""
-    import mlx.core as mx
-
-    np_dtype = np.float32 if dtype == "float32" else np.float16
-    model.load_weights([(k, mx.array(np.asarray(v, dtype=np_dtype))) for k, v in params.items()],
-                       strict=True)
-    mx.eval(model.parameters())
-    return model
-
-
 # ------------------------------------------------------------------------------------------
 # sides
 
@@ -140,18 +121,27 @@ class ReferenceSide:
 
 
 class MlxSide:
-    """A spec's MLX side: `self.model` from the subclass's `load(config, dtype)` (the spec's
-    `load_mlx`); subclasses define `__call__(inputs) -> taps`."""
+    """A spec's MLX side: `self.model` is `mlx_impl.<package>.load.load(checkpoint(config),
+    dtype)` (the model package owns its loading); subclasses set `package` and `checkpoint` and
+    define `__call__(inputs) -> taps`."""
 
-    load: Callable[[Mapping, str], Any]  # staticmethod in subclasses
+    package: str  # the mlx_impl package, e.g. "dac"
+    checkpoint: Callable[[Mapping], Path]  # staticmethod: config -> the seeded checkpoint folder
 
     def __init__(self, config: Mapping, dtype: str):
         import mlx.core as mx
 
         self._mx = mx
-        self.model = self.load(config, dtype)
+        self.model = load_model(self.package, self.checkpoint(config), dtype)
         self.config = dict(config)
         self.versions = {"mlx": mx.__version__}
+
+
+def load_model(package: str, path: Path, dtype: str = "float32"):
+    """`mlx_impl.<package>.load.load(path, dtype)`: the model package's own loader."""
+    import importlib
+
+    return importlib.import_module(f"mlx_impl.{package}.load").load(path, dtype)
 
 
 class EndTaps(dict):

@@ -98,19 +98,9 @@ class ReferenceSide(codec.ReferenceSide):
         super().__init__(DacReference(checkpoint(config)), config)
 
 
-def load_mlx(config: Mapping, dtype: str = "float32"):
-    from mlx_impl.dac.config import DacConfig
-    from mlx_impl.dac.convert import convert
-    from mlx_impl.dac.model import DacModel
-    from weights.dac import load
-
-    w = load(checkpoint(config))
-    model = DacModel(DacConfig.from_dict(w.config), dtype=codec.mlx_dtype(dtype))
-    return codec.load_strict(model, convert(w.state), dtype)
-
-
 class MlxSide(codec.MlxSide):
-    load = staticmethod(load_mlx)
+    package = "dac"
+    checkpoint = staticmethod(checkpoint)
 
     def __call__(self, inputs, layer_taps: bool = True):
         mx = self._mx
@@ -177,7 +167,7 @@ def bench_build_for(config: Mapping):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = load_mlx(config, dtype)
+            model = codec.load_model("dac", checkpoint(config), dtype)
             x = mx.array(audio)[None]
             return codec.encode_decode_stages(lambda: model.encode(x, sr).codes, model.decode,
                                               seconds, finish=mx.eval)

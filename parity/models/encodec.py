@@ -143,20 +143,9 @@ class ReferenceSide(codec.ReferenceSide):
         return audio.reshape(1, audio.shape[0], -1)  # (1, N, channels)
 
 
-def load_mlx(config: Mapping, dtype: str = "float32"):
-    from mlx_impl.encodec.config import EncodecConfig
-    from mlx_impl.encodec.convert import convert
-    from mlx_impl.encodec.model import EncodecModel
-    from weights.encodec import load
-
-    w = load(checkpoint(config))
-    cfg = EncodecConfig.from_dict(w.config)
-    model = EncodecModel(cfg, dtype=codec.mlx_dtype(dtype))
-    return codec.load_strict(model, convert(w.state, cfg), dtype)
-
-
 class MlxSide(codec.MlxSide):
-    load = staticmethod(load_mlx)
+    package = "encodec"
+    checkpoint = staticmethod(checkpoint)
 
     def __call__(self, inputs):
         mx = self._mx
@@ -222,7 +211,7 @@ def bench_build_for(config: Mapping):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = load_mlx(config, dtype)
+            model = codec.load_model("encodec", checkpoint(config), dtype)
             x = mx.array(audio[None])
             enc = model.encode(x, rate, bw)
             mx.eval(enc.codes)

@@ -145,18 +145,6 @@ class ReferenceSide(codec.ReferenceSide):
         return taps
 
 
-def load_mlx(config: Mapping, dtype: str = "float32"):
-    from mlx_impl.mimi.config import MimiConfig
-    from mlx_impl.mimi.convert import convert
-    from mlx_impl.mimi.model import MimiModel
-    from weights.mimi import load
-
-    w = load(checkpoint(config))
-    cfg = MimiConfig.from_dict(w.config)
-    model = MimiModel(cfg, dtype=codec.mlx_dtype(dtype))
-    return codec.load_strict(model, convert(w.state, cfg), dtype)
-
-
 def stream_decode(model, codes, frames_per_step: int = 1):
     """Our streaming decode: `frames_per_step` code frames per call, chunks concatenated."""
     import mlx.core as mx
@@ -171,7 +159,8 @@ def stream_decode(model, codes, frames_per_step: int = 1):
 
 
 class MlxSide(codec.MlxSide):
-    load = staticmethod(load_mlx)
+    package = "mimi"
+    checkpoint = staticmethod(checkpoint)
 
     def __call__(self, inputs):
         mx = self._mx
@@ -313,7 +302,7 @@ def bench_build_for(config: Mapping, num_quantizers: int = 8):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = load_mlx(config, dtype)
+            model = codec.load_model("mimi", checkpoint(config), dtype)
             x = mx.array(audio)[None, :, None]
             return codec.encode_decode_stages(lambda: model.encode(x, SAMPLE_RATE, num_quantizers),
                                               model.decode, seconds, finish=mx.eval)

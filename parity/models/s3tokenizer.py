@@ -70,17 +70,6 @@ def make_inputs(case: GoldenCase) -> CaseInputs:
                                              n_samples=int(audio.shape[0])))
 
 
-def load_mlx(config: Mapping, dtype: str = "float32"):
-    from mlx_impl.s3tokenizer.config import S3TokenizerConfig
-    from mlx_impl.s3tokenizer.convert import convert
-    from mlx_impl.s3tokenizer.model import S3Tokenizer
-    from weights.s3tokenizer import load
-
-    w = load(checkpoint(config))
-    model = S3Tokenizer(S3TokenizerConfig.from_dict(w.config), dtype=codec.mlx_dtype(dtype))
-    return codec.load_strict(model, convert(w.state), dtype)
-
-
 # ------------------------------------------------------------------------------------------
 # sides
 
@@ -99,7 +88,8 @@ class ReferenceSide(codec.ReferenceSide):
 
 
 class MlxSide(codec.MlxSide):
-    load = staticmethod(load_mlx)
+    package = "s3tokenizer"
+    checkpoint = staticmethod(checkpoint)
 
     def __call__(self, inputs):
         mx = self._mx
@@ -204,7 +194,7 @@ def bench_build_for(config: Mapping):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = load_mlx(config, dtype)
+            model = codec.load_model("s3tokenizer", checkpoint(config), dtype)
             x = mx.array(audio)
             return [BenchStage("tokenize", lambda: mx.eval(model.tokenize(x)), seconds)]
         if engine == "torch":

@@ -143,19 +143,9 @@ class ReferenceSide(codec.ReferenceSide):
         super().__init__(SnacReference(checkpoint(config)), config)
 
 
-def load_mlx(config: Mapping, dtype: str = "float32"):
-    from mlx_impl.snac.config import SnacConfig
-    from mlx_impl.snac.convert import convert
-    from mlx_impl.snac.model import SnacModel
-    from weights.snac import load
-
-    w = load(checkpoint(config))
-    model = SnacModel(SnacConfig.from_dict(w.config), dtype=codec.mlx_dtype(dtype))
-    return codec.load_strict(model, convert(w.state), dtype)
-
-
 class MlxSide(codec.MlxSide):
-    load = staticmethod(load_mlx)
+    package = "snac"
+    checkpoint = staticmethod(checkpoint)
 
     def __call__(self, inputs, layer_taps: bool = True):
         mx = self._mx
@@ -212,7 +202,7 @@ def bench_build_for(config: Mapping):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = load_mlx(config, dtype)
+            model = codec.load_model("snac", checkpoint(config), dtype)
             x = mx.array(audio)[None]
             key = mx.random.key(0)
             return codec.encode_decode_stages(lambda: model.encode(x, sr),

@@ -175,32 +175,18 @@ class ReferenceSide:
         return taps
 
 
-def load_mlx(config: Mapping, dtype: str = "float32"):
-    from mlx_impl.vocos.config import VocosConfig
-    from mlx_impl.vocos.convert import convert
-    from mlx_impl.vocos.model import Vocos
-    from weights.vocos import load
-
-    w = load(checkpoint(config))
-    cfg = VocosConfig.from_dict(w.config)
-    params, fb = convert(w.state, cfg)
-    model = codec.load_strict(Vocos(cfg, dtype=codec.mlx_dtype(dtype)), params, dtype)
-    if fb is not None:
-        model.set_mel_filterbank(fb)
-    return model
-
-
-def load_mlx_encodec():
-    """The MLX EnCodec of the codes path, float32 (the encodec-24khz spec's `load_mlx`)."""
-    return encodec_spec.load_mlx(ENCODEC_CONFIG)
+def mlx_encodec():
+    """The MLX EnCodec of the codes path, float32, on the encodec-24khz spec's checkpoint."""
+    return codec.load_model("encodec", encodec_spec.checkpoint(ENCODEC_CONFIG))
 
 
 class MlxSide(codec.MlxSide):
-    load = staticmethod(load_mlx)
+    package = "vocos"
+    checkpoint = staticmethod(checkpoint)
 
     def __init__(self, config: Mapping, dtype: str):
         super().__init__(config, dtype)
-        self.encodec = None if is_mel(config) else load_mlx_encodec()
+        self.encodec = None if is_mel(config) else mlx_encodec()
 
     def __call__(self, inputs):
         mx = self._mx
@@ -280,12 +266,12 @@ def bench_build_for(config: Mapping, bandwidth: float = 6.0):
         if engine == "mlx":
             import mlx.core as mx
 
-            model = load_mlx(config, dtype)
+            model = codec.load_model("vocos", checkpoint(config), dtype)
             if mel:
                 feats = model.features(mx.array(audio[None]))
                 mx.eval(feats)
                 return [BenchStage("vocode", lambda: mx.eval(model.decode(feats)), seconds)]
-            enc = load_mlx_encodec().encode(mx.array(audio)[None, :, None], SAMPLE_RATE, bandwidth)
+            enc = mlx_encodec().encode(mx.array(audio)[None, :, None], SAMPLE_RATE, bandwidth)
             codes = enc.codes[0].transpose(1, 0, 2)
             mx.eval(codes)
             bid = model.bandwidth_id(bandwidth)
