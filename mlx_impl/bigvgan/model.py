@@ -130,6 +130,20 @@ class BigVGAN(nn.Module):
         _put(taps, "audio", audio)
         return audio
 
+    # -- mlx_impl.codec.Vocoder ---------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sampling_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.hop_size
+
+    def vocode(self, features: mx.array) -> mx.array:
+        """Log-mel (B, frames, num_mels), as `mel(audio)` computes it -> audio (B, N)."""
+        return self(features)
+
 
 def _put(taps: Taps, name: str, x: mx.array) -> None:
     if taps is not None:
