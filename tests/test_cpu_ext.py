@@ -18,6 +18,8 @@ every ISA level gives the same bits since the kernels build with -ffp-contract=o
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import mlx.core as mx
@@ -443,3 +445,46 @@ def test_threading_runtime_is_reported():
     if sys.platform.startswith("linux"):
         # g++ has OpenMP: the kernels share the OpenMP pool with MKL's GNU threading layer
         assert info["threading"] == "openmp", info
+
+
+# --- set-up without the extension ---------------------------------------------------------------
+def _module_files():
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in _cpu_ext._HERE.glob("_kernels*")}
+
+
+def test_failed_build_warns_and_setup_goes_on(tmp_path):
+    # What scripts/setup.sh runs (`build.py --optional`) with a compiler that always fails
+    # (CXX=false; a fresh build dir, so CMake really asks for it): exit 0 and a warning that names
+    # the fallback; nothing installed or removed. Without --optional the same build fails.
+    cmd = [sys.executable, str(_cpu_ext._HERE / "build.py"), "--build-dir", str(tmp_path / "b")]
+    env = dict(os.environ, CXX="false")
+    before = _module_files()
+    r = subprocess.run(cmd + ["--optional"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"--optional build exited {r.returncode}: {r.stderr[-2000:]}"
+    assert "cpu_ext: WARNING: build failed" in r.stderr and "compiled-MLX fallback" in r.stderr, (
+        r.stderr[-2000:])
+    assert "cpu_ext: built" not in r.stdout, r.stdout
+    assert _module_files() == before
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "CalledProcessError" in r.stderr, (r.returncode, r.stderr[-2000:])
+    assert _module_files() == before
+
+
+def test_no_module_runs_the_fallback(tmp_path, monkeypatch):
+    # No .so next to the package (a failed or skipped build): kernels() is None, the error says
+    # how to build, and the layers run the compiled fallback, still within its float64 bounds.
+    monkeypatch.setattr(_cpu_ext, "_HERE", tmp_path)
+    for key, value in (("loaded", False), ("module", None), ("error", None), ("used", {})):
+        monkeypatch.setitem(_cpu_ext._state, key, value)
+    assert _cpu_ext.kernels() is None
+    info = _cpu_ext.cpu_kernels_info()
+    assert info["extension"] is None, info
+    assert "not built" in info["error"] and "build.py" in info["error"], info
+    x = np.linspace(-12, 12, 4097, dtype=np.float32)
+    assert_close("gelu without the module", np.asarray(gelu(mx.array(x))),
+                 gelu64(x.astype(np.float64)), GELU_TOL["atol64"], GELU_TOL["rtol64"])
+    rows = np.random.default_rng(0).standard_normal((4, 1500)).astype(np.float32) * 8
+    assert_close("softmax without the module", np.asarray(softmax(mx.array(rows))),
+                 softmax64(rows.astype(np.float64)), SM_ATOL64["compiled fallback"], 0.0)
+    assert set(_cpu_ext.cpu_kernels_info()["used"].values()) == {"compiled fallback"}
