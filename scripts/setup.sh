@@ -83,7 +83,8 @@ fi
 # extension raises. macOS wheels are CPU builds that link only torch's stable C ABI (aoti_torch_*,
 # hence the .abi3.so names), so they load against torch 2.13.0 and are kept.
 if [ "$OS" = Linux ]; then
-  rm -f "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
+  purelib=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  rm -f "$purelib"/torchaudio/lib/*.so
 fi
 # Intel MKL for MLX's CPU matmuls on x86-64 Linux (mlx_impl/_blas.py loads it before mlx; ~20%
 # faster products than OpenBLAS here). --no-deps: its metadata pulls intel-openmp and tbb, but
