@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import portable, portable_path
 from benchmarks.stats import spread_str, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -499,8 +500,8 @@ def run_worker(args) -> int:
 def _write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
+    with os.fdopen(fd, "w") as f:  # paths relative to the repository, never this machine's
+        json.dump(portable(data), f, indent=1)
     os.replace(tmp, path)
 
 
@@ -508,7 +509,7 @@ def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        f.write(text)
+        f.write(portable_path(text))
     os.replace(tmp, path)
 
 

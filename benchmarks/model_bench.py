@@ -284,6 +284,7 @@ def to_markdown(rep: dict) -> str:
 
 
 def write(rep: dict, out_dir: Path = REPORTS) -> tuple[Path, Path]:
+    rep = machine.portable(rep)  # paths relative to the repository, never this machine's
     stem = rep["model"] if rep["dtype"] == "float32" else f"{rep['model']}-{rep['dtype']}"
     js, md = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     atomic_write(js, json.dumps(rep, indent=2) + "\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,6 +204,31 @@ def test_child_peak_rss_is_its_own(tmp_path):
     assert machine.peak_rss_bytes()[0] >= ballast.nbytes
 
 
+def test_reports_name_paths_relative_to_the_repository(tmp_path, monkeypatch):
+    root, home = machine.ROOT, Path.home()
+    assert machine.portable_path(f"{root}/tests/fixtures/speech/a.wav") == (
+        "tests/fixtures/speech/a.wav")
+    assert machine.portable_path(f"cwd {root}") == "cwd ."
+    assert machine.portable_path(f"from {root.parent}/shared/speech (a)") == (
+        "from ../shared/speech (a)")
+    assert machine.portable_path(f"{root}2/x") == f"{root}2/x"  # another folder: left alone
+    assert machine.portable_path("/usr/lib/libopenblas.so.0") == "/usr/lib/libopenblas.so.0"
+    if len(home.parts) > 1 and not root.is_relative_to(home):
+        assert machine.portable_path(f"{home}/.cache/m") == "~/.cache/m"
+    got = machine.portable({"blas": {"path": f"{root}/.venv/lib/libmkl_rt.so.3"}, "n": 3,
+                            "argv": (f"{root}/benchmarks/gpu.py", None)})
+    assert got == {"blas": {"path": ".venv/lib/libmkl_rt.so.3"}, "n": 3,
+                   "argv": ["benchmarks/gpu.py", None]}
+    # a writer: what lands on disk carries no absolute path of this machine
+    from benchmarks import gpu
+
+    gpu._write_json(tmp_path / "r.json", {"clip": {"source": f"{root}/tests/fixtures/speech"}})
+    gpu._write_text(tmp_path / "r.md", f'  File "{root}/benchmarks/gpu.py", line 1\n')
+    assert json.loads((tmp_path / "r.json").read_text()) == {
+        "clip": {"source": "tests/fixtures/speech"}}
+    assert (tmp_path / "r.md").read_text() == '  File "benchmarks/gpu.py", line 1\n'
+
+
 # --- success-metric report ---------------------------------------------------------------------
 
 
@@ -274,6 +300,19 @@ def test_report_gpu_metric():
     assert report.metric_gpu({}).status == "NOT MEASURED"
     # a GPU report is not read as a CPU Whisper benchmark
     assert report.ratios(faster) == [] and report.metric_memory(faster).status == "NOT MEASURED"
+
+
+def test_report_names_each_machine_once():
+    cpu = {"machine": {"cpu_model": "Test CPU", "logical_cores": 2}}
+    gpu_rep = {"runs": [], "nvidia_smi": "Test GPU, 80 GiB"}
+    bench = {"a": cpu, "b": cpu, "c": cpu, "gpu-1": gpu_rep, "gpu-2": gpu_rep}
+    rep = {"generated": "T", "bench_machines": {m: report.bench_machine(r)
+                                                for m, r in bench.items()}}
+    line = report.to_markdown(dict(rep, metrics=[], ratios=[], parity_reports={}, plots=[]))
+    line = line.splitlines()[2]
+    assert line == ("Generated T from the reports below. Benchmarks ran on Test CPU, 2 cores "
+                    "(3 reports) and Test GPU (gpu-1, gpu-2)."), line
+    assert report._machines_line({"bench_machines": {}}) == "No benchmark reports."
 
 
 def test_report_encodec_needs_round_trip_evidence():
