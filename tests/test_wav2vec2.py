@@ -28,6 +28,7 @@ from parity.runner import run
 from reference import wav2vec2 as R
 from tests.helpers_weights import assert_close
 from weights import wav2vec2 as WW
+from weights.weight_norm import fold_weight_norm
 
 FP32 = W.FP32
 
@@ -74,8 +75,8 @@ def test_conv_positional_embedding_matches_transformers(dims, kernel, groups, fr
         up.conv.parametrizations.weight.original0.mul_(
             1 + 0.3 * torch.rand(up.conv.parametrizations.weight.original0.shape))
     sd = {k: v.numpy() for k, v in up.state_dict().items()}
-    folded = WW.fold_weight_norm(sd["conv.parametrizations.weight.original0"],
-                                 sd["conv.parametrizations.weight.original1"], dim=2)
+    folded = fold_weight_norm(sd["conv.parametrizations.weight.original0"],
+                              sd["conv.parametrizations.weight.original1"], dim=2)
     assert_close("folded weight vs torch's parametrized weight", folded,
                  up.conv.weight.detach().numpy(), atol=1e-7, rtol=1e-6)
     x = np.random.default_rng(1).standard_normal((1, frames, dims)).astype(np.float32)
@@ -166,32 +167,6 @@ def test_folder_reader_errors(tiny_folder, tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(WW.WeightsError, match="expected a JSON object"):
         WW.load(tmp_path)
-    with pytest.raises(WW.WeightsError, match=r"g has shape \(1, 1, 2\), expected \(1, 1, 3\)"):
-        WW.fold_weight_norm(np.ones((1, 1, 2)), np.ones((4, 2, 3)), 2)
-
-
-def test_safetensors_reader_matches_safetensors(tmp_path):
-    """weights.hf_safetensors.read_safetensors (readinto, no memory map) against the
-    safetensors package: every dtype the checkpoints use, bf16 widened to float32 exactly."""
-    from safetensors.torch import save_file
-
-    from weights.hf_safetensors import read_safetensors
-
-    g = torch.Generator().manual_seed(0)
-    tensors = {"f32": torch.randn(3, 5, generator=g), "f16": torch.randn(7, generator=g).half(),
-               "bf16": torch.randn(2, 3, generator=g).bfloat16(),
-               "i64": torch.arange(6).reshape(2, 3), "scalar": torch.tensor(2.5)}
-    save_file(tensors, str(tmp_path / "m.safetensors"))
-    got = read_safetensors(tmp_path / "m.safetensors")
-    assert set(got) == set(tensors)
-    for k, t in tensors.items():
-        want = (t.float() if t.dtype == torch.bfloat16 else t).numpy()
-        assert got[k].dtype == want.dtype and got[k].shape == want.shape, (k, got[k].dtype)
-        assert_close(f"safetensors {k}", got[k], want, atol=0.0)
-    data = (tmp_path / "m.safetensors").read_bytes()
-    (tmp_path / "cut.safetensors").write_bytes(data[:-4])
-    with pytest.raises(ValueError, match="is truncated"):
-        read_safetensors(tmp_path / "cut.safetensors")
 
 
 def test_key_bias_drop_is_softmax_invariant(tiny_folder):

@@ -7,9 +7,9 @@ mistralai/Voxtral-Mini-3B-2507 files use): `audio_tower.*`, `multi_modal_project
 A state dict taken from the in-memory transformers 5 model (`model.audio_tower.*`,
 `model.language_model.*`, `lm_head.weight`) is renamed to it.
 
-The tensors are memory-mapped (a 3B-parameter checkpoint is not copied into RAM to be read; the
-MLX side copies each tensor once into its own arrays). Single-file and sharded
-(`model.safetensors.index.json`) folders are read. numpy only.
+The files are read by `weights.hf_safetensors.read_safetensors` (streamed tensor by tensor; its
+docstring has the measured peak memory of the alternatives, memory-mapping included).
+Single-file and sharded (`model.safetensors.index.json`) folders are read. numpy only.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64,
-           "I32": np.int32}
+from weights.hf_safetensors import check_shapes, read_safetensors
 
 
 class WeightsError(ValueError):
@@ -32,28 +31,8 @@ class WeightsError(ValueError):
 @dataclass(frozen=True)
 class VoxtralWeights:
     config: dict  # transformers VoxtralConfig as a dict (config.json)
-    state: dict[str, np.ndarray]  # canonical layout (module docstring), possibly memory-mapped
+    state: dict[str, np.ndarray]  # canonical layout (module docstring)
     source: str
-
-
-def read_safetensors_mmap(path: Path) -> dict[str, np.ndarray]:
-    """A .safetensors file as read-only memory-mapped numpy arrays (bf16 widened to float32)."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-    header.pop("__metadata__", None)
-    raw = np.memmap(path, dtype=np.uint8, mode="r")
-    out = {}
-    for key, info in header.items():
-        if info["dtype"] not in _DTYPES:
-            raise WeightsError(f"{path}: tensor {key} has dtype {info['dtype']}; supported "
-                               f"{sorted(_DTYPES)}")
-        start, end = info["data_offsets"]
-        a = raw[8 + n + start: 8 + n + end].view(_DTYPES[info["dtype"]]).reshape(info["shape"])
-        if info["dtype"] == "BF16":
-            a = (a.astype(np.uint32) << 16).view(np.float32)
-        out[key] = a
-    return out
 
 
 def canonical_key(key: str) -> str:
@@ -114,15 +93,7 @@ def expected_shapes(config: Mapping) -> dict[str, tuple[int, ...]]:
 
 def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
     """Key-set and shape equality with `expected_shapes(config)`; raises WeightsError."""
-    want = expected_shapes(config)
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise WeightsError(f"Voxtral state does not match its config: missing {_preview(missing)}"
-                           f", unexpected {_preview(unexpected)}")
-    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want
-           if tuple(state[k].shape) != want[k]]
-    if bad:
-        raise WeightsError(f"Voxtral weights with wrong shapes: {_preview(bad)}")
+    check_shapes(state, expected_shapes(config), "Voxtral", WeightsError)
 
 
 def from_state(state: Mapping[str, np.ndarray], config: Mapping) -> dict[str, np.ndarray]:
@@ -158,10 +129,6 @@ def load(path: str | Path) -> VoxtralWeights:
                            "model.safetensors.index.json")
     raw: dict[str, np.ndarray] = {}
     for name in files:
-        raw.update(read_safetensors_mmap(folder / name))
+        raw.update(read_safetensors(folder / name))
     return VoxtralWeights(config, from_state(raw, config), str(folder))
 
-
-def _preview(items: list[str], n: int = 8) -> str:
-    return "none" if not items else (str(items[:n]) + (f" (+{len(items) - n} more)"
-                                                       if len(items) > n else ""))

@@ -8,11 +8,12 @@ prefix, ``lm_head.*``), numpy arrays in torch layout (conv ``(out, in/groups, k)
   stored pair (transformers 5 / torch parametrizations: ``parametrizations.weight.original0``
   = g of shape (1, 1, k) and ``original1`` = v; older checkpoints: ``weight_g`` / ``weight_v``)
   is folded into one kernel ``wav2vec2.encoder.pos_conv_embed.conv.weight`` = g * v / ||v||,
-  the norm over every axis but 2 (the kernel axis), as torch's ``_weight_norm(v, g, dim=2)``;
+  the norm over every axis but 2 (the kernel axis), as torch's ``_weight_norm(v, g, dim=2)``
+  (``weights.weight_norm``);
 - ``wav2vec2.masked_spec_embed`` (SpecAugment's training-time mask vector) is dropped.
 
 The config is the transformers ``Wav2Vec2Config`` as a dict (config.json). numpy only; the
-folder reading, weight-norm fold and key checks are shared with Parakeet (weights/hf_safetensors.py).
+folder reading and key checks are shared with Parakeet (weights/hf_safetensors.py).
 """
 
 from __future__ import annotations
@@ -23,14 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from weights import hf_safetensors
 from weights.hf_safetensors import check_shapes, read_folder
+from weights.weight_norm import fold_weight_norms
 
 POS_CONV = "wav2vec2.encoder.pos_conv_embed.conv"
-WEIGHT_NORM_PAIRS = (  # (g, v) key suffixes under POS_CONV, newest first
-    ("parametrizations.weight.original0", "parametrizations.weight.original1"),
-    ("weight_g", "weight_v"),
-)
 TRAINING_ONLY = ("wav2vec2.masked_spec_embed",)
 POS_CONV_NORM_DIM = 2  # transformers: weight_norm(self.conv, name="weight", dim=2)
 
@@ -45,12 +42,6 @@ class Wav2Vec2Weights:
     state: dict[str, np.ndarray]  # canonical layout (module docstring)
     vocab: dict[str, int] | None  # vocab.json (token -> id) when the folder has one
     source: str
-
-
-def fold_weight_norm(g: np.ndarray, v: np.ndarray, dim: int) -> np.ndarray:
-    """w = g * v / ||v||, the norm over every axis of v but `dim` (torch `weight_norm(dim=dim)`),
-    float64 inside; a g of the wrong shape is a WeightsError."""
-    return hf_safetensors.fold_weight_norm(g, v, dim, WeightsError)
 
 
 def expected_shapes(config: Mapping) -> dict[str, tuple[int, ...]]:
@@ -101,26 +92,8 @@ def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
 
 def from_transformers(state: Mapping[str, np.ndarray], config: Mapping) -> dict[str, np.ndarray]:
     """transformers Wav2Vec2ForCTC state dict (numpy) -> canonical state (module docstring)."""
-    out = {k: np.asarray(v) for k, v in state.items()
-           if k not in TRAINING_ONLY and not k.startswith(POS_CONV + ".")}
-    pos = {k[len(POS_CONV) + 1:]: np.asarray(v) for k, v in state.items()
-           if k.startswith(POS_CONV + ".")}
-    if "bias" not in pos:
-        raise WeightsError(f"{POS_CONV}.bias is missing")
-    out[f"{POS_CONV}.bias"] = pos.pop("bias")
-    for g_key, v_key in WEIGHT_NORM_PAIRS:
-        if g_key in pos and v_key in pos:
-            out[f"{POS_CONV}.weight"] = fold_weight_norm(pos.pop(g_key), pos.pop(v_key),
-                                                         POS_CONV_NORM_DIM)
-            break
-    else:
-        if "weight" in pos:  # already folded (e.g. a canonical state saved back)
-            out[f"{POS_CONV}.weight"] = pos.pop("weight")
-        else:
-            raise WeightsError(f"{POS_CONV}: no weight-norm pair found; expected one of "
-                               f"{WEIGHT_NORM_PAIRS} or a plain 'weight', got {sorted(pos)}")
-    if pos:
-        raise WeightsError(f"{POS_CONV}: unexpected keys {sorted(pos)}")
+    out = fold_weight_norms({k: np.asarray(v) for k, v in state.items() if k not in TRAINING_ONLY},
+                            dim=POS_CONV_NORM_DIM)  # the positional conv is the only pair
     check_state(out, config)
     return out
 
