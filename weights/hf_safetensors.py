@@ -1,5 +1,5 @@
 """Shared pieces of the weight readers: the one safetensors reader, the transformers folder
-readers, key checks and the rule tables of the MLX converters.
+readers, and the rule tables of the MLX converters.
 
 - `read_safetensors`: a .safetensors file -> numpy arrays, streamed tensor by tensor (the one
   reader of the project: transformers folders, Whisper, Voxtral's shards);
@@ -7,7 +7,6 @@ readers, key checks and the rule tables of the MLX converters.
   errors that name the missing file and the fix;
 - `read_pretrained`: the codec readers' (`weights/dac.py`, `mimi.py`, `encodec.py`) version: a
   `save_pretrained` directory -> (config.json, raw state), its `model_type` checked;
-- `check_shapes`: strict key-set and shape equality against a model's expected shapes;
 - `apply_rules`: a converter as a table of (key regex, what to do with the array).
 Weight norm is folded by `weights.weight_norm`.
 
@@ -133,19 +132,6 @@ def read_pretrained(path: str | Path, what: str, model_type: str, error: type[Ex
     if cfg.get("model_type", model_type) != model_type:
         raise error(f"{cfg_path}: model_type {cfg.get('model_type')!r} is not {model_type}")
     return cfg, read_safetensors(st_path)
-
-
-def check_shapes(state: Mapping[str, np.ndarray], want: Mapping[str, tuple[int, ...]],
-                 what: str, error: type[Exception]) -> None:
-    """Key-set and shape equality of `state` with `want` (key -> shape); raises `error`."""
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise error(f"{what} state does not match its config: missing {preview(missing)}, "
-                    f"unexpected {preview(unexpected)}")
-    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want
-           if tuple(state[k].shape) != want[k]]
-    if bad:
-        raise error(f"{what} weights with wrong shapes: {preview(bad)}")
 
 
 # A rule: (full-match key regex, action). The action gets (match, array) and returns the
