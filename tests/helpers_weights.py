@@ -99,3 +99,45 @@ def tiny_hf_whisper(seed: int = 0, perturb: float = 0.3):
 
 def hf_state_numpy(model) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def rewrite_checkpoint(src: Path, dst: Path, edit) -> Path:
+    """A copy of the checkpoint folder `src` at `dst` whose weight file (model.safetensors, or
+    the one torch.save file: a state dict or BigVGAN's {"generator": state dict}) is rewritten
+    after `edit(state)` changed the state dict (numpy arrays) in place."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    st = dst / "model.safetensors"
+    if st.is_file():
+        from safetensors.numpy import load_file, save_file
+
+        state = load_file(str(st))
+        edit(state)
+        save_file(state, str(st))
+        return dst
+    import torch
+
+    (pt,) = [p for p in dst.iterdir() if p.suffix in (".bin", ".pt")]
+    obj = torch.load(pt, weights_only=True)
+    sd = obj["generator"] if "generator" in obj else obj
+    state = {k: v.numpy() for k, v in sd.items()}
+    edit(state)
+    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+    torch.save({"generator": sd} if "generator" in obj else sd, pt)
+    return dst
+
+
+def assert_load_reports(load, folder: Path, shape: tuple[str, tuple, tuple], missing: str) -> None:
+    """`load(folder)` raises one LoadError naming the shape mismatch `(key, model shape, weights
+    shape)` (MLX parameter names and MLX layout) and the missing MLX key together."""
+    import pytest
+
+    from mlx_impl.loading import LoadError
+
+    with pytest.raises(LoadError) as err:
+        load(folder)
+    msg = str(err.value)
+    key, model_shape, weights_shape = shape
+    assert f"{key}: model {model_shape} vs weights {weights_shape}" in msg, msg
+    assert f"missing 1: {missing}" in msg, msg

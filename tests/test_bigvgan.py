@@ -66,7 +66,7 @@ def test_variant_matches_reference(tmp_path):
         assert_close(name, np.array(taps[name]), want[name], atol=1e-5, rtol=1e-5)
 
 
-def test_convert_folds_weight_norm_as_remove_weight_norm(tmp_path):
+def test_reader_folds_weight_norm_as_remove_weight_norm(tmp_path):
     path = random_checkpoint(spec.TEST_TINY_CONFIG, seed=0, cache=tmp_path)
     got = convert(wbigvgan.load(path).state)
     want = {k: v.numpy() for k, v in load_reference(path).state_dict().items()

@@ -14,11 +14,13 @@ import torch
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.dac.config import PRESETS, DacConfig
 from mlx_impl.dac.convert import convert
+from mlx_impl.dac.load import load
 from mlx_impl.dac.model import DacModel
 from parity.models import codec
 from parity.models import dac as spec
-from tests.helpers_weights import assert_close
+from tests.helpers_weights import assert_close, assert_load_reports, rewrite_checkpoint
 from weights import dac as wdac
+from weights.hf_safetensors import read_safetensors
 
 CFG = spec.TEST_TINY_CONFIG
 SR = CFG["sampling_rate"]
@@ -83,8 +85,13 @@ def test_weight_normed_checkpoint(tmp_path, sides):
     wn = HfDac.from_pretrained(str(spec.checkpoint(CFG))).eval()
     wn.apply_weight_norm()
     wn.save_pretrained(tmp_path)
+    raw = read_safetensors(tmp_path / "model.safetensors")
+    assert any(k.endswith(".parametrizations.weight.original0") for k in raw), "expected pairs"
     w = wdac.load(tmp_path)
-    assert any(k.endswith(".weight_g") for k in w.state), "expected weight-norm pairs"
+    plain = wdac.load(spec.checkpoint(CFG)).state
+    assert w.state.keys() == plain.keys()  # folded to the plain checkpoint's keys
+    for k in plain:  # g = ||w|| in fp32, folded back: measured at most 1 ulp (1.2e-7 at 1.06)
+        assert_close(f"folded {k}", w.state[k], plain[k], atol=0, rtol=2.4e-7)
     m = DacModel(DacConfig.from_dict(w.config))
     m.load_weights([(k, mx.array(v)) for k, v in convert(w.state).items()], strict=True)
     audio = spec.TEST_TINY.make_inputs(spec.TEST_TINY.golden_cases[0]).arrays["audio"]
@@ -111,19 +118,18 @@ def test_config_and_presets():
         DacConfig.from_dict(dict(CFG, codebook_size=100))
 
 
-def test_weights_strict(tmp_path):
-    w = wdac.load(spec.checkpoint(CFG))
-    state = dict(w.state)
-    state.pop("decoder.conv2.bias")
-    with pytest.raises(wdac.WeightsError, match="missing"):
-        wdac.check_state(state, w.config)
-    state = dict(w.state, **{"encoder.extra.weight": np.zeros(1)})
-    with pytest.raises(wdac.WeightsError, match="unexpected"):
-        wdac.check_state(state, w.config)
-    bad = dict(w.config, n_codebooks=5)
-    with pytest.raises(wdac.WeightsError, match="missing"):
-        wdac.check_state(w.state, bad)
-    (tmp_path / "config.json").write_text(json.dumps(w.config))
+def test_strict_load_reports_keys_and_shapes(tmp_path):
+    """A wrong-shaped kernel and a missing key in the file: `mlx_impl.dac.load` reports both
+    together (MLX names and layout)."""
+    def edit(state):
+        k = "decoder.block.0.conv_t1.weight"  # ConvTranspose1d (in 32, out 16, k 8)
+        state[k] = np.ascontiguousarray(state[k][..., :6])
+        del state["decoder.conv2.bias"]
+
+    folder = rewrite_checkpoint(spec.checkpoint(CFG), tmp_path / "bad", edit)
+    assert_load_reports(load, folder, ("decoder.block.0.conv_t1.weight", (16, 8, 32), (16, 6, 32)),
+                        "decoder.conv2.bias")
+    (tmp_path / "config.json").write_text(json.dumps(wdac.load(spec.checkpoint(CFG)).config))
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         wdac.load(tmp_path)
 

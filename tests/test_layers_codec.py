@@ -11,18 +11,13 @@ from transformers import EncodecConfig
 from transformers.models.encodec import modeling_encodec as hf
 
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
-from mlx_impl.layers.conv import (
-    Conv1d,
-    ConvTranspose1d,
-    fold_weight_norm,
-    pad1d,
-    torch_to_mlx_kernel,
-)
+from mlx_impl.layers.conv import Conv1d, ConvTranspose1d, pad1d, torch_to_mlx_kernel
 from mlx_impl.layers.lstm import LSTM
 from mlx_impl.layers.quantize import ResidualVectorQuantizer
 from mlx_impl.layers.seanet import ELU
 from mlx_impl.layers.stft import hann_window, istft, istft_same, stft
 from tests.helpers_weights import assert_close
+from weights.weight_norm import fold_weight_norm
 
 ATOL = 1e-6  # fp32 sums of at most a few hundred products of O(1) values; measured <= 5e-7
 
@@ -93,27 +88,6 @@ def check_conv_transpose(length, n_in, n_out, k, stride, causal=True, trim_right
     got = np.array(ours(mx.array(x.transpose(0, 2, 1))))
     assert_close(f"conv_transpose L={length} {n_in}->{n_out} k={k} s={stride} causal={causal} "
                  f"trim_right={trim_right_ratio} {norm}", got, want, atol=ATOL)
-
-
-# ---- weight norm folding ---------------------------------------------------------------------
-
-@pytest.mark.parametrize("transposed", [False, True])
-def test_fold_weight_norm_matches_torch(transposed):
-    torch.manual_seed(0)
-    conv = (torch.nn.ConvTranspose1d(6, 4, 5) if transposed else torch.nn.Conv1d(6, 4, 5))
-    conv = torch.nn.utils.parametrizations.weight_norm(conv)
-    with torch.no_grad():
-        conv.parametrizations.weight.original0.mul_(torch.rand_like(
-            conv.parametrizations.weight.original0) + 0.5)
-    g = _np(conv.parametrizations.weight.original0)
-    v = _np(conv.parametrizations.weight.original1)
-    assert g.shape == ((6, 1, 1) if transposed else (4, 1, 1))
-    assert_close("fold_weight_norm", fold_weight_norm(g, v), _np(conv.weight), atol=1e-7)
-
-
-def test_fold_weight_norm_rejects_mismatched_g():
-    with pytest.raises(ValueError, match="norm over all axes but 0"):
-        fold_weight_norm(np.ones((3, 1, 1), np.float32), np.ones((4, 2, 5), np.float32))
 
 
 # ---- padding ---------------------------------------------------------------------------------

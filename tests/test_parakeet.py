@@ -29,7 +29,7 @@ from mlx_impl.parakeet.load import load
 from mlx_impl.parakeet.tokenizer import PieceTokenizer, synthetic_vocab
 from mlx_impl.parakeet.transcribe import ParakeetTranscriber, transducer_spans
 from mlx_impl.stt import SpeechToText
-from helpers_weights import assert_close
+from helpers_weights import assert_close, assert_load_reports, rewrite_checkpoint
 from parity.clips import FIXTURES
 from parity.compare import compare_taps
 from parity.models import parakeet as P
@@ -169,20 +169,24 @@ def test_ctc_collapse():
 # ---------------------------------------------------------------- weights, config
 
 
-def test_checkpoint_converts_strictly():
+def test_checkpoint_converts_strictly(tmp_path):
     folder = P.checkpoint(P.TDT_TINY)
     w = W.load(folder)
-    assert set(w.state) == set(W.expected_shapes(w.config))
     assert not any(k.endswith("num_batches_tracked") for k in w.state)
     # the perturbation really moved what upstream initialises to constants
     assert np.abs(w.state["encoder.layers.0.conv.norm.running_mean"]).max() > 0.05
     assert np.abs(w.state["encoder.layers.0.norm_out.weight"] - 1).max() > 0.05
     with pytest.raises(ValueError, match="not Parakeet weights"):
         convert(dict(w.state, **{"encoder.extra.weight": np.zeros(3)}))
-    missing = dict(w.state)
-    missing.pop("joint.head.bias")
-    with pytest.raises(W.WeightsError, match="missing"):
-        W.check_state(missing, w.config)
+
+    def edit(state):  # a wrong-shaped kernel and a missing key: reported together
+        k = "encoder.layers.0.conv.depthwise_conv.weight"  # depthwise Conv1d (64, 1, 9)
+        state[k] = np.ascontiguousarray(state[k][..., :7])
+        del state["joint.head.bias"]
+
+    bad = rewrite_checkpoint(folder, tmp_path / "bad", edit)
+    assert_load_reports(load, bad, ("encoder.layers.0.conv.depthwise_conv.weight", (64, 9, 1),
+                                    (64, 7, 1)), "joint.head.bias")
     model, _ = load(folder)
     got = dict(_flatten(model.parameters()))
     assert set(got) == set(convert(w.state))

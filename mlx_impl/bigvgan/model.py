@@ -2,7 +2,7 @@
 
 Upstream: bigvgan 2.4.1 `bigvgan.py` (`BigVGAN`, `AMPBlock1`, `AMPBlock2`) with the torch
 anti-aliased activation (`alias_free_activation/torch`, our `mlx_impl.layers.alias_free`), after
-`remove_weight_norm()` (the converter folds weight norm, `mlx_impl.layers.conv.fold_weight_norm`).
+`remove_weight_norm()` (the weight reader folds weight norm, `weights.weight_norm`).
 Module attribute names equal the checkpoint keys (`conv_pre`, `ups.{i}.0`, `resblocks.{j}.convs1.{n}`,
 `resblocks.{j}.activations.{n}.act.alpha`, `activation_post.act.beta`, `conv_post`).
 
