@@ -13,7 +13,7 @@ error naming what to pass instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import mlx.core as mx
@@ -96,6 +96,17 @@ def load_strict(model, params: Mapping[str, np.ndarray | mx.array],
     model.load_weights(loaded, strict=True)
     mx.eval(model.parameters())
     return model
+
+
+def load_checkpoint(path_or_id: str | Path, dtype: str | mx.Dtype, *, what: str, writes: str,
+                    read: Callable, config: Callable, build: Callable, convert: Callable):
+    """The load of a model package whose checkpoint is one folder or file on disk:
+    `read(path)` (its `weights.<model>.load`: `.config` dict and canonical `.state`) ->
+    `config(w.config)` -> `build(cfg, mx_dtype)` -> `convert(w.state, cfg)` -> `load_strict`.
+    `what` names the model in errors, `writes` what produces such a checkpoint."""
+    w = read(checkpoint_path(path_or_id, what, writes))
+    cfg = config(w.config)
+    return load_strict(build(cfg, as_dtype(dtype)), convert(w.state, cfg), dtype, what=what)
 
 
 def checkpoint_path(path_or_id: str | Path, what: str, writes_it: str) -> Path:
