@@ -11,9 +11,10 @@ Numerics, all fp32 on the CPU:
 - RMSNorm runs in float32 and casts back before the gain, as upstream
   (`weight * (x * rsqrt(mean(x^2) + eps)).to(input_dtype)`); the mean of squares is summed in two
   levels (`activations.sum_last`), as the shared layer norm does.
-- Grouped-query attention never repeats K/V: queries are viewed as (B, Hkv, n_rep * T, D) so each
-  K/V head serves its group in one matmul (upstream `repeat_kv` copies them). Scores are
-  `(q @ k^T) * d**-0.5` (upstream's order), softmax in float32 (`activations.softmax`).
+- Grouped-query attention is the shared core `attention.scaled_dot_product_attention`: K/V are
+  never repeated (upstream `repeat_kv` copies them), scores `(q * d**-0.5) @ k^T` (upstream
+  scales the product: equal for power-of-two d, else within an ulp), softmax in float32; on the
+  CPU unmasked float32 steps run in the extension's tiled kernel, off the CPU `mx.fast`.
 - Keys/values live in the shared preallocated `attention.KVCache`; positions come from the
   cache offset, RoPE from `rope.RotaryEmbedding` ("rotate half").
 - SwiGLU: `down(silu(gate(x)) * up(x))`, silu = x / (1 + exp(-x)) with the fp32-exact
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
-from mlx_impl.layers.activations import exp, softmax, sum_last
-from mlx_impl.layers.attention import KVCache, causal_mask
+from mlx_impl.layers.activations import exp, sum_last
+from mlx_impl.layers.attention import KVCache, causal_mask, scaled_dot_product_attention
 from mlx_impl.layers.linear import Linear, linear
 from mlx_impl.layers.rope import RotaryEmbedding
 
@@ -114,22 +115,15 @@ class Attention(nn.Module):
 
     def __call__(self, x: mx.array, cache: KVCache, mask: mx.array | None = None) -> mx.array:
         b, t, _ = x.shape  # (B, T, C)
-        d, rep = self.head_dim, self.n_head // self.n_kv
+        d = self.head_dim
         offset = cache.offset
         q = self.q_proj(x).reshape(b, t, self.n_head, d).transpose(0, 2, 1, 3)  # (B, H, T, D)
         k = self.k_proj(x).reshape(b, t, self.n_kv, d).transpose(0, 2, 1, 3)  # (B, Hkv, T, D)
         v = self.v_proj(x).reshape(b, t, self.n_kv, d).transpose(0, 2, 1, 3)
         q, k = self.rope(q, offset), self.rope(k, offset)
         k, v = cache.update(k, v)  # (B, Hkv, S, D), S = offset + t
-        # query heads h = g * rep + r share K/V head g: group them as (B, Hkv, rep * T, D)
-        qg = q.reshape(b, self.n_kv, rep * t, d)
-        scores = (qg @ k.transpose(0, 1, 3, 2)) * self.scale  # (B, Hkv, rep * T, S)
-        if mask is not None:
-            scores = (scores.reshape(b, self.n_kv, rep, t, -1) + mask).reshape(
-                b, self.n_kv, rep * t, -1)
-        w = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
-        out = (w @ v).reshape(b, self.n_head, t, d).transpose(0, 2, 1, 3).reshape(b, t, -1)
-        return self.o_proj(out)
+        out = scaled_dot_product_attention(q, k, v, self.scale, mask)  # (B, H, T, D)
+        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(b, t, -1))
 
 
 class DecoderLayer(nn.Module):
