@@ -20,7 +20,8 @@ same token (`torch.multinomial` cannot be replayed):
   neighbour; prefer "gumbel" where identical tokens matter.
 - temperature 0: greedy (argmax, first index on ties); the warpers are skipped, as transformers
   does without `do_sample`.
-`draw_noise(rng, draw, shape)` makes either from a seeded numpy generator.
+`draw_noise(rng, draw, shape)` makes either from a seeded numpy generator (Gumbel costs V numbers
+per row and step: 8 ms at V = 157k here; uniform one number).
 
 Layout: logits (..., V) float; history (..., L) int token ids, rows matching the logits' rows.
 
