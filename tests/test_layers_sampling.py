@@ -132,6 +132,13 @@ def test_top_p_ties_stable_order():
     assert np.isfinite(np.array(S.top_p(mx.array(x), 0.0))).sum() == 1
 
 
+def test_argsort_is_stable():
+    """top_p's tie rule rests on mx.argsort keeping ties in index order, at vocabulary sizes."""
+    x = RNG.integers(0, 7, (2, 150000)).astype(np.float32)
+    got = np.array(mx.argsort(mx.array(x), axis=-1))
+    assert (got == np.argsort(x, axis=-1, kind="stable")).all()
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("p", [0.01, 0.1, 0.5, 1.0])
 def test_min_p(case, p):

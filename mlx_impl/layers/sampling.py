@@ -107,7 +107,7 @@ def top_p(logits: mx.array, p: float) -> mx.array:
         raise ValueError(f"top_p must be in [0, 1], got {p}")
     if p >= 1.0:
         return logits
-    order = mx.argsort(logits, axis=-1)  # ascending; stable on MLX's CPU and Metal sorts
+    order = mx.argsort(logits, axis=-1)  # ascending, stable on MLX's CPU (tested); GPU unverified
     ascending = mx.take_along_axis(logits, order, axis=-1)
     cum = _cumsum(softmax(ascending.astype(mx.float32), axis=-1))
     drop = cum <= (1.0 - p)  # float32 threshold, as torch compares with a Python float
