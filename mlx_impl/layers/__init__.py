@@ -6,10 +6,15 @@
   decoding) run as cblas_sgemv on the CPU instead of sgemm, which packs the whole weight first.
 - `norm`: `layer_norm` / `LayerNorm` (torch `nn.LayerNorm` semantics, fp32 compute).
 - `audio`: Whisper's log-mel front end (`log_mel_spectrogram`, `mel_filters`, `pad_or_trim`).
-- `attention`, `positions`: multi-head attention with KV cache (cross K/V pre-scaled and
-  transposed once per window; the fused CPU attention kernel for unmasked float32); sinusoidal
-  positions.
-- `rope`: rotary embeddings, rotate-half layout, partial rotary.
+- `attention`, `positions`: the one attention core `scaled_dot_product_attention` (grouped-query
+  heads, additive/boolean masks; `mx.fast` on Metal/CUDA, the CPU extension's tiled kernel for
+  unmasked float32, MLX ops otherwise), the preallocated `KVCache`, and Whisper's multi-head
+  attention (cross K/V pre-scaled and transposed once per window); sinusoidal positions.
+- `rope`: rotary embeddings, rotate-half or interleaved (GPT-J) layout, partial rotary, Llama-3
+  frequency scaling; `mx.fast.rope` off the CPU.
+- `sampling`: repetition penalty (whole history or window), temperature, top-k, top-p, min-p,
+  classifier-free guidance (standard and Dia's), and the draw from noise passed in (Gumbel or
+  uniform inverse CDF; greedy at temperature 0); `make_sampler` / `make_logits_processors`.
 - `snake`: Snake / SnakeBeta periodic activations (plain or log-scale parameters).
 - `conv`: EnCodec/SEANet padded convs (causal/reflect/replicate), weight-norm folding, kernel
   transposes; `torch_conv`: torch-semantics Conv1d/ConvTranspose1d (zero padding, dilation,
@@ -19,8 +24,9 @@
 - `conformer`: FastConformer pieces (relative-position attention, convolution module, batch norm).
 - `fsq`: finite scalar quantization as S3 tokenizer v2 (projection, tanh, 3 levels, 3**8 codes).
 - `fsmn`: FSMN memory block (zero-padded depthwise conv over time plus the input, masked).
-- `llm`: Llama/Mistral decoder LM pieces (RMSNorm, grouped-query attention with KV cache and
-  RoPE, SwiGLU MLP, decoder layer, embedding + vocabulary head).
+- `llm`: Llama/Mistral/Qwen2 decoder LM pieces (RMSNorm, grouped-query attention with KV cache
+  and RoPE incl. Llama-3 scaling, q/k/v biases, SwiGLU MLP, decoder layer, embedding + tied or
+  separate vocabulary head); `mx.fast` norms/rope/attention off the CPU.
 - `transformer`: pre-norm transformer layer (Mimi): RoPE attention, optional layer scale,
   sliding-window causal mask, `SlidingKVCache` for streaming.
 - `convnext`: Vocos' ConvNeXt block (depthwise conv, layer scale) and `AdaLayerNorm`

@@ -43,6 +43,7 @@ import numpy as np
 from mlx import nn
 
 from mlx_impl.audio_checks import codec_audio
+from mlx_impl.layers.attention import scaled_dot_product_attention
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.rope import RotaryEmbedding
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
@@ -148,7 +149,7 @@ class LocalMHA(nn.Module):
 
         q, k, v = (windows(t) for t in (q, k, v))
         q, k = self.rope(q), self.rope(k)
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=d ** -0.5)
+        out = scaled_dot_product_attention(q, k, v, d ** -0.5)
         out = out.reshape(B, H, T // w, w, d).transpose(0, 2, 3, 1, 4).reshape(B, T, C)
         return self.to_out(out) + x
 
