@@ -1,8 +1,8 @@
 """Parity of the MLX log-mel front end against openai-whisper's `log_mel_spectrogram` (torch).
+Its parts (Hann window, STFT, Slaney filterbank, checked against the stored `mel_filters.npz`)
+are tested op by op in tests/test_layers_spectral.py.
 
 Tolerances (measured, MLX 0.32.4 / torch 2.13.0 CPU):
-- mel filterbank vs openai-whisper's stored `mel_filters.npz`: max rel 1.19e-7 (1 fp32 ulp; 99.3%
-  of the 80-bin and 99.7% of the 128-bin entries bit-equal): rtol 2.5e-7.
 - log-mel: both fp32 pipelines deviate from a float64 computation by up to ~4.4e-5 (torch) and
   ~3.9e-5 (ours), always in bins whose mel power is ~1e-8 of the peak (fp32 FFT rounding is
   absolute, so log10 of tiny bins carries it); ours - torch reached 5.0e-5 (128 bins, chirp) and
@@ -19,18 +19,11 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import torch
-import whisper
 import whisper.audio as wa
 
 import mlx_impl  # noqa: F401  (preloads OpenBLAS if nothing imported mlx yet)
-from mlx_impl.layers.audio import (
-    N_SAMPLES,
-    hann_window,
-    log_mel_spectrogram,
-    mel_filters,
-    pad_or_trim,
-    stft_power,
-)
+from weights.whisper_audio import N_FRAMES, N_SAMPLES, pad_or_trim
+from mlx_impl.layers.audio import log_mel_spectrogram, power_spectrum
 
 SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "speech"
 
@@ -75,33 +68,15 @@ def speech_like(n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:
     return (tone + 0.05 * rng.standard_normal(n)).astype(np.float32)
 
 
-@pytest.mark.parametrize("n_mels", [80, 128])
-def test_mel_filters_match_whisper_asset(n_mels):
-    path = Path(whisper.__file__).parent / "assets" / "mel_filters.npz"
-    with np.load(path) as f:
-        stored = f[f"mel_{n_mels}"]
-    ours = mel_filters(16000, 400, n_mels)
-    assert ours.dtype == np.float32
-    assert_close(f"mel_filters({n_mels})", ours, stored, atol=0.0, rtol=2.5e-7)
-
-
-def test_hann_window_is_torch_periodic():
-    # ours is float64 rounded once; torch evaluates cos in fp32: measured 2.4e-7 (2 ulp) apart
-    n = np.arange(400)
-    exact = 0.5 - 0.5 * np.cos(2 * np.pi * n / 400)
-    assert_close("hann_window vs float64", hann_window(400), exact, 6e-8)
-    assert_close("hann_window vs torch", hann_window(400), torch.hann_window(400).numpy(), 3e-7)
-
-
-def test_stft_power_matches_torch():
+def test_power_spectrum_matches_torch():
     a = speech_like(16000)
     st = torch.stft(
         torch.from_numpy(a), 400, 160, window=torch.hann_window(400), return_complex=True
     )
     want = (st.abs() ** 2).numpy().T  # (n_frames, n_freqs)
-    got = np.asarray(stft_power(mx.array(a)))
+    got = np.asarray(power_spectrum(mx.array(a)))
     # power values up to ~1e3; fp32 FFT rounding: relative ~1e-6 of the frame's peak
-    assert_close("stft_power", got, want, atol=2e-6 * float(want.max()))
+    assert_close("power_spectrum", got, want, atol=2e-6 * float(want.max()))
 
 
 @pytest.mark.parametrize("n_mels", [80, 128])
@@ -122,11 +97,19 @@ def test_log_mel_padding_matches_whisper(padding):
 
 
 def test_pad_or_trim_matches_whisper():
+    """One pad_or_trim (weights.whisper_audio) for numpy and mx arrays, any axis."""
     for n in (1000, N_SAMPLES, N_SAMPLES + 7):
         a = speech_like(n, seed=2)
-        assert_close(
-            f"pad_or_trim n={n}", np.asarray(pad_or_trim(mx.array(a))), wa.pad_or_trim(a), atol=0.0
-        )
+        want = wa.pad_or_trim(a)
+        got_mx = pad_or_trim(mx.array(a))
+        assert isinstance(got_mx, mx.array)
+        assert_close(f"pad_or_trim mx n={n}", np.asarray(got_mx), want, atol=0.0)
+        assert_close(f"pad_or_trim numpy n={n}", pad_or_trim(a), want, atol=0.0)
+    for frames in (1234, N_FRAMES + 5):  # mel frames (frames, n_mels), as transcribe pads them
+        mel = speech_like(frames * 80, seed=3).reshape(frames, 80)
+        want = wa.pad_or_trim(torch.from_numpy(mel), N_FRAMES, axis=0).numpy()
+        assert_close(f"pad_or_trim mel frames={frames}",
+                     np.asarray(pad_or_trim(mx.array(mel), N_FRAMES, axis=0)), want, atol=0.0)
 
 
 def test_log_mel_real_speech():
