@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from mlx_impl import audio_io
-from mlx_impl.audio_io import N_SAMPLES, SAMPLE_RATE, load_audio, pad_or_trim
+from mlx_impl.audio_io import load_audio
+from weights.whisper_audio import N_SAMPLES, SAMPLE_RATE, pad_or_trim
 
 HAS_FFMPEG = shutil.which("ffmpeg") is not None
 needs_ffmpeg = pytest.mark.skipif(not HAS_FFMPEG, reason="ffmpeg not installed")

@@ -38,15 +38,17 @@ import numpy as np
 
 from mlx_impl.layers.activations import gelu, sum_last
 from mlx_impl.layers.attention import MultiHeadAttention, scaled_dot_product_attention
-from mlx_impl.layers.audio import HOP_LENGTH, N_FFT, SAMPLE_RATE, log_mel_spectrogram, mel_filters
+from mlx_impl.layers.audio import log_mel_spectrogram
 from mlx_impl.layers.fsmn import FSMNBlock
 from mlx_impl.layers.fsq import FSQCodebook
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.positions import sinusoids
 from mlx_impl.layers.quantize import EuclideanCodebook
 from mlx_impl.layers.rope import RotaryEmbedding
+from mlx_impl.layers.spectral import mel_filters
 from mlx_impl.s3tokenizer.config import (FSMN_KERNEL, ROPE_HEAD_DIM, ROPE_MAX_POSITIONS,
                                          S3TokenizerConfig)
+from weights.whisper_audio import HOP_LENGTH, N_FFT, SAMPLE_RATE
 
 Taps = dict[str, mx.array] | None
 
