@@ -31,40 +31,9 @@ from mlx_impl.layers.audio import (
     pad_or_trim,
     stft_power,
 )
+from tests.helpers import assert_close
 
 SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "speech"
-
-
-def assert_close(
-    name: str, got, want, atol: float, rtol: float = 0.0, mean_atol: float | None = None
-) -> None:
-    """Raise with max/mean abs and rel error, the needed tolerance and the worst index."""
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != expected {want.shape}")
-    if got.size == 0:
-        raise AssertionError(f"{name}: nothing compared")
-    if not (np.isfinite(got).all() and np.isfinite(want).all()):
-        raise AssertionError(
-            f"{name}: non-finite values (got {np.isfinite(got).mean():.3%} "
-            f"finite, want {np.isfinite(want).mean():.3%})"
-        )
-    err = np.abs(got - want)
-    excess = err - (atol + rtol * np.abs(want))
-    idx = np.unravel_index(int(np.argmax(excess)), got.shape)
-    stats = (
-        f"max_abs {err.max():.3g} mean_abs {err.mean():.3g} "
-        f"max_rel {(err / np.maximum(np.abs(want), 1e-30)).max():.3g}"
-    )
-    if excess[idx] > 0:
-        raise AssertionError(
-            f"{name}: {stats}; atol={atol:g} rtol={rtol:g} fails, needs atol>="
-            f"{np.max(err - rtol * np.abs(want)):.3g}; worst at {idx}: "
-            f"got {got[idx]!r} want {want[idx]!r}"
-        )
-    if mean_atol is not None and err.mean() > mean_atol:
-        raise AssertionError(f"{name}: {stats}; mean_abs exceeds {mean_atol:g}")
 
 
 def speech_like(n: int = N_SAMPLES, seed: int = 0) -> np.ndarray:

@@ -14,17 +14,10 @@ import pytest
 from parity import golden as golden_store
 from parity.models import whisper as W
 from parity.runner import run
+from tests.helpers import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = W.TEST_TINY_DIMS
-
-
-def assert_close(name: str, got, want, atol: float = 0.0, rtol: float = 0.0) -> None:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    d = np.abs(got - want)
-    if got.shape != want.shape or not np.all(d <= atol + rtol * np.abs(want)):
-        raise AssertionError(f"{name}: shapes {got.shape}/{want.shape}, max abs diff "
-                             f"{d.max() if d.size else 'n/a'} (atol {atol}, rtol {rtol})")
 
 
 @pytest.fixture(scope="module")
