@@ -5,15 +5,18 @@ AssertionError: name, shape, how many elements failed, max abs / max rel / mean 
 atol (at the given rtol) and the rtol (at the given atol) that would have passed, and the worst
 element's index with both values. A shape mismatch (no broadcasting), NaN/Inf and empty arrays
 fail. `assert_spec_passes` runs a parity spec through `parity.runner.run` with the spec's own
-tolerance table and prints the failing tap tables.
+tolerance table and prints the failing tap tables; `assert_taps_pass` does the same for taps a
+test computed itself (other inputs, a cached reference), through `parity.compare.compare_taps`;
+`tol_for` is one tap's entry of a spec's table, for a test comparing one output on its own.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from parity.compare import compare_taps
 from parity.metrics import tap_stats
-from parity.spec import ModelSpec, Tolerance
+from parity.spec import ModelSpec, ParityError, Tolerance
 
 
 def assert_close(name: str, got, want, atol: float = 0.0, rtol: float = 0.0, *,
@@ -81,3 +84,30 @@ def assert_spec_passes(spec: ModelSpec, dtype: str = "float32", golden: bool = F
         if not check.passed:
             report.print_check(check, log=lines.append)
     raise AssertionError("\n".join(lines))
+
+
+def tol_for(spec: ModelSpec, tap: str, dtype: str = "float32") -> dict[str, float]:
+    """{"atol", "rtol"} of `tap` in the spec's table: `assert_close(..., **tol_for(spec, t))`."""
+    tol, _ = spec.tolerance(dtype).for_tap(tap)
+    return {"atol": tol.atol, "rtol": tol.rtol}
+
+
+def assert_taps_pass(spec: ModelSpec, got: dict, want: dict, label: str = "",
+                     taps=None, dtype: str = "float32"):
+    """MLX taps `got` against reference taps `want` through the harness's comparison with the
+    spec's table and discrete list; `taps`: the names compared (default: all of the spec's)."""
+    from parity import report
+    from parity.runner import CaseResult
+
+    names = tuple(spec.taps if taps is None else taps)
+    try:
+        cmp = compare_taps(got, want, names, spec.tolerance(dtype),
+                           [t for t in spec.discrete if t in names])
+    except ParityError as e:
+        raise AssertionError(f"{spec.name} {label}: {e}") from None
+    if not cmp.passed:
+        lines = [f"{spec.name} ({dtype}) {label} failed"]
+        report.print_case(CaseResult(label, "reference", cmp), log=lines.append)
+        raise AssertionError("\n".join(lines))
+    assert len(cmp.results) == len(names)
+    return cmp
