@@ -1,5 +1,5 @@
-"""Helpers for the weights/ tests: a statistics-raising assert_close, a model.bin writer, a tiny
-random transformers Whisper."""
+"""Helpers for the weights/ tests: a model.bin writer, a tiny random transformers Whisper
+(`assert_close` is in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import struct
 from pathlib import Path
 
 import numpy as np
-
-from tests.helpers import assert_close  # noqa: F401  (re-exported: the one assert_close)
 
 CT2_DTYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4, "bfloat16": 5}
 

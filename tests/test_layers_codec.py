@@ -22,7 +22,7 @@ from mlx_impl.layers.lstm import LSTM
 from mlx_impl.layers.quantize import ResidualVectorQuantizer
 from mlx_impl.layers.seanet import ELU
 from mlx_impl.layers.stft import hann_window, istft, istft_same, stft
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 ATOL = 1e-6  # fp32 sums of at most a few hundred products of O(1) values; measured <= 5e-7
 

@@ -18,7 +18,7 @@ import torch
 import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.layers.rope import RotaryEmbedding, cos_sin
 from mlx_impl.layers.snake import Snake, SnakeBeta, snake
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 

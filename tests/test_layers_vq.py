@@ -17,7 +17,7 @@ import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.dac.convert import convert
 from mlx_impl.layers.vq_factorized import (FactorizedVQ, ResidualFactorizedVQ, avg_pool_time,
                                            l2_normalize, nearest_code, repeat_time)
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 ATOL = 2e-6
