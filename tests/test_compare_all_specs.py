@@ -199,6 +199,7 @@ def test_mimi_roundtrip_check_fails_on_defects(monkeypatch, dtype):
 
     taps = mimi_taps()
     assert not _sweep(taps, run_check)
+    assert mimi.MIMI.checks[0].fn.__code__ is check.fn.__code__  # the registered check
     table = mimi.FP32 if dtype == "float32" else mimi.FP16
     # fp16's atol 5e-2 on the decoded audio would also trip the 60 dB SNR gate
     for tap in ("input_values", "decoder_transformer.layers.0") + (
@@ -225,9 +226,9 @@ def test_codec_roundtrip_check_fails_on_defects(spec):
         return fake.fn("float32", lambda m: None)
 
     assert not _sweep(taps, run_check)
-    # the spec's own check is this same function: its description names the same gates
-    assert check.description == codec.roundtrip_check(
-        check.name, codec.SHARED_CLIP, None, None, None, code_taps).description
+    # the spec's registered check is a closure of this same factory
+    assert check.fn.__code__ is codec.roundtrip_check(
+        check.name, codec.SHARED_CLIP, None, None, None, code_taps).fn.__code__
 
 
 @pytest.mark.skipif(not (SHARED_SPEECH / "manifest.jsonl").exists(),
@@ -248,6 +249,7 @@ def test_bigvgan_shared_speech_check_fails_on_defects(monkeypatch):
     taps = {"mel": rng.standard_normal((4, 5)).astype(np.float32),
             "audio": rng.standard_normal((1, 30)).astype(np.float32)}
     assert not _sweep(taps, run_check)
+    assert bigvgan.BIGVGAN_V2_24KHZ.checks[0].fn.__code__ is check.fn.__code__  # registered
     _over_tolerance(taps, run_check, "mel", bigvgan.FP32)
     _over_tolerance(taps, run_check, "audio", bigvgan.FP32)
 
