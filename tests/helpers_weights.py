@@ -1,5 +1,5 @@
-"""Helpers for the weights/ tests: a statistics-raising assert_close, a model.bin writer, a tiny
-random transformers Whisper."""
+"""Helpers for the weights/ tests: a model.bin writer, a tiny random transformers Whisper
+(`assert_close` is in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,6 @@ from pathlib import Path
 import numpy as np
 
 CT2_DTYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4, "bfloat16": 5}
-
-
-def assert_close(name: str, got, want, atol: float, rtol: float = 0.0) -> None:
-    """Raise AssertionError with max/mean abs error, the worst index and the atol needed."""
-    got, want = np.asarray(got), np.asarray(want)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != expected {want.shape}")
-    if got.size == 0:
-        raise AssertionError(f"{name}: nothing to compare (empty arrays)")
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    if not (np.isfinite(g).all() and np.isfinite(w).all()):
-        raise AssertionError(f"{name}: NaN/Inf present (got {np.isfinite(g).mean():.3%} finite)")
-    diff = np.abs(g - w)
-    excess = diff - (atol + rtol * np.abs(w))
-    if (excess > 0).any():
-        worst = np.unravel_index(np.argmax(excess), diff.shape)
-        needed = float((diff - rtol * np.abs(w)).max())
-        raise AssertionError(
-            f"{name}: max_abs={diff.max():.3e} mean_abs={diff.mean():.3e} "
-            f"failing={(excess > 0).sum()}/{diff.size}; worst at {tuple(map(int, worst))}: "
-            f"got {g[worst]:.6g} want {w[worst]:.6g}; atol={atol:g} rtol={rtol:g}, "
-            f"atol needed {needed:.3e}"
-        )
 
 
 def ct2_bytes(variables: list[tuple[str, np.ndarray, str]], aliases: dict[str, str] | None = None,

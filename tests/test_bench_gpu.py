@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks import gpu
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 from weights.whisper import check_state
 
 

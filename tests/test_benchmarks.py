@@ -8,11 +8,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+import time
 
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_weights import assert_close
+from tests.helpers import assert_close
 
 from benchmarks import clips, engines, machine, report, runner, worker
 from benchmarks.prepare import mlx_whisper_layout
@@ -117,8 +118,9 @@ class _FakeEngine:
 
     def run(self, audio):
         self.calls += 1
+        time.sleep(0.01)  # a minimum duration the measured wall times must cover
         return engines.RunOutput(text=f" {audio.size} samples", n_tokens=7,
-                                 encoder_s=0.25, n_windows=1)
+                                 encoder_s=0.004, n_windows=1)  # inside those 10 ms
 
 
 def test_worker_measure_with_fake_engine(tmp_path, monkeypatch):
@@ -129,10 +131,21 @@ def test_worker_measure_with_fake_engine(tmp_path, monkeypatch):
                         "repeats": 3, "clip": str(clip)})
     assert len(r["runs"]) == 3  # the warm-up is not among them
     assert [x["n_tokens"] for x in r["runs"]] == [7, 7, 7]
-    assert_close("encoder_s", [x["encoder_s"] for x in r["runs"]], [0.25] * 3, atol=0)
+    assert_close("encoder_s", [x["encoder_s"] for x in r["runs"]], [0.004] * 3, atol=0)
     assert r["text"] == " 1600 samples" and r["mlx_peak_bytes"] is None
     assert r["peak_rss_bytes"] > 0 and r["engine_info"] == {"api": "fake", "threads": 2}
     assert r["options"] == engines.OPTIONS.to_dict()
+    walls = [x["wall_s"] for x in r["runs"]]
+    assert all(np.isfinite(w) and w >= 0.01 for w in walls), walls  # measured, not made up
+    assert 0 <= r["load_s"] < 60 and r["peak_rss_bytes"] >= r["rss_at_start_bytes"] > 0
+    # the summary is computed from those times: 1600 samples = 0.1 s of audio
+    s = runner.summarize_engine(r, 0.1, "1600 samples")
+    assert_close("median wall", s["wall_s"]["median"], np.median(walls))
+    assert_close("rtf", s["rtf"]["median"], np.median(walls) / 0.1, rtol=1e-12)
+    assert_close("ms/token", s["ms_per_token"]["median"],
+                 np.median([1000 * (w - 0.004) / 7 for w in walls]), rtol=1e-12)
+    assert s["ms_per_token"]["min"] >= 1000 * (0.01 - 0.004) / 7
+    assert s["wer"] == 0.0 and s["peak_rss_bytes"] == r["peak_rss_bytes"]
 
 
 def test_worker_rejects_bad_clip(tmp_path, monkeypatch):

@@ -18,11 +18,10 @@ from mlx_impl.bigvgan.convert import convert
 from mlx_impl.bigvgan.load import load
 from mlx_impl.bigvgan.mel import BigVGANMel
 from mlx_impl.layers.spectral import mel_filters
-from parity import runner
 from parity.models import bigvgan as spec
 from parity.models import codec
 from reference.bigvgan import BigVGANReference, load_reference, random_checkpoint, reference_mel
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close, assert_spec_passes, assert_taps_pass
 from weights import bigvgan as wbigvgan
 
 SNR_MIN_DB = 60.0  # MLX audio vs reference, fp32 (measured 126 dB tiny)
@@ -39,9 +38,8 @@ def _snr(ref, got):
 
 def test_tiny_matches_reference():
     """Every tap: the mel front end on its own, then each stage on the same reference mel."""
-    res = runner.run(spec.TEST_TINY, golden=False, log=lambda *_: None)
+    res = assert_spec_passes(spec.TEST_TINY)
     for c in res.cases:
-        assert c.passed, f"{c.case}: {c.error or c.detail}"
         assert c.metrics["decoded_snr_db"] >= SNR_MIN_DB, c.metrics
 
 
@@ -63,8 +61,8 @@ def test_variant_matches_reference(tmp_path):
     taps: dict = {}
     model(mx.array(mel[None]), taps=taps)
     assert list(taps) == [t for t in spec.tap_names(VARIANT) if t != "mel"]
-    for name in taps:
-        assert_close(name, np.array(taps[name]), want[name], atol=1e-5, rtol=1e-5)
+    assert_taps_pass(spec.TEST_TINY, {k: np.array(v) for k, v in taps.items()}, want,
+                     "variant", taps=list(taps))
 
 
 def test_reader_folds_weight_norm_as_remove_weight_norm(tmp_path):
@@ -146,7 +144,6 @@ def test_bench_stages_run():
 
 @pytest.mark.slow
 def test_v2_24khz_matches_reference():
-    res = runner.run(spec.BIGVGAN_V2_24KHZ, golden=False, log=lambda *_: None)
+    res = assert_spec_passes(spec.BIGVGAN_V2_24KHZ)
     for c in res.cases:
-        assert c.passed, f"{c.case}: {c.error or c.detail}"
         assert c.metrics["decoded_snr_db"] >= SNR_MIN_DB, c.metrics

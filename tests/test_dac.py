@@ -18,29 +18,14 @@ from mlx_impl.dac.load import load
 from mlx_impl.dac.model import DacModel
 from parity.models import codec
 from parity.models import dac as spec
-from tests.helpers_weights import assert_close, assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers import assert_close, assert_spec_passes, tol_for
 from weights import dac as wdac
 from weights.hf_safetensors import read_safetensors
 
 CFG = spec.TEST_TINY_CONFIG
 SR = CFG["sampling_rate"]
-
-
-def check_taps(want: dict, got: dict, what: str) -> None:
-    assert list(want) == list(spec.tap_names(CFG)), f"{what}: reference taps {list(want)}"
-    assert set(got) == set(want), f"{what}: tap sets differ: {set(want) ^ set(got)}"
-    codes_w, codes_g = want["quantizer.codes"], got["quantizer.codes"]
-    bad = np.argwhere(codes_w != codes_g)
-    assert codes_w.shape == codes_g.shape and bad.size == 0, (
-        f"{what}: codes differ at {bad[:1].tolist()} ({len(bad)} of {codes_w.size})")
-    for name in want:
-        if name != "quantizer.codes":
-            assert_close(f"{what} {name}", got[name], want[name], atol=1e-5, rtol=1e-5)
-    snr = codec.snr_db(want["audio_values"], got["audio_values"])
-    assert snr >= codec.SNR_MIN_DB, f"{what}: decoded SNR {snr:.1f} dB"
-    rt = abs(codec.snr_db(want["input_values"], want["audio_values"])
-             - codec.snr_db(got["input_values"], got["audio_values"]))
-    assert rt <= codec.ROUNDTRIP_DIFF_DB, f"{what}: round-trip SNR differs by {rt:.3g} dB"
+AUDIO_TOL = tol_for(spec.TEST_TINY, "audio_values")  # the spec's own fp32 entry
 
 
 @pytest.fixture(scope="module")
@@ -48,17 +33,23 @@ def sides():
     return spec.ReferenceSide(CFG), spec.MlxSide(CFG, "float32")
 
 
+def test_tiny_spec_passes():
+    """Every golden case tap by tap within the spec's own fp32 table (codes exactly), and the
+    spec's shared-speech round trip (codes identical, decoded SNR, round-trip SNR)."""
+    res = assert_spec_passes(spec.TEST_TINY)
+    for c in res.cases:
+        assert c.metrics["decoded_snr_db"] >= codec.SNR_MIN_DB, c.metrics
+        assert c.metrics["roundtrip_snr_abs_diff_db"] <= codec.ROUNDTRIP_DIFF_DB, c.metrics
+
+
 @pytest.mark.parametrize("case", spec.TEST_TINY.golden_cases, ids=lambda c: c.name)
-def test_tiny_matches_reference(sides, case):
-    ref, ours = sides
-    inp = spec.TEST_TINY.make_inputs(case)
-    want = ref(inp.arrays)
+def test_tiny_codebooks_are_not_degenerate(sides, case):
+    want = sides[0](spec.TEST_TINY.make_inputs(case).arrays)
     codes = want["quantizer.codes"]
     assert codes.shape[1] == case.params.get("n_quantizers", CFG["n_codebooks"])
     # measured >= 9 distinct codes per stage among 200 frames (the weather clip's first 0.1 s is
     # mostly silence); degenerate codebooks give 1
     assert min(len(np.unique(c)) for c in codes[0]) >= 8, "degenerate codebooks"
-    check_taps(want, ours(inp.arrays), case.name)
 
 
 def test_odd_length_and_batch(sides):
@@ -68,7 +59,7 @@ def test_odd_length_and_batch(sides):
     for audio in clips:
         want = ref.model(torch.from_numpy(audio)[None, None]).audio_values.detach().numpy()
         enc, got = ours.model(mx.array(audio)[None], SR)
-        assert_close(f"forward n={audio.size}", np.array(got), want, atol=1e-5, rtol=1e-5)
+        assert_close(f"forward n={audio.size}", np.array(got), want, **AUDIO_TOL)
     x = np.stack([clips[1][:1000], clips[1][1:1001]])
     with torch.no_grad():
         want = ref.model.encode(torch.from_numpy(x)[:, None]).audio_codes.numpy()
@@ -98,7 +89,7 @@ def test_weight_normed_checkpoint(tmp_path, sides):
     with torch.no_grad():
         want = model(torch.from_numpy(audio)[None, None]).audio_values.numpy()
     _, got = m(mx.array(audio)[None], SR)
-    assert_close("weight-normed file", np.array(got), want, atol=1e-5, rtol=1e-5)
+    assert_close("weight-normed file", np.array(got), want, **AUDIO_TOL)
 
 
 def test_config_and_presets():

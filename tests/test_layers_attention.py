@@ -21,7 +21,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import torch
-from helpers_weights import assert_close
+from tests.helpers import assert_close
 
 import mlx_impl  # noqa: F401
 from mlx_impl import _cpu_ext

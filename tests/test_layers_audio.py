@@ -23,8 +23,8 @@ import whisper.audio as wa
 
 import mlx_impl  # noqa: F401  (preloads OpenBLAS if nothing imported mlx yet)
 from mlx_impl.layers.audio import log_mel_spectrogram, power_spectrum
-from tests.helpers_weights import assert_close
 from weights.whisper_audio import N_FRAMES, N_SAMPLES, pad_or_trim
+from tests.helpers import assert_close
 
 SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "speech"
 

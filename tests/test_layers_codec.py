@@ -15,8 +15,8 @@ from mlx_impl.layers.conv import Conv1d, ConvTranspose1d, pad1d, torch_to_mlx_ke
 from mlx_impl.layers.lstm import LSTM
 from mlx_impl.layers.quantize import ResidualVectorQuantizer
 from mlx_impl.layers.seanet import ELU
-from tests.helpers_weights import assert_close
 from weights.weight_norm import fold_weight_norm
+from tests.helpers import assert_close
 
 ATOL = 1e-6  # fp32 sums of at most a few hundred products of O(1) values; measured <= 5e-7
 

@@ -24,7 +24,7 @@ import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.layers.attention import KVCache, causal_mask
 from mlx_impl.layers.llm import MLP, Attention, DecoderLayer, DecoderLM, LMArgs, RMSNorm, silu
 from mlx_impl.layers.rope import Llama3Scaling
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 ARGS = LMArgs(vocab_size=97, hidden_size=48, intermediate_size=72, num_hidden_layers=2,

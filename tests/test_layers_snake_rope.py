@@ -21,7 +21,7 @@ import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.layers.rope import (Llama3Scaling, RotaryEmbedding, cos_sin, inverse_frequencies,
                                   scaling_from_config)
 from mlx_impl.layers.snake import Snake, SnakeBeta, snake
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 

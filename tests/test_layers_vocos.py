@@ -17,7 +17,7 @@ import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.layers.convnext import AdaLayerNorm, ConvNeXtBlock
 from mlx_impl.layers.istft_head import ISTFTHead
 from mlx_impl.layers.mel import MelSpectrogram, log_mel
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 ATOL = 1e-5  # fp32 layer norm + matmuls over <= 96 channels of O(1) values; measured <= 2e-6
 

@@ -17,8 +17,8 @@ import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.dac.convert import convert
 from mlx_impl.layers.vq_factorized import (FactorizedVQ, ResidualFactorizedVQ, avg_pool_time,
                                            l2_normalize, nearest_code, repeat_time)
-from tests.helpers_weights import assert_close
 from weights.weight_norm import fold_weight_norms
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 ATOL = 2e-6

@@ -5,16 +5,18 @@ No timed asserts: performance numbers live in reports/, not in tests."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
-from helpers_weights import assert_close
+from tests.helpers import assert_close
 
 from benchmarks import model_bench
 from parity import registry
 from parity.spec import BenchSpec, BenchStage
 
 CALLS: dict[str, list[int]] = {}
+SLEEP_S = {"encode": 0.02, "decode": 0.01}  # each fake stage's minimum duration
 
 
 def fake_build(engine: str, dtype: str, audio: np.ndarray) -> list[BenchStage]:
@@ -26,6 +28,7 @@ def fake_build(engine: str, dtype: str, audio: np.ndarray) -> list[BenchStage]:
     def stage(name):
         def run():
             CALLS.setdefault(f"{engine}.{name}", []).append(audio.size)
+            time.sleep(SLEEP_S[name])
             return float(np.sum(audio * audio))
         return BenchStage(name, run, seconds)
 
@@ -52,8 +55,24 @@ def test_measure_runs_warmup_and_repeats(tmp_path, fake_spec):
     assert CALLS == {"torch.encode": [8000] * 4, "torch.decode": [8000] * 4}  # warm-up + 3
     assert out["mlx_peak_bytes"] is None and out["peak_rss_bytes"] > 0
     ours = model_bench.measure({"model": "fake-bench", "engine": "mlx", "dtype": "float32",
-                                "threads": 1, "repeats": 1, "clip": str(clip)})
-    assert ours["mlx_peak_bytes"] is not None and ours["blas"]["library"]
+                                "threads": 1, "repeats": 2, "clip": str(clip)})
+    assert ours["mlx_peak_bytes"] >= 0 and ours["blas"]["library"]
+    for r in (out, ours):  # the numbers are measurements: finite, positive, each stage's own
+        assert 0 <= r["load_s"] < 60 and r["peak_rss_bytes"] >= r["rss_at_start_bytes"] > 0
+        for st in r["stages"]:
+            assert st["audio_seconds"] == 0.5
+            assert all(np.isfinite(w) and w >= SLEEP_S[st["name"]] for w in st["wall_s"]), st
+    # summaries and ratios are computed from those times
+    s = {"torch": model_bench.summarize_stages(out), "mlx": model_bench.summarize_stages(ours)}
+    model_bench.add_ratios(s)
+    for name, torch_st, mlx_st in zip(("encode", "decode"), out["stages"], ours["stages"]):
+        t, m = s["torch"]["stages"][name], s["mlx"]["stages"][name]
+        assert_close(f"{name} median", t["wall_s"]["median"], np.median(torch_st["wall_s"]))
+        assert_close(f"{name} rtf", t["rtf"]["median"], np.median(torch_st["wall_s"]) / 0.5,
+                     rtol=1e-12)
+        assert_close(f"{name} ratio", t["time_vs_ours"],
+                     np.median(torch_st["wall_s"]) / np.median(mlx_st["wall_s"]), rtol=1e-12)
+        assert m["time_vs_ours"] == 1.0
 
 
 def test_summaries_ratios_and_markdown():

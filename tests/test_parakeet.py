@@ -29,24 +29,15 @@ from mlx_impl.parakeet.load import load
 from mlx_impl.parakeet.tokenizer import PieceTokenizer, synthetic_vocab
 from mlx_impl.parakeet.transcribe import ParakeetTranscriber, transducer_spans
 from mlx_impl.stt import SpeechToText
-from helpers_weights import assert_close, assert_load_reports, rewrite_checkpoint
+from helpers_weights import assert_load_reports, rewrite_checkpoint
 from parity.clips import FIXTURES
-from parity.compare import compare_taps
 from parity.models import parakeet as P
 from parity.spec import GoldenCase
 from reference import parakeet as R
+from tests.helpers import assert_close, assert_taps_pass
 from weights import parakeet as W
 
 CLIPS = ("espeak_en_fox", "espeak_en_weather")
-
-
-def assert_parity(spec, ref_taps: dict, mlx_taps: dict, label: str) -> None:
-    cmp = compare_taps(mlx_taps, ref_taps, spec.taps, spec.tolerance("float32"), spec.discrete)
-    if not cmp.passed:
-        lines = [f"{label}: {spec.name} parity failed"]
-        lines += [f"  {r}" for r in cmp.results if not r.passed]
-        raise AssertionError("\n".join(lines))
-    assert len(cmp.results) == len(spec.taps)
 
 
 # ---------------------------------------------------------------- features
@@ -251,7 +242,7 @@ def test_tiny_parity(spec, clip):
     _, got = _sides(spec)
     inputs = P.make_inputs(GoldenCase(clip, clip, {"clip": clip})).arrays
     want, have = reference_taps(spec, clip), got(inputs)
-    assert_parity(spec, want, have, clip)
+    assert_taps_pass(spec, have, want, clip)
     if spec.config["config"]["model_type"] != "parakeet_ctc":
         # the greedy path must really exercise the decoder: blanks and emissions both occur
         toks = want["tokens"][0, 1:]
@@ -498,4 +489,4 @@ def test_0_6b_parity(spec, fixture_clips, request):
                   (shared / "manifest.jsonl").read_text().splitlines() if line.strip())]
     for clip, folder in clips:
         inputs = P.make_inputs(GoldenCase(clip, clip, {"clip": clip, "folder": str(folder)}))
-        assert_parity(spec, ref(inputs.arrays), got(inputs.arrays), clip)
+        assert_taps_pass(spec, got(inputs.arrays), ref(inputs.arrays), clip)

@@ -15,14 +15,13 @@ from mlx_impl.s3tokenizer.convert import convert
 from mlx_impl.s3tokenizer.load import load
 from parity.clips import read_clip
 from parity.models import s3tokenizer as spec
-from tests.helpers_weights import assert_close, assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers import assert_close, assert_taps_pass
 from weights import s3tokenizer as ws3
 
 TINY = {"v1": spec.V1_TINY_CONFIG, "v2": spec.V2_TINY_CONFIG}
 # fp32, tiny configs, fox clip: measured max abs 5.0e-5 on `mel` (quiet bins near the log floor,
 # see test_front_end), <= 2.5e-5 on every later tap (values up to ~4)
-TAP_ATOL = {"mel": 1e-4}
-DEFAULT_ATOL = 1e-4
 
 
 @pytest.fixture(scope="module", params=["v1", "v2"])
@@ -46,10 +45,8 @@ def test_tiny_taps_match_reference(sides):
     assert list(want) == list(got) == list(spec.tap_names(TINY[version]))
     _codes_identical(want["quantizer.codes"], got["quantizer.codes"], f"{version} codes")
     assert len(np.unique(want["quantizer.codes"])) > 20, "degenerate random codes"
-    for name in want:
-        if name != "quantizer.codes":
-            assert_close(f"{version} {name}", got[name], want[name],
-                         atol=TAP_ATOL.get(name, DEFAULT_ATOL), rtol=1e-5)
+    tiny_spec = {"v1": spec.V1_TEST_TINY, "v2": spec.V2_TEST_TINY}[version]
+    assert_taps_pass(tiny_spec, got, want, f"{version} fox 2 s")  # the spec's table, codes exact
 
 
 def test_tiny_long_audio_window_path(sides):

@@ -16,7 +16,8 @@ from mlx_impl.snac.load import load
 from parity.models import codec
 from parity.models import snac as spec
 from reference.snac import fed_noise
-from tests.helpers_weights import assert_close, assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers import assert_close, assert_taps_pass, tol_for
 from weights import snac as wsnac
 from weights.weight_norm import WeightNormError
 
@@ -44,11 +45,7 @@ def test_tiny_matches_reference(sides, case):
         assert len(np.unique(want[k])) >= 5, f"{k}: degenerate codes"
     assert [want[k].shape[1] for k in spec.code_taps(CFG)] == [
         spec.latent_frames(CFG, inp.arrays["audio"].size) // s for s in CFG["vq_strides"]]
-    table = spec.TEST_TINY.tolerance("float32")
-    for name in want:
-        if not name.startswith("quantizer.codes"):
-            tol, _ = table.for_tap(name)
-            assert_close(name, got[name], want[name], atol=tol.atol, rtol=tol.rtol)
+    assert_taps_pass(spec.TEST_TINY, got, want, case.name)  # the spec's table, codes exact
     assert codec.snr_db(want["audio_values"], got["audio_values"]) >= 60
     rt = [codec.snr_db(t["input_values"], t["audio_values"]) for t in (want, got)]
     assert abs(rt[0] - rt[1]) <= 0.1, rt
@@ -105,7 +102,8 @@ def test_padding_and_lengths(sides):
         inp = {"audio": audio, **spec.noise_arrays(CFG, n)}
         want, got = ref(inp), ours(inp)
         assert got["audio_values"].shape == (1, n)
-        assert_close(f"n={n}", got["audio_values"], want["audio_values"], atol=1e-5, rtol=1e-5)
+        assert_close(f"n={n}", got["audio_values"], want["audio_values"],
+                     **tol_for(spec.TEST_TINY, "audio_values"))
 
 
 def test_config_and_weights(tmp_path):

@@ -24,9 +24,9 @@ from mlx_impl.wav2vec2.features import normalize
 from mlx_impl.wav2vec2.tokenizer import BASE_960H_VOCAB, CTCTokenizer
 from mlx_impl.wav2vec2.transcribe import Wav2Vec2Transcriber, greedy_ids
 from parity.models import wav2vec2 as W
-from parity.runner import run
 from reference import wav2vec2 as R
-from tests.helpers_weights import assert_close, assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers import assert_close, assert_spec_passes
 from weights import wav2vec2 as WW
 from weights.weight_norm import fold_weight_norm
 
@@ -234,15 +234,10 @@ def _probs():
 # parity: MLX against transformers, tap by tap
 
 
-def _assert_parity(spec, cases=None):
-    res = run(spec, "float32", reference=True, golden=False, log=lambda *_: None)
-    assert res.cases, "no case was compared"
+def _assert_parity(spec):
+    res = assert_spec_passes(spec)
     for case in res.cases:
-        assert case.error is None, case.error
-        cmp = case.comparison
-        names = [r.name for r in cmp.results]
-        assert names == list(spec.taps), (names, spec.taps)
-        assert cmp.passed, f"{spec.name} {case.case}: {case.detail}"
+        assert [r.name for r in case.comparison.results] == list(spec.taps)
         assert case.metrics["argmax_agreement"] == 1.0
     return res
 

@@ -9,7 +9,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tests.helpers_weights import assert_close, hf_state_numpy, tiny_hf_whisper
+from tests.helpers import assert_close
+from tests.helpers_weights import hf_state_numpy, tiny_hf_whisper
 from weights.ct2 import read_model_bin
 from weights.torch_zip import CheckpointError, read_torch_zip
 from weights.whisper import (

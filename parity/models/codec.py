@@ -9,7 +9,7 @@ s3tokenizer, vocos): one implementation each of what those specs do alike.
   `mlx_taps`;
 - metrics: `snr_db`, `roundtrip_snr` (over the common length), `codec_metrics` (codes equal,
   decoded SNR, round-trip SNR of each side and their difference), `codes_summary`;
-- `roundtrip_check`: the gated codec round trip on a ../shared/speech clip (DAC, SNAC);
+- `roundtrip_check` (one clip's verdict: `roundtrip_row`): the gated codec round trip on a ../shared/speech clip (DAC, SNAC);
 - `encode_decode_stages`: a codec's "encode" and "decode" benchmark stages.
 
 Importing this module imports neither torch nor mlx: functions import them when called.
@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from parity.clips import FIXTURES, SHARED_SPEECH, read_clip
-from parity.spec import BenchStage, Check, CheckResult, Metric
+from parity.compare import compare_row
+from parity.metrics import at_least, at_most, check_pair, snr_db  # noqa: F401  (snr_db: codec.snr_db)
+from parity.spec import BenchStage, Check, CheckResult, Metric, ParityError, ToleranceTable
 
 SNR_MIN_DB = 60.0  # decoded audio vs the reference's
 ROUNDTRIP_DIFF_DB = 0.1  # |round-trip SNR ours - reference's|
@@ -173,16 +175,9 @@ def mlx_taps(mx, run: Callable[[dict], None], layer_taps: bool = True) -> dict[s
 # metrics
 
 
-def snr_db(want: np.ndarray, got: np.ndarray) -> float:
-    """10 log10(sum want^2 / sum (got - want)^2) in float64; inf when identical."""
-    w, g = np.asarray(want, np.float64), np.asarray(got, np.float64)
-    err = float(np.sum((g - w) ** 2))
-    return float("inf") if err == 0 else float(10 * np.log10(np.sum(w ** 2) / err))
-
-
 def decoded_snr(ref, got) -> float:
     """SNR of the MLX decoded audio against the reference's."""
-    return snr_db(ref["audio_values"], got["audio_values"])
+    return snr_db(ref["audio_values"], got["audio_values"], "audio_values")
 
 
 def roundtrip_snr(side, time_axis: int = -1) -> float:
@@ -198,7 +193,7 @@ def roundtrip_snr(side, time_axis: int = -1) -> float:
     x, y = side["input_values"], side["audio_values"]
     n = min(x.shape[time_axis], y.shape[time_axis])
     return snr_db(np.take(x, np.arange(n), axis=time_axis),
-                  np.take(y, np.arange(n), axis=time_axis))
+                  np.take(y, np.arange(n), axis=time_axis), "input_values vs audio_values")
 
 
 def roundtrip_diff(ref, got, time_axis: int = -1) -> float:
@@ -238,6 +233,38 @@ def codes_summary(want: np.ndarray, got: np.ndarray) -> dict:
 # checks
 
 
+EXACT = ToleranceTable(atol=0.0, rtol=0.0)  # for comparisons of discrete taps only
+
+
+def roundtrip_row(want: dict, got: dict, code_taps: tuple[str, ...]) -> dict:
+    """One clip of `roundtrip_check`: the codes through the harness's comparison (exactly),
+    decoded SNR >= SNR_MIN_DB (shapes and finiteness checked first), round-trip SNR within
+    ROUNDTRIP_DIFF_DB of the reference's. A NaN/Inf or a shape mismatch fails the row with an
+    error naming the tap."""
+    row = compare_row(got, want, EXACT, taps=code_taps, discrete=code_taps)
+    del row["worst_tap"], row["worst_over_tolerance"]  # no continuous taps here
+    if row["error"] is not None:
+        return row
+    for t in code_taps:
+        s = codes_summary(want[t], got[t])
+        row[f"{t} equal"] = s["codes_equal_fraction"]
+        row[f"{t} first mismatch"] = s["first_mismatch"]
+    try:
+        for t in ("input_values", "audio_values"):  # not compared element-wise: gated on SNR
+            check_pair(t, np.asarray(got[t]), np.asarray(want[t]))
+        row["decoded_snr_db"] = decoded_snr(want, got)
+        row["roundtrip_snr_ref_db"] = roundtrip_snr(want)
+        row["roundtrip_snr_mlx_db"] = roundtrip_snr(got)
+        row["roundtrip_snr_abs_diff_db"] = roundtrip_diff(want, got)
+        row["passed"] = (row["passed"]
+                         and at_least("decoded_snr_db", row["decoded_snr_db"], SNR_MIN_DB)
+                         and at_most("roundtrip_snr_abs_diff_db",
+                                     row["roundtrip_snr_abs_diff_db"], ROUNDTRIP_DIFF_DB))
+    except ParityError as e:
+        row.update(passed=False, error=str(e))
+    return row
+
+
 def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray], dict],
                     build_ref: Callable[[], Callable], build_mlx: Callable[[str], Callable],
                     code_taps: tuple[str, ...]) -> Check:
@@ -254,19 +281,9 @@ def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray],
         want = build_ref()(inputs, layer_taps=False)
         log(f"  {clip_id}: mlx ({dtype})")
         got = build_mlx(dtype)(inputs, layer_taps=False)
-        row = {"clip": entry["id"], "seconds": round(len(audio16k) / 16000, 3)}
-        equal = True
-        for t in code_taps:
-            s = codes_summary(want[t], got[t])
-            row[f"{t} equal"] = s["codes_equal_fraction"]
-            row[f"{t} first mismatch"] = s["first_mismatch"]
-            equal &= s["codes_equal_fraction"] == 1.0
-        row["decoded_snr_db"] = decoded_snr(want, got)
-        row["roundtrip_snr_ref_db"] = roundtrip_snr(want)
-        row["roundtrip_snr_mlx_db"] = roundtrip_snr(got)
-        row["roundtrip_snr_abs_diff_db"] = roundtrip_diff(want, got)
-        ok = (equal and row["decoded_snr_db"] >= SNR_MIN_DB
-              and row["roundtrip_snr_abs_diff_db"] <= ROUNDTRIP_DIFF_DB)
+        row = {"clip": entry["id"], "seconds": round(len(audio16k) / 16000, 3),
+               **roundtrip_row(want, got, code_taps)}
+        ok = row.pop("passed")
         row["PASS/FAIL"] = "PASS" if ok else "FAIL"
         return CheckResult(name, ok, {k: v for k, v in row.items() if k != "PASS/FAIL"}, [row])
 
