@@ -20,7 +20,7 @@ from vocos.spectral_ops import ISTFT as VocosISTFT
 
 import mlx_impl  # noqa: F401  (preloads the BLAS before mlx)
 from mlx_impl.layers.spectral import hann_window, hz_to_mel, istft, mel_filters, mel_to_hz, stft
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 # FFT rounding, torch (pocketfft) vs MLX, float32: sums of n_fft products of O(1) values;
 # measured <= 1.2e-5 over the cases below (n_fft <= 1024, unit-variance noise)

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 from weights.hf_safetensors import read_safetensors
 
 torch = pytest.importorskip("torch", reason="safetensors.torch writes the bf16 reference file")

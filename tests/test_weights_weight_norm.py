@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 from weights.weight_norm import WeightNormError, fold_weight_norm, fold_weight_norms
 
 torch = pytest.importorskip("torch", reason="torch's weight_norm is the reference")
