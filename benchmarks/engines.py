@@ -1,4 +1,5 @@
-"""The engines a benchmark worker can time, each behind the same two calls (load, run).
+"""Whisper's engines for the benchmark runner, each behind the same two calls (load, run), and
+the Whisper BenchSpec (`whisper_bench`) that makes them engines of `benchmarks.runner`.
 
 Every engine transcribes the same float32 16 kHz samples with the same decoding options
 (`OPTIONS`): English, transcribe, greedy (temperature 0, one beam, no temperature fallback),
@@ -21,15 +22,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from benchmarks.prepare import DEFAULT_CACHE, prepare
+from benchmarks.worker import preload_blas
+from parity.spec import BenchSpec, BenchStage
+
 ENGINES = ("ours", "openai-whisper", "transformers", "faster-whisper", "mlx-whisper")
-MLX_ENGINES = ("ours", "mlx-whisper")
-# dtypes each engine can run here; torch and CTranslate2 run float32 on CPU (no fp16 CPU kernels)
-DTYPES = {"ours": ("float32", "float16"), "mlx-whisper": ("float32", "float16"),
-          "openai-whisper": ("float32",), "transformers": ("float32",),
-          "faster-whisper": ("float32",)}
+# dtypes each peer can run here; torch and CTranslate2 run float32 on CPU (no fp16 CPU kernels)
+PEER_DTYPES = {"mlx-whisper": ("float32", "float16"), "openai-whisper": ("float32",),
+               "transformers": ("float32",), "faster-whisper": ("float32",)}
 
 
 @dataclass(frozen=True)
@@ -105,18 +109,6 @@ def _wrap_mlx_encoder(model, clock: Clock) -> None:
     object.__setattr__(model, "encoder", _TimedMLXEncoder(model.encoder, clock))
 
 
-def _preload_blas() -> dict:
-    """Import mlx_impl, which loads MKL or the system OpenBLAS on Linux, before anything imports
-    mlx (the torch and CTranslate2 engines never import mlx_impl: their processes keep their own
-    BLAS and OpenMP settings).
-
-    A call, not an import line, so that import sorting cannot move it below `import mlx.core`
-    (it did once: ruff's isort put `mlx.core` first and MLX silently ran its bundled BLAS)."""
-    import mlx_impl
-
-    return mlx_impl.blas_info()
-
-
 def _count_text_tokens(tokens, eot: int) -> int:
     return int(sum(1 for t in tokens if t < eot))
 
@@ -137,7 +129,7 @@ class Ours:
     name = "ours"
 
     def __init__(self, prepared: dict, dtype: str, threads: int):
-        _preload_blas()
+        preload_blas()
         import mlx.core as mx
 
         from mlx_impl.whisper.transcribe import load
@@ -318,7 +310,7 @@ class MLXWhisper:
     name = "mlx-whisper"
 
     def __init__(self, prepared: dict, dtype: str, threads: int):
-        _preload_blas()  # the same BLAS as ours
+        preload_blas()  # the same BLAS as ours
         import mlx.core as mx
         from mlx.utils import tree_flatten
         from mlx_whisper.transcribe import ModelHolder
@@ -365,12 +357,22 @@ class MLXWhisper:
 ENGINE_CLASSES = {c.name: c for c in (Ours, OpenAIWhisper, Transformers, FasterWhisper, MLXWhisper)}
 
 
-def check_engines(engines: list[str], dtype: str) -> None:
-    unknown = [e for e in engines if e not in ENGINES]
-    if unknown:
-        raise ValueError(f"unknown engines {unknown}; choose from {', '.join(ENGINES)}")
-    bad = [e for e in engines if dtype not in DTYPES[e]]
-    if bad:
-        raise ValueError(f"{', '.join(bad)} cannot run {dtype} on this benchmark (CPU torch and "
-                         f"CTranslate2 are timed in float32); pass --engines "
-                         f"{','.join(e for e in engines if e not in bad)} or --dtype float32")
+def whisper_bench(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1) -> BenchSpec:
+    """The BenchSpec of a Whisper model with installed real weights: one "transcribe" stage of
+    the whole clip per engine; each call returns its facts (`RunOutput` and the engine's info).
+    The parent puts the weights into each peer's layout (`prepare`, cached) before its process."""
+
+    def build(engine: str, dtype: str, audio: np.ndarray) -> list[BenchStage]:
+        if engine not in ENGINE_CLASSES:
+            raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        eng = ENGINE_CLASSES[engine](prepare(engine, model, dtype, cache), dtype, threads)
+
+        def run() -> dict:
+            return {**asdict(eng.run(audio)), "engine_info": eng.info}
+
+        return [BenchStage("transcribe", run, audio.size / 16000)]
+
+    return BenchSpec(engines=ENGINES, build=build, audio_seconds=30.0,
+                     dtypes=("float32", "float16"), peer_dtypes=PEER_DTYPES,
+                     prepare=lambda engine, dtype: prepare(engine, model, dtype, cache),
+                     report="transcription")
