@@ -37,21 +37,26 @@ REPORTS = ROOT / "reports" / "bench"
 MB = 1024 * 1024
 
 
-def bench_for(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1) -> BenchSpec:
+def bench_for(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1,
+              options: dict | None = None) -> BenchSpec:
     """The BenchSpec that times `model`: its spec's `bench`; a Whisper model with installed
     real weights gets `benchmarks.engines.whisper_bench` (its peers live in benchmarks/, which
-    parity/ does not import)."""
+    parity/ does not import), run as `options` say (`engines.WhisperRun` fields: device, TF32,
+    random weights, stages)."""
     from parity.registry import get
     from weights.whisper import REGISTERED
 
     spec = get(model)
-    if spec.bench is not None:
-        return spec.bench
-    if model in REGISTERED:
-        from benchmarks.engines import whisper_bench
+    if model in REGISTERED and spec.bench is None:
+        from benchmarks.engines import WhisperRun, whisper_bench
 
-        return whisper_bench(model, cache, threads)
-    raise ValueError(f"{model} has no BenchSpec (spec.bench); nothing to time")
+        return whisper_bench(model, cache, threads, WhisperRun(**(options or {})))
+    if options:
+        raise ValueError(f"{model}: run options {sorted(options)} apply to the Whisper models "
+                         f"with installed weights ({', '.join(sorted(REGISTERED))}) only")
+    if spec.bench is None:
+        raise ValueError(f"{model} has no BenchSpec (spec.bench); nothing to time")
+    return spec.bench
 
 
 def engine_dtypes(bench: BenchSpec, engines: list[str], dtype: str) -> dict[str, str]:
@@ -71,12 +76,13 @@ def engine_dtypes(bench: BenchSpec, engines: list[str], dtype: str) -> dict[str,
             for e in engines}
 
 
-def worker_env(threads: int) -> dict:
+def worker_env(threads: int, tf32: bool = False) -> dict:
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[k] = str(threads)
     env["TOKENIZERS_PARALLELISM"] = "false"
-    env["MLX_ENABLE_TF32"] = "0"  # full fp32 matmuls where a backend would use TF32 (CUDA)
+    # full fp32 matmuls where a backend would use TF32 (CUDA), unless TF32 is what is timed
+    env["MLX_ENABLE_TF32"] = "1" if tf32 else "0"
     env["HF_HUB_OFFLINE"] = "1"  # nothing may be downloaded; fail instead
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -89,7 +95,8 @@ def run_worker(job: dict, workdir: Path, timeout_s: float) -> dict:
     job_file.write_text(json.dumps(job))
     try:
         proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", str(job_file),
-                               str(out_file)], cwd=ROOT, env=worker_env(job["threads"]),
+                               str(out_file)], cwd=ROOT,
+                              env=worker_env(job["threads"], job["options"].get("tf32", False)),
                               timeout=timeout_s, stdout=sys.stderr, check=False)
     except subprocess.TimeoutExpired:
         return {"engine": job["engine"], "error": f"timed out after {timeout_s:.0f} s "
@@ -104,9 +111,13 @@ def run_worker(job: dict, workdir: Path, timeout_s: float) -> dict:
 # summaries
 
 
-def word_error_rate(reference: str, hypothesis: str) -> tuple[float, str]:
-    """(WER, normalizer used): openai-whisper's EnglishTextNormalizer when importable."""
-    import jiwer
+def word_error_rate(reference: str, hypothesis: str) -> tuple[float | None, str]:
+    """(WER, normalizer used): openai-whisper's EnglishTextNormalizer when importable; (None,
+    why) without jiwer (the GPU machine's set-up)."""
+    try:
+        import jiwer
+    except ImportError:
+        return None, "not computed: jiwer is not installed"
 
     try:
         from whisper.normalizers import EnglishTextNormalizer
@@ -126,9 +137,9 @@ def word_error_rate(reference: str, hypothesis: str) -> tuple[float, str]:
 
 
 def transcription_result(result: dict) -> dict:
-    """A worker result of one "transcribe" stage with facts -> the per-run record of the
+    """A worker result with a "transcribe" stage (and its facts) -> the per-run record of the
     transcription report: runs (wall, encoder time, windows, tokens), transcript, engine info."""
-    (st,) = result["stages"]
+    st = next(x for x in result["stages"] if x["name"] == "transcribe")
     runs = [{"wall_s": w, "encoder_s": f["encoder_s"], "n_windows": f["n_windows"],
              "n_tokens": f["n_tokens"]} for w, f in zip(st["wall_s"], st["facts"])]
     return dict(result, runs=runs, text=st["facts"][-1]["text"],
@@ -223,7 +234,7 @@ def table_rows(summaries: dict[str, dict], failed: dict[str, str]) -> list[list[
             "n/a" if enc is None else spread_str(enc, fmt="{:.3f}"),
             "n/a" if mpt is None else spread_str(mpt, fmt="{:.1f}"),
             str(s["n_tokens"]), f"{s['peak_rss_bytes'] / MB:.0f}", _mlx_mb(s),
-            _times(s["time_vs_ours"]), f"{s['wer']:.3f}"])
+            _times(s["time_vs_ours"]), "n/a" if s["wer"] is None else f"{s['wer']:.3f}"])
     return rows + _failed_rows(failed, len(COLUMNS))
 
 
@@ -349,12 +360,14 @@ def to_markdown(rep: dict) -> str:
 
 def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | None = None,
         engines: list[str] | None = None, cache: Path = DEFAULT_CACHE,
-        timeout_s: float = 1800.0, command: str = "") -> dict:
-    """Time every engine (or `engines`) of `model`; the report dict (`write` saves it)."""
+        timeout_s: float = 1800.0, command: str = "", options: dict | None = None) -> dict:
+    """Time every engine (or `engines`) of `model`; the report dict (`write` saves it).
+    `options`: how a Whisper model runs (`bench_for`)."""
     if repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
     threads = threads or os.cpu_count() or 1
-    bench = bench_for(model, cache, threads)
+    options = dict(options or {})
+    bench = bench_for(model, cache, threads, options)
     engines = list(engines or bench.engines)
     dtypes = engine_dtypes(bench, engines, dtype)
     ours = bench.engines[0]
@@ -381,7 +394,8 @@ def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | Non
                 continue
             print(f"{tag}: fresh process", file=sys.stderr, flush=True)
             job = {"model": model, "engine": engine, "dtype": dtypes[engine], "threads": threads,
-                   "repeats": repeats, "clip": str(clip_file), "cache": str(cache)}
+                   "repeats": repeats, "clip": str(clip_file), "cache": str(cache),
+                   "options": options}
             results[engine] = run_worker(job, workdir, timeout_s)
             status = "FAILED" if "error" in results[engine] else "done"
             print(f"{tag}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
@@ -400,7 +414,8 @@ def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | Non
            "started": started, "command": command, "machine": facts,
            "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
            "versions": machine.versions(), "clip": clip.describe(), "threads": threads,
-           "repeats": repeats, "summaries": summaries, "failed": failed, "engines": results}
+           "repeats": repeats, "run_options": options, "summaries": summaries, "failed": failed,
+           "engines": results}
     if bench.report == "transcription":
         from benchmarks.engines import OPTIONS
 

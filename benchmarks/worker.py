@@ -3,7 +3,7 @@
     python -m benchmarks.worker JOB.json RESULT.json
 
 JOB.json: {"model", "engine", "dtype", "threads", "repeats", "clip": path to a float32 .npy,
-"cache": peer weight folder}. The model's BenchSpec (`benchmarks.runner.bench_for`) builds the
+"cache": peer weight folder, "options": how a Whisper model runs (device, TF32, weights, stages)}. The model's BenchSpec (`benchmarks.runner.bench_for`) builds the
 engine (timed as load) and returns its stages; each stage gets one untimed warm-up call and
 `repeats` timed calls (a dict a call returns is kept: transcript, tokens, encoder time).
 RESULT.json (written atomically): per stage the wall times and facts; peak memory: the process's
@@ -74,7 +74,7 @@ def measure(job: dict) -> dict:
     engine, repeats, threads = job["engine"], int(job["repeats"]), int(job["threads"])
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    bench = bench_for(job["model"], Path(job["cache"]), threads)
+    bench = bench_for(job["model"], Path(job["cache"]), threads, job.get("options"))
     if engine == bench.engines[0]:
         preload_blas()  # ours: MKL/OpenBLAS before mlx loads
     audio = np.load(job["clip"])

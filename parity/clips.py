@@ -50,7 +50,10 @@ def manifest(folder: Path, missing_ok: bool = False) -> list[dict]:
 
 def resample(audio: np.ndarray, sample_rate: int, target: int) -> np.ndarray:
     """float32 `audio` (last axis time) from `sample_rate` to `target` Hz: scipy `resample_poly`
-    by the reduced ratio (its Kaiser-windowed FIR); an unchanged copy when the rates are equal."""
+    by the reduced ratio (its Kaiser-windowed FIR); an unchanged copy when the rates are equal
+    (what resample_poly returns then; scipy is not imported)."""
+    if int(sample_rate) == int(target):
+        return np.array(audio, dtype=np.float32)
     from scipy.signal import resample_poly
 
     g = gcd(int(sample_rate), int(target))

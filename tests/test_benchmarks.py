@@ -127,7 +127,8 @@ def test_mlx_whisper_layout_renames_and_transposes():
 class _FakeEngine:
     name = "fake"
 
-    def __init__(self, prepared, dtype, threads):
+    def __init__(self, prepared, dtype, threads, run):
+        assert run == engines.WhisperRun()  # the CPU defaults: transcribe on real weights
         self.calls = 0
         self.info = {"api": "fake", "threads": threads, "prepared": prepared}
 
