@@ -277,7 +277,8 @@ class OpenAIWhisper:
         self.dtype = torch.float16 if self.fp16 else torch.float32
         self.clock, self.calls = Clock(), [0]
         _hook_clock(self.model.encoder, self.clock, self.device)
-        self.model.decoder.register_forward_hook(lambda *_: self.calls.__setitem__(0, self.calls[0] + 1))
+        self.model.decoder.register_forward_hook(
+            lambda *_: self.calls.__setitem__(0, self.calls[0] + 1))
         self.info["attention"] = "sdpa" if MultiHeadAttention.use_sdpa else "explicit"
         self.tokenizer = get_tokenizer(self.model.is_multilingual,
                                        num_languages=self.model.num_languages, language="en",

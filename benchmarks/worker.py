@@ -3,13 +3,15 @@
     python -m benchmarks.worker JOB.json RESULT.json
 
 JOB.json: {"model", "engine", "dtype", "threads", "repeats", "clip": path to a float32 .npy,
-"cache": peer weight folder, "options": how a Whisper model runs (device, TF32, weights, stages)}. The model's BenchSpec (`benchmarks.runner.bench_for`) builds the
-engine (timed as load) and returns its stages; each stage gets one untimed warm-up call and
-`repeats` timed calls (a dict a call returns is kept: transcript, tokens, encoder time).
+"cache": peer weight folder, "options": how a Whisper model runs (device, TF32, weights,
+stages)}. The model's BenchSpec (`benchmarks.runner.bench_for`) builds the engine (timed as
+load) and returns its stages; each stage gets one untimed warm-up call and `repeats` timed calls
+(a dict a call returns is kept: transcript, tokens, encoder time).
 RESULT.json (written atomically): per stage the wall times and facts; peak memory: the process's
 high-water RSS (VmHWM) over imports, load, warm-up and runs, and, when the engine imported MLX,
 `mx.get_peak_memory()` (MLX's allocations, excluding its buffer cache) for loading and for the
-calls separately; the process facts (BLAS, MLX device, thread counts). Progress goes to stderr.
+calls separately, and the cache MLX holds at the end (`mx.get_cache_memory()`); the process
+facts (BLAS, MLX device, thread counts). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ def measure(job: dict) -> dict:
             _log(f"WARNING: MLX uses {blas['library']}: {blas['error']}")
         out |= {"mlx_peak_bytes": max(mlx_load_peak, run_peak),
                 "mlx_peak_load_bytes": mlx_load_peak, "mlx_peak_run_bytes": run_peak,
+                "mlx_cache_bytes": int(mx.get_cache_memory()),  # held by MLX, not in its peak
                 "mlx_device": str(mx.default_device()), "blas": blas,
                 "cpu_kernels": cpu_kernels_info()}
     return out
