@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.clips import SHARED_SPEECH
+from parity.clips import SHARED_SPEECH, read_clip
 from parity.compare import compare_row
 from parity.metrics import at_least
 from parity.models import codec
@@ -71,14 +71,7 @@ def make_inputs_for(config: Mapping):
 
         p = case.params
         if "folder" in p:  # ../shared/speech (never copied into the repo)
-            from scipy.signal import resample_poly
-
-            from parity.clips import read_clip
-
-            entry, a16 = read_clip(p["clip"], Path(p["folder"]))
-            audio = resample_poly(a16, 3, 2).astype(np.float32)
-            if p.get("seconds"):
-                audio = audio[: int(p["seconds"] * SAMPLE_RATE)]
+            entry, audio = read_clip(p["clip"], Path(p["folder"]), SAMPLE_RATE, p.get("seconds"))
             file = str(Path(p["folder"]) / entry["file"])
         else:
             entry, audio = codec.fixture_clip(p["clip"], SAMPLE_RATE, p.get("seconds"))
@@ -138,9 +131,7 @@ FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)
 
 def bench_build_for(config: Mapping):
     def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
-        from scipy.signal import resample_poly
-
-        audio = resample_poly(np.asarray(audio16k, np.float32), 3, 2).astype(np.float32)
+        audio = codec.resample(audio16k, SAMPLE_RATE)
         seconds = audio.shape[0] / SAMPLE_RATE
         if engine == "mlx":
             import mlx.core as mx

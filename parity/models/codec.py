@@ -20,12 +20,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
-from math import gcd
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from parity import clips
 from parity.clips import FIXTURES, SHARED_SPEECH, read_clip
 from parity.compare import compare_row
 from parity.metrics import at_least, at_most, check_pair, snr_db  # noqa: F401  (snr_db: codec.snr_db)
@@ -41,32 +41,13 @@ SHARED_CLIP = "cmu_arctic_a0024"  # 3.96 s of real English speech
 
 
 def resample(audio16k: np.ndarray, sample_rate: int) -> np.ndarray:
-    """16 kHz audio -> `sample_rate` (scipy `resample_poly`), float32."""
-    from scipy.signal import resample_poly
-
-    g = gcd(16000, sample_rate)
-    return resample_poly(np.asarray(audio16k, np.float32), sample_rate // g,
-                         16000 // g).astype(np.float32)
+    """16 kHz audio -> `sample_rate` (`parity.clips.resample`), float32."""
+    return clips.resample(audio16k, 16000, sample_rate)
 
 
 def fixture_clip(clip_id: str, sample_rate: int, seconds: float | None = None) -> tuple[dict, np.ndarray]:
-    """A committed fixture clip as float32 mono at `sample_rate` (polyphase resampling)."""
-    import soundfile
-    from scipy.signal import resample_poly
-
-    manifest = FIXTURES / "manifest.jsonl"
-    entries = {e["id"]: e for e in (json.loads(line) for line in
-                                    manifest.read_text().splitlines() if line.strip())}
-    if clip_id not in entries:
-        raise KeyError(f"no fixture clip {clip_id!r}; {manifest} has {sorted(entries)}")
-    e = entries[clip_id]
-    audio, sr = soundfile.read(FIXTURES / e["file"], dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    g = gcd(sr, sample_rate)
-    audio = resample_poly(audio, sample_rate // g, sr // g).astype(np.float32)
-    if seconds is not None:
-        audio = audio[: int(seconds * sample_rate)]
-    return e, np.ascontiguousarray(audio)
+    """A committed fixture clip as float32 mono at `sample_rate` (`parity.clips.read_clip`)."""
+    return clips.read_clip(clip_id, FIXTURES, sample_rate, seconds)
 
 
 def clip_meta(entry: Mapping, sample_rate: int, seconds: float | None, n_samples: int,

@@ -15,12 +15,12 @@ Importing this module imports neither torch nor mlx: builders import them when c
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from parity.clips import read_clip
 from parity.models.whisper_transcription import transcription_check
 from parity.spec import (
     CaseInputs,
@@ -149,22 +149,7 @@ def _weights(source: str | Mapping) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def _fixture(clip_id: str) -> tuple[dict, np.ndarray]:
-    import soundfile
-
-    manifest = FIXTURES / "manifest.jsonl"
-    if not manifest.exists():
-        raise FileNotFoundError(f"fixture manifest {manifest} is missing; it is committed with "
-                                "the repository (scripts/make_fixtures.py writes it)")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    by_id = {e["id"]: e for e in entries}
-    if clip_id not in by_id:
-        raise KeyError(f"no fixture clip {clip_id!r}; {manifest} has {sorted(by_id)}")
-    e = by_id[clip_id]
-    audio, sr = soundfile.read(FIXTURES / e["file"], dtype="float32", always_2d=True)
-    if sr != SAMPLE_RATE or audio.shape[1] != 1:
-        raise ValueError(f"fixture {e['file']}: expected 16000 Hz mono, got {sr} Hz with "
-                         f"{audio.shape[1]} channels; resample the fixture")
-    return e, np.ascontiguousarray(audio[:, 0])
+    return read_clip(clip_id, FIXTURES, SAMPLE_RATE)
 
 
 def make_inputs_for(dims: Mapping[str, int]):
