@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers_weights import assert_close
+from tests.helpers import assert_close
 
 from benchmarks import runner, worker
 from parity import registry
