@@ -302,11 +302,7 @@ def ratios(bench: dict[str, dict]) -> list[dict]:
 
 
 def plot_parity(stem: str, rep: dict, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     paths = []
     for case in rep.get("cases", []):
         taps = [t for t in case.get("taps", []) if "max_abs" in t]
@@ -334,17 +330,12 @@ def plot_parity(stem: str, rep: dict, out_dir: Path) -> list[Path]:
         fig.tight_layout()
         path = out_dir / f"parity-{stem}-{case.get('case')}-{case.get('against')}.png"
         _save(fig, path)
-        plt.close(fig)
         paths.append(path)
     return paths
 
 
 def plot_bench(model: str, rep: dict, out_dir: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     s = rep.get("summaries", {})
     if not s:
         return None
@@ -375,20 +366,11 @@ def plot_bench(model: str, rep: dict, out_dir: Path) -> Path | None:
     a2.set_ylabel("MB")
     a2.set_title(f"{model}: peak memory by engine")
     a2.legend(fontsize=7)
-    fig.suptitle(rep["machine"]["cpu_model"], fontsize=8)
-    fig.tight_layout()
-    path = out_dir / f"bench-{model}.png"
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save_bench(fig, model, rep, out_dir)
 
 
 def plot_stage_bench(model: str, rep: dict, out_dir: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     s = rep["summaries"]
     engines = list(s)
     stages = list(next(iter(s.values()))["stages"])
@@ -406,15 +388,30 @@ def plot_stage_bench(model: str, rep: dict, out_dir: Path) -> Path:
     a2.bar(engines, [s[e]["peak_rss_bytes"] / MB for e in engines], 0.4, label="peak RSS")
     a2.set_ylabel("MB")
     a2.set_title(f"{model}: peak RSS by engine")
+    return _save_bench(fig, model, rep, out_dir)
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend: plots are only written to files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_bench(fig, model: str, rep: dict, out_dir: Path) -> Path:
+    """Title a benchmark figure with the machine's CPU, write it to bench-<model>.png, close it."""
     fig.suptitle(rep["machine"]["cpu_model"], fontsize=8)
     fig.tight_layout()
     path = out_dir / f"bench-{model}.png"
     _save(fig, path)
-    plt.close(fig)
     return path
 
 
 def _save(fig, path: Path) -> None:
+    """Write `fig` to `path` atomically and close it."""
     import os
     import tempfile
 
@@ -428,6 +425,8 @@ def _save(fig, path: Path) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+    finally:
+        _pyplot().close(fig)
 
 
 # ---------------------------------------------------------------------------------------------
