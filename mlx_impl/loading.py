@@ -13,12 +13,14 @@ error naming what to pass instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
+
+from weights.keys import key_shape_problems
 
 DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 
@@ -38,29 +40,12 @@ def as_dtype(dtype: str | mx.Dtype) -> mx.Dtype:
     return DTYPES[dtype]
 
 
-def _preview(items: Iterable[str], n: int = 8) -> str:
-    items = list(items)
-    head = ", ".join(items[:n])
-    return head + (f", ... ({len(items)} in all)" if len(items) > n else "")
-
-
 def check_params(model, params: Mapping[str, np.ndarray], what: str) -> None:
     """Raise one `LoadError` listing every missing key, unexpected key and shape mismatch of
     `params` against `model.parameters()`."""
-    want = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
-    have = {k: tuple(v.shape) for k, v in params.items()}
-    missing = sorted(set(want) - set(have))
-    unexpected = sorted(set(have) - set(want))
-    shapes = sorted(f"{k}: model {want[k]} vs weights {have[k]}"
-                    for k in set(want) & set(have) if want[k] != have[k])
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)}: {_preview(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)}: {_preview(unexpected)}")
-        if shapes:
-            parts.append(f"shape mismatches {len(shapes)}: {_preview(shapes, 4)}")
+    want = {k: v.shape for k, v in tree_flatten(model.parameters())}
+    parts = key_shape_problems(want, {k: v.shape for k, v in params.items()})
+    if parts:
         raise LoadError(f"{what} weights do not fit the model ({'; '.join(parts)}); the "
                         "checkpoint and the config disagree, or the converter is out of date")
 

@@ -31,6 +31,8 @@ from whisper.model import ModelDimensions, MultiHeadAttention
 from whisper.model import Whisper as TorchWhisper
 from whisper.tokenizer import get_tokenizer
 
+from weights.whisper import HF_LAYER_RENAMES
+
 DIM_KEYS = ("n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
             "n_vocab", "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer")
 
@@ -163,15 +165,7 @@ _HF_GLOBAL = {
     "decoder.positional_embedding": "model.decoder.embed_positions.weight",
     "decoder.ln": "model.decoder.layer_norm",
 }
-_HF_BLOCK = {
-    "attn.query": "self_attn.q_proj", "attn.key": "self_attn.k_proj",
-    "attn.value": "self_attn.v_proj", "attn.out": "self_attn.out_proj",
-    "attn_ln": "self_attn_layer_norm",
-    "cross_attn.query": "encoder_attn.q_proj", "cross_attn.key": "encoder_attn.k_proj",
-    "cross_attn.value": "encoder_attn.v_proj", "cross_attn.out": "encoder_attn.out_proj",
-    "cross_attn_ln": "encoder_attn_layer_norm",
-    "mlp.0": "fc1", "mlp.2": "fc2", "mlp_ln": "final_layer_norm",
-}
+_HF_BLOCK = {canonical: hf for hf, canonical in HF_LAYER_RENAMES.items()}
 
 
 def hf_name(key: str) -> str:

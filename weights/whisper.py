@@ -29,6 +29,7 @@ import numpy as np
 
 from weights.ct2 import CT2Model, read_model_bin
 from weights.hf_safetensors import read_safetensors
+from weights.keys import key_shape_problems, preview
 from weights.torch_zip import read_torch_zip
 
 DIM_NAMES = (
@@ -107,28 +108,10 @@ def expected_keys(dims: Mapping[str, int]) -> set[str]:
 
 def check_state(state: Mapping[str, np.ndarray], dims: Mapping[str, int]) -> None:
     """Raise WeightsError listing every missing key, unexpected key and shape mismatch."""
-    want = expected_shapes(dims)
-    missing = sorted(set(want) - set(state))
-    unexpected = sorted(set(state) - set(want))
-    wrong = sorted(
-        f"{k}: got {tuple(state[k].shape)}, expected {want[k]}"
-        for k in set(want) & set(state) if tuple(state[k].shape) != want[k]
-    )
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys: {_preview(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys: {_preview(unexpected)}")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatches: {_preview(wrong)}")
+    problems = key_shape_problems(expected_shapes(dims), {k: v.shape for k, v in state.items()})
     if problems:
         raise WeightsError("Whisper state does not match dims " + _dims_str(dims) + ":\n  "
                            + "\n  ".join(problems))
-
-
-def _preview(items: list[str], n: int = 12) -> str:
-    more = f" ... and {len(items) - n} more" if len(items) > n else ""
-    return ", ".join(items[:n]) + more
 
 
 def _dims_str(dims: Mapping[str, int]) -> str:
@@ -191,7 +174,7 @@ def from_ct2(model: CT2Model, config_json: Mapping | None = None
     quantized = sorted(k for k in v if k.endswith(("weight_scale", "weight_zero")))
     if quantized:
         raise WeightsError(
-            f"quantized CTranslate2 model ({_preview(quantized, 3)}): only float models are "
+            f"quantized CTranslate2 model ({preview(quantized, 3)}): only float models are "
             "supported; convert with --quantization float16 or float32"
         )
     for name, want in _CT2_ATTRIBUTES.items():
@@ -296,7 +279,7 @@ def from_ct2(model: CT2Model, config_json: Mapping | None = None
     leftover = sorted(set(v) - used)
     if leftover:
         raise WeightsError(f"{len(leftover)} CTranslate2 variables have no Whisper counterpart: "
-                           f"{_preview(leftover)}")
+                           f"{preview(leftover)}")
     check_state(state, dims)
     if config_json is not None and "alignment_heads" in config_json:
         _check_alignment_heads(_alignment_heads(config_json["alignment_heads"], "config.json"),
@@ -308,7 +291,8 @@ def from_ct2(model: CT2Model, config_json: Mapping | None = None
 # transformers
 
 
-_HF_LAYER_RENAMES = {
+# transformers block sub-module -> canonical (openai-whisper); reference/whisper.py inverts it
+HF_LAYER_RENAMES = {
     "self_attn.q_proj": "attn.query", "self_attn.k_proj": "attn.key",
     "self_attn.v_proj": "attn.value", "self_attn.out_proj": "attn.out",
     "self_attn_layer_norm": "attn_ln",
@@ -331,8 +315,8 @@ def _hf_rename(key: str) -> str | None:
     m = re.fullmatch(r"(encoder|decoder)\.layers\.(\d+)\.(.+)\.(weight|bias)", key)
     if m:
         side, i, sub, param = m.groups()
-        if sub in _HF_LAYER_RENAMES:
-            return f"{side}.blocks.{i}.{_HF_LAYER_RENAMES[sub]}.{param}"
+        if sub in HF_LAYER_RENAMES:
+            return f"{side}.blocks.{i}.{HF_LAYER_RENAMES[sub]}.{param}"
         return None
     for src, dst in _HF_RENAMES.items():
         if key == src or key.startswith(src + "."):
@@ -370,7 +354,7 @@ def from_transformers(state: Mapping[str, np.ndarray], config: Mapping | None = 
             out[new] = np.asarray(value)
     if unknown:
         raise WeightsError(f"{len(unknown)} transformers keys have no Whisper counterpart: "
-                           f"{_preview(sorted(unknown))}")
+                           f"{preview(sorted(unknown))}")
     emb = out.get("decoder.token_embedding.weight")
     if proj is not None and emb is not None and not np.array_equal(proj, emb):
         raise WeightsError("proj_out.weight differs from decoder.embed_tokens.weight; Whisper "
