@@ -111,3 +111,31 @@ def assert_taps_pass(spec: ModelSpec, got: dict, want: dict, label: str = "",
         raise AssertionError("\n".join(lines))
     assert len(cmp.results) == len(names)
     return cmp
+
+
+# --- audio input errors shared by every transcriber (all read through mlx_impl.audio_io) ------
+# id -> (audio, what the error says)
+BAD_AUDIO_ARRAYS = {
+    "inf": (np.full(16000, np.inf, np.float32), "NaN/inf"),
+    "channels-first": (np.zeros((2, 16000), np.float32), "more channels than frames"),
+    "3-d": (np.zeros((2, 3, 16000), np.float32), "must be 1-D"),
+    "uint8": (np.zeros(16000, np.uint8), "dtype uint8"),
+    "list": ([0.0] * 16000, "expected a path or a numpy array"),
+}
+
+
+def assert_bad_audio_files_raise(transcribe, tmp_path) -> None:
+    """`transcribe(path)` refuses a missing file, a text file and an empty file, each with an
+    error naming the problem."""
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="not found"):
+        transcribe(tmp_path / "missing.wav")
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio\n" * 20)
+    with pytest.raises(ValueError, match="not an audio file"):
+        transcribe(text)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        transcribe(empty)

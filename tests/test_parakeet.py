@@ -34,7 +34,12 @@ from parity.clips import FIXTURES
 from parity.models import parakeet as P
 from parity.spec import GoldenCase
 from reference import parakeet as R
-from tests.helpers import assert_close, assert_taps_pass
+from tests.helpers import (
+    BAD_AUDIO_ARRAYS,
+    assert_bad_audio_files_raise,
+    assert_close,
+    assert_taps_pass,
+)
 from weights import parakeet as W
 
 CLIPS = ("espeak_en_fox", "espeak_en_weather")
@@ -410,18 +415,12 @@ def test_transcribe_bad_input(transcriber, bad, kw, match):
         tr.transcribe(bad, **kw)
 
 
-@pytest.mark.parametrize("bad,kw,match", [
-    (np.full(16000, np.inf, np.float32), {}, "NaN/inf"),
-    (np.zeros((2, 16000), np.float32), {}, "more channels than frames"),
-    (np.zeros((2, 3, 16000), np.float32), {}, "must be 1-D"),
-    (np.zeros(16000, np.uint8), {}, "dtype uint8"),
-    ([0.0] * 16000, {}, "expected a path or a numpy array"),
-], ids=["inf", "channels-first", "3-d", "uint8", "list"])
-def test_transcribe_bad_arrays_shape_and_type(bad, kw, match):
+@pytest.mark.parametrize("bad,match", list(BAD_AUDIO_ARRAYS.values()), ids=list(BAD_AUDIO_ARRAYS))
+def test_transcribe_bad_arrays_shape_and_type(bad, match):
     model, w = load(P.checkpoint(P.CTC_TINY))
     tr = ParakeetTranscriber(model, PieceTokenizer(w.vocab, model.config.blank_token_id))
     with pytest.raises((ValueError, TypeError), match=match):
-        tr.transcribe(bad, **kw)
+        tr.transcribe(bad)
 
 
 def test_transcribe_rate_with_path_is_an_error(transcriber):
@@ -448,16 +447,7 @@ def test_bench_build_runs_both_engines(config):
 
 def test_transcribe_bad_files(transcriber, tmp_path):
     tr, _ = transcriber
-    junk = tmp_path / "notes.wav"
-    junk.write_text("this is not audio")
-    with pytest.raises(ValueError, match="not an audio file"):
-        tr.transcribe(junk)
-    empty = tmp_path / "empty.wav"
-    empty.write_bytes(b"")
-    with pytest.raises(ValueError, match="empty"):
-        tr.transcribe(empty)
-    with pytest.raises(FileNotFoundError):
-        tr.transcribe(tmp_path / "missing.wav")
+    assert_bad_audio_files_raise(tr.transcribe, tmp_path)
     with pytest.raises(TypeError, match="unknown transcribe options"):
         tr.transcribe(np.zeros(16000, np.float32), beam_size=4)
 

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 import pytest
-from tests.helpers import assert_close
+from tests.helpers import assert_bad_audio_files_raise, assert_close
 
 torch = pytest.importorskip("torch")
 whisper = pytest.importorskip("whisper")
@@ -176,16 +176,7 @@ def test_bad_arrays_raise(audio, message):
 
 def test_bad_files_raise(tmp_path):
     stt, _ = pair("whisper-tiny.en")
-    with pytest.raises(FileNotFoundError, match="not found"):
-        stt.transcribe(tmp_path / "missing.wav")
-    text = tmp_path / "notes.wav"
-    text.write_text("this is not audio\n" * 20)
-    with pytest.raises(ValueError, match="not an audio file"):
-        stt.transcribe(text)
-    empty = tmp_path / "empty.wav"
-    empty.write_bytes(b"")
-    with pytest.raises(ValueError, match="empty"):
-        stt.transcribe(empty)
+    assert_bad_audio_files_raise(stt.transcribe, tmp_path)
 
 
 def test_bad_options_raise():

@@ -26,7 +26,12 @@ from mlx_impl.wav2vec2.transcribe import Wav2Vec2Transcriber, greedy_ids
 from parity.models import wav2vec2 as W
 from reference import wav2vec2 as R
 from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
-from tests.helpers import assert_close, assert_spec_passes
+from tests.helpers import (
+    BAD_AUDIO_ARRAYS,
+    assert_bad_audio_files_raise,
+    assert_close,
+    assert_spec_passes,
+)
 from weights import wav2vec2 as WW
 from weights.weight_norm import fold_weight_norm
 
@@ -345,16 +350,11 @@ def test_transcribe_bad_arrays(tiny_stt, audio, kwargs, match):
         tiny_stt.transcribe(audio, **kwargs)
 
 
-@pytest.mark.parametrize("audio,kwargs,match", [
-    (np.full(16000, np.inf, np.float32), {}, "NaN/inf"),
-    (np.zeros((2, 16000), np.float32), {}, "more channels than frames"),
-    (np.zeros((2, 3, 16000), np.float32), {}, "must be 1-D"),
-    (np.zeros(16000, np.uint8), {}, "dtype uint8"),
-    ([0.0] * 16000, {}, "expected a path or a numpy array"),
-])
-def test_transcribe_bad_arrays_shape_and_type(tiny_stt, audio, kwargs, match):
+@pytest.mark.parametrize("audio,match", list(BAD_AUDIO_ARRAYS.values()),
+                         ids=list(BAD_AUDIO_ARRAYS))
+def test_transcribe_bad_arrays_shape_and_type(tiny_stt, audio, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        tiny_stt.transcribe(audio, **kwargs)
+        tiny_stt.transcribe(audio)
 
 
 def test_transcribe_rate_with_path_is_an_error(tiny_stt, fixture_clips):
@@ -379,16 +379,7 @@ def test_bench_build_runs_both_engines():
 
 
 def test_transcribe_bad_files(tiny_stt, tmp_path):
-    empty = tmp_path / "empty.wav"
-    empty.write_bytes(b"")
-    with pytest.raises(ValueError, match="empty"):
-        tiny_stt.transcribe(empty)
-    text = tmp_path / "notes.wav"
-    text.write_text("this is not audio\n" * 20)
-    with pytest.raises(ValueError, match="not an audio file"):
-        tiny_stt.transcribe(text)
-    with pytest.raises(FileNotFoundError):
-        tiny_stt.transcribe(tmp_path / "missing.wav")
+    assert_bad_audio_files_raise(tiny_stt.transcribe, tmp_path)
 
 
 def test_model_rejects_too_short_input(tiny_stt):
