@@ -105,6 +105,17 @@ def rewrite_checkpoint(src: Path, dst: Path, edit) -> Path:
     return dst
 
 
+def cut_and_drop(key: str, keep: int, drop: str):
+    """An `edit` for `rewrite_checkpoint` that makes a checkpoint wrong twice: `key` keeps only
+    its first `keep` entries along the last axis (a wrong-shaped kernel) and `drop` is deleted
+    (a missing key)."""
+    def edit(state):
+        state[key] = np.ascontiguousarray(state[key][..., :keep])
+        del state[drop]
+
+    return edit
+
+
 def assert_load_reports(load, folder: Path, shape: tuple[str, tuple, tuple], missing: str) -> None:
     """`load(folder)` raises one LoadError naming the shape mismatch `(key, model shape, weights
     shape)` (MLX parameter names and MLX layout) and the missing MLX key together."""

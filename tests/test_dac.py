@@ -18,7 +18,7 @@ from mlx_impl.dac.load import load
 from mlx_impl.dac.model import DacModel
 from parity.models import codec
 from parity.models import dac as spec
-from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, cut_and_drop, rewrite_checkpoint
 from tests.helpers import assert_close, assert_spec_passes, tol_for
 from weights import dac as wdac
 from weights.hf_safetensors import read_safetensors
@@ -112,11 +112,8 @@ def test_config_and_presets():
 def test_strict_load_reports_keys_and_shapes(tmp_path):
     """A wrong-shaped kernel and a missing key in the file: `mlx_impl.dac.load` reports both
     together (MLX names and layout)."""
-    def edit(state):
-        k = "decoder.block.0.conv_t1.weight"  # ConvTranspose1d (in 32, out 16, k 8)
-        state[k] = np.ascontiguousarray(state[k][..., :6])
-        del state["decoder.conv2.bias"]
-
+    k = "decoder.block.0.conv_t1.weight"  # ConvTranspose1d (in 32, out 16, k 8)
+    edit = cut_and_drop(k, 6, "decoder.conv2.bias")
     folder = rewrite_checkpoint(spec.checkpoint(CFG), tmp_path / "bad", edit)
     assert_load_reports(load, folder, ("decoder.block.0.conv_t1.weight", (16, 8, 32), (16, 6, 32)),
                         "decoder.conv2.bias")

@@ -15,7 +15,7 @@ from mlx_impl.encodec.model import EncodecModel
 from mlx_impl.loading import check_params
 from parity.models import codec
 from parity.models import encodec as spec
-from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, cut_and_drop, rewrite_checkpoint
 from tests.helpers import assert_close, assert_spec_passes, assert_taps_pass, tol_for
 from weights import encodec as wenc
 from weights.hf_safetensors import read_safetensors
@@ -169,11 +169,8 @@ def test_weights_from_transformers_checkpoint():
 def test_strict_load_reports_keys_and_shapes(tmp_path):
     """A wrong-shaped weight-normed kernel and a missing key in the file: `mlx_impl.encodec.load`
     folds, then reports both together (MLX names and layout)."""
-    def edit(state):
-        v = "decoder.layers.0.conv.parametrizations.weight.original1"  # Conv1d v (16, 8, 7)
-        state[v] = np.ascontiguousarray(state[v][..., :5])
-        del state["decoder.layers.1.lstm.bias_hh_l1"]
-
+    v = "decoder.layers.0.conv.parametrizations.weight.original1"  # Conv1d v (16, 8, 7)
+    edit = cut_and_drop(v, 5, "decoder.layers.1.lstm.bias_hh_l1")
     folder = rewrite_checkpoint(spec.checkpoint(spec.TEST_TINY_CONFIG), tmp_path / "bad", edit)
     assert_load_reports(load, folder, ("decoder.layers.0.conv.weight", (16, 7, 8), (16, 5, 8)),
                         "decoder.layers.1.lstm.bias_hh_l1")

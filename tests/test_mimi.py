@@ -15,7 +15,7 @@ from mlx_impl.mimi.load import load
 from parity.models import codec
 from parity.models import mimi as spec
 from parity.spec import GoldenCase
-from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, cut_and_drop, rewrite_checkpoint
 from tests.helpers import assert_close, assert_taps_pass
 from weights import mimi as wmimi
 from weights.hf_safetensors import read_safetensors
@@ -182,11 +182,8 @@ def test_weights_from_transformers_checkpoint():
 def test_strict_load_reports_keys_and_shapes(tmp_path):
     """A wrong-shaped kernel and a missing key in the file: `mlx_impl.mimi.load` reports both
     together (MLX names and layout)."""
-    def edit(state):
-        k = "decoder.layers.2.conv.weight"  # ConvTranspose1d (in 16, out 8, k 8)
-        state[k] = np.ascontiguousarray(state[k][..., :6])
-        del state["decoder_transformer.layers.1.mlp.fc2.weight"]
-
+    k = "decoder.layers.2.conv.weight"  # ConvTranspose1d (in 16, out 8, k 8)
+    edit = cut_and_drop(k, 6, "decoder_transformer.layers.1.mlp.fc2.weight")
     folder = rewrite_checkpoint(spec.checkpoint(TINY), tmp_path / "bad", edit)
     assert_load_reports(load, folder, ("decoder.layers.2.conv.weight", (8, 8, 16), (8, 6, 16)),
                         "decoder_transformer.layers.1.mlp.fc2.weight")

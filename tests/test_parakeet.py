@@ -29,7 +29,7 @@ from mlx_impl.parakeet.load import load
 from mlx_impl.parakeet.tokenizer import PieceTokenizer, synthetic_vocab
 from mlx_impl.parakeet.transcribe import ParakeetTranscriber, transducer_spans
 from mlx_impl.stt import SpeechToText
-from helpers_weights import assert_load_reports, rewrite_checkpoint
+from helpers_weights import assert_load_reports, cut_and_drop, rewrite_checkpoint
 from parity.clips import FIXTURES
 from parity.models import parakeet as P
 from parity.spec import GoldenCase
@@ -175,12 +175,9 @@ def test_checkpoint_converts_strictly(tmp_path):
     with pytest.raises(ValueError, match="not Parakeet weights"):
         convert(dict(w.state, **{"encoder.extra.weight": np.zeros(3)}))
 
-    def edit(state):  # a wrong-shaped kernel and a missing key: reported together
-        k = "encoder.layers.0.conv.depthwise_conv.weight"  # depthwise Conv1d (64, 1, 9)
-        state[k] = np.ascontiguousarray(state[k][..., :7])
-        del state["joint.head.bias"]
-
-    bad = rewrite_checkpoint(folder, tmp_path / "bad", edit)
+    # a wrong-shaped kernel and a missing key: reported together
+    k = "encoder.layers.0.conv.depthwise_conv.weight"  # depthwise Conv1d (64, 1, 9)
+    bad = rewrite_checkpoint(folder, tmp_path / "bad", cut_and_drop(k, 7, "joint.head.bias"))
     assert_load_reports(load, bad, ("encoder.layers.0.conv.depthwise_conv.weight", (64, 9, 1),
                                     (64, 7, 1)), "joint.head.bias")
     model, _ = load(folder)

@@ -16,7 +16,7 @@ from mlx_impl.snac.load import load
 from parity.models import codec
 from parity.models import snac as spec
 from reference.snac import fed_noise
-from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, cut_and_drop, rewrite_checkpoint
 from tests.helpers import assert_close, assert_taps_pass, tol_for
 from weights import snac as wsnac
 from weights.weight_norm import WeightNormError
@@ -127,11 +127,7 @@ def test_strict_load_reports_keys_and_shapes(tmp_path):
     folds, then reports both together (MLX names and layout); half a weight-norm pair is an
     error of its own."""
     v = "encoder.block.0.parametrizations.weight.original1"  # Conv1d v (8, 1, 7), g (8, 1, 1)
-
-    def edit(state):
-        state[v] = np.ascontiguousarray(state[v][..., :5])
-        del state["encoder.block.0.bias"]
-
+    edit = cut_and_drop(v, 5, "encoder.block.0.bias")
     folder = rewrite_checkpoint(spec.checkpoint(CFG), tmp_path / "bad", edit)
     assert_load_reports(load, folder, ("encoder.block.0.weight", (8, 7, 1), (8, 5, 1)),
                         "encoder.block.0.bias")

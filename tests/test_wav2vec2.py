@@ -25,7 +25,7 @@ from mlx_impl.wav2vec2.tokenizer import BASE_960H_VOCAB, CTCTokenizer
 from mlx_impl.wav2vec2.transcribe import Wav2Vec2Transcriber, greedy_ids
 from parity.models import wav2vec2 as W
 from reference import wav2vec2 as R
-from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers_weights import assert_load_reports, cut_and_drop, rewrite_checkpoint
 from tests.helpers import (
     BAD_AUDIO_ARRAYS,
     assert_bad_audio_files_raise,
@@ -152,12 +152,9 @@ def test_weights_and_converter_reject_bad_keys(tiny_folder, tmp_path):
         convert(dict(w.state, **{"wav2vec2.encoder.extra.weight": np.zeros(3)}))
     from mlx_impl.wav2vec2.load import load
 
-    def edit(state):  # a wrong-shaped kernel and a missing key: reported together
-        k = "wav2vec2.feature_extractor.conv_layers.0.conv.weight"  # Conv1d (32, 1, 10)
-        state[k] = np.ascontiguousarray(state[k][..., :8])
-        del state["lm_head.bias"]
-
-    folder = rewrite_checkpoint(tiny_folder, tmp_path / "bad", edit)
+    # a wrong-shaped kernel and a missing key: reported together
+    k = "wav2vec2.feature_extractor.conv_layers.0.conv.weight"  # Conv1d (32, 1, 10)
+    folder = rewrite_checkpoint(tiny_folder, tmp_path / "bad", cut_and_drop(k, 8, "lm_head.bias"))
     assert_load_reports(load, folder, ("wav2vec2.feature_extractor.conv_layers.0.conv.weight",
                                        (32, 10, 1), (32, 8, 1)), "lm_head.bias")
 
