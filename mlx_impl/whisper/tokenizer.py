@@ -188,6 +188,11 @@ def resolve_language(language: str) -> str:
                      f"mlx_impl.whisper.tokenizer.LANGUAGES, names: TO_LANGUAGE_CODE)")
 
 
+def _special_token(name: str) -> property:
+    """A read-only `Tokenizer` property: the id of the special token `name`."""
+    return property(lambda self: self.special_tokens[name], doc=f"The id of {name}.")
+
+
 class Tokenizer:
     """Token ids of Whisper's vocabulary, its special tokens and its prompt (sot) sequence."""
 
@@ -230,41 +235,15 @@ class Tokenizer:
     def n_vocab(self) -> int:
         return self.encoding.n_vocab
 
-    @property
-    def eot(self) -> int:
-        return self.special_tokens["<|endoftext|>"]
-
-    @property
-    def sot(self) -> int:
-        return self.special_tokens["<|startoftranscript|>"]
-
-    @property
-    def transcribe(self) -> int:
-        return self.special_tokens["<|transcribe|>"]
-
-    @property
-    def translate(self) -> int:
-        return self.special_tokens["<|translate|>"]
-
-    @property
-    def sot_lm(self) -> int:
-        return self.special_tokens["<|startoflm|>"]
-
-    @property
-    def sot_prev(self) -> int:
-        return self.special_tokens["<|startofprev|>"]
-
-    @property
-    def no_speech(self) -> int:
-        return self.special_tokens["<|nospeech|>"]
-
-    @property
-    def no_timestamps(self) -> int:
-        return self.special_tokens["<|notimestamps|>"]
-
-    @property
-    def timestamp_begin(self) -> int:
-        return self.special_tokens["<|0.00|>"]
+    eot = _special_token("<|endoftext|>")
+    sot = _special_token("<|startoftranscript|>")
+    transcribe = _special_token("<|transcribe|>")
+    translate = _special_token("<|translate|>")
+    sot_lm = _special_token("<|startoflm|>")
+    sot_prev = _special_token("<|startofprev|>")
+    no_speech = _special_token("<|nospeech|>")
+    no_timestamps = _special_token("<|notimestamps|>")
+    timestamp_begin = _special_token("<|0.00|>")
 
     @property
     def language_token(self) -> int:
