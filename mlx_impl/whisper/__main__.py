@@ -25,22 +25,21 @@ import numpy as np
 EXIT_USER_ERROR = 2
 
 
-def _optional_int(text: str) -> int | None:
-    if text.lower() == "none":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+def _optional(parse, what: str):
+    """An argparse `type`: `parse(text)`, or None for 'none'."""
+    def convert(text: str):
+        if text.lower() == "none":
+            return None
+        try:
+            return parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} or 'none', got {text!r}") from None
+
+    return convert
 
 
-def _optional_float(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+_optional_int = _optional(int, "an integer")
+_optional_float = _optional(float, "a number")
 
 
 def build_parser() -> argparse.ArgumentParser:
