@@ -1,5 +1,5 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
-.PHONY: help setup test test-all parity golden bench report lint fixtures
+.PHONY: help setup test test-all parity parity-full golden bench report lint fixtures
 
 PY := .venv/bin/python
 STAMP := .venv/.setup-done
@@ -21,8 +21,11 @@ test: $(STAMP)  ## the test suite (fast + real-weight tests; skips say why)
 test-all: $(STAMP)  ## the test suite including slow tests
 	$(PY) -m pytest -q --runslow
 
-parity: $(STAMP)  ## layer-by-layer parity of MODEL against its reference, e.g. MODEL=whisper-base
+parity: $(STAMP)  ## parity of MODEL against its reference and goldens, default items (whisper-base: < 5 min)
 	$(PY) -m parity run $(MODEL)
+
+parity-full: $(STAMP)  ## the same with the full end-to-end sweeps (every clip and strategy; slow tier)
+	$(PY) -m parity run $(MODEL) --full
 
 golden: $(STAMP)  ## regenerate golden/MODEL from the reference
 	$(PY) -m parity golden $(MODEL)

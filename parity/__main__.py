@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="compare against the stored goldens only (no torch needed)")
     r.add_argument("--no-checks", action="store_true",
                    help="skip the end-to-end checks (decoding, word timings, WER)")
+    r.add_argument("--full", action="store_true",
+                   help="run the full end-to-end sweeps (every clip, every strategy) instead of "
+                        "the default items; the slow tier runs this")
     r.add_argument("--report-dir", default=None, help="where to write the reports "
                    "(default reports/parity/)")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
@@ -56,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     # fp32 parity needs full-precision matmuls on every backend
     os.environ.setdefault("MLX_ENABLE_TF32", "0")
     from parity import report
+    from parity.progress import Progress
     from parity.runner import run
 
     try:
         res = run(spec, a.dtype, fail_fast=a.fail_fast, reference=not a.golden_only,
-                  golden=not a.no_golden, checks=not a.no_checks)
+                  golden=not a.no_golden, checks=not a.no_checks, log=Progress(),
+                  tier="full" if a.full else "default")
     except ParityError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
@@ -71,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
               "(torch, openai-whisper, transformers) or compare against the stored goldens with "
               "--golden-only", file=sys.stderr)
         return 1
-    print(f"{spec.name} ({a.dtype}) — weights: {spec.weights}")
+    print(report.header(res))
     for c in res.cases:
         report.print_case(c)
     for c in res.checks:
         report.print_check(c)
     md, js = report.write(res, root=Path(a.report_dir) if a.report_dir else report.REPORTS)
+    print("\n" + report.timing_table(res))
     print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}; report {md} and {js}")
     return 0 if res.passed else 1
 

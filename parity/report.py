@@ -12,6 +12,8 @@ from parity.metrics import DiscreteStats, TapStats
 from parity.runner import CaseResult, RunResult
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports" / "parity"
+TIER_TEXT = {"default": "the default items; `--full` runs every clip and strategy",
+             "full": "every clip and strategy (`--full`)"}
 HEADER = ("tap", "shape", "dtype", "max_abs", "max_rel", "cos", "snr_db", "needed atol/rtol",
           "PASS/FAIL")
 
@@ -96,6 +98,29 @@ def print_check(check, log=print) -> None:
         log(line)
 
 
+def clips_ran(res: RunResult) -> list[str]:
+    """Clip ids the run fed the model, in order: the cases' inputs, then the checks' rows."""
+    ids = [c.meta["clip"] for c in res.cases if isinstance(c.meta.get("clip"), str)]
+    ids += [r["clip"] for ch in res.checks for r in ch.rows if isinstance(r.get("clip"), str)]
+    return list(dict.fromkeys(ids))
+
+
+def header(res: RunResult) -> str:
+    """One line: model, dtype, tier, weights and the clips that ran."""
+    tier = "full tier (--full)" if res.tier == "full" else "default tier (--full runs more)"
+    return (f"{res.spec.name} ({res.dtype}), {tier} — weights: {res.spec.weights}; clips: "
+            f"{', '.join(clips_ran(res)) or 'none'}")
+
+
+def timing_table(res: RunResult) -> str:
+    """Per-phase wall and CPU seconds (CPU: this process and its worker processes)."""
+    lines = ["| phase | wall s | cpu s |", "|---|---|---|"]
+    lines += [f"| {t['phase']} | {t['wall_s']:.1f} | {t['cpu_s']:.1f} |" for t in res.timings]
+    wall = sum(t["wall_s"] for t in res.timings)
+    cpu = sum(t["cpu_s"] for t in res.timings)
+    return "\n".join(lines + [f"| total | {wall:.1f} | {cpu:.1f} |"])
+
+
 def _json_safe(x):
     if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
         return str(x)
@@ -110,7 +135,8 @@ def to_dict(res: RunResult) -> dict:
     spec = res.spec
     return _json_safe({
         "model": spec.name, "description": spec.description, "weights": spec.weights,
-        "dtype": res.dtype, "passed": res.passed, "started": res.started,
+        "dtype": res.dtype, "passed": res.passed, "started": res.started, "tier": res.tier,
+        "clips": clips_ran(res), "timings": res.timings,
         "config": res.config, "versions": res.versions,
         "tolerances": spec.tolerance(res.dtype).to_dict(),
         "cases": [{
@@ -130,6 +156,8 @@ def to_markdown(res: RunResult) -> str:
     lines = [f"# Parity: {spec.name} ({res.dtype})", "",
              f"**{'PASS' if res.passed else 'FAIL'}** — {spec.description}", "",
              f"- Weights: {spec.weights}", f"- Run: {res.started}",
+             f"- Tier: {res.tier} ({TIER_TEXT[res.tier]})",
+             f"- Clips: {', '.join(clips_ran(res)) or 'none'}",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()
                                           if not isinstance(v, dict)),
              f"- Tolerance ({res.dtype}): atol {tol.atol:g}, rtol {tol.rtol:g}"]
@@ -162,6 +190,9 @@ def to_markdown(res: RunResult) -> str:
         desc = next((c.description for c in spec.checks if c.name == ch.name), "")
         lines += ["", f"## check {ch.name}: {'PASS' if ch.passed else 'FAIL'}", "", desc, ""]
         lines += check_table(ch)
+    if res.timings:
+        lines += ["", "## timings", "", "Wall and CPU seconds per phase (CPU includes the worker "
+                  "processes).", "", timing_table(res)]
     return "\n".join(lines) + "\n"
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import hashlib
 import os
 import platform
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +15,8 @@ import numpy as np
 from parity import golden as golden_store
 from parity.compare import Comparison, Fingerprint, compare_taps, worst_pairs
 from parity.metrics import check_finite
-from parity.spec import CheckResult, ModelSpec, ParityError, Side, Tolerance
+from parity.progress import Progress
+from parity.spec import TIERS, CheckResult, ModelSpec, ParityError, Side, Tolerance
 
 
 @dataclass
@@ -39,6 +43,8 @@ class RunResult:
     versions: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     started: str = ""
+    tier: str = "default"  # "default" (`parity run`) or "full" (`--full`): which checks ran
+    timings: list[dict] = field(default_factory=list)  # {"phase", "wall_s", "cpu_s"} in order
 
     @property
     def passed(self) -> bool:
@@ -68,6 +74,58 @@ def _detail(cmp: Comparison, got: dict, want: dict) -> str:
     return "\n".join(lines)
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished (joined) child processes."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
+
+
+class _Phases:
+    """Times each phase of a run (wall and CPU, children included) and says what runs."""
+
+    def __init__(self, log, timings: list[dict]):
+        self.log, self.timings = log, timings
+        self.progress = log if isinstance(log, Progress) else None
+
+    def plan(self, name: str, estimate_s: float | None = None) -> None:
+        if self.progress is not None:
+            self.progress.plan(name, estimate_s)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, message: str | None = None):
+        self.log(message or name)
+        w, c = time.perf_counter(), _cpu_s()
+        try:
+            yield
+        finally:
+            wall, cpu = time.perf_counter() - w, _cpu_s() - c
+            self.timings.append({"phase": name, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)})
+            if self.progress is not None:
+                self.progress.finish(name, wall)
+
+
+def _inputs_key(inputs: dict) -> tuple:
+    """Identity of a case's input arrays (names, dtypes, shapes, bytes)."""
+    return tuple((k, np.asarray(v).dtype.str, np.shape(v),
+                  hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
+                 for k, v in sorted(inputs.items()))
+
+
+class _Memo:
+    """The MLX side's taps per distinct input: a golden case fed the same arrays as a live case
+    reuses that run (the side is deterministic) instead of running the model again."""
+
+    def __init__(self, side: Side):
+        self.side, self.seen = side, {}
+        self.versions = getattr(side, "versions", {})
+
+    def __call__(self, inputs: dict) -> dict:
+        key = _inputs_key(inputs)
+        if key not in self.seen:
+            self.seen[key] = self.side(inputs)
+        return self.seen[key]
+
+
 def _run_case(name: str, against: str, mlx: Side, inputs: dict, want: dict, spec: ModelSpec,
               dtype: str, fail_fast: bool, meta: dict, metrics: bool) -> CaseResult:
     try:
@@ -86,56 +144,82 @@ def _run_case(name: str, against: str, mlx: Side, inputs: dict, want: dict, spec
 
 def run(spec: ModelSpec, dtype: str = "float32", fail_fast: bool = False,
         reference: bool = True, golden: bool = True, log=print,
-        golden_root=golden_store.ROOT, checks: bool = True) -> RunResult:
-    """Compare the MLX side of `spec` in `dtype` against the reference and/or its goldens."""
+        golden_root=golden_store.ROOT, checks: bool = True, tier: str = "default") -> RunResult:
+    """Compare the MLX side of `spec` in `dtype` against the reference and/or its goldens.
+
+    `tier` picks the checks: "default" those of a plain run, "full" the full sweeps (`--full`).
+    `log` may be a `Progress`: then each phase line says the time left.
+    """
     spec.tolerance(dtype)  # unknown dtype -> clear error before building anything
     if not (reference or golden):
         raise ValueError("nothing to compare against: enable the reference, the goldens, or both")
-    out = RunResult(spec, dtype, config=dict(spec.config),
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; choose one of {TIERS}")
+    # MLX's CPU matmuls are fast only if mlx_impl preloads MKL/OpenBLAS before mlx itself loads
+    # (mlx_impl/_blas.py); a spec's builder that imports mlx first got the bundled BLAS, ~20x
+    # slower (whisper-base's encoder: 37 s of CPU instead of 1.8 s).
+    import mlx_impl  # noqa: F401
+
+    out = RunResult(spec, dtype, config=dict(spec.config), tier=tier,
                     started=datetime.datetime.now(datetime.UTC).isoformat(
                         timespec="seconds"))
     out.versions = {"python": platform.python_version(), "numpy": np.__version__,
-                    "MLX_ENABLE_TF32": os.environ.get("MLX_ENABLE_TF32", "unset")}
-    log(f"building mlx side ({dtype}) of {spec.name}")
-    mlx = spec.build_mlx(dtype)
-    out.versions.update(getattr(mlx, "versions", {}))
+                    "MLX_ENABLE_TF32": os.environ.get("MLX_ENABLE_TF32", "unset"),
+                    "blas": mlx_impl.blas_info()["library"]}
+    phase = _Phases(log, out.timings)
+    run_checks = [c for c in (spec.checks if checks and reference else ())
+                  if tier in c.tiers and dtype in c.dtypes]
+    phase.plan("build mlx side")
     if reference:
-        log(f"building reference side of {spec.name}")
-        ref = spec.build_reference()
+        phase.plan("build reference side")
+        for case in spec.golden_cases:
+            phase.plan(f"case {case.name} vs reference")
+        for c in run_checks:
+            phase.plan(f"check {c.name}", c.estimate_s)
+    with phase("build mlx side", f"building mlx side ({dtype}) of {spec.name}"):
+        mlx = _Memo(spec.build_mlx(dtype))
+    out.versions.update(mlx.versions)
+    if reference:
+        with phase("build reference side", f"building reference side of {spec.name}"):
+            ref = spec.build_reference()
         out.versions.update(getattr(ref, "versions", {}))
         for case in spec.golden_cases:
-            inp = spec.make_inputs(case)
-            log(f"case {case.name}: mlx vs reference")
-            try:
-                want = ref(inp.arrays)
-            except ParityError as e:
-                out.cases.append(CaseResult(case.name, "reference", None, meta=inp.meta,
-                                            error=str(e)))
-                want = None
-            if want is not None:
-                out.cases.append(_run_case(case.name, "reference", mlx, inp.arrays, want, spec,
-                                           dtype, fail_fast, inp.meta, metrics=True))
+            with phase(f"case {case.name} vs reference", f"case {case.name}: mlx vs reference"):
+                inp = spec.make_inputs(case)
+                try:
+                    want = ref(inp.arrays)
+                except ParityError as e:
+                    out.cases.append(CaseResult(case.name, "reference", None, meta=inp.meta,
+                                                error=str(e)))
+                    want = None
+                if want is not None:
+                    out.cases.append(_run_case(case.name, "reference", mlx, inp.arrays, want,
+                                               spec, dtype, fail_fast, inp.meta, metrics=True))
             if fail_fast and not out.cases[-1].passed:
                 return out
         for check in spec.checks if checks else ():
             if dtype not in check.dtypes:
                 log(f"check {check.name}: not defined for {dtype}, skipped")
                 continue
-            log(f"check {check.name}: {check.description}")
-            try:
-                out.checks.append(check.fn(dtype, log))
-            except ParityError as e:
-                out.checks.append(CheckResult(check.name, False, {}, [], error=str(e)))
+            if check not in run_checks:
+                continue
+            with phase(f"check {check.name}", f"check {check.name}: {check.description}"):
+                try:
+                    out.checks.append(check.fn(dtype, log))
+                except ParityError as e:
+                    out.checks.append(CheckResult(check.name, False, {}, [], error=str(e)))
             if fail_fast and not out.checks[-1].passed:
                 return out
     if golden:
         g = golden_store.read(spec.name, root=golden_root)
         out.versions["golden"] = {k: g.manifest.get(k) for k in ("generated", "packages")}
         for case in g.cases:
-            log(f"case {case.name}: mlx vs golden")
-            out.cases.append(_run_case(case.name, "golden", mlx, case.inputs, case.taps, spec,
-                                       dtype, fail_fast, case.meta.get("inputs", {}),
-                                       metrics=False))
+            phase.plan(f"case {case.name} vs golden")
+        for case in g.cases:
+            with phase(f"case {case.name} vs golden", f"case {case.name}: mlx vs golden"):
+                out.cases.append(_run_case(case.name, "golden", mlx, case.inputs, case.taps,
+                                           spec, dtype, fail_fast, case.meta.get("inputs", {}),
+                                           metrics=False))
             if fail_fast and not out.cases[-1].passed:
                 return out
     return out

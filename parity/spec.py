@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 DTYPES = ("float32", "float16")
+TIERS = ("default", "full")  # `python -m parity run MODEL` and `... run MODEL --full`
 
 Arrays = dict[str, np.ndarray]
 
@@ -110,6 +111,8 @@ class Check:
     description: str
     fn: Callable[[str, Callable[[str], None]], CheckResult]  # (dtype, log) -> result
     dtypes: tuple[str, ...] = ("float32",)  # dtypes in which the check applies
+    tiers: tuple[str, ...] = TIERS  # run tiers that include it: "default" (`parity run`), "full"
+    estimate_s: float | None = None  # seconds one run takes on 2 cores (progress ETA only)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -163,3 +164,95 @@ def test_golden_compare_without_torch():
                        env={**os.environ, "MLX_ENABLE_TF32": "0"})
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "PASS: whisper-test-tiny float32" in p.stdout and "vs golden" in p.stdout
+    # progress on stderr: one line per phase, elapsed and time left
+    progress = [ln for ln in p.stderr.splitlines() if " elapsed, ~" in ln]
+    assert any(ln.endswith("case fox: mlx vs golden") for ln in progress), p.stderr[-2000:]
+    data = json.loads((ROOT / ".pytest_cache" / "parity" / "whisper-test-tiny.json").read_text())
+    assert data["tier"] == "default" and data["clips"] == ["espeak_en_fox"]
+    assert [t["phase"] for t in data["timings"]] == ["build mlx side", "case fox vs golden"]
+    # the spec's builder imports mlx; the run preloads the fast BLAS before it all the same
+    blas = subprocess.run([sys.executable, "-c", "import mlx_impl; "
+                           "print(mlx_impl.blas_info()['library'])"], capture_output=True,
+                          text=True, cwd=ROOT, check=True).stdout.strip()
+    assert data["versions"]["blas"] == blas
+
+
+# ------------------------------------------------------------------------------------------
+# the transcription check's tiers (the default run and --full)
+
+
+def _shared_or_skip():
+    from parity.clips import SHARED_SPEECH
+
+    if not (SHARED_SPEECH / "manifest.jsonl").exists():
+        pytest.skip(f"real speech clips not found at {SHARED_SPEECH} (CI lays them beside the "
+                    "clone)")
+
+
+def test_default_tier_covers_strategies_languages_and_long_form():
+    from parity.models import whisper_transcription as T
+
+    _shared_or_skip()
+    items = T.plan(multilingual=True, tier="default")
+    assert [(c["id"].split("-")[0] if c["id"].startswith(T.LONG) else c["id"], s)
+            for c, s in items] == list(T.DEFAULT_ITEMS)
+    assert {s for _, s in items} == set(T.STRATEGIES)
+    assert {c["language"] for c, _ in items} == {"en", "es", "de", "fr", "zh"}
+    long = [c for c, _ in items if c["id"].startswith(T.LONG)]
+    assert len(long) == 1 and 35.0 <= len(long[0]["audio"]) / 16000 < 50.0  # two windows
+    english_only = T.plan(multilingual=False, tier="default")
+    assert {c["language"] for c, _ in english_only} == {"en"} and len(english_only) == 4
+
+
+def test_full_tier_is_every_clip_with_both_strategies():
+    from parity.clips import FIXTURES, SHARED_SPEECH, manifest
+    from parity.models import whisper_transcription as T
+
+    _shared_or_skip()
+    items = T.plan(multilingual=True, tier="full")
+    ids = [m["id"] for m in manifest(FIXTURES) + manifest(SHARED_SPEECH)]
+    long = [c for c, _ in items if c["id"].startswith(T.LONG)]
+    assert [(c["id"], s) for c, s in items if not c["id"].startswith(T.LONG)] == \
+        [(i, s) for i in ids for s in T.STRATEGIES]
+    assert len(long) == 2 and len(long[0]["audio"]) / 16000 >= 60.0
+
+
+def test_missing_shared_speech_fails_the_check_naming_the_folder(tmp_path, monkeypatch):
+    from parity.models import whisper_transcription as T
+
+    missing = tmp_path / "shared" / "speech"
+    monkeypatch.setattr(T, "SHARED_SPEECH", missing)
+    for tier in ("default", "full"):
+        with pytest.raises(FileNotFoundError, match=str(missing / "manifest.jsonl")):
+            T.plan(multilingual=False, tier=tier)
+
+
+@pytest.mark.needs_weights
+def test_missing_shared_speech_fails_the_run(tmp_path, monkeypatch):
+    from parity.models import whisper_transcription as T
+
+    missing = tmp_path / "speech"
+    monkeypatch.setattr(T, "SHARED_SPEECH", missing)
+    check = next(c for c in W.TINY_EN.checks if "default" in c.tiers)
+    res = check.fn("float32", lambda *_: None)
+    assert not res.passed and not res.rows
+    assert str(missing / "manifest.jsonl") in res.error
+
+
+def test_estimates_grow_with_audio_and_beam():
+    from parity.models import whisper_transcription as T
+
+    for engine in T.ENGINES:
+        assert T.estimate_s(engine, "greedy", 6.0) < T.estimate_s(engine, "beam5", 6.0)
+        assert T.estimate_s(engine, "greedy", 6.0) < T.estimate_s(engine, "greedy", 40.0)
+
+
+@pytest.mark.slow
+@pytest.mark.needs_weights
+def test_default_tier_check_is_token_identical_on_tiny_en():
+    _shared_or_skip()
+    check = next(c for c in W.TINY_EN.checks if "default" in c.tiers)
+    res = check.fn("float32", lambda *_: None)
+    assert res.error is None, res.error
+    assert res.passed, [r for r in res.rows if r["PASS/FAIL"] != "PASS"]
+    assert res.summary["tokens_identical"] == "4/4" and res.summary["tier"] == "default"

@@ -1,0 +1,126 @@
+"""Independent jobs shared out to worker processes, one thread each, so that a check uses every
+core: two single-threaded processes kept busy do more on 2 cores than one process with 2
+threads, whose libraries (torch, MKL, our kernels) split each small product in two and wait.
+
+Workers are spawned (not forked: torch and MLX keep threads and state a fork would copy), pull
+jobs from one queue in the order given (longest first balances the load), and report when each
+starts and ends, so the caller can say what runs. With `workers=1` the jobs run in this process,
+with its threads as they are.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+MAX_WORKERS = 4  # each worker holds its own copy of the models (whisper-base: ~1 GB with torch)
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str  # unique, shown in progress lines
+    args: tuple  # passed to the job function (picklable)
+
+
+@dataclass(frozen=True)
+class Done:
+    job: Job
+    result: Any  # the function's return value; None when it raised
+    wall_s: float
+    cpu_s: float  # this job's CPU time in its worker (all of that process's threads)
+    error: str | None = None  # the traceback when the function raised
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def default_workers(n_jobs: int) -> int:
+    return max(1, min(cpu_count(), MAX_WORKERS, n_jobs))
+
+
+def _single_threaded() -> None:
+    """Before any numerical library loads: one thread in each (MLX's BLAS and kernels through
+    OpenMP, torch's intra-op pool)."""
+    for k in THREAD_VARS:
+        os.environ[k] = "1"
+    import mlx_impl  # noqa: F401  (preloads MKL/OpenBLAS: it must come before mlx)
+
+    try:
+        import torch
+    except ImportError:  # a job that needs torch will say so itself
+        return
+    torch.set_num_threads(1)
+
+
+def _timed(fn: Callable, job: Job) -> Done:
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        result, error = fn(*job.args), None
+    except Exception:
+        result, error = None, traceback.format_exc()
+    return Done(job, result, time.perf_counter() - t, time.process_time() - c, error)
+
+
+def _worker(fn: Callable, jobs, events) -> None:
+    _single_threaded()
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        events.put(("start", job, os.getpid()))
+        events.put(("done", _timed(fn, job), os.getpid()))
+
+
+def run(fn: Callable, jobs: Iterable[Job], workers: int,
+        on_start: Callable[[Job], None] = lambda job: None) -> Iterable[Done]:
+    """Yield a `Done` per job, as they finish; `fn` must be a module-level function."""
+    jobs = list(jobs)
+    if workers <= 1:
+        for job in jobs:
+            on_start(job)
+            yield _timed(fn, job)
+        return
+    ctx = mp.get_context("spawn")
+    todo, events = ctx.Queue(), ctx.Queue()
+    for job in jobs:
+        todo.put(job)
+    procs = [ctx.Process(target=_worker, args=(fn, todo, events), daemon=True)
+             for _ in range(workers)]
+    for _ in procs:
+        todo.put(None)
+    for p in procs:
+        p.start()
+    try:
+        left = len(jobs)
+        while left:
+            try:
+                kind, payload, _pid = events.get(timeout=5.0)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a worker process died (exit code {dead[0].exitcode}, "
+                                       "e.g. killed for memory) with jobs left; run with fewer "
+                                       "workers or free memory") from None
+                continue
+            if kind == "start":
+                on_start(payload)
+            else:
+                left -= 1
+                yield payload
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=10)
