@@ -113,7 +113,7 @@ def _inputs_key(inputs: dict) -> tuple:
 
 class _Memo:
     """The MLX side's taps per distinct input: a golden case fed the same arrays as a live case
-    reuses that run (the side is deterministic) instead of running the model again."""
+    reuses that run (same model, same inputs) instead of running the model again."""
 
     def __init__(self, side: Side):
         self.side, self.seen = side, {}

@@ -49,13 +49,14 @@ DEFAULT_ITEMS = (
     (LONG, "greedy"),
 )
 
-# CPU seconds of one transcription in a single-threaded worker: a fixed part (the encoder's
-# 30-s windows, language detection) per window plus a part per second of audio. Measured on the
-# 2-core machine with whisper-base (fox, jfk, long-form); only the progress ETA uses them.
+# CPU seconds of one transcription in a single-threaded worker: a part per 30-s window (encoder,
+# language detection) plus a part per second of audio (decoding). Fitted to whisper-base's
+# default items (python -m parity run whisper-base, 2-core machine under load, so +-50%);
+# only the progress ETA and the order of the jobs (longest first) use them.
 COST_PER_WINDOW_S = {("ours", "greedy"): 2.5, ("ours", "beam5"): 3.5,
-                     ("openai", "greedy"): 4.5, ("openai", "beam5"): 5.5}
+                     ("openai", "greedy"): 3.5, ("openai", "beam5"): 5.5}
 COST_PER_AUDIO_S = {("ours", "greedy"): 0.15, ("ours", "beam5"): 0.3,
-                    ("openai", "greedy"): 0.25, ("openai", "beam5"): 0.5}
+                    ("openai", "greedy"): 0.35, ("openai", "beam5"): 0.5}
 
 
 def _read(m: dict) -> dict:
