@@ -187,7 +187,8 @@ def to_markdown(res: RunResult) -> str:
             desc = next(m.description for m in spec.metrics if m.name == k)
             lines.append(f"\n- {k}: {v:.6g} ({desc})")
     for ch in res.checks:
-        desc = next((c.description for c in spec.checks if c.name == ch.name), "")
+        desc = next((c.description for c in spec.checks
+                     if c.name == ch.name and res.tier in c.tiers), "")
         lines += ["", f"## check {ch.name}: {'PASS' if ch.passed else 'FAIL'}", "", desc, ""]
         lines += check_table(ch)
     if res.timings:

@@ -41,6 +41,7 @@ def test_tier_picks_the_checks_and_the_report_names_tier_and_clips(tmp_path):
     md, js = report.write(full, root=tmp_path)
     text = md.read_text()
     assert "- Tier: full" in text and "- Clips: clip-full, clip-both" in text
+    assert "full items" in text and "default items" not in text  # each check's own text
     assert "full tier (--full)" in report.header(full)
     with pytest.raises(ValueError, match="unknown tier 'slow'"):
         run(spec, "float32", golden=False, log=quiet, tier="slow")
