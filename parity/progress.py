@@ -15,6 +15,7 @@ from collections.abc import Callable
 # a build or one teacher-forced case of a real-size model on 2 cores, when nothing better is
 # known (whisper-base, measured: 0.6-7 s of CPU per build, 2-8 s per case)
 DEFAULT_PHASE_S = 5.0
+PRIOR_S = 20.0  # seconds of phases assumed to have taken exactly their estimates
 
 
 def _clock(seconds: float) -> str:
@@ -56,10 +57,11 @@ class Progress:
         return self.clock() - self.t0
 
     def left_s(self) -> float:
-        left = sum(self.pending.values())
-        if self.finished_estimate > 0:  # this machine's speed relative to the estimates
-            left *= self.finished_actual / self.finished_estimate
-        return left
+        """The pending estimates times this machine's speed relative to them, measured on the
+        finished phases and pulled towards 1 by PRIOR_S of phases that took their estimate (one
+        quick build must not scale the rest by 0.2)."""
+        speed = ((self.finished_actual + PRIOR_S) / (self.finished_estimate + PRIOR_S))
+        return sum(self.pending.values()) * speed
 
     def __call__(self, message: str) -> None:
         self.write(f"[{_clock(self.elapsed())} elapsed, ~{_clock(self.left_s())} left] {message}")

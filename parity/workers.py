@@ -102,8 +102,8 @@ def run(fn: Callable, jobs: Iterable[Job], workers: int,
         todo.put(None)
     for p in procs:
         p.start()
+    left = len(jobs)
     try:
-        left = len(jobs)
         while left:
             try:
                 kind, payload, _pid = events.get(timeout=5.0)
@@ -120,7 +120,9 @@ def run(fn: Callable, jobs: Iterable[Job], workers: int,
                 left -= 1
                 yield payload
     finally:
-        for p in procs:
+        for p in procs:  # all done: let each worker exit on its own (killed, it can leave a lock)
+            p.join(timeout=30 if not left else 0)
+        for p in procs:  # the caller stopped early, or a worker hangs
             if p.is_alive():
                 p.terminate()
-            p.join(timeout=10)
+                p.join(timeout=10)

@@ -92,11 +92,11 @@ def test_progress_scales_the_plan_by_the_measured_speed():
     p.plan("a", 10.0)
     p.plan("b", 30.0)
     assert p.left_s() == 40.0  # nothing measured yet: the plan as it is
-    now[0] = 20.0
-    p.finish("a", 20.0)  # twice as slow as estimated
+    now[0] = 40.0
+    p.finish("a", 40.0)  # 4x as slow as estimated: speed (40 + 20) / (10 + 20) = 2
     assert p.left_s() == 60.0
     p("case b")
-    assert lines == ["[0:20 elapsed, ~1:00 left] case b"]
+    assert lines == ["[0:40 elapsed, ~1:00 left] case b"]
     p.drop("b")
     assert p.left_s() == 0.0
 
