@@ -11,13 +11,14 @@ The BLAS in use (see `mlx_impl.blas_info()`) is recorded in each benchmark's ext
 
 from __future__ import annotations
 
+import mlx_impl  # first: the fast-BLAS preload works only if nothing imported mlx before
+
 import mlx.core as mx
 import numpy as np
 import pytest
 import torch
 from mlx import nn
 
-import mlx_impl  # blas_info(); the preload works only if nothing imported mlx before
 from mlx_impl.layers.activations import gelu, softmax
 from mlx_impl.layers.audio import log_mel_spectrogram
 from mlx_impl.layers.norm import layer_norm
