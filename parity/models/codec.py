@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,13 @@ from typing import Any
 import numpy as np
 
 from parity.clips import FIXTURES, SHARED_SPEECH, read_clip
-from parity.spec import BenchStage, Check, CheckResult, Metric
+from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase, Metric,
+                         ModelSpec, ToleranceTable)
 
 SNR_MIN_DB = 60.0  # decoded audio vs the reference's
 ROUNDTRIP_DIFF_DB = 0.1  # |round-trip SNR ours - reference's|
 SHARED_CLIP = "cmu_arctic_a0024"  # 3.96 s of real English speech
+WEIGHTS_SEED = 0  # torch seed of the seeded random checkpoints (`random_checkpoints`)
 
 
 # ------------------------------------------------------------------------------------------
@@ -101,29 +104,43 @@ def seeded_checkpoints(build: Callable[[dict], Path]) -> Callable[[Mapping], Pat
 class ReferenceSide:
     """A spec's reference side: a reference adapter (reference/<model>.py) built on the seeded
     checkpoint; calling it returns `input_values` (the input audio in the MLX layout, see
-    `input_values`) followed by the adapter's taps."""
+    `input_values`) followed by the adapter's taps. `taps` is the spec's tap list: the adapter
+    hooks the listed names that are upstream module paths (`layer_taps=False`: none of them)."""
 
-    def __init__(self, adapter, config: Mapping):
+    def __init__(self, adapter, config: Mapping, taps: tuple[str, ...] | None = None):
         self._ref = adapter
         self.model = adapter.model
         self.config = dict(config)
         self.versions = adapter.versions
+        self.taps = None if taps is None else tuple(t for t in taps if t != "input_values")
 
     def input_values(self, audio: np.ndarray) -> np.ndarray:
         return audio[None]  # (1, N)
 
-    def __call__(self, inputs, *args, **kwargs):
-        """Extra arguments (e.g. `layer_taps=`) go to the adapter."""
+    def __call__(self, inputs, *args, layer_taps: bool = True, **kwargs):
+        """Without a tap list (`taps=None`) the arguments go to the adapter as they are."""
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         taps = {"input_values": self.input_values(audio)}
-        taps.update(self._ref(inputs, *args, **kwargs))
+        if self.taps is None:
+            if not layer_taps:
+                kwargs["layer_taps"] = False
+            taps.update(self._ref(inputs, *args, **kwargs))
+        else:
+            taps.update(self._ref(inputs, *args, taps=self.taps if layer_taps else (), **kwargs))
         return taps
+
+
+def end_tap(name: str) -> bool:
+    """The taps kept on long clips (`layer_taps=False`): the input, the quantizer's (codes) and
+    the output audio, so that no layer's activations are held."""
+    return name.startswith("quantizer.") or name in ("input_values", "audio_values")
 
 
 class MlxSide:
     """A spec's MLX side: `self.model` is `mlx_impl.<package>.load.load(checkpoint(config),
     dtype)` (the model package owns its loading); subclasses set `package` and `checkpoint` and
-    define `__call__(inputs) -> taps`."""
+    define `run(x, inputs, taps)` (call the model on the input audio `x`, recording into
+    `taps`), or `__call__(inputs) -> taps` where the generic one does not fit."""
 
     package: str  # the mlx_impl package, e.g. "dac"
     checkpoint: Callable[[Mapping], Path]  # staticmethod: config -> the seeded checkpoint folder
@@ -136,6 +153,21 @@ class MlxSide:
         self.config = dict(config)
         self.versions = {"mlx": mx.__version__}
 
+    def input_values(self, inputs):
+        """The model's input audio, (1, N)."""
+        return self._mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None]
+
+    def run(self, x, inputs, taps) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define run(x, inputs, taps)")
+
+    def __call__(self, inputs, layer_taps: bool = True) -> dict[str, np.ndarray]:
+        """Taps as numpy (`taps_to_numpy`); `layer_taps=False` keeps only `end_tap` names."""
+        from mlx_impl.taps import Taps
+
+        taps = Taps() if layer_taps else Taps(keep=end_tap)
+        self.run(taps("input_values", self.input_values(inputs)), inputs, taps)
+        return taps_to_numpy(self._mx, taps)
+
 
 def load_model(package: str, path: Path, dtype: str = "float32"):
     """`mlx_impl.<package>.load.load(path, dtype)`: the model package's own loader."""
@@ -144,29 +176,12 @@ def load_model(package: str, path: Path, dtype: str = "float32"):
     return importlib.import_module(f"mlx_impl.{package}.load").load(path, dtype)
 
 
-class EndTaps(dict):
-    """A taps dict that keeps only the input, the quantizer taps and the output audio, so that
-    long clips do not hold every layer's activations."""
-
-    def __setitem__(self, key, value):
-        if key.startswith("quantizer.") or key in ("input_values", "audio_values"):
-            super().__setitem__(key, value)
-
-
 def taps_to_numpy(mx, taps: Mapping) -> dict[str, np.ndarray]:
     """Evaluate MLX taps and return them as numpy: floats as float32, integer taps (codes) as
     int64, the reference's dtype."""
     mx.eval(list(taps.values()))
     return {k: np.array(v.astype(mx.int64) if mx.issubdtype(v.dtype, mx.integer)
                         else v.astype(mx.float32)) for k, v in taps.items()}
-
-
-def mlx_taps(mx, run: Callable[[dict], None], layer_taps: bool = True) -> dict[str, np.ndarray]:
-    """Run `run(taps)` and return the taps as numpy (`taps_to_numpy`); `layer_taps=False` keeps
-    only the input, quantizer and output taps (`EndTaps`)."""
-    taps: dict = {} if layer_taps else EndTaps()
-    run(taps)
-    return taps_to_numpy(mx, taps)
 
 
 # ------------------------------------------------------------------------------------------
@@ -288,3 +303,115 @@ def encode_decode_stages(encode: Callable[[], Any], decode: Callable[[Any], Any]
     finish(codes)
     return [BenchStage("encode", lambda: finish(encode()), seconds),
             BenchStage("decode", lambda: finish(decode(codes)), seconds)]
+
+
+# ------------------------------------------------------------------------------------------
+# specs
+
+
+def random_checkpoints(package: str, seed: int = WEIGHTS_SEED) -> Callable[[Mapping], Path]:
+    """`checkpoint(config)`: `reference.<package>.random_checkpoint(config, seed)`, cached per
+    config (`seeded_checkpoints`)."""
+    import importlib
+
+    return seeded_checkpoints(lambda config: importlib.import_module(
+        f"reference.{package}").random_checkpoint(config, seed))
+
+
+def _no_extras(config: Mapping, audio: np.ndarray, params: Mapping) -> tuple[dict, dict]:
+    return {}, {}
+
+
+@dataclass(frozen=True)
+class CodecFamily:
+    """What the specs of one codec share; `spec(name, description, config, cases)` is one
+    `ModelSpec`. Both sides read `checkpoint(config)`; the reference side is
+    `reference.<package>.<adapter>`, hooking the spec's tap list (`ReferenceSide`)."""
+
+    package: str  # "dac": mlx_impl.dac and reference.dac
+    adapter: str  # the adapter class in reference.<package>
+    mlx_side: type  # a MlxSide subclass (its `run`)
+    checkpoint: Callable[[Mapping], Path]  # config -> the seeded checkpoint folder
+    taps: Callable[[Mapping], tuple[str, ...]]  # config -> tap names, execution order
+    discrete: Callable[[Mapping], tuple[str, ...]]  # config -> the code taps (compared exactly)
+    tolerances: Mapping[str, ToleranceTable]  # dtype -> table
+    metrics: tuple[Metric, ...]
+    weights: str  # how the seeded weights are made (reports)
+    # (model, x, config) -> (encode(), decode(codes)): x is (1, N) mx.array for the MLX model
+    # (`load_model`), (1, 1, N) torch tensor for the adapter's torch model
+    bench_mlx: Callable[[Any, Any, Mapping], tuple[Callable, Callable]]
+    bench_torch: Callable[[Any, Any, Mapping], tuple[Callable, Callable]]
+    # (config, audio at the model rate) -> the audio both sides get (e.g. whole hops)
+    prepare: Callable[[Mapping, np.ndarray], np.ndarray] = lambda config, audio: audio
+    # (config, audio, case params) -> (extra input arrays, extra metadata)
+    extras: Callable[[Mapping, np.ndarray, Mapping], tuple[dict, dict]] = _no_extras
+    sample_rate: Callable[[Mapping], int] = lambda config: config["sampling_rate"]
+    shared_check: bool = True  # `roundtrip_check` on SHARED_CLIP
+
+    def reference_side(self, config: Mapping) -> ReferenceSide:
+        import importlib
+
+        adapter = getattr(importlib.import_module(f"reference.{self.package}"), self.adapter)
+        return ReferenceSide(adapter(self.checkpoint(config)), config, self.taps(config))
+
+    def inputs(self, config: Mapping, audio: np.ndarray,
+               params: Mapping = {}) -> tuple[dict, dict]:  # noqa: B006 (read only)
+        """(arrays, extra metadata) for audio at the model rate."""
+        audio = self.prepare(config, audio)
+        arrays, meta = self.extras(config, audio, params)
+        return {"audio": audio, **arrays}, meta
+
+    def make_inputs_for(self, config: Mapping) -> Callable[[GoldenCase], CaseInputs]:
+        """A case's input: its fixture clip (`params`: clip, seconds) at the model rate."""
+        def make_inputs(case: GoldenCase) -> CaseInputs:
+            p, sr = case.params, self.sample_rate(config)
+            entry, audio = fixture_clip(p["clip"], sr, p.get("seconds"))
+            arrays, meta = self.inputs(config, audio, p)
+            n = arrays["audio"].shape[0]
+            return CaseInputs(arrays, {**clip_meta(entry, sr, p.get("seconds"), n), **meta})
+        return make_inputs
+
+    def bench_build_for(self, config: Mapping):
+        def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+            sr = self.sample_rate(config)
+            audio = self.prepare(config, resample(audio16k, sr))
+            seconds = audio.shape[0] / sr
+            if engine == "mlx":
+                import mlx.core as mx
+
+                model = load_model(self.package, self.checkpoint(config), dtype)
+                encode, decode = self.bench_mlx(model, mx.array(audio)[None], config)
+                return encode_decode_stages(encode, decode, seconds, finish=mx.eval)
+            if engine == "torch":
+                import torch
+
+                model = self.reference_side(config).model
+                encode, decode = self.bench_torch(model, torch.from_numpy(audio)[None, None],
+                                                  config)
+                return encode_decode_stages(torch.no_grad()(encode), torch.no_grad()(decode),
+                                            seconds)
+            raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
+        return build
+
+    def spec(self, name: str, description: str, config: Mapping,
+             cases: tuple[GoldenCase, ...], **extra_config) -> ModelSpec:
+        """`extra_config`: more entries for the reports' config block (e.g. a noise seed)."""
+        config = dict(config)
+        checks = ()
+        if self.shared_check:
+            checks = (roundtrip_check(
+                "shared-speech", SHARED_CLIP,
+                lambda audio16k: self.inputs(config, resample(audio16k, self.sample_rate(config)))[0],
+                lambda: self.reference_side(config), lambda dtype: self.mlx_side(config, dtype),
+                self.discrete(config)),)
+        return ModelSpec(
+            name=name, description=description, weights=self.weights,
+            build_mlx=lambda dtype: self.mlx_side(config, dtype),
+            build_reference=lambda: self.reference_side(config),
+            make_inputs=self.make_inputs_for(config), taps=self.taps(config),
+            tolerances=self.tolerances, golden_cases=cases, discrete=self.discrete(config),
+            metrics=self.metrics, checks=checks,
+            config={f"{self.package}_config": config, "weights_seed": WEIGHTS_SEED,
+                    **extra_config},
+            bench=BenchSpec(engines=("mlx", "torch"), build=self.bench_build_for(config),
+                            audio_seconds=10.0))
