@@ -38,22 +38,26 @@ def channels_last(t) -> np.ndarray:
 @contextmanager
 def hook_taps(model: torch.nn.Module, table: Mapping[str, str | tuple[str, Convert]],
               taps: dict, convert: Convert = numpy_of,
-              inputs: Mapping[str, str | tuple[str, Convert]] | None = None) -> Iterator[dict]:
+              inputs: Mapping[str, str | tuple[str, Convert]] | None = None,
+              first: bool = False) -> Iterator[dict]:
     """Within the block, each forward of `model.get_submodule(path)` stores
     `convert(output)` as `taps[name]` (table: path -> name or (name, converter)); `inputs`, a
     table of the same form, stores a module's first input instead (a value that no module
-    returns, e.g. the sum its parent computes before calling it). Yields `taps`; the hooks are
-    removed on exit."""
+    returns, e.g. the sum its parent computes before calling it). `first=True` keeps a tap's
+    first value where a module runs more than once (the first chunk of a chunked codec).
+    Yields `taps`; the hooks are removed on exit."""
     handles = []
 
     def put(name: str, conv: Convert):
         def hook(_module, _inputs, output):
-            taps[name] = conv(output)
+            if not (first and name in taps):
+                taps[name] = conv(output)
         return hook
 
     def put_input(name: str, conv: Convert):
         def hook(_module, args):
-            taps[name] = conv(args[0])
+            if not (first and name in taps):
+                taps[name] = conv(args[0])
         return hook
 
     def module_of(path: str, name: str) -> torch.nn.Module:

@@ -107,15 +107,17 @@ class ReferenceSide:
     `input_values`) followed by the adapter's taps. `taps` is the spec's tap list: the adapter
     hooks the listed names that are upstream module paths (`layer_taps=False`: none of them)."""
 
-    def __init__(self, adapter, config: Mapping, taps: tuple[str, ...] | None = None):
+    def __init__(self, adapter, config: Mapping, taps: tuple[str, ...] | None = None,
+                 layout: Callable[[np.ndarray], np.ndarray] | None = None):
         self._ref = adapter
         self.model = adapter.model
         self.config = dict(config)
         self.versions = adapter.versions
         self.taps = None if taps is None else tuple(t for t in taps if t != "input_values")
+        self._layout = layout or mono_batch
 
     def input_values(self, audio: np.ndarray) -> np.ndarray:
-        return audio[None]  # (1, N)
+        return self._layout(audio)
 
     def __call__(self, inputs, *args, layer_taps: bool = True, **kwargs):
         """Without a tap list (`taps=None`) the arguments go to the adapter as they are."""
@@ -128,6 +130,23 @@ class ReferenceSide:
         else:
             taps.update(self._ref(inputs, *args, taps=self.taps if layer_taps else (), **kwargs))
         return taps
+
+
+def mono_batch(audio: np.ndarray) -> np.ndarray:
+    """(N,) -> (1, N): the input layout of the MLX codecs that take mono (B, N) audio."""
+    return audio[None]
+
+
+def channels_last_batch(audio: np.ndarray) -> np.ndarray:
+    """(N,) or (N, channels) -> (1, N, channels) (MLX EnCodec, Mimi)."""
+    return audio.reshape(1, audio.shape[0], -1)
+
+
+def torch_batch(audio: np.ndarray):
+    """(N,) or (N, channels) -> a (1, channels, N) torch tensor, the upstream codecs' input."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(audio.reshape(audio.shape[0], -1).T[None]))
 
 
 def end_tap(name: str) -> bool:
@@ -144,6 +163,7 @@ class MlxSide:
 
     package: str  # the mlx_impl package, e.g. "dac"
     checkpoint: Callable[[Mapping], Path]  # staticmethod: config -> the seeded checkpoint folder
+    layout = staticmethod(mono_batch)  # numpy audio -> the model's input layout
 
     def __init__(self, config: Mapping, dtype: str):
         import mlx.core as mx
@@ -154,8 +174,8 @@ class MlxSide:
         self.versions = {"mlx": mx.__version__}
 
     def input_values(self, inputs):
-        """The model's input audio, (1, N)."""
-        return self._mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None]
+        """The model's input audio in its layout (`layout`)."""
+        return self._mx.array(self.layout(np.asarray(inputs["audio"], dtype=np.float32)))
 
     def run(self, x, inputs, taps) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define run(x, inputs, taps)")
@@ -337,8 +357,8 @@ class CodecFamily:
     tolerances: Mapping[str, ToleranceTable]  # dtype -> table
     metrics: tuple[Metric, ...]
     weights: str  # how the seeded weights are made (reports)
-    # (model, x, config) -> (encode(), decode(codes)): x is (1, N) mx.array for the MLX model
-    # (`load_model`), (1, 1, N) torch tensor for the adapter's torch model
+    # (model, x, config) -> (encode(), decode(codes)): x is the audio in the MLX model's layout
+    # (`mlx_side.layout`) for the MLX model, a (1, channels, N) tensor for the torch model
     bench_mlx: Callable[[Any, Any, Mapping], tuple[Callable, Callable]]
     bench_torch: Callable[[Any, Any, Mapping], tuple[Callable, Callable]]
     # (config, audio at the model rate) -> the audio both sides get (e.g. whole hops)
@@ -347,12 +367,14 @@ class CodecFamily:
     extras: Callable[[Mapping, np.ndarray, Mapping], tuple[dict, dict]] = _no_extras
     sample_rate: Callable[[Mapping], int] = lambda config: config["sampling_rate"]
     shared_check: bool = True  # `roundtrip_check` on SHARED_CLIP
+    reference_class: type = ReferenceSide  # a subclass adds side-made taps
 
     def reference_side(self, config: Mapping) -> ReferenceSide:
         import importlib
 
         adapter = getattr(importlib.import_module(f"reference.{self.package}"), self.adapter)
-        return ReferenceSide(adapter(self.checkpoint(config)), config, self.taps(config))
+        return self.reference_class(adapter(self.checkpoint(config)), config, self.taps(config),
+                                    self.mlx_side.layout)
 
     def inputs(self, config: Mapping, audio: np.ndarray,
                params: Mapping = {}) -> tuple[dict, dict]:  # noqa: B006 (read only)
@@ -380,26 +402,27 @@ class CodecFamily:
                 import mlx.core as mx
 
                 model = load_model(self.package, self.checkpoint(config), dtype)
-                encode, decode = self.bench_mlx(model, mx.array(audio)[None], config)
+                encode, decode = self.bench_mlx(model, mx.array(self.mlx_side.layout(audio)),
+                                                config)
                 return encode_decode_stages(encode, decode, seconds, finish=mx.eval)
             if engine == "torch":
                 import torch
 
                 model = self.reference_side(config).model
-                encode, decode = self.bench_torch(model, torch.from_numpy(audio)[None, None],
-                                                  config)
+                encode, decode = self.bench_torch(model, torch_batch(audio), config)
                 return encode_decode_stages(torch.no_grad()(encode), torch.no_grad()(decode),
                                             seconds)
             raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
         return build
 
     def spec(self, name: str, description: str, config: Mapping,
-             cases: tuple[GoldenCase, ...], **extra_config) -> ModelSpec:
-        """`extra_config`: more entries for the reports' config block (e.g. a noise seed)."""
+             cases: tuple[GoldenCase, ...], tolerances: Mapping[str, ToleranceTable] | None = None,
+             checks: tuple[Check, ...] = (), **extra_config) -> ModelSpec:
+        """`tolerances`: this spec's tables where they differ from the family's; `checks`: its
+        own end-to-end checks; `extra_config`: more entries for the reports' config block."""
         config = dict(config)
-        checks = ()
         if self.shared_check:
-            checks = (roundtrip_check(
+            checks += (roundtrip_check(
                 "shared-speech", SHARED_CLIP,
                 lambda audio16k: self.inputs(config, resample(audio16k, self.sample_rate(config)))[0],
                 lambda: self.reference_side(config), lambda dtype: self.mlx_side(config, dtype),
@@ -409,7 +432,7 @@ class CodecFamily:
             build_mlx=lambda dtype: self.mlx_side(config, dtype),
             build_reference=lambda: self.reference_side(config),
             make_inputs=self.make_inputs_for(config), taps=self.taps(config),
-            tolerances=self.tolerances, golden_cases=cases, discrete=self.discrete(config),
+            tolerances=tolerances or self.tolerances, golden_cases=cases, discrete=self.discrete(config),
             metrics=self.metrics, checks=checks,
             config={f"{self.package}_config": config, "weights_seed": WEIGHTS_SEED,
                     **extra_config},
