@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.models import codec
 from parity.spec import (BenchSpec, BenchStage, GoldenCase, Metric, ModelSpec, ParityError,
                          ToleranceTable)
 from parity.clips import read_clip  # noqa: F401  (tests read clips through the spec module)
@@ -85,9 +86,10 @@ class ReferenceSide:
         self.ref = Wav2Vec2Reference(checkpoint(config, seed))
         self.config = dict(config)
         self.versions = self.ref.versions
+        self.taps = tap_names(config)
 
     def __call__(self, inputs):
-        taps = self.ref(inputs)
+        taps = self.ref(inputs, taps=self.taps)
         taps["logits.argmax"] = _argmax(taps["logits"])
         return taps
 
@@ -107,12 +109,13 @@ class MlxSide:
     def __call__(self, inputs):
         from mlx_impl.wav2vec2.features import normalize
 
-        mx = self._mx
-        iv = normalize(np.asarray(inputs["audio"], dtype=np.float32))[None]
-        taps: dict = {"input_values": mx.array(iv)}
-        self.model(taps["input_values"], taps=taps)
-        mx.eval(list(taps.values()))
-        out = {k: np.array(v.astype(mx.float32)) for k, v in taps.items()}
+        from mlx_impl.taps import Taps
+
+        mx, taps = self._mx, Taps()
+        iv = taps("input_values",
+                  mx.array(normalize(np.asarray(inputs["audio"], dtype=np.float32))[None]))
+        self.model(iv, taps=taps)
+        out = codec.taps_to_numpy(mx, taps)
         if "logits" not in out:
             raise ParityError(f"the MLX model recorded no 'logits' tap; it recorded {list(out)}")
         out["logits.argmax"] = _argmax(out["logits"])
