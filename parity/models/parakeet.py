@@ -96,9 +96,10 @@ class ReferenceSide:
         self.ref = ParakeetReference(checkpoint(config, seed))
         self.config = dict(config)
         self.versions = self.ref.versions
+        self.taps = tap_names(config)
 
     def __call__(self, inputs):
-        return self.ref(inputs)
+        return self.ref(inputs, taps=self.taps)
 
 
 class MlxSide:
@@ -117,6 +118,7 @@ class MlxSide:
     def __call__(self, inputs):
         from mlx_impl.parakeet.decode import ctc_greedy, transducer_greedy
         from mlx_impl.parakeet.features import log_mel
+        from mlx_impl.taps import Taps
 
         mx = self._mx
         cfg = self.model.config
@@ -124,7 +126,7 @@ class MlxSide:
                                  cfg.encoder_config.num_mel_bins)
         x = mx.array(feats[None]).astype(self.dtype)
         lengths = mx.array([n_valid], dtype=mx.int32)
-        taps: dict = {}
+        taps = Taps()
         if cfg.model_type == "parakeet_ctc":
             _, valid = self.model(x, lengths, taps=taps)
         else:
