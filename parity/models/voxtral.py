@@ -119,9 +119,10 @@ class ReferenceSide:
         self.max_new_tokens = max_new_tokens
         self.config = dict(config)
         self.versions = self.ref.versions
+        self.taps = tap_names(config)
 
     def __call__(self, inputs):
-        taps = self.ref(inputs, self.max_new_tokens)
+        taps = self.ref(inputs, self.max_new_tokens, taps=self.taps)
         generated = taps.pop("generated")
         taps["logits.argmax"] = _argmax(taps["logits"])
         taps["generated"] = generated
@@ -143,12 +144,13 @@ class MlxSide:
         self.versions = {"mlx": mx.__version__}
 
     def __call__(self, inputs):
+        from mlx_impl.taps import Taps
         from mlx_impl.voxtral.features import log_mel_chunks
 
-        mx, model = self._mx, self.model
+        mx, model, taps = self._mx, self.model, Taps()
         prompt, teacher = np.asarray(inputs["prompt"]), np.asarray(inputs["teacher"])
-        mel = log_mel_chunks(np.asarray(inputs["audio"], np.float32), model.config.audio)
-        taps: dict = {"mel": mel}
+        mel = taps("mel", log_mel_chunks(np.asarray(inputs["audio"], np.float32),
+                                         model.config.audio))
         audio = model.encode_audio(mel, taps)
         x = model.embed_prompt(np.concatenate([prompt, teacher], axis=1), audio)
         model(x, model.new_cache(), taps, keep=2 + teacher.shape[1])
