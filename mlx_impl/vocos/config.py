@@ -99,7 +99,7 @@ class HeadConfig(StrictConfig):
 
 
 @dataclass(frozen=True)
-class VocosConfig:
+class VocosConfig(StrictConfig):
     features: MelFeaturesConfig | EncodecFeaturesConfig
     backbone: BackboneConfig
     head: HeadConfig
@@ -112,9 +112,12 @@ class VocosConfig:
     def sample_rate(self) -> int:
         return self.features.sample_rate
 
+    WHAT: ClassVar[str] = "Vocos"
+
     @classmethod
-    def from_dict(cls, d: dict) -> VocosConfig:
-        """From the parsed config.yaml (`{"feature_extractor": {"class_path", "init_args"}, ...}`)."""
+    def prepare(cls, d: dict) -> dict:
+        """The parsed config.yaml (`{"feature_extractor": {"class_path", "init_args"}, ...}`)
+        -> the three sections, each read strictly after its class check."""
         missing = [k for k in ("feature_extractor", "backbone", "head") if k not in d]
         if missing:
             raise ValueError(f"Vocos config is missing {missing}; expected a vocos config.yaml "
@@ -125,10 +128,9 @@ class VocosConfig:
         if kind is None:
             raise ValueError(f"unsupported feature extractor {fe.get('class_path')!r}; supported: "
                              f"{MEL_CLASS}, {ENCODEC_CLASS}")
-        cfg = cls(_build(kind, fe), _build(BackboneConfig, d["backbone"], BACKBONE_CLASS),
-                  _build(HeadConfig, d["head"], HEAD_CLASS))
-        cfg.validate()
-        return cfg
+        return dict(features=_build(kind, fe),
+                    backbone=_build(BackboneConfig, d["backbone"], BACKBONE_CLASS),
+                    head=_build(HeadConfig, d["head"], HEAD_CLASS))
 
     def validate(self) -> None:
         b, h, f = self.backbone, self.head, self.features
