@@ -4,13 +4,20 @@ s3tokenizer, vocos): one implementation each of what those specs do alike.
 - clips: `resample` (16 kHz -> a model rate), `fixture_clip` (a committed fixture at a model
   rate), `clip_meta` (the clip block of a case's metadata);
 - weights: `seeded_checkpoints` (the per-config cache of a reference's seeded random
-  checkpoint), `load_model` (the model package's own `load(path, dtype)`);
-- sides: `ReferenceSide` and `MlxSide`, the bases of each spec's two sides; `taps_to_numpy`,
-  `mlx_taps`;
+  checkpoint), `random_checkpoints(package)` (that cache over `reference.<package>`'s
+  `random_checkpoint`), `load_model` (the model package's own `load(path, dtype)`);
+- sides: `ReferenceSide` (an adapter hooking the spec's tap list) and `MlxSide` (the model
+  recording into a `mlx_impl.taps.Taps`; `layer_taps=False` keeps only `end_tap` names), input
+  layouts `mono_batch`, `channels_last_batch`, `torch_batch`; `taps_to_numpy`;
 - metrics: `snr_db`, `roundtrip_snr` (over the common length), `codec_metrics` (codes equal,
   decoded SNR, round-trip SNR of each side and their difference), `codes_summary`;
 - `roundtrip_check`: the gated codec round trip on a ../shared/speech clip (DAC, SNAC);
-- `encode_decode_stages`: a codec's "encode" and "decode" benchmark stages.
+- `encode_decode_stages`: a codec's "encode" and "decode" benchmark stages;
+- `CodecFamily`: what one codec's specs share (package, adapter, MLX side, tap list, tolerance
+  tables, metrics, input cut and extras, benchmark calls); `family.spec(name, description,
+  config, cases)` is a `ModelSpec` with both sides, the fixture-clip input maker, the
+  shared-speech check and the benchmark built here. A codec spec module is its presets, its tap
+  list, its input maker pieces and its tolerance tables.
 
 Importing this module imports neither torch nor mlx: functions import them when called.
 """
@@ -107,28 +114,22 @@ class ReferenceSide:
     `input_values`) followed by the adapter's taps. `taps` is the spec's tap list: the adapter
     hooks the listed names that are upstream module paths (`layer_taps=False`: none of them)."""
 
-    def __init__(self, adapter, config: Mapping, taps: tuple[str, ...] | None = None,
+    def __init__(self, adapter, config: Mapping, taps: tuple[str, ...] = (),
                  layout: Callable[[np.ndarray], np.ndarray] | None = None):
         self._ref = adapter
         self.model = adapter.model
         self.config = dict(config)
         self.versions = adapter.versions
-        self.taps = None if taps is None else tuple(t for t in taps if t != "input_values")
+        self.taps = tuple(t for t in taps if t != "input_values")
         self._layout = layout or mono_batch
 
     def input_values(self, audio: np.ndarray) -> np.ndarray:
         return self._layout(audio)
 
-    def __call__(self, inputs, *args, layer_taps: bool = True, **kwargs):
-        """Without a tap list (`taps=None`) the arguments go to the adapter as they are."""
+    def __call__(self, inputs, layer_taps: bool = True):
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         taps = {"input_values": self.input_values(audio)}
-        if self.taps is None:
-            if not layer_taps:
-                kwargs["layer_taps"] = False
-            taps.update(self._ref(inputs, *args, **kwargs))
-        else:
-            taps.update(self._ref(inputs, *args, taps=self.taps if layer_taps else (), **kwargs))
+        taps.update(self._ref(inputs, taps=self.taps if layer_taps else ()))
         return taps
 
 
