@@ -1,8 +1,8 @@
 """CLI: `python -m benchmarks run MODEL [--repeats N] [--engines a,b] [--dtype float32]`.
 
-Whisper models run through benchmarks.runner (peers: openai-whisper, transformers, faster-whisper,
-mlx-whisper); every other model with a BenchSpec through benchmarks.model_bench (ours vs its torch
-reference, per stage: encode/decode/vocode/tokenize/transcribe).
+One runner (benchmarks.runner) for every model: a Whisper model against its four peers
+(openai-whisper, transformers, faster-whisper, mlx-whisper), every other model with a BenchSpec
+against its torch reference, per stage (encode/decode/vocode/tokenize/transcribe).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"comma-separated subset of the model's engines (Whisper: "
                         f"{','.join(ENGINES)}; others: their BenchSpec's; default all)")
     r.add_argument("--dtype", default="float32", choices=("float32", "float16"),
-                   help="float16 runs only on the MLX engines (ours, mlx-whisper)")
+                   help="ours' dtype; peers that cannot run it are an error (Whisper) or run "
+                        "float32 (torch references)")
     r.add_argument("--threads", type=int, default=None, help="threads per engine (all cores)")
     r.add_argument("--cache-dir", type=Path, default=None,
                    help="where converted peer weights go (~/.cache/mlx-audio-parity)")
@@ -34,51 +35,28 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", type=Path, default=None, help="report folder (reports/bench)")
     args = p.parse_args(argv)
 
-    from benchmarks import model_bench, runner
+    from benchmarks import runner
     from benchmarks.prepare import DEFAULT_CACHE
-    from parity.registry import get
 
     engines = None if args.engines is None else [e.strip() for e in args.engines.split(",")
                                                  if e.strip()]
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in
                                                  (argv if argv is not None else sys.argv[1:]))
     try:
-        spec = get(args.model)
-    except KeyError as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return 2
-    if spec.bench is not None:
-        try:
-            rep = model_bench.run(args.model, repeats=args.repeats, dtype=args.dtype,
-                                  threads=args.threads, timeout_s=args.timeout, command=command,
-                                  engines=engines)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        js, md = model_bench.write(rep, args.out or model_bench.REPORTS)
-        print()
-        print(f"{rep['model']} ({rep['dtype']}), {rep['clip']['duration_s']:.0f} s clip, "
-              f"{rep['threads']} threads, median [min-max] of {rep['repeats']} runs")
-        print(runner.format_table(model_bench.table_rows(rep), model_bench.COLUMNS))
-        for line in model_bench.headline(rep):
-            print(line)
-        print(f"wrote {md} and {js}")
-        return 1 if rep["failed"] else 0
-    engines = engines or list(ENGINES)
-    try:
-        rep = runner.run(args.model, engines, repeats=args.repeats, dtype=args.dtype,
-                         threads=args.threads, cache=args.cache_dir or DEFAULT_CACHE,
-                         timeout_s=args.timeout, command=command)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        rep = runner.run(args.model, repeats=args.repeats, dtype=args.dtype,
+                         threads=args.threads, engines=engines,
+                         cache=args.cache_dir or DEFAULT_CACHE, timeout_s=args.timeout,
+                         command=command)
+    except (KeyError, ValueError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     js, md = runner.write(rep, args.out or runner.REPORTS)
     print()
     print(f"{rep['model']} ({rep['dtype']}), {rep['clip']['duration_s']:.0f} s clip, "
           f"{rep['threads']} threads, median [min-max] of {rep['repeats']} runs; "
           f"machine load {rep['machine']['loadavg_1_5_15'][0]:.2f}")
-    print(runner.format_table(runner.table_rows(rep["summaries"], rep["failed"])))
-    for line in runner.headline(rep["summaries"]):
+    print(runner.format_table(*runner.report_table(rep)))
+    for line in runner.headline(rep["summaries"], rep["ours"]):
         print(line)
     print(f"wrote {md} and {js}")
     return 1 if rep["failed"] else 0

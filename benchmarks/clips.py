@@ -1,7 +1,8 @@
 """The benchmark clip: 30 s of English speech at 16 kHz, the same samples for every engine.
 
 Built from the real English clips in ../shared/speech (manifest order) when that folder is there,
-else from the committed espeak-ng fixtures (tests/fixtures/speech), repeated as needed. Only whole
+else from the committed espeak-ng fixtures (tests/fixtures/speech), repeated as needed, read by
+`parity.clips` (a clip at another rate is resampled to 16 kHz). Only whole
 clips are used, then silence pads the audio to exactly 30 s: a clip cut mid-word makes the
 timestamp decoders end on an unfinished segment and seek a second window at 27 s (measured with
 openai-whisper tiny.en), and HF's short-form `generate` does no seeking, so the engines would do
@@ -11,16 +12,12 @@ different work. Exactly 30 s with whole utterances is one window on every engine
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_SPEECH = ROOT.parent / "shared" / "speech"
-FIXTURES = ROOT / "tests" / "fixtures" / "speech"
-SAMPLE_RATE = 16000
+from parity.clips import FIXTURES, SAMPLE_RATE, SHARED_SPEECH, has_manifest, manifest, read_audio
 
 
 @dataclass
@@ -46,35 +43,20 @@ class Clip:
                 "reference_text": self.text}
 
 
-def _read_manifest(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()
-            if line.strip()]
-
-
-def _read_wav(path: Path) -> np.ndarray:
-    import soundfile as sf
-
-    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    if sr != SAMPLE_RATE or audio.shape[1] != 1:
-        raise ValueError(f"{path}: expected {SAMPLE_RATE} Hz mono, got {sr} Hz with "
-                         f"{audio.shape[1]} channels; resample it to 16 kHz mono")
-    return audio[:, 0]
-
-
 def english_clip(duration_s: float = 30.0, shared: Path = SHARED_SPEECH,
                  fixtures: Path = FIXTURES) -> Clip:
     """`duration_s` of English speech; see the module docstring for where it comes from."""
-    folder = shared if (shared / "manifest.jsonl").exists() else fixtures
-    entries = [m for m in _read_manifest(folder) if m.get("language") == "en"]
+    folder = shared if has_manifest(shared) else fixtures
+    entries = [m for m in manifest(folder) if m.get("language") == "en"]
     if not entries:
         raise FileNotFoundError(f"no English clips in {folder / 'manifest.jsonl'}")
     want = round(duration_s * SAMPLE_RATE)
     parts, ids, texts, total, cut = [], [], [], 0, None
     for i in range(10_000):
         m = entries[i % len(entries)]
-        a = _read_wav(folder / m["file"])
+        a = read_audio(m["path"], SAMPLE_RATE)
         if a.size == 0:
-            raise ValueError(f"{folder / m['file']} is empty")
+            raise ValueError(f"{m['path']} is empty")
         if total + a.size > want:
             if parts:
                 break

@@ -1,4 +1,5 @@
-"""The engines a benchmark worker can time, each behind the same two calls (load, run).
+"""Whisper's engines for the benchmark runner, each behind the same two calls (load, run), and
+the Whisper BenchSpec (`whisper_bench`) that makes them engines of `benchmarks.runner`.
 
 Every engine transcribes the same float32 16 kHz samples with the same decoding options
 (`OPTIONS`): English, transcribe, greedy (temperature 0, one beam, no temperature fallback),
@@ -12,6 +13,14 @@ Encoder time: each engine's encoder call is wrapped with a clock (torch forward 
 that evaluates the MLX graph before stopping the clock; CTranslate2's synchronous `encode`).
 Tokens: text tokens produced (ids below <|endoftext|>; timestamps not counted), all windows.
 
+`WhisperRun` says where and on what: the CPU (default) or the GPU (ours on MLX's default device,
+which must then be a GPU; openai-whisper and transformers on torch CUDA, float16 allowed), TF32
+on or off, the real weights or seeded random weights of the same dimensions (the parity spec's
+`random_state`, saved once by the reference adapter as a transformers folder), and which stages
+run: "transcribe" (the whole clip), and on ours, openai-whisper and transformers also "encode"
+(the clip's first 30-s window through the encoder, synchronised) and "decode" (`decode_tokens`
+greedy steps on that window's encoder output, each token read back to the host).
+
 Imports are lazy: a worker imports only its own engine's packages, so one engine's libraries
 (and, for the MLX engines, the MKL or OpenBLAS that `mlx_impl` preloads) never load into
 another's process.
@@ -21,15 +30,42 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from benchmarks.prepare import DEFAULT_CACHE, prepare, random_checkpoint
+from benchmarks.worker import preload_blas
+from parity.spec import BenchSpec, BenchStage
+
 ENGINES = ("ours", "openai-whisper", "transformers", "faster-whisper", "mlx-whisper")
-MLX_ENGINES = ("ours", "mlx-whisper")
-# dtypes each engine can run here; torch and CTranslate2 run float32 on CPU (no fp16 CPU kernels)
-DTYPES = {"ours": ("float32", "float16"), "mlx-whisper": ("float32", "float16"),
-          "openai-whisper": ("float32",), "transformers": ("float32",),
-          "faster-whisper": ("float32",)}
+GPU_ENGINES = ("ours", "openai-whisper", "transformers")
+# dtypes each peer can run here; torch and CTranslate2 run float32 on CPU (no fp16 CPU kernels)
+PEER_DTYPES = {"mlx-whisper": ("float32", "float16"), "openai-whisper": ("float32",),
+               "transformers": ("float32",), "faster-whisper": ("float32",)}
+GPU_PEER_DTYPES = {"openai-whisper": ("float32", "float16"),
+                   "transformers": ("float32", "float16")}
+STAGES = ("encode", "decode", "transcribe")
+
+
+@dataclass(frozen=True)
+class WhisperRun:
+    device: str = "cpu"  # "cpu", or "gpu" (torch CUDA for the peers; MLX's GPU for ours)
+    tf32: bool = False  # TF32 matmuls and convs on CUDA (torch's flags; MLX_ENABLE_TF32=1)
+    random_weights: bool = False  # seeded random weights of the model's dims (random_state)
+    seed: int = 0  # of the random weights
+    tokenizer_json: str | None = None  # random weights: default the installed package's
+    stages: tuple[str, ...] = ("transcribe",)  # of STAGES, in this order
+    decode_tokens: int = 100  # greedy steps of the "decode" stage
+
+    def __post_init__(self):
+        if self.device not in ("cpu", "gpu"):
+            raise ValueError(f"device {self.device!r}: use 'cpu' or 'gpu'")
+        bad = [x for x in self.stages if x not in STAGES]
+        if bad or not self.stages:
+            raise ValueError(f"stages {list(self.stages)}: choose from {STAGES}")
+        if self.decode_tokens < 1:
+            raise ValueError(f"decode_tokens must be >= 1, got {self.decode_tokens}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +94,7 @@ class RunOutput:
     n_tokens: int  # text tokens generated, all windows
     encoder_s: float  # wall time inside the encoder, all windows
     n_windows: int  # encoder calls
+    decoder_calls: int | None = None  # decoder forward calls (None: the engine hides them)
 
 
 class Clock:
@@ -80,77 +117,132 @@ class Clock:
         self._t0 = None
 
 
-class _TimedMLXEncoder:
-    """Calls an MLX encoder, evaluates its output (MLX is lazy), and clocks the call."""
+class _MLXProxy:
+    """Calls an MLX module and counts the calls; with a clock, evaluates the output (MLX is
+    lazy) and clocks the call."""
 
-    def __init__(self, encoder, clock: Clock):
-        self._encoder, self._clock = encoder, clock
+    def __init__(self, inner, clock: Clock | None = None):
+        self._inner, self._clock, self.calls = inner, clock, 0
 
     def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self._clock is None:
+            return self._inner(*args, **kwargs)
         import mlx.core as mx
 
         self._clock.start()
-        out = self._encoder(*args, **kwargs)
+        out = self._inner(*args, **kwargs)
         mx.eval(out)
         self._clock.stop()
         return out
 
     def __getattr__(self, name):
-        return getattr(self._encoder, name)
+        return getattr(self._inner, name)
 
 
-def _wrap_mlx_encoder(model, clock: Clock) -> None:
+def _wrap_mlx(model, clock: Clock) -> _MLXProxy:
+    """Clock `model.encoder`; return the counting proxy now standing for `model.decoder`."""
     # mlx.nn.Module keeps child modules in its dict; an instance attribute of the same name is
     # found first by attribute lookup, so `model.encoder(...)` calls the wrapper.
-    object.__setattr__(model, "encoder", _TimedMLXEncoder(model.encoder, clock))
-
-
-def _preload_blas() -> dict:
-    """Import mlx_impl, which loads MKL or the system OpenBLAS on Linux, before anything imports
-    mlx (the torch and CTranslate2 engines never import mlx_impl: their processes keep their own
-    BLAS and OpenMP settings).
-
-    A call, not an import line, so that import sorting cannot move it below `import mlx.core`
-    (it did once: ruff's isort put `mlx.core` first and MLX silently ran its bundled BLAS)."""
-    import mlx_impl
-
-    return mlx_impl.blas_info()
+    object.__setattr__(model, "encoder", _MLXProxy(model.encoder, clock))
+    decoder = _MLXProxy(model.decoder)
+    object.__setattr__(model, "decoder", decoder)
+    return decoder
 
 
 def _count_text_tokens(tokens, eot: int) -> int:
     return int(sum(1 for t in tokens if t < eot))
 
 
-def _set_torch_threads(threads: int) -> dict:
+def _torch_setup(run: WhisperRun, threads: int) -> tuple[str, dict]:
+    """(torch device, facts): threads, and on the GPU the TF32 flags of `run`."""
     import torch
 
     torch.set_num_threads(threads)
-    return {"torch_threads": torch.get_num_threads()}
+    info = {"torch_threads": torch.get_num_threads()}
+    if run.device == "cpu":
+        return "cpu", info
+    if not torch.cuda.is_available():
+        raise RuntimeError("torch sees no CUDA device; run on a CUDA machine or with device cpu")
+    torch.backends.cuda.matmul.allow_tf32 = run.tf32
+    torch.backends.cudnn.allow_tf32 = run.tf32
+    return "cuda", info | {"cuda_device": torch.cuda.get_device_name(0),
+                           "torch_cuda": torch.version.cuda, "allow_tf32": run.tf32}
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _hook_clock(module, clock: Clock, device: str) -> None:
+    """Clock a torch module's forward calls (synchronised on CUDA before the clock stops)."""
+    def stop(*_):
+        _sync(device)
+        clock.stop()
+
+    module.register_forward_pre_hook(lambda *_: clock.start())
+    module.register_forward_hook(stop)
+
+
+def _whisper_weights(prepared: dict):
+    from weights.whisper import load
+
+    return load(prepared["model"])
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 class Ours:
-    """mlx_impl.whisper.transcribe (MLX)."""
+    """mlx_impl.whisper.transcribe (MLX), loaded by mlx_impl.whisper's loader."""
 
     name = "ours"
 
-    def __init__(self, prepared: dict, dtype: str, threads: int):
-        _preload_blas()
+    def __init__(self, prepared: dict, dtype: str, threads: int, run: WhisperRun = WhisperRun()):
+        preload_blas()
         import mlx.core as mx
 
         from mlx_impl.whisper.transcribe import load
 
+        if run.device == "gpu" and mx.default_device() != mx.gpu:
+            raise RuntimeError(f"MLX runs on {mx.default_device()}, not a GPU; install mlx-cuda "
+                               "(or run with device cpu)")
         self.model, self.tokenizer = load(prepared["model"], dtype=getattr(mx, dtype))
         self.clock = Clock()
-        _wrap_mlx_encoder(self.model, self.clock)
-        self.info = {"api": "mlx_impl.whisper.transcribe.transcribe"}
+        self.decoder = _wrap_mlx(self.model, self.clock)
+        self.info = {"api": "mlx_impl.whisper.transcribe.transcribe",
+                     "mlx_device": str(mx.default_device())}
+
+    def window(self, audio: np.ndarray):
+        import mlx.core as mx
+
+        from mlx_impl.audio_io import pad_or_trim
+        from mlx_impl.layers.audio import log_mel_spectrogram
+
+        return log_mel_spectrogram(mx.array(pad_or_trim(audio)), self.model.encoder.n_mels)[None]
+
+    def encode(self, mel):
+        return self.model.encoder(mel)  # evaluated by the clock wrapper
+
+    def greedy(self, xa, n: int) -> list[int]:
+        import mlx.core as mx
+
+        sot = mx.array([self.tokenizer.sot_sequence_including_notimestamps], dtype=mx.int32)
+        logits, cache = self.model.decoder(sot, xa)
+        out = [int(mx.argmax(logits[0, -1]).item())]
+        for _ in range(n - 1):
+            logits, cache = self.model.decoder(mx.array([out[-1:]], dtype=mx.int32), None, cache)
+            out.append(int(mx.argmax(logits[0, -1]).item()))
+        return out
 
     def run(self, audio: np.ndarray) -> RunOutput:
         from mlx_impl.whisper.transcribe import transcribe
 
         self.clock.reset()
+        self.decoder.calls = 0
         o = OPTIONS
         r = transcribe(self.model, audio, tokenizer=self.tokenizer, temperature=o.temperature,
                        compression_ratio_threshold=None, logprob_threshold=None,
@@ -159,37 +251,73 @@ class Ours:
                        word_timestamps=o.word_timestamps, language=o.language, task=o.task,
                        without_timestamps=o.without_timestamps, sample_len=o.max_new_tokens)
         n = sum(_count_text_tokens(s.tokens, self.tokenizer.eot) for s in r.segments)
-        return RunOutput(r.text, n, self.clock.total, self.clock.count)
+        return RunOutput(r.text, n, self.clock.total, self.clock.count, self.decoder.calls)
 
 
 class OpenAIWhisper:
-    """openai-whisper `whisper.transcribe` (torch, fp32) on a model built from our weights."""
+    """openai-whisper `whisper.transcribe` (torch) on a model built from our weights. float16 the
+    openai-whisper way: float32 parameters, float16 activations (its Linear/Conv1d cast the
+    weights per call, its LayerNorm runs in float32; `model.half()` fails in its LayerNorm)."""
 
     name = "openai-whisper"
 
-    def __init__(self, prepared: dict, dtype: str, threads: int):
+    def __init__(self, prepared: dict, dtype: str, threads: int, run: WhisperRun = WhisperRun()):
         import torch
+        from whisper.model import MultiHeadAttention
+        from whisper.tokenizer import get_tokenizer
 
         from reference.whisper import build_openai
-        from weights.whisper import load
 
-        self.info = {"api": "whisper.transcribe", **_set_torch_threads(threads)}
-        w = load(prepared["model"])
-        self.model = build_openai(w.dims, w.state)
+        self.device, info = _torch_setup(run, threads)
+        self.info = {"api": "whisper.transcribe", **info}
+        w = _whisper_weights(prepared)
+        self.model = build_openai(w.dims, w.state).to(self.device)
         del w
-        self.clock = Clock()
-        self.model.encoder.register_forward_pre_hook(lambda m, a: self.clock.start())
-        self.model.encoder.register_forward_hook(lambda m, a, out: self.clock.stop())
-        from whisper.model import MultiHeadAttention
-
+        self.fp16 = dtype == "float16"
+        self.dtype = torch.float16 if self.fp16 else torch.float32
+        self.clock, self.calls = Clock(), [0]
+        _hook_clock(self.model.encoder, self.clock, self.device)
+        self.model.decoder.register_forward_hook(
+            lambda *_: self.calls.__setitem__(0, self.calls[0] + 1))
         self.info["attention"] = "sdpa" if MultiHeadAttention.use_sdpa else "explicit"
+        self.tokenizer = get_tokenizer(self.model.is_multilingual,
+                                       num_languages=self.model.num_languages, language="en",
+                                       task="transcribe")
         self._torch = torch
+
+    def window(self, audio: np.ndarray):
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(self._torch.from_numpy(audio)),
+                                          self.model.dims.n_mels)
+        return mel[None].to(self.device, self.dtype)  # (1, n_mels, 3000)
+
+    def encode(self, mel):
+        with self._torch.inference_mode():
+            return self.model.encoder(mel)  # synchronised by the clock hook
+
+    def greedy(self, xa, n: int) -> list[int]:
+        from whisper.decoding import PyTorchInference
+
+        sot = list(self.tokenizer.sot_sequence_including_notimestamps)
+        inference = PyTorchInference(self.model, len(sot))
+        tokens = self._torch.tensor([sot], device=self.device)
+        out = []
+        try:
+            with self._torch.inference_mode():
+                for _ in range(n):
+                    nxt = inference.logits(tokens, xa)[:, -1].argmax(-1)
+                    out.append(int(nxt.item()))
+                    tokens = self._torch.cat([tokens, nxt[:, None]], dim=-1)
+        finally:
+            inference.cleanup_caching()
+        return out
 
     def run(self, audio: np.ndarray) -> RunOutput:
         import whisper
-        from whisper.tokenizer import get_tokenizer
 
         self.clock.reset()
+        self.calls[0] = 0
         o = OPTIONS
         r = whisper.transcribe(
             self.model, audio, verbose=None, temperature=o.temperature,
@@ -197,33 +325,32 @@ class OpenAIWhisper:
             no_speech_threshold=o.no_speech_threshold,
             condition_on_previous_text=o.condition_on_previous_text,
             word_timestamps=o.word_timestamps, language=o.language, task=o.task,
-            without_timestamps=o.without_timestamps, fp16=False, beam_size=None,
+            without_timestamps=o.without_timestamps, fp16=self.fp16, beam_size=None,
             sample_len=o.max_new_tokens)
-        eot = get_tokenizer(self.model.is_multilingual,
-                            num_languages=self.model.num_languages).eot
-        n = sum(_count_text_tokens(s["tokens"], eot) for s in r["segments"])
-        return RunOutput(r["text"], n, self.clock.total, self.clock.count)
+        n = sum(_count_text_tokens(s["tokens"], self.tokenizer.eot) for s in r["segments"])
+        return RunOutput(r["text"], n, self.clock.total, self.clock.count, self.calls[0])
 
 
 class Transformers:
-    """transformers `WhisperForConditionalGeneration.generate` (torch, fp32, SDPA attention)."""
+    """transformers `WhisperForConditionalGeneration.generate` (torch, SDPA attention)."""
 
     name = "transformers"
 
-    def __init__(self, prepared: dict, dtype: str, threads: int):
+    def __init__(self, prepared: dict, dtype: str, threads: int, run: WhisperRun = WhisperRun()):
         import torch
         from transformers import GenerationConfig, WhisperFeatureExtractor
         from transformers.utils import logging as hf_logging
         from whisper.tokenizer import get_tokenizer
 
         from reference.whisper import build_transformers
-        from weights.whisper import load
 
         hf_logging.set_verbosity_error()  # its per-call deprecation notes would bury the progress
-        self.info = {"api": "WhisperForConditionalGeneration.generate", **_set_torch_threads(threads)}
-        w = load(prepared["model"])
+        self.device, info = _torch_setup(run, threads)
+        self.info = {"api": "WhisperForConditionalGeneration.generate", **info}
+        w = _whisper_weights(prepared)
         dims = dict(w.dims)
-        self.model = build_transformers(dims, w.state)
+        self.dtype = torch.float16 if dtype == "float16" else torch.float32
+        self.model = build_transformers(dims, w.state).to(self.device, self.dtype)
         del w
         # the parity adapter builds it with eager attention; users get SDPA by default
         if hasattr(self.model, "set_attn_implementation"):
@@ -253,16 +380,40 @@ class Transformers:
             do_sample=False, num_beams=1)
         self.model.generation_config = self.generation_config
         self.features = WhisperFeatureExtractor(feature_size=dims["n_mels"])
-        self.clock = Clock()
-        enc = self.model.model.encoder
-        enc.register_forward_pre_hook(lambda m, a, kw: self.clock.start(), with_kwargs=True)
-        enc.register_forward_hook(lambda m, a, kw, out: self.clock.stop(), with_kwargs=True)
+        self.clock, self.calls = Clock(), [0]
+        _hook_clock(self.model.model.encoder, self.clock, self.device)
+        self.model.model.decoder.register_forward_hook(
+            lambda *_: self.calls.__setitem__(0, self.calls[0] + 1))
         self._torch = torch
+
+    def window(self, audio: np.ndarray):
+        feats = self.features(audio, sampling_rate=16000, return_tensors="pt").input_features
+        return feats.to(self.device, self.dtype)  # (1, n_mels, 3000)
+
+    def encode(self, feats):
+        with self._torch.inference_mode():
+            return self.model.model.encoder(feats).last_hidden_state
+
+    def greedy(self, xa, n: int) -> list[int]:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        enc = BaseModelOutput(last_hidden_state=xa)
+        ids = self._torch.tensor([self.tokenizer.sot_sequence_including_notimestamps],
+                                 device=self.device)
+        past, out = None, []
+        with self._torch.inference_mode():
+            for _ in range(n):
+                o = self.model(encoder_outputs=enc, decoder_input_ids=ids, past_key_values=past,
+                               use_cache=True)
+                past, ids = o.past_key_values, o.logits[:, -1].argmax(-1)[:, None]
+                out.append(int(ids.item()))
+        return out
 
     def run(self, audio: np.ndarray) -> RunOutput:
         self.clock.reset()
+        self.calls[0] = 0
         o = OPTIONS
-        feats = self.features(audio, sampling_rate=16000, return_tensors="pt").input_features
+        feats = self.window(audio)
         lang = {"language": o.language, "task": o.task} if self.multilingual else {}
         with self._torch.inference_mode():
             out = self.model.generate(feats, return_timestamps=not o.without_timestamps, **lang)
@@ -270,7 +421,13 @@ class Transformers:
         ids = [int(t) for t in seq[0].tolist()]
         text_ids = [t for t in ids if t < self.tokenizer.eot]
         return RunOutput(self.tokenizer.decode(text_ids), len(text_ids), self.clock.total,
-                         self.clock.count)
+                         self.clock.count, self.calls[0])
+
+
+def _cpu_only(name: str, run: WhisperRun) -> None:
+    if run.device != "cpu" or run.stages != ("transcribe",):
+        raise ValueError(f"{name} runs here on the CPU, stage transcribe only; the GPU engines "
+                         f"and stages are {', '.join(GPU_ENGINES)}: {', '.join(STAGES)}")
 
 
 class FasterWhisper:
@@ -278,9 +435,10 @@ class FasterWhisper:
 
     name = "faster-whisper"
 
-    def __init__(self, prepared: dict, dtype: str, threads: int):
+    def __init__(self, prepared: dict, dtype: str, threads: int, run: WhisperRun = WhisperRun()):
         from faster_whisper import WhisperModel
 
+        _cpu_only(self.name, run)
         self.model = WhisperModel(prepared["path"], device="cpu", compute_type="float32",
                                   cpu_threads=threads, num_workers=1, local_files_only=True)
         self.info = {"api": "faster_whisper.WhisperModel.transcribe", "cpu_threads": threads,
@@ -317,8 +475,9 @@ class MLXWhisper:
 
     name = "mlx-whisper"
 
-    def __init__(self, prepared: dict, dtype: str, threads: int):
-        _preload_blas()  # the same BLAS as ours
+    def __init__(self, prepared: dict, dtype: str, threads: int, run: WhisperRun = WhisperRun()):
+        _cpu_only(self.name, run)
+        preload_blas()  # the same BLAS as ours
         import mlx.core as mx
         from mlx.utils import tree_flatten
         from mlx_whisper.transcribe import ModelHolder
@@ -339,7 +498,7 @@ class MLXWhisper:
                              "; delete the folder to rebuild it")
         del stored
         self.clock = Clock()
-        _wrap_mlx_encoder(self.model, self.clock)
+        self.decoder = _wrap_mlx(self.model, self.clock)
         self.info = {"api": "mlx_whisper.transcribe", "model_dir": self.path}
 
     def run(self, audio: np.ndarray) -> RunOutput:
@@ -347,6 +506,7 @@ class MLXWhisper:
         from mlx_whisper.tokenizer import get_tokenizer
 
         self.clock.reset()
+        self.decoder.calls = 0
         o = OPTIONS
         r = mlx_whisper.transcribe(
             audio, path_or_hf_repo=self.path, verbose=None, temperature=o.temperature,
@@ -359,18 +519,53 @@ class MLXWhisper:
         eot = get_tokenizer(self.model.is_multilingual,
                             num_languages=self.model.num_languages).eot
         n = sum(_count_text_tokens(s["tokens"], eot) for s in r["segments"])
-        return RunOutput(r["text"], n, self.clock.total, self.clock.count)
+        return RunOutput(r["text"], n, self.clock.total, self.clock.count, self.decoder.calls)
 
 
 ENGINE_CLASSES = {c.name: c for c in (Ours, OpenAIWhisper, Transformers, FasterWhisper, MLXWhisper)}
 
 
-def check_engines(engines: list[str], dtype: str) -> None:
-    unknown = [e for e in engines if e not in ENGINES]
-    if unknown:
-        raise ValueError(f"unknown engines {unknown}; choose from {', '.join(ENGINES)}")
-    bad = [e for e in engines if dtype not in DTYPES[e]]
-    if bad:
-        raise ValueError(f"{', '.join(bad)} cannot run {dtype} on this benchmark (CPU torch and "
-                         f"CTranslate2 are timed in float32); pass --engines "
-                         f"{','.join(e for e in engines if e not in bad)} or --dtype float32")
+def whisper_bench(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1,
+                  run: WhisperRun = WhisperRun()) -> BenchSpec:
+    """The BenchSpec of a Whisper model with installed real weights (`run.random_weights`:
+    seeded random ones of its dimensions): `run.stages` per engine; "decode" and "transcribe"
+    calls return their facts (tokens; `RunOutput` and the engine's info). The parent puts the
+    weights into each engine's layout (`prepare`, cached) before the engine's process."""
+
+    def prepared(engine: str, dtype: str) -> dict:
+        if not run.random_weights:
+            return prepare(engine, model, dtype, cache)
+        if engine not in GPU_ENGINES:
+            raise ValueError(f"{engine} has no layout of random weights here; random weights "
+                             f"run on {', '.join(GPU_ENGINES)}")
+        return {"model": str(random_checkpoint(model, run.seed, cache, run.tokenizer_json))}
+
+    def build(engine: str, dtype: str, audio: np.ndarray) -> list[BenchStage]:
+        if engine not in ENGINE_CLASSES:
+            raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        eng = ENGINE_CLASSES[engine](prepared(engine, dtype), dtype, threads, run)
+        stages = []
+        if "encode" in run.stages or "decode" in run.stages:
+            window = eng.window(audio)  # the first 30-s window, in the engine's layout
+            xa = eng.encode(window)
+            stages.append(BenchStage("encode", lambda: eng.encode(window), 30.0))
+
+            def decode() -> dict:
+                tokens = eng.greedy(xa, run.decode_tokens)
+                return {"tokens": len(tokens), "tokens_head": tokens[:40]}
+
+            stages.append(BenchStage("decode", decode, 30.0))
+            stages = [s for s in stages if s.name in run.stages]
+        if "transcribe" in run.stages:
+            def transcribe() -> dict:
+                return {**asdict(eng.run(audio)), "engine_info": eng.info}
+
+            stages.append(BenchStage("transcribe", transcribe, audio.size / 16000))
+        return stages
+
+    gpu = run.device == "gpu"
+    return BenchSpec(engines=GPU_ENGINES if gpu else ENGINES, build=build, audio_seconds=30.0,
+                     dtypes=("float32", "float16"),
+                     peer_dtypes=GPU_PEER_DTYPES if gpu else PEER_DTYPES,
+                     prepare=prepared,
+                     report="transcription" if "transcribe" in run.stages else "stages")

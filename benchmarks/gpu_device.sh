@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install the carried MLX-CUDA build and the torch peers' missing packages, then run benchmarks.gpu.
+# Install the carried MLX-CUDA build and the torch peers' missing packages, then run benchmarks.gpu
+# (the one benchmark runner, once per precision, on seeded random whisper-base weights that
+# benchmarks.prepare.random_checkpoint writes to /tmp/bench-cache with the carried tokenizer.json).
 #
 # Runs on the device machine from the repository root: bash benchmarks/gpu_device.sh CARRY OUT [ARGS]
 # CARRY holds the mlx-cuda-13 wheel in three pieces (one call's transfer limit is 64 MiB; made with
@@ -7,6 +9,9 @@
 # and pycparser wheels, and the multilingual tokenizer.json. The CUDA 13 libraries mlx-cuda-13
 # needs (cublas, cudnn, cufft, cusolver, nvrtc, nccl, cuda-runtime) are the torch install's.
 #
+# Not run since benchmarks.gpu moved onto the one runner (2026-12-04): untested on a GPU; the
+# same path ran on the CPU (--allow-cpu). The parent now also imports parity/ and weights/
+# (numpy only) and transformers' save_pretrained (safetensors); jiwer is optional (no WER).
 # How it was run (2026-11-27): the pieces in .gpu_a/.gpu_b/.gpu_c (listed in .git/info/exclude),
 # one per device call, each call copying its folder to /tmp/carry on the warm machine, the third
 # then running `bash benchmarks/gpu_device.sh /tmp/carry $OUT --deadline-s 520`. Every call also
@@ -37,5 +42,6 @@ print("mlx", mx.__version__, "default device", mx.default_device(), "cuda",
       getattr(getattr(mx, "cuda", None), "is_available", lambda: None)(), "matmul check", float(mx.abs(a @ mx.eye(512) - a).max()))
 PY
 set -o pipefail
-python3 -m benchmarks.gpu --out "$out/gpu.json" --tokenizer-json "$carry/tokenizer.json" "$@" 2>&1 \
+python3 -m benchmarks.gpu --out "$out/gpu.json" --tokenizer-json "$carry/tokenizer.json" \
+    --cache-dir /tmp/bench-cache "$@" 2>&1 \
     | tee "$out/log.txt"

@@ -16,6 +16,7 @@ import mlx_impl  # noqa: F401  (OpenBLAS before mlx)
 import mlx.core as mx
 import numpy as np
 
+from benchmarks.machine import portable
 from benchmarks.runner import atomic_write
 from benchmarks.report import REPORTS
 from mlx_impl.audio_io import load_audio
@@ -54,7 +55,7 @@ def main() -> None:
            "note": "whole-file log-mel (80 x 100 frames/s float32 = 32 KB per second of audio) "
                    "is kept, as openai-whisper does: its max-8 clamp needs the global maximum"}
     out = REPORTS / "long-form" / f"{a.model}-{a.minutes:g}min.json"
-    atomic_write(out, json.dumps(rep, indent=2) + "\n")
+    atomic_write(out, json.dumps(portable(rep), indent=2) + "\n")
     print(json.dumps({k: v for k, v in rep.items() if k not in ("blas", "cpu_kernels")}, indent=2))
 
 

@@ -6,6 +6,10 @@ process's own peak there: Python starts subprocesses with vfork, and at exec the
 *parent's* high-water mark into the child's `signal->maxrss` (measured: a child spawned from a
 412 MB parent reports ru_maxrss 412 MB while its VmHWM is 8.7 MB). On macOS (posix_spawn; ru_maxrss
 in bytes) ru_maxrss is used.
+
+Paths: reports name files relative to the repository (`tests/fixtures/speech/…`, `.venv/lib/…`),
+its sibling `../shared/…`, or the home folder (`~/.cache/…`), never by the absolute paths of the
+machine that ran them; the writers pass what they write through `portable`.
 """
 
 from __future__ import annotations
@@ -13,13 +17,50 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # distributions whose versions a benchmark result records (those installed)
 PACKAGES = ("mlx", "mlx-metal", "mlx-cpu", "numpy", "torch", "transformers", "openai-whisper",
             "faster-whisper", "ctranslate2", "mlx-whisper", "tiktoken", "tokenizers")
+
+
+def _path_rules() -> list[tuple[re.Pattern, str]]:
+    """(pattern of an absolute folder, what it becomes), most specific first. A folder matches
+    only as whole path components: /work/main does not match /work/main2."""
+    end = r"(?![\w.+-])"  # the folder's name ends here
+    rules = [(re.compile(re.escape(str(ROOT)) + "/"), ""),  # <repo>/tests/x -> tests/x
+             (re.compile(re.escape(str(ROOT)) + end), "."),
+             (re.compile(re.escape(str(ROOT.parent / "shared")) + end), "../shared")]
+    home = Path.home()
+    if len(home.parts) > 1:  # a home of "/" would rewrite every path
+        rules.append((re.compile(re.escape(str(home)) + end), "~"))
+    return rules
+
+
+def portable_path(text: str) -> str:
+    """`text` with this machine's absolute paths made portable: the repository's relative to it,
+    `<repo>/../shared/…` as `../shared/…`, the home folder as `~` (see the module doc)."""
+    for pattern, name in _path_rules():
+        text = pattern.sub(lambda m, name=name: name, text)
+    return text
+
+
+def portable(obj):
+    """A JSON-like object (dicts, lists, strings, numbers) with every string and key passed
+    through `portable_path`; what the benchmark writers write."""
+    if isinstance(obj, str):
+        return portable_path(obj)
+    if isinstance(obj, dict):
+        return {portable(k) if isinstance(k, str) else k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable(v) for v in obj]
+    return obj
 
 
 def cpu_model() -> str:

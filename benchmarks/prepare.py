@@ -126,3 +126,31 @@ def prepare(engine: str, model: str, dtype: str, cache: Path = DEFAULT_CACHE) ->
     if engine == "mlx-whisper":
         return {"model": model, "path": str(mlx_whisper_dir(model, dtype, cache))}
     raise ValueError(f"unknown engine {engine!r}")
+
+
+def random_checkpoint(model: str, seed: int, cache: Path = DEFAULT_CACHE,
+                      tokenizer_json: str | Path | None = None) -> Path:
+    """A transformers folder (model.safetensors, config.json, tokenizer.json) of seeded random
+    weights with `model`'s dimensions: the parity spec's `random_state(dims, seed)`, saved by
+    the reference adapter (`build_transformers(...).save_pretrained`, no hub access), so that
+    every engine loads it the way it loads real weights (ours through mlx_impl.whisper's loader).
+    `tokenizer_json`: default the installed weight package's of the same vocabulary."""
+    from parity.models.whisper import random_state
+    from parity.registry import get
+    from weights import whisper as ww
+
+    dims = dict(get(model).config["dims"])
+    if tokenizer_json is None:
+        same_vocab = "whisper-base" if dims["n_vocab"] >= 51865 else "whisper-tiny.en"
+        tokenizer_json = ww._package_file(*ww.REGISTERED[same_vocab].folder) / "tokenizer.json"
+    tokenizer_json = Path(tokenizer_json)
+
+    def build(tmp: Path) -> None:
+        from reference.whisper import build_transformers
+
+        build_transformers(dims, random_state(dims, seed)).save_pretrained(tmp)
+        shutil.copy2(tokenizer_json, tmp / "tokenizer.json")
+
+    stamp = {"dims": dims, "seed": seed, "scheme": "parity.models.whisper.random_state",
+             **_source_stamp([tokenizer_json], {})}
+    return _cached(cache / f"{model}-random-seed{seed}", stamp, build)

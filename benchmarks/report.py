@@ -452,8 +452,7 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
     return {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine.machine_facts(),
-        "bench_machines": {m: (r["nvidia_smi"].split(",")[0] if _is_gpu(r)
-                               else r["machine"]["cpu_model"]) for m, r in bench.items()},
+        "bench_machines": {m: bench_machine(r) for m, r in bench.items()},
         "metrics": [asdict(m) for m in metrics],
         "ratios": ratios(bench),
         "stage_ratios": stage_rows(bench),
@@ -466,12 +465,33 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
     }
 
 
-def to_markdown(rep: dict) -> str:
+def bench_machine(rep: dict) -> str:
+    """The machine a benchmark report ran on: the GPU's name, or the CPU model and its cores."""
+    if _is_gpu(rep):
+        return rep["nvidia_smi"].split(",")[0]
     m = rep["machine"]
+    return f"{m['cpu_model']}, {m['logical_cores']} cores" if m.get("logical_cores") \
+        else m["cpu_model"]
+
+
+def _machines_line(rep: dict) -> str:
+    """Each machine named once: 'Benchmarks ran on A (17 reports) and B (gpu-h100, …).' The
+    machine with the most reports gets a count, the others their report names."""
+    by_machine: dict[str, list[str]] = {}
+    for stem, name in rep["bench_machines"].items():
+        by_machine.setdefault(name, []).append(stem)
+    if not by_machine:
+        return "No benchmark reports."
+    ranked = sorted(by_machine.items(), key=lambda kv: -len(kv[1]))
+    parts = [f"{ranked[0][0]} ({len(ranked[0][1])} report{'s' * (len(ranked[0][1]) > 1)})"]
+    parts += [f"{name} ({', '.join(stems)})" for name, stems in ranked[1:]]
+    return "Benchmarks ran on " + (", ".join(parts[:-1]) + " and " if len(parts) > 1 else "") \
+        + parts[-1] + "."
+
+
+def to_markdown(rep: dict) -> str:
     lines = ["# Success metrics", "",
-             f"Generated {rep['generated']} on {m['cpu_model']} ({m['logical_cores']} cores, "
-             f"{m['platform']}). Benchmarks ran on: "
-             + (", ".join(f"{k}: {v}" for k, v in rep["bench_machines"].items()) or "none") + ".",
+             f"Generated {rep['generated']} from the reports below. {_machines_line(rep)}",
              "", "| metric | target | measured | status | evidence |", "|---|---|---|---|---|"]
     for x in rep["metrics"]:
         ev = ", ".join(f"[{e.strip()}]({e.strip()})" if e.strip().endswith((".md", ".json"))
@@ -519,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reports", type=Path, default=REPORTS, help="reports folder (reports/)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     a = p.parse_args(argv)
-    rep = build(a.reports, plots=not a.no_plots)
+    rep = machine.portable(build(a.reports, plots=not a.no_plots))
     md, js = a.reports / "success-metrics.md", a.reports / "success-metrics.json"
     atomic_write(js, json.dumps(rep, indent=2) + "\n")
     atomic_write(md, to_markdown(rep))

@@ -1,8 +1,13 @@
-"""Run every engine on one model in its own fresh process and write reports/bench/<model>.{json,md}.
+"""The benchmark runner: every engine of one model in its own fresh process, one report.
 
-Flow: build the 30-s clip -> for each engine, put the weights in its layout (benchmarks.prepare)
-and run `python -m benchmarks.worker` (load, one untimed warm-up, `repeats` timed runs) -> summarize
-(median and spread) -> print the table -> write the JSON and Markdown atomically.
+Flow: the model's BenchSpec (`bench_for`: the spec's own `bench`, or for a Whisper model with
+installed real weights the four peers of benchmarks.engines) -> the real-speech clip
+(benchmarks.clips, `bench.audio_seconds` long) -> for each engine (ours first): the untimed
+`bench.prepare` in this process (a peer's weight layout), then `python -m benchmarks.worker`
+(load, per stage one untimed warm-up and `repeats` timed calls, peak memory) -> median and spread
+per stage, real-time factor, ratios against ours of this run -> reports/bench/<model>.{json,md},
+written atomically. Two report layouts: "stages" (a row per engine and stage: encode, decode,
+vocode, ...) and "transcription" (Whisper's: RTF, encoder time per window, ms per token, WER).
 """
 
 from __future__ import annotations
@@ -20,36 +25,78 @@ import numpy as np
 
 from benchmarks import machine
 from benchmarks.clips import english_clip
-from benchmarks.engines import OPTIONS, check_engines
-from benchmarks.prepare import DEFAULT_CACHE, prepare
+from benchmarks.prepare import DEFAULT_CACHE
 from benchmarks.stats import spread_str, summarize
 from parity.report import atomic_write
+from parity.spec import BenchSpec
+
+__all__ = ["MB", "REPORTS", "ROOT", "atomic_write", "bench_for", "run", "write"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
 REPORTS = ROOT / "reports" / "bench"
 MB = 1024 * 1024
 
 
-def worker_env(threads: int) -> dict:
+def bench_for(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1,
+              options: dict | None = None) -> BenchSpec:
+    """The BenchSpec that times `model`: its spec's `bench`; a Whisper model with installed
+    real weights gets `benchmarks.engines.whisper_bench` (its peers live in benchmarks/, which
+    parity/ does not import), run as `options` say (`engines.WhisperRun` fields: device, TF32,
+    random weights, stages)."""
+    from parity.registry import get
+    from weights.whisper import REGISTERED
+
+    spec = get(model)
+    if model in REGISTERED and spec.bench is None:
+        from benchmarks.engines import WhisperRun, whisper_bench
+
+        return whisper_bench(model, cache, threads, WhisperRun(**(options or {})))
+    if options:
+        raise ValueError(f"{model}: run options {sorted(options)} apply to the Whisper models "
+                         f"with installed weights ({', '.join(sorted(REGISTERED))}) only")
+    if spec.bench is None:
+        raise ValueError(f"{model} has no BenchSpec (spec.bench); nothing to time")
+    return spec.bench
+
+
+def engine_dtypes(bench: BenchSpec, engines: list[str], dtype: str) -> dict[str, str]:
+    """The dtype each engine runs: ours and the peers of `bench.peer_dtypes` the run's (an error
+    where one cannot), the other peers float32 (a torch reference)."""
+    unknown = sorted(set(engines) - set(bench.engines))
+    if unknown:
+        raise ValueError(f"unknown engines {unknown}; this model has {list(bench.engines)}")
+    if dtype not in bench.dtypes:
+        raise ValueError(f"bench dtype {dtype!r} not supported; choose from {bench.dtypes}")
+    bad = [e for e in engines if e in bench.peer_dtypes and dtype not in bench.peer_dtypes[e]]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} cannot run {dtype} on this benchmark (CPU torch and "
+                         f"CTranslate2 are timed in float32); pass --engines "
+                         f"{','.join(e for e in engines if e not in bad)} or --dtype float32")
+    return {e: dtype if e == bench.engines[0] or e in bench.peer_dtypes else "float32"
+            for e in engines}
+
+
+def worker_env(threads: int, tf32: bool = False) -> dict:
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[k] = str(threads)
     env["TOKENIZERS_PARALLELISM"] = "false"
-    env["MLX_ENABLE_TF32"] = "0"  # full fp32 matmuls where a backend would use TF32 (CUDA)
+    # full fp32 matmuls where a backend would use TF32 (CUDA), unless TF32 is what is timed
+    env["MLX_ENABLE_TF32"] = "1" if tf32 else "0"
     env["HF_HUB_OFFLINE"] = "1"  # nothing may be downloaded; fail instead
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
-def run_worker(job: dict, workdir: Path, threads: int, timeout_s: float) -> dict:
+def run_worker(job: dict, workdir: Path, timeout_s: float) -> dict:
     """Run one engine's worker in a fresh interpreter; its result dict (with 'error' on failure)."""
     job_file = workdir / f"job-{job['engine']}.json"
     out_file = workdir / f"result-{job['engine']}.json"
     job_file.write_text(json.dumps(job))
     try:
         proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", str(job_file),
-                               str(out_file)], cwd=ROOT, env=worker_env(threads),
+                               str(out_file)], cwd=ROOT,
+                              env=worker_env(job["threads"], job["options"].get("tf32", False)),
                               timeout=timeout_s, stdout=sys.stderr, check=False)
     except subprocess.TimeoutExpired:
         return {"engine": job["engine"], "error": f"timed out after {timeout_s:.0f} s "
@@ -61,12 +108,16 @@ def run_worker(job: dict, workdir: Path, threads: int, timeout_s: float) -> dict
 
 
 # ---------------------------------------------------------------------------------------------
-# statistics
+# summaries
 
 
-def word_error_rate(reference: str, hypothesis: str) -> tuple[float, str]:
-    """(WER, normalizer used): openai-whisper's EnglishTextNormalizer when importable."""
-    import jiwer
+def word_error_rate(reference: str, hypothesis: str) -> tuple[float | None, str]:
+    """(WER, normalizer used): openai-whisper's EnglishTextNormalizer when importable; (None,
+    why) without jiwer (the GPU machine's set-up)."""
+    try:
+        import jiwer
+    except ImportError:
+        return None, "not computed: jiwer is not installed"
 
     try:
         from whisper.normalizers import EnglishTextNormalizer
@@ -83,6 +134,17 @@ def word_error_rate(reference: str, hypothesis: str) -> tuple[float, str]:
     if not ref:
         raise ValueError("the reference transcript is empty; WER is undefined")
     return float(jiwer.wer(" ".join(ref), " ".join(hyp) if hyp else "")), how
+
+
+def transcription_result(result: dict) -> dict:
+    """A worker result with a "transcribe" stage (and its facts) -> the per-run record of the
+    transcription report: runs (wall, encoder time, windows, tokens), transcript, engine info."""
+    st = next(x for x in result["stages"] if x["name"] == "transcribe")
+    runs = [{"wall_s": w, "encoder_s": f["encoder_s"], "n_windows": f["n_windows"],
+             "n_tokens": f["n_tokens"]} for w, f in zip(st["wall_s"], st["facts"])]
+    return dict(result, runs=runs, text=st["facts"][-1]["text"],
+                warmup_text=st["warmup_facts"]["text"],
+                engine_info=st["facts"][-1].get("engine_info"))
 
 
 def summarize_engine(result: dict, duration_s: float, reference_text: str) -> dict:
@@ -109,21 +171,61 @@ def summarize_engine(result: dict, duration_s: float, reference_text: str) -> di
     return s
 
 
-def add_ratios(summaries: dict[str, dict], baseline: str = "ours") -> None:
-    """`time_vs_ours`: engine median wall time / ours (> 1: the engine is slower than ours)."""
-    base = summaries.get(baseline)
+def summarize_stages(result: dict) -> dict:
+    """Per stage: wall-time and RTF summaries; plus load time and memory."""
+    stages = {}
+    for st in result["stages"]:
+        stages[st["name"]] = {"wall_s": summarize(st["wall_s"]),
+                              "rtf": summarize([w / st["audio_seconds"] for w in st["wall_s"]]),
+                              "audio_seconds": st["audio_seconds"]}
+    return {"stages": stages, "load_s": result["load_s"],
+            "peak_rss_bytes": result["peak_rss_bytes"], "mlx_peak_bytes": result["mlx_peak_bytes"],
+            "mlx_peak_run_bytes": result["mlx_peak_run_bytes"]}
+
+
+def _ratio(s: dict, base: dict | None) -> float | None:
+    return s["wall_s"]["median"] / base["wall_s"]["median"] if base else None
+
+
+def add_ratios(summaries: dict[str, dict], ours: str) -> None:
+    """`time_vs_ours`: an engine's median wall time over ours' (> 1: the engine is slower), per
+    stage in a stage summary."""
+    base = summaries.get(ours)
     for s in summaries.values():
-        s["time_vs_ours"] = (s["wall_s"]["median"] / base["wall_s"]["median"]) if base else None
+        if "stages" not in s:
+            s["time_vs_ours"] = _ratio(s, base)
+            continue
+        for name, st in s["stages"].items():
+            st["time_vs_ours"] = _ratio(st, base["stages"].get(name) if base else None)
 
 
 # ---------------------------------------------------------------------------------------------
-# table and reports
+# tables and reports
 
 COLUMNS = ("engine", "RTF", "wall s", "enc s/window", "ms/token", "tokens", "peak RSS MB",
            "MLX peak MB (run)", "time / ours", "WER")
+STAGE_COLUMNS = ("engine", "stage", "RTF", "wall s", "time / ours", "load s", "peak RSS MB",
+                 "MLX peak MB (run)")
+
+
+def _mlx_mb(s: dict) -> str:
+    if s["mlx_peak_bytes"] is None:
+        return "-"
+    run = s.get("mlx_peak_run_bytes")
+    return f"{s['mlx_peak_bytes'] / MB:.0f}" + ("" if run is None else f" ({run / MB:.0f})")
+
+
+def _times(r: float | None) -> str:
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def _failed_rows(failed: dict[str, str], n_columns: int) -> list[list[str]]:
+    return [[name, "FAILED: " + err.splitlines()[0][:90]] + [""] * (n_columns - 2)
+            for name, err in failed.items()]
 
 
 def table_rows(summaries: dict[str, dict], failed: dict[str, str]) -> list[list[str]]:
+    """Rows of the transcription table (`COLUMNS`)."""
     rows = []
     for name, s in summaries.items():
         enc, mpt = s["encoder_per_window_s"], s["ms_per_token"]
@@ -131,15 +233,27 @@ def table_rows(summaries: dict[str, dict], failed: dict[str, str]) -> list[list[
             name, spread_str(s["rtf"], fmt="{:.3f}"), spread_str(s["wall_s"], fmt="{:.2f}"),
             "n/a" if enc is None else spread_str(enc, fmt="{:.3f}"),
             "n/a" if mpt is None else spread_str(mpt, fmt="{:.1f}"),
-            str(s["n_tokens"]), f"{s['peak_rss_bytes'] / MB:.0f}",
-            "-" if s["mlx_peak_bytes"] is None else f"{s['mlx_peak_bytes'] / MB:.0f}"
-            + ("" if s.get("mlx_peak_run_bytes") is None
-               else f" ({s['mlx_peak_run_bytes'] / MB:.0f})"),
-            "-" if s["time_vs_ours"] is None else f"{s['time_vs_ours']:.2f}x",
-            f"{s['wer']:.3f}"])
-    for name, err in failed.items():
-        rows.append([name, "FAILED: " + err.splitlines()[0][:90]] + [""] * (len(COLUMNS) - 2))
-    return rows
+            str(s["n_tokens"]), f"{s['peak_rss_bytes'] / MB:.0f}", _mlx_mb(s),
+            _times(s["time_vs_ours"]), "n/a" if s["wer"] is None else f"{s['wer']:.3f}"])
+    return rows + _failed_rows(failed, len(COLUMNS))
+
+
+def stage_rows(summaries: dict[str, dict], failed: dict[str, str]) -> list[list[str]]:
+    """Rows of the per-stage table (`STAGE_COLUMNS`)."""
+    rows = []
+    for name, s in summaries.items():
+        for stage, st in s["stages"].items():
+            rows.append([name, stage, spread_str(st["rtf"], fmt="{:.4f}"),
+                         spread_str(st["wall_s"], fmt="{:.3f}"), _times(st["time_vs_ours"]),
+                         f"{s['load_s']:.2f}", f"{s['peak_rss_bytes'] / MB:.0f}", _mlx_mb(s)])
+    return rows + _failed_rows(failed, len(STAGE_COLUMNS))
+
+
+def report_table(rep: dict) -> tuple[list[list[str]], tuple[str, ...]]:
+    """(rows, columns) of a report, in its layout."""
+    if rep["kind"] == "stages":
+        return stage_rows(rep["summaries"], rep["failed"]), STAGE_COLUMNS
+    return table_rows(rep["summaries"], rep["failed"]), COLUMNS
 
 
 def format_table(rows: list[list[str]], columns=COLUMNS) -> str:
@@ -162,26 +276,31 @@ def markdown_table(rows: list[list[str]], columns=COLUMNS) -> str:
     return "\n".join(out)
 
 
-def headline(summaries: dict[str, dict]) -> list[str]:
+def headline(summaries: dict[str, dict], ours: str = "ours") -> list[str]:
+    """One line per peer (and stage): its time over ours'."""
+    if ours not in summaries:
+        return [f"{ours} did not run: no ratios"]
     lines = []
-    if "ours" not in summaries:
-        return ["ours did not run: no ratios"]
     for name, s in summaries.items():
-        if name == "ours":
+        if name == ours:
             continue
-        r = s["time_vs_ours"]
-        lines.append(f"{name} takes {r:.2f}x ours' time ("
-                     + (f"ours is {r:.2f}x faster" if r >= 1 else f"ours is {1 / r:.2f}x slower")
-                     + ")")
+        items = ([(f"{k}: ", st["time_vs_ours"]) for k, st in s["stages"].items()]
+                 if "stages" in s else [("", s["time_vs_ours"])])
+        for prefix, r in items:
+            if r is not None:
+                lines.append(f"{prefix}{name} takes {r:.2f}x ours' time ("
+                             + (f"ours is {r:.2f}x faster" if r >= 1
+                                else f"ours is {1 / r:.2f}x slower") + ")")
     return lines
+
+
+def _first(rep: dict, key: str):
+    return next((r[key] for r in rep["engines"].values() if r.get(key)), None)
 
 
 def to_markdown(rep: dict) -> str:
     m, c = rep["machine"], rep["clip"]
-    blas = next((r["blas"] for r in rep["engines"].values() if r.get("blas")), None)
-    dev = next((r["mlx_device"] for r in rep["engines"].values() if r.get("mlx_device")), None)
-    kernels = next((r["cpu_kernels"] for r in rep["engines"].values() if r.get("cpu_kernels")),
-                   None)
+    stages = rep["kind"] == "stages"
     lines = [
         f"# Benchmark: {rep['model']} ({rep['dtype']})", "",
         f"- Run: {rep['started']} — `{rep['command']}`",
@@ -190,51 +309,73 @@ def to_markdown(rep: dict) -> str:
          f"{m['platform']}"),
         (f"- Load average (1/5/15 min) before / after: {m['loadavg_1_5_15']} / "
          f"{rep['loadavg_after']}"),
-        f"- MLX device: {dev}; MLX BLAS: {blas}",
-        f"- MLX CPU softmax/GELU kernels: {kernels}",
+        f"- MLX device: {_first(rep, 'mlx_device')}; MLX BLAS: {_first(rep, 'blas')}",
+        f"- MLX CPU softmax/GELU kernels: {_first(rep, 'cpu_kernels')}",
         (f"- Threads: {rep['threads']} for every engine (torch.set_num_threads, CTranslate2 "
          "cpu_threads, OMP/MKL/OPENBLAS_NUM_THREADS)"),
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in rep["versions"].items()),
-        (f"- Clip: {c['duration_s']:.1f} s from {c['source']} ({', '.join(c['pieces'])}; "
-         f"{c['speech_s']:.2f} s of speech then silence; cut: {c['cut']}), "
-         f"sha256(float32) {c['sha256_float32'][:16]}…"),
-        "- Options (every engine): " + ", ".join(f"{k}={v}" for k, v in rep["options"].items()),
-        (f"- Timing: one fresh process per engine; load, one untimed warm-up, {rep['repeats']} "
-         "timed runs; median [min-max]"),
-        "", markdown_table(table_rows(rep["summaries"], rep["failed"])), "",
-        ("Columns: RTF = wall time / audio duration; enc s/window = time inside the encoder per "
-         "30-s window; ms/token = (wall − encoder) / text tokens generated (mel, prompt, decoding "
-         "and logit filters); peak RSS = the worker process's high-water resident set "
-         "(VmHWM on Linux) over imports, load and runs; MLX peak = `mx.get_peak_memory()` (MLX "
-         "allocations, excluding its buffer cache) over load and runs, in brackets over the "
-         "runs only (warm-up and timed); time / ours = median wall time over ours' "
-         "(> 1: slower than ours); WER against the clip's reference transcript."), "",
-    ]
-    hl = headline(rep["summaries"])
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in rep["versions"].items())]
+    if stages:
+        lines.append(f"- Input: {c['duration_s']:.1f} s of speech from {c['source']} "
+                     f"({', '.join(c['pieces'])}), sha256(float32) {c['sha256_float32'][:16]}…, "
+                     "resampled by each engine's build to the model's rate outside the timed "
+                     "calls")
+    else:
+        lines += [(f"- Clip: {c['duration_s']:.1f} s from {c['source']} "
+                   f"({', '.join(c['pieces'])}; {c['speech_s']:.2f} s of speech then silence; "
+                   f"cut: {c['cut']}), sha256(float32) {c['sha256_float32'][:16]}…"),
+                  "- Options (every engine): "
+                  + ", ".join(f"{k}={v}" for k, v in rep["options"].items())]
+    rows, columns = report_table(rep)
+    lines += [
+        (f"- Timing: one fresh process per engine; load, then per stage one untimed warm-up and "
+         f"{rep['repeats']} timed calls; median [min-max]"),
+        "", markdown_table(rows, columns), "",
+        ("Columns: RTF = wall time of one call / seconds of audio it covers; "
+         + ("" if stages else "enc s/window = time inside the encoder per 30-s window; "
+            "ms/token = (wall − encoder) / text tokens generated (mel, prompt, decoding and "
+            "logit filters); ")
+         + "time / ours = the engine's median over ours' (> 1: slower than ours); peak RSS = "
+         "the worker's high-water resident set (VmHWM on Linux) over imports, load and runs; "
+         "MLX peak = `mx.get_peak_memory()` (MLX allocations, excluding its buffer cache) over "
+         "load and runs, in brackets over the runs only (warm-up and timed)"
+         + ("." if stages else "; WER against the clip's reference transcript.")), ""]
+    hl = headline(rep["summaries"], rep["ours"])
     if hl:
         lines += ["## Headline", ""] + [f"- {h}" for h in hl] + [""]
+    if stages:
+        lines += [f"- **{name}** FAILED: {r['error']}" for name, r in rep["engines"].items()
+                  if "error" in r]
+        return "\n".join(lines) + "\n"
     lines += ["## Transcripts", ""]
     for name, r in rep["engines"].items():
-        if "error" in r:
-            lines += [f"- **{name}**: FAILED — {r['error']}"]
-        else:
-            lines += [f"- **{name}**: {r['text'].strip()}"]
+        lines.append(f"- **{name}**: " + (f"FAILED — {r['error']}" if "error" in r
+                                          else r["text"].strip()))
     lines += ["", f"Reference: {c['reference_text']}", ""]
     return "\n".join(lines)
 
 
-def run(model: str, engines: list[str], repeats: int = 3, dtype: str = "float32",
-        threads: int | None = None, cache: Path = DEFAULT_CACHE, out_dir: Path = REPORTS,
-        timeout_s: float = 1800.0, command: str = "") -> dict:
-    check_engines(engines, dtype)
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | None = None,
+        engines: list[str] | None = None, cache: Path = DEFAULT_CACHE,
+        timeout_s: float = 1800.0, command: str = "", options: dict | None = None) -> dict:
+    """Time every engine (or `engines`) of `model`; the report dict (`write` saves it).
+    `options`: how a Whisper model runs (`bench_for`)."""
     if repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
     threads = threads or os.cpu_count() or 1
+    options = dict(options or {})
+    bench = bench_for(model, cache, threads, options)
+    engines = list(engines or bench.engines)
+    dtypes = engine_dtypes(bench, engines, dtype)
+    ours = bench.engines[0]
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     facts = machine.machine_facts()
-    clip = english_clip()
-    print(f"bench {model} ({dtype}): {clip.duration_s:.1f} s clip from {clip.source}, "
-          f"{len(engines)} engines, warm-up + {repeats} repeats each, {threads} threads",
+    clip = english_clip(bench.audio_seconds)
+    print(f"bench {model} ({dtype}): {clip.duration_s:.1f} s clip from {clip.source}, engines "
+          f"{engines}, warm-up + {repeats} repeats per stage, {threads} threads",
           file=sys.stderr, flush=True)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -242,39 +383,48 @@ def run(model: str, engines: list[str], repeats: int = 3, dtype: str = "float32"
         clip_file = workdir / "clip.npy"
         np.save(clip_file, clip.audio)
         for i, engine in enumerate(engines, 1):
-            t0 = time.perf_counter()
-            print(f"[{i}/{len(engines)}] {engine}: preparing weights", file=sys.stderr, flush=True)
+            t0, tag = time.perf_counter(), f"[{i}/{len(engines)}] {engine}"
             try:
-                prepared = prepare(engine, model, dtype, cache)
-            except Exception as e:  # noqa: BLE001  (recorded as this engine's failure; others run)
+                if bench.prepare is not None:
+                    print(f"{tag}: preparing", file=sys.stderr, flush=True)
+                    bench.prepare(engine, dtypes[engine])
+            except Exception as e:  # noqa: BLE001  (recorded as this engine's failure)
                 results[engine] = {"engine": engine, "error": f"{type(e).__name__}: {e}"}
-                print(f"[{i}/{len(engines)}] {engine}: FAILED preparing: {e}", file=sys.stderr)
+                print(f"{tag}: FAILED preparing: {e}", file=sys.stderr)
                 continue
-            print(f"[{i}/{len(engines)}] {engine}: fresh process", file=sys.stderr, flush=True)
-            job = {"engine": engine, "prepared": prepared, "dtype": dtype, "threads": threads,
-                   "repeats": repeats, "clip": str(clip_file)}
-            results[engine] = run_worker(job, workdir, threads, timeout_s)
+            print(f"{tag}: fresh process", file=sys.stderr, flush=True)
+            job = {"model": model, "engine": engine, "dtype": dtypes[engine], "threads": threads,
+                   "repeats": repeats, "clip": str(clip_file), "cache": str(cache),
+                   "options": options}
+            results[engine] = run_worker(job, workdir, timeout_s)
             status = "FAILED" if "error" in results[engine] else "done"
-            print(f"[{i}/{len(engines)}] {engine}: {status} in {time.perf_counter() - t0:.1f} s",
-                  file=sys.stderr, flush=True)
+            print(f"{tag}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
+                  flush=True)
     summaries, failed = {}, {}
     for name, r in results.items():
         if "error" in r:
             failed[name] = r["error"]
+        elif bench.report == "stages":
+            summaries[name] = summarize_stages(r)
         else:
+            results[name] = r = transcription_result(r)
             summaries[name] = summarize_engine(r, clip.duration_s, clip.text)
-    add_ratios(summaries)
-    rep = {
-        "model": model, "dtype": dtype, "started": started, "command": command,
-        "machine": facts, "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg")
-        else None, "versions": machine.versions(), "clip": clip.describe(),
-        "options": OPTIONS.to_dict(), "threads": threads, "repeats": repeats,
-        "summaries": summaries, "failed": failed, "engines": results,
-    }
+    add_ratios(summaries, ours)
+    rep = {"model": model, "kind": bench.report, "ours": ours, "dtype": dtype,
+           "started": started, "command": command, "machine": facts,
+           "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+           "versions": machine.versions(), "clip": clip.describe(), "threads": threads,
+           "repeats": repeats, "run_options": options, "summaries": summaries, "failed": failed,
+           "engines": results}
+    if bench.report == "transcription":
+        from benchmarks.engines import OPTIONS
+
+        rep["options"] = OPTIONS.to_dict()
     return rep
 
 
 def write(rep: dict, out_dir: Path = REPORTS) -> tuple[Path, Path]:
+    rep = machine.portable(rep)  # paths relative to the repository, never this machine's
     stem = rep["model"] if rep["dtype"] == "float32" else f"{rep['model']}-{rep['dtype']}"
     js, md = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     atomic_write(js, json.dumps(rep, indent=2) + "\n")

@@ -3,7 +3,8 @@
 numpy, scipy and soundfile only; ffmpeg (the command-line tool) is used, when installed, for
 formats libsndfile cannot read (mp3 on old libsndfile, m4a/aac, video containers, ...).
 
-Upstream counterpart: openai-whisper 20250625 `whisper/audio.py` `load_audio` / `pad_or_trim`.
+Upstream counterpart: openai-whisper 20250625 `whisper/audio.py` `load_audio` (its constants and
+`pad_or_trim` are in `weights.whisper_audio`, shared with the torch side).
 Deviations from upstream:
 - Files are decoded by soundfile at their own rate and resampled here with a polyphase filter
   (`scipy.signal.resample_poly`, Kaiser window, beta 5) instead of by ffmpeg's resampler to 16-bit
@@ -31,9 +32,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-SAMPLE_RATE = 16000  # Whisper's input rate
-CHUNK_LENGTH = 30  # seconds in one Whisper window
-N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # 480000
+from weights.whisper_audio import SAMPLE_RATE
 
 FFMPEG_INSTALL_HINT = ("install ffmpeg (Debian/Ubuntu: apt install ffmpeg; macOS: brew install "
                        "ffmpeg; conda: conda install -c conda-forge ffmpeg) or convert the file to "
@@ -84,21 +83,6 @@ def resample(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
         return np.asarray(x)
     g = math.gcd(int(orig_sr), int(new_sr))
     return resample_poly(x, int(new_sr) // g, int(orig_sr) // g, axis=-1)
-
-
-def pad_or_trim(array: np.ndarray, length: int = N_SAMPLES, *, axis: int = -1) -> np.ndarray:
-    """Zero-pad at the end or cut `array` along `axis` to `length` (a 30 s window by default)."""
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")
-    array = np.asarray(array)
-    n = array.shape[axis]
-    if n > length:
-        array = np.take(array, np.arange(length), axis=axis)
-    elif n < length:
-        widths = [(0, 0)] * array.ndim
-        widths[axis] = (0, length - n)
-        array = np.pad(array, widths)
-    return array
 
 
 def _check_rate(name: str, rate) -> None:

@@ -13,7 +13,7 @@ error naming what to pass instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import mlx.core as mx
@@ -96,6 +96,35 @@ def load_strict(model, params: Mapping[str, np.ndarray | mx.array],
     model.load_weights(loaded, strict=True)
     mx.eval(model.parameters())
     return model
+
+
+def load_checkpoint(path_or_id: str | Path, dtype: str | mx.Dtype, *, what: str, writes: str,
+                    read: Callable, config: Callable, build: Callable, convert: Callable,
+                    convert_takes_config: bool = False):
+    """The load of a model package whose checkpoint is one folder or file on disk:
+    `read(path)` (its `weights.<model>.load`: `.config` dict and canonical `.state`) ->
+    `config(w.config)` -> `build(cfg, mx_dtype)` -> `convert(w.state[, cfg])` -> `load_strict`.
+    `what` names the model in errors, `writes` what produces such a checkpoint."""
+    w = read(checkpoint_path(path_or_id, what, writes))
+    cfg = config(w.config)
+    params = convert(w.state, cfg) if convert_takes_config else convert(w.state)
+    return load_strict(build(cfg, as_dtype(dtype)), params, dtype, what=what)
+
+
+def make_loader(what: str, writes: str, read: Callable, config: Callable, build: Callable,
+                convert: Callable, convert_takes_config: bool = False) -> Callable:
+    """`load(path_or_id, dtype="float32")` for a model package: `load_checkpoint` with these
+    parts (see there), documented with `what` and `writes`. `build(cfg, dtype)` is usually the
+    model class itself."""
+
+    def load(path_or_id: str | Path, dtype: str | mx.Dtype = "float32"):
+        return load_checkpoint(path_or_id, dtype, what=what, writes=writes, read=read,
+                               config=config, build=build, convert=convert,
+                               convert_takes_config=convert_takes_config)
+
+    load.__doc__ = (f"{what} from `path_or_id`: {writes}; `dtype` float32, float16 or "
+                    "bfloat16. Raises LoadError naming every key or shape that does not fit.")
+    return load
 
 
 def checkpoint_path(path_or_id: str | Path, what: str, writes_it: str) -> Path:

@@ -23,8 +23,10 @@ class SamplingOptions:
     min_p: float = 0.0  # drop tokens below min_p x the top probability (0: off)
     repetition_penalty: float = 1.0  # divide positive / multiply negative logits of seen tokens
     repetition_window: int = 0  # how many recent tokens the penalty sees (0: the whole history)
-    cfg_scale: float = 1.0  # classifier-free guidance: cond + scale * (cond - uncond) (1: off)
+    cfg_scale: float = 1.0  # classifier-free guidance: uncond + scale * (cond - uncond) (1: off;
+    #   Dia's form cond + scale * (cond - uncond): layers.sampling.guidance_dia)
     max_tokens: int = 1024  # generation stops here if no stop token came
+    draw: str = "gumbel"  # the noise a draw consumes: "gumbel" (per token) or "uniform" (per row)
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -35,6 +37,8 @@ class SamplingOptions:
             raise ValueError(f"min_p must be in [0, 1), got {self.min_p}")
         if self.top_k < 0 or self.repetition_window < 0 or self.max_tokens < 1:
             raise ValueError("top_k and repetition_window must be >= 0, max_tokens >= 1")
+        if self.draw not in ("gumbel", "uniform"):
+            raise ValueError(f"draw must be 'gumbel' or 'uniform', got {self.draw!r}")
         if self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
 

@@ -1,8 +1,24 @@
-"""Speech clips the specs feed both sides: the committed espeak fixtures and ../shared/speech."""
+"""The one reader of speech clips, for the specs, the tests and the benchmarks.
+
+Clips live in folders with a `manifest.jsonl` (one JSON object per line: `id`, `file` relative to
+the folder, `text`, `language`, `sha256`, ...): the committed espeak fixtures
+(tests/fixtures/speech) and the real speech in ../shared/speech (absent on some machines).
+
+- `manifest(folder)`: the entries, each with `path` added; a missing manifest is an error that
+  names it (`missing_ok=True`: [] instead).
+- `read_audio(path, sample_rate, seconds)`: float32 mono at `sample_rate` (channels averaged,
+  polyphase resampling, `resample`), cut to its first `seconds`.
+- `read_clip(clip_id, folder, sample_rate, seconds)`: (entry, samples) of one clip.
+- `audio_inputs(case)`: a golden case's {"audio": samples} inputs.
+
+numpy, soundfile and scipy only; mlx_impl never imports this (it reads audio with
+mlx_impl.audio_io).
+"""
 
 from __future__ import annotations
 
 import json
+from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -15,30 +31,58 @@ SHARED_SPEECH = ROOT.parent / "shared" / "speech"  # real speech; absent on some
 SAMPLE_RATE = 16000
 
 
-def manifest(folder: Path) -> list[dict]:
-    """Entries of `folder`/manifest.jsonl with `path` added; [] when the folder has none."""
-    path = folder / "manifest.jsonl"
-    if not path.exists():
-        return []
+def has_manifest(folder: Path) -> bool:
+    return (Path(folder) / "manifest.jsonl").is_file()
+
+
+def manifest(folder: Path, missing_ok: bool = False) -> list[dict]:
+    """Entries of `folder`/manifest.jsonl in file order, each with `path` (folder / file) added."""
+    path = Path(folder) / "manifest.jsonl"
+    if not path.is_file():
+        if missing_ok:
+            return []
+        raise FileNotFoundError(f"clip manifest {path} is missing: the fixtures are committed "
+                                "(scripts/make_fixtures.py writes them); ../shared/speech is "
+                                "laid beside the clone")
     entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [dict(e, path=folder / e["file"]) for e in entries]
+    return [dict(e, path=Path(folder) / e["file"]) for e in entries]
 
 
-def read_clip(clip_id: str, folder: Path = FIXTURES) -> tuple[dict, np.ndarray]:
-    """(manifest entry, 16 kHz mono float32 samples) of one clip."""
+def resample(audio: np.ndarray, sample_rate: int, target: int) -> np.ndarray:
+    """float32 `audio` (last axis time) from `sample_rate` to `target` Hz: scipy `resample_poly`
+    by the reduced ratio (its Kaiser-windowed FIR); an unchanged copy when the rates are equal
+    (what resample_poly returns then; scipy is not imported)."""
+    if int(sample_rate) == int(target):
+        return np.array(audio, dtype=np.float32)
+    from scipy.signal import resample_poly
+
+    g = gcd(int(sample_rate), int(target))
+    return resample_poly(np.asarray(audio, np.float32), target // g, sample_rate // g,
+                         axis=-1).astype(np.float32)
+
+
+def read_audio(path: Path, sample_rate: int = SAMPLE_RATE,
+               seconds: float | None = None) -> np.ndarray:
+    """The file as (N,) float32 mono at `sample_rate` (channels averaged, then `resample`),
+    cut to its first `seconds` (at the new rate)."""
     import soundfile
 
-    if not (folder / "manifest.jsonl").exists():
-        raise FileNotFoundError(f"clip manifest {folder / 'manifest.jsonl'} is missing")
+    audio, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+    audio = resample(audio.mean(axis=1), sr, sample_rate)
+    if seconds is not None:
+        audio = audio[: int(seconds * sample_rate)]
+    return np.ascontiguousarray(audio)
+
+
+def read_clip(clip_id: str, folder: Path = FIXTURES, sample_rate: int = SAMPLE_RATE,
+              seconds: float | None = None) -> tuple[dict, np.ndarray]:
+    """(manifest entry, (N,) float32 mono samples at `sample_rate`) of one clip (`read_audio`)."""
     entries = {e["id"]: e for e in manifest(folder)}
     if clip_id not in entries:
-        raise KeyError(f"no clip {clip_id!r}; {folder / 'manifest.jsonl'} has {sorted(entries)}")
+        raise KeyError(f"no clip {clip_id!r}; {Path(folder) / 'manifest.jsonl'} has "
+                       f"{sorted(entries)}")
     e = entries[clip_id]
-    audio, sr = soundfile.read(e["path"], dtype="float32", always_2d=True)
-    if sr != SAMPLE_RATE or audio.shape[1] != 1:
-        raise ValueError(f"clip {e['file']}: expected 16000 Hz mono, got {sr} Hz with "
-                         f"{audio.shape[1]} channels; resample it")
-    return e, np.ascontiguousarray(audio[:, 0])
+    return e, read_audio(e["path"], sample_rate, seconds)
 
 
 def audio_inputs(case: GoldenCase) -> CaseInputs:

@@ -135,6 +135,35 @@ def compare_taps(
     return out
 
 
+def compare_row(
+    got: Mapping[str, np.ndarray],  # MLX taps
+    want: Mapping[str, np.ndarray],  # reference taps, execution order
+    table: ToleranceTable,
+    taps: Sequence[str] | None = None,  # None: every tap the reference recorded
+    discrete: Sequence[str] = (),
+) -> dict:
+    """One row of an end-to-end check (a clip, a codebook count) through `compare_taps`.
+
+    Checks never compute their own error ratio: this is their way in. A hard error (NaN/Inf,
+    shape mismatch, missing tap) fails the row, and its message, which names the tap, is the
+    row's `error`. Returns JSON-able {"passed", "error", "failing_taps", "worst_tap",
+    "worst_over_tolerance"} (the largest max |got-want| / (atol + rtol |want|) over the
+    continuous taps; <= 1 passes).
+    """
+    names = tuple(want) if taps is None else tuple(taps)
+    try:
+        cmp = compare_taps(got, want, names, table, discrete)
+    except ParityError as e:
+        return {"passed": False, "error": str(e), "failing_taps": [], "worst_tap": None,
+                "worst_over_tolerance": None}
+    cont = [r for r in cmp.results if isinstance(r, TapStats)]
+    worst = max(cont, key=lambda r: r.over_tol, default=None)
+    return {"passed": cmp.passed, "error": None,
+            "failing_taps": [r.name for r in cmp.results if not r.passed],
+            "worst_tap": worst.name if worst else None,
+            "worst_over_tolerance": worst.over_tol if worst else 0.0}
+
+
 def worst_pairs(got: np.ndarray, want: np.ndarray, tol: Tolerance, k: int = 5) -> list[tuple]:
     """The k elements with the largest excess over the tolerance: (index, got, want, |diff|)."""
     g = got.astype(np.float64).ravel()

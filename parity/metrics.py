@@ -3,6 +3,9 @@
 All statistics are computed in float64 on the float values of both arrays. The pass rule is
 numpy's allclose rule with the reference on the right: every element must satisfy
 `|got - want| <= atol + rtol * |want|`. Nothing passes on "most elements matched".
+
+Gates outside the tap tables (an SNR >= 60 dB, a round-trip difference <= 0.1 dB) use `snr_db`,
+which refuses mismatched shapes and NaN/Inf, and `at_least` / `at_most`, which refuse NaN.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class TapStats:
     n_fail: int  # elements over the tolerance
     size: int
     note: str = ""  # e.g. "fingerprint 4096/576000" when compared against a stored fingerprint
+    over_tol: float = 0.0  # max |got - want| / (atol + rtol |want|): <= 1 passes
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -58,11 +62,17 @@ def check_shapes(name: str, got: np.ndarray, want: np.ndarray) -> None:
                           f"{want.shape}; fix the layout on one side (MLX is channels-last)")
 
 
-def tap_stats(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> TapStats:
-    """Statistics of `got` (MLX) against `want` (reference); raises ParityError on hard errors."""
+def check_pair(name: str, got: np.ndarray, want: np.ndarray) -> None:
+    """The hard errors of any comparison: a shape mismatch (no broadcasting), NaN/Inf on either
+    side. Raises ParityError naming the tap."""
     check_shapes(name, got, want)
     check_finite(name, "mlx", got)
     check_finite(name, "reference", want)
+
+
+def tap_stats(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> TapStats:
+    """Statistics of `got` (MLX) against `want` (reference); raises ParityError on hard errors."""
+    check_pair(name, got, want)
     if got.size == 0:
         raise ParityError(f"tap {name!r} is empty (shape {got.shape}); nothing to compare")
     g = got.astype(np.float64).ravel()
@@ -90,8 +100,13 @@ def tap_stats(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> T
         needed_rtol = float("inf")
     else:
         needed_rtol = float(np.max((d[over_atol] - tol.atol) / aw[over_atol]))
-    excess = d - (tol.atol + tol.rtol * aw)
+    bound = tol.atol + tol.rtol * aw
+    excess = d - bound
     n_fail = int(np.sum(excess > 0))
+    pos = bound > 0
+    over_tol = float(np.max(d[pos] / bound[pos])) if pos.any() else 0.0
+    if (d[~pos] > 0).any():  # a difference where the tolerance is zero
+        over_tol = float("inf")
     flat = int(np.argmax(excess))
     idx = tuple(int(i) for i in np.unravel_index(flat, got.shape))
     return TapStats(
@@ -99,7 +114,8 @@ def tap_stats(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> T
         max_abs=float(d.max()), max_rel=max_rel, mean_abs=float(d.mean()),
         cosine=cosine, snr_db=snr_db, needed_atol=needed_atol, needed_rtol=needed_rtol,
         atol=tol.atol, rtol=tol.rtol, passed=n_fail == 0, worst_index=idx,
-        worst_got=float(g[flat]), worst_want=float(w[flat]), n_fail=n_fail, size=int(got.size))
+        worst_got=float(g[flat]), worst_want=float(w[flat]), n_fail=n_fail, size=int(got.size),
+        over_tol=over_tol)
 
 
 @dataclass(frozen=True)
@@ -134,3 +150,29 @@ def discrete_stats(name: str, got: np.ndarray, want: np.ndarray) -> DiscreteStat
     first = tuple(int(i) for i in np.argwhere(neq)[0])
     return DiscreteStats(name, tuple(got.shape), str(got.dtype), False, n, first,
                          int(got[first]), int(want[first]))
+
+
+def snr_db(want: np.ndarray, got: np.ndarray, name: str = "audio") -> float:
+    """10 log10(sum want^2 / sum (got - want)^2) in float64; inf when identical. Raises
+    ParityError on a shape mismatch (no broadcasting) or a NaN/Inf on either side, so an SNR
+    used as a gate can never be NaN."""
+    want, got = np.asarray(want), np.asarray(got)
+    check_pair(name, got, want)
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    err = float(np.sum((g - w) ** 2))
+    return float("inf") if err == 0 else float(10 * np.log10(max(float(np.sum(w * w)), 1e-300) / err))
+
+
+def at_least(name: str, value: float, minimum: float) -> bool:
+    """Gate `value >= minimum`; a NaN value is a hard error (`nan >= x` would read as a fail
+    but `nan > x` as a pass: no gate is left to the direction of its comparison)."""
+    if np.isnan(value):
+        raise ParityError(f"{name} is NaN: a gate on it cannot pass; find the NaN input")
+    return bool(value >= minimum)
+
+
+def at_most(name: str, value: float, maximum: float) -> bool:
+    """Gate `value <= maximum`; a NaN value is a hard error (see `at_least`)."""
+    if np.isnan(value):
+        raise ParityError(f"{name} is NaN: a gate on it cannot pass; find the NaN input")
+    return bool(value <= maximum)

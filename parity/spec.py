@@ -115,13 +115,14 @@ class Check:
 @dataclass(frozen=True)
 class BenchStage:
     name: str  # what one call does: "encode", "decode", "transcribe", "vocode", ...
-    run: Callable[[], Any]  # one call on prepared inputs; fully evaluated (mx.eval) before return
+    run: Callable[[], Any]  # one call on prepared inputs; fully evaluated (mx.eval) before return;
+    # a dict it returns is recorded per call (JSON-able facts: transcript, tokens decoded, ...)
     audio_seconds: float  # seconds of audio the call covers: real-time factor = time / this
 
 
 @dataclass(frozen=True)
 class BenchSpec:
-    """How `make bench MODEL=...` times a model (benchmarks/model_bench.py): for each engine, in
+    """How `make bench MODEL=...` times a model (benchmarks/runner.py): for each engine, in
     a fresh process, `build(engine, dtype, audio)` loads the model (timed as `load`) and returns
     its stages; each stage gets one untimed warm-up and `repeats` timed calls."""
 
@@ -129,6 +130,10 @@ class BenchSpec:
     build: Callable[[str, str, np.ndarray], list[BenchStage]]  # audio: 16 kHz mono float32
     audio_seconds: float = 10.0  # length of the real-speech clip passed to build
     dtypes: tuple[str, ...] = ("float32",)  # dtypes our engine is timed in
+    # peers that run the run's dtype, with the dtypes each can run; other peers run float32
+    peer_dtypes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    prepare: Callable[[str, str], Any] | None = None  # (engine, dtype): untimed, in the parent
+    report: str = "stages"  # "stages", or "transcription" (stage facts: text, n_tokens, ...)
 
 
 @dataclass(frozen=True)

@@ -99,13 +99,13 @@ def build_original(config: Mapping, seed: int = 0):
     if rate not in build:
         raise ValueError(f"the encodec package has 24000 and 48000 Hz models, not {rate} Hz")
     model = build[rate](pretrained=False)
-    canonical = load(random_checkpoint(config, seed)).state
+    canonical = load(random_checkpoint(config, seed), fold=False).state  # keeps (g, v)
     state = {}
     for key, value in model.state_dict().items():
-        mapped = list(from_original({key: np.zeros(1)}))
+        mapped = list(from_original({key: np.zeros(1)}, fold=False))
         if not mapped:  # a codebook training buffer
             embed_key = key.rsplit(".", 1)[0] + ".embed"
-            embed = canonical[list(from_original({embed_key: np.zeros(1)}))[0]]
+            embed = canonical[list(from_original({embed_key: np.zeros(1)}, fold=False))[0]]
             fill = {"inited": np.ones(1), "cluster_size": np.ones(embed.shape[0]),
                     "embed_avg": embed}[key.rsplit(".", 1)[1]]
             state[key] = torch.from_numpy(np.asarray(fill, dtype=np.float32)).reshape(value.shape)

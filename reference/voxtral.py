@@ -38,12 +38,11 @@ from transformers import VoxtralConfig, VoxtralForConditionalGeneration, Whisper
 
 from reference.checkpoints import save_pretrained_atomically
 from reference.hooks import channels_last, hook_taps, numpy_of
+from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE
 
 INIT_VERSION = 1  # bump when the initialisation below changes (it is part of the cache key)
 NORM_GAIN_STD = 0.1
 BIAS_STD = 0.05
-SAMPLE_RATE = 16000
-HOP = 160
 
 # Tekken special token ids (mistral-common SpecialTokens order, as in the published tekken.json)
 BOS, INST, INST_END, AUDIO, BEGIN_AUDIO, TRANSCRIBE = 1, 3, 4, 24, 25, 34
@@ -156,7 +155,7 @@ class VoxtralReference:
         if audio.ndim != 1 or audio.dtype != np.float32:
             raise ValueError(f"expected mono float32 audio (N,), got {audio.dtype} {audio.shape}")
         f = self.features(audio, sampling_rate=SAMPLE_RATE, padding=True, truncation=False,
-                          pad_to_multiple_of=self.n_frames * HOP, return_tensors="np")
+                          pad_to_multiple_of=self.n_frames * HOP_LENGTH, return_tensors="np")
         feats = f["input_features"]  # (1, n_mels, n_chunks * n_frames)
         n_mels = feats.shape[1]
         return np.ascontiguousarray(feats.reshape(n_mels, -1, self.n_frames).transpose(1, 0, 2))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -34,14 +33,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 def read_manifest(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()
-            if line.strip()]
+    """The clip manifest's entries, each with `path` (parity.clips.manifest)."""
+    from parity.clips import manifest
+
+    return manifest(folder)
 
 
 @pytest.fixture(scope="session")
 def fixture_clips() -> list[dict]:
     """The committed espeak-ng clips: dicts with id, path, text."""
-    return [dict(m, path=FIXTURES / m["file"]) for m in read_manifest(FIXTURES)]
+    return read_manifest(FIXTURES)
 
 
 @pytest.fixture(scope="session")
@@ -49,4 +50,4 @@ def shared_clips() -> list[dict]:
     """The real speech clips in ../shared/speech (skips, with the reason, when absent)."""
     if not (SHARED_SPEECH / "manifest.jsonl").exists():
         pytest.skip(f"real speech clips not found at {SHARED_SPEECH} (CI lays them beside the clone)")
-    return [dict(m, path=SHARED_SPEECH / m["file"]) for m in read_manifest(SHARED_SPEECH)]
+    return read_manifest(SHARED_SPEECH)

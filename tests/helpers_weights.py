@@ -1,5 +1,5 @@
-"""Helpers for the weights/ tests: a statistics-raising assert_close, a model.bin writer, a tiny
-random transformers Whisper."""
+"""Helpers for the weights/ tests: a model.bin writer, a tiny random transformers Whisper
+(`assert_close` is in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,6 @@ from pathlib import Path
 import numpy as np
 
 CT2_DTYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4, "bfloat16": 5}
-
-
-def assert_close(name: str, got, want, atol: float, rtol: float = 0.0) -> None:
-    """Raise AssertionError with max/mean abs error, the worst index and the atol needed."""
-    got, want = np.asarray(got), np.asarray(want)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != expected {want.shape}")
-    if got.size == 0:
-        raise AssertionError(f"{name}: nothing to compare (empty arrays)")
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    if not (np.isfinite(g).all() and np.isfinite(w).all()):
-        raise AssertionError(f"{name}: NaN/Inf present (got {np.isfinite(g).mean():.3%} finite)")
-    diff = np.abs(g - w)
-    excess = diff - (atol + rtol * np.abs(w))
-    if (excess > 0).any():
-        worst = np.unravel_index(np.argmax(excess), diff.shape)
-        needed = float((diff - rtol * np.abs(w)).max())
-        raise AssertionError(
-            f"{name}: max_abs={diff.max():.3e} mean_abs={diff.mean():.3e} "
-            f"failing={(excess > 0).sum()}/{diff.size}; worst at {tuple(map(int, worst))}: "
-            f"got {g[worst]:.6g} want {w[worst]:.6g}; atol={atol:g} rtol={rtol:g}, "
-            f"atol needed {needed:.3e}"
-        )
 
 
 def ct2_bytes(variables: list[tuple[str, np.ndarray, str]], aliases: dict[str, str] | None = None,
@@ -99,3 +76,45 @@ def tiny_hf_whisper(seed: int = 0, perturb: float = 0.3):
 
 def hf_state_numpy(model) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def rewrite_checkpoint(src: Path, dst: Path, edit) -> Path:
+    """A copy of the checkpoint folder `src` at `dst` whose weight file (model.safetensors, or
+    the one torch.save file: a state dict or BigVGAN's {"generator": state dict}) is rewritten
+    after `edit(state)` changed the state dict (numpy arrays) in place."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    st = dst / "model.safetensors"
+    if st.is_file():
+        from safetensors.numpy import load_file, save_file
+
+        state = load_file(str(st))
+        edit(state)
+        save_file(state, str(st))
+        return dst
+    import torch
+
+    (pt,) = [p for p in dst.iterdir() if p.suffix in (".bin", ".pt")]
+    obj = torch.load(pt, weights_only=True)
+    sd = obj["generator"] if "generator" in obj else obj
+    state = {k: v.numpy() for k, v in sd.items()}
+    edit(state)
+    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+    torch.save({"generator": sd} if "generator" in obj else sd, pt)
+    return dst
+
+
+def assert_load_reports(load, folder: Path, shape: tuple[str, tuple, tuple], missing: str) -> None:
+    """`load(folder)` raises one LoadError naming the shape mismatch `(key, model shape, weights
+    shape)` (MLX parameter names and MLX layout) and the missing MLX key together."""
+    import pytest
+
+    from mlx_impl.loading import LoadError
+
+    with pytest.raises(LoadError) as err:
+        load(folder)
+    msg = str(err.value)
+    key, model_shape, weights_shape = shape
+    assert f"{key}: model {model_shape} vs weights {weights_shape}" in msg, msg
+    assert f"missing 1: {missing}" in msg, msg

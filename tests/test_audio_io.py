@@ -10,23 +10,12 @@ import pytest
 import soundfile as sf
 
 from mlx_impl import audio_io
-from mlx_impl.audio_io import N_SAMPLES, SAMPLE_RATE, load_audio, pad_or_trim
+from mlx_impl.audio_io import load_audio
+from weights.whisper_audio import N_SAMPLES, SAMPLE_RATE, pad_or_trim
+from tests.helpers import assert_close
 
 HAS_FFMPEG = shutil.which("ffmpeg") is not None
 needs_ffmpeg = pytest.mark.skipif(not HAS_FFMPEG, reason="ffmpeg not installed")
-
-
-def assert_close(name: str, got, want, atol: float, rtol: float = 0.0) -> None:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != {want.shape}")
-    err = np.abs(got - want)
-    bad = err > atol + rtol * np.abs(want)
-    if bad.any():
-        i = int(np.argmax(err))
-        raise AssertionError(f"{name}: {int(bad.sum())}/{err.size} outside atol={atol} "
-                             f"rtol={rtol}; max_abs={err.max():.3g} at {i} (got {got.flat[i]:.6g}, "
-                             f"want {want.flat[i]:.6g}), mean_abs={err.mean():.3g}")
 
 
 def sine(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers_weights import assert_close
+from tests.helpers import assert_close
 
 from benchmarks import clips, engines, machine, report, runner, worker
 from benchmarks.prepare import mlx_whisper_layout
@@ -74,14 +75,30 @@ def test_clip_falls_back_to_fixtures_and_repeats(tmp_path):
     assert_close("speech_s", c.speech_s, 1.5, atol=1e-9)
 
 
-def test_clip_rejects_wrong_rate(tmp_path):
+def test_clip_resamples_other_rates_and_mixes_channels(tmp_path):
     folder = tmp_path / "s"
     folder.mkdir()
-    sf.write(folder / "a.wav", np.zeros(800, np.float32), 8000)
+    t = np.arange(4000) / 8000
+    left = 0.5 * np.sin(2 * np.pi * 200 * t)
+    sf.write(folder / "a.wav", np.stack([left, 0.5 * left], axis=1).astype(np.float32), 8000,
+             subtype="FLOAT")
     (folder / "manifest.jsonl").write_text(json.dumps({"id": "a", "file": "a.wav",
                                                        "language": "en", "text": "t"}) + "\n")
-    with pytest.raises(ValueError, match="expected 16000 Hz mono, got 8000 Hz"):
-        clips.english_clip(1.0, shared=folder)
+    c = clips.english_clip(0.6, shared=folder)
+    assert c.pieces == ["a"] and c.audio.dtype == np.float32 and c.audio.size == 9600
+    assert_close("speech_s", c.speech_s, 0.5, atol=1e-9)
+    # the mean of both channels (0.75 x the left one), a 200 Hz sine at 16 kHz; the ends carry
+    # the polyphase filter's edge transients, so the middle is compared
+    want = 0.375 * np.sin(2 * np.pi * 200 * np.arange(8000) / 16000)
+    assert_close("resampled", c.audio[1000:7000], want[1000:7000], atol=2e-3)
+
+
+def test_manifest_missing_names_the_path(tmp_path):
+    from parity.clips import manifest
+
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}/manifest.jsonl is missing"):
+        manifest(tmp_path)
+    assert manifest(tmp_path, missing_ok=True) == []
 
 
 # --- mlx-whisper layout ----------------------------------------------------------------------
@@ -104,51 +121,72 @@ def test_mlx_whisper_layout_renames_and_transposes():
                  state["encoder.blocks.0.mlp.0.weight"], atol=0)
 
 
-# --- worker loop with a fake engine ----------------------------------------------------------
+# --- worker loop with a fake Whisper engine ---------------------------------------------------
 
 
 class _FakeEngine:
     name = "fake"
 
-    def __init__(self, prepared, dtype, threads):
+    def __init__(self, prepared, dtype, threads, run):
+        assert run == engines.WhisperRun()  # the CPU defaults: transcribe on real weights
         self.calls = 0
-        self.info = {"api": "fake", "threads": threads}
+        self.info = {"api": "fake", "threads": threads, "prepared": prepared}
 
     def run(self, audio):
         self.calls += 1
-        return engines.RunOutput(text=f" {audio.size} samples", n_tokens=7,
+        return engines.RunOutput(text=f" {audio.size} samples, call {self.calls}", n_tokens=7,
                                  encoder_s=0.25, n_windows=1)
 
 
-def test_worker_measure_with_fake_engine(tmp_path, monkeypatch):
+@pytest.fixture
+def fake_engine(monkeypatch):
     monkeypatch.setitem(engines.ENGINE_CLASSES, "fake", _FakeEngine)
-    clip = tmp_path / "clip.npy"
-    np.save(clip, np.zeros(1600, np.float32))
-    r = worker.measure({"engine": "fake", "prepared": {}, "dtype": "float32", "threads": 2,
-                        "repeats": 3, "clip": str(clip)})
-    assert len(r["runs"]) == 3  # the warm-up is not among them
-    assert [x["n_tokens"] for x in r["runs"]] == [7, 7, 7]
-    assert_close("encoder_s", [x["encoder_s"] for x in r["runs"]], [0.25] * 3, atol=0)
-    assert r["text"] == " 1600 samples" and r["mlx_peak_bytes"] is None
-    assert r["peak_rss_bytes"] > 0 and r["engine_info"] == {"api": "fake", "threads": 2}
-    assert r["options"] == engines.OPTIONS.to_dict()
+    monkeypatch.setattr(engines, "prepare", lambda engine, model, dtype, cache: {"model": model})
 
 
-def test_worker_rejects_bad_clip(tmp_path, monkeypatch):
-    monkeypatch.setitem(engines.ENGINE_CLASSES, "fake", _FakeEngine)
+def _job(tmp_path, audio, **kw):
     clip = tmp_path / "clip.npy"
-    np.save(clip, np.zeros((2, 10), np.float64))
+    np.save(clip, audio)
+    return {"model": "whisper-tiny.en", "engine": "fake", "dtype": "float32", "threads": 2,
+            "repeats": 3, "clip": str(clip), "cache": str(tmp_path)} | kw
+
+
+def test_worker_measure_with_fake_engine(tmp_path, fake_engine):
+    r = worker.measure(_job(tmp_path, np.zeros(16000, np.float32)))
+    (st,) = r["stages"]
+    assert st["name"] == "transcribe" and len(st["wall_s"]) == 3  # the warm-up is not among them
+    assert_close("audio_seconds", st["audio_seconds"], 1.0, atol=0)
+    assert st["warmup_facts"]["text"] == " 16000 samples, call 1"
+    assert r["peak_rss_bytes"] > 0 and r["threads"] == 2  # (MLX peak: see test_model_bench)
+    t = runner.transcription_result(r)
+    assert [x["n_tokens"] for x in t["runs"]] == [7, 7, 7]
+    assert_close("encoder_s", [x["encoder_s"] for x in t["runs"]], [0.25] * 3, atol=0)
+    assert_close("wall_s", [x["wall_s"] for x in t["runs"]], st["wall_s"], atol=0)
+    assert t["text"] == " 16000 samples, call 4"
+    assert t["engine_info"] == {"api": "fake", "threads": 2,
+                                "prepared": {"model": "whisper-tiny.en"}}
+    s = runner.summarize_engine(t, 1.0, "sixteen thousand samples call four")
+    assert_close("rtf", s["rtf"]["median"], s["wall_s"]["median"], atol=0)
+    assert s["n_tokens"] == 7 and s["n_windows"] == 1
+
+
+def test_worker_rejects_bad_clip(tmp_path, fake_engine):
     with pytest.raises(ValueError, match="expected 1-D float32 samples"):
-        worker.measure({"engine": "fake", "prepared": {}, "dtype": "float32", "threads": 1,
-                        "repeats": 1, "clip": str(clip)})
+        worker.measure(_job(tmp_path, np.zeros((2, 10), np.float64), repeats=1))
 
 
-def test_check_engines_errors():
+def test_engine_dtypes_and_errors():
+    bench = engines.whisper_bench("whisper-tiny.en")
+    assert bench.engines[0] == "ours" and bench.report == "transcription"
     with pytest.raises(ValueError, match="unknown engines"):
-        engines.check_engines(["ours", "whisper.cpp"], "float32")
+        runner.engine_dtypes(bench, ["ours", "whisper.cpp"], "float32")
     with pytest.raises(ValueError, match="openai-whisper cannot run float16"):
-        engines.check_engines(["ours", "openai-whisper"], "float16")
-    engines.check_engines(["ours", "mlx-whisper"], "float16")
+        runner.engine_dtypes(bench, ["ours", "openai-whisper"], "float16")
+    assert runner.engine_dtypes(bench, ["ours", "mlx-whisper"], "float16") == {
+        "ours": "float16", "mlx-whisper": "float16"}
+    codec = runner.bench_for("dac-test-tiny")  # a torch reference runs float32
+    assert runner.engine_dtypes(codec, ["mlx", "torch"], "float32") == {
+        "mlx": "float32", "torch": "float32"}
 
 
 # --- summaries, tables ------------------------------------------------------------------------
@@ -164,7 +202,7 @@ def test_summaries_ratios_and_table():
     ref = "And so, my fellow Americans"
     s = {"ours": runner.summarize_engine(_result([3.0, 2.0, 4.0]), 30.0, ref),
          "peer": runner.summarize_engine(_result([6.0, 6.0], text="and so my fellow"), 30.0, ref)}
-    runner.add_ratios(s)
+    runner.add_ratios(s, "ours")
     assert_close("rtf", s["ours"]["rtf"]["median"], 0.1, atol=1e-12)
     assert_close("ms/token", s["ours"]["ms_per_token"]["median"], 1000 * (3.0 - 1.0) / 50,
                  atol=1e-9)
@@ -201,6 +239,31 @@ def test_child_peak_rss_is_its_own(tmp_path):
     child = int(out.stdout.strip())
     assert 1 * runner.MB < child < 128 * runner.MB, f"child peak {child / runner.MB:.0f} MB"
     assert machine.peak_rss_bytes()[0] >= ballast.nbytes
+
+
+def test_reports_name_paths_relative_to_the_repository(tmp_path, monkeypatch):
+    root, home = machine.ROOT, Path.home()
+    assert machine.portable_path(f"{root}/tests/fixtures/speech/a.wav") == (
+        "tests/fixtures/speech/a.wav")
+    assert machine.portable_path(f"cwd {root}") == "cwd ."
+    assert machine.portable_path(f"from {root.parent}/shared/speech (a)") == (
+        "from ../shared/speech (a)")
+    assert machine.portable_path(f"{root}2/x") == f"{root}2/x"  # another folder: left alone
+    assert machine.portable_path("/usr/lib/libopenblas.so.0") == "/usr/lib/libopenblas.so.0"
+    if len(home.parts) > 1 and not root.is_relative_to(home):
+        assert machine.portable_path(f"{home}/.cache/m") == "~/.cache/m"
+    got = machine.portable({"blas": {"path": f"{root}/.venv/lib/libmkl_rt.so.3"}, "n": 3,
+                            "argv": (f"{root}/benchmarks/gpu.py", None)})
+    assert got == {"blas": {"path": ".venv/lib/libmkl_rt.so.3"}, "n": 3,
+                   "argv": ["benchmarks/gpu.py", None]}
+    # a writer: what lands on disk carries no absolute path of this machine
+    from benchmarks import gpu
+
+    gpu._write_json(tmp_path / "r.json", {"clip": {"source": f"{root}/tests/fixtures/speech"}})
+    gpu._write_text(tmp_path / "r.md", f'  File "{root}/benchmarks/gpu.py", line 1\n')
+    assert json.loads((tmp_path / "r.json").read_text()) == {
+        "clip": {"source": "tests/fixtures/speech"}}
+    assert (tmp_path / "r.md").read_text() == '  File "benchmarks/gpu.py", line 1\n'
 
 
 # --- success-metric report ---------------------------------------------------------------------
@@ -276,6 +339,19 @@ def test_report_gpu_metric():
     assert report.ratios(faster) == [] and report.metric_memory(faster).status == "NOT MEASURED"
 
 
+def test_report_names_each_machine_once():
+    cpu = {"machine": {"cpu_model": "Test CPU", "logical_cores": 2}}
+    gpu_rep = {"runs": [], "nvidia_smi": "Test GPU, 80 GiB"}
+    bench = {"a": cpu, "b": cpu, "c": cpu, "gpu-1": gpu_rep, "gpu-2": gpu_rep}
+    rep = {"generated": "T", "bench_machines": {m: report.bench_machine(r)
+                                                for m, r in bench.items()}}
+    line = report.to_markdown(dict(rep, metrics=[], ratios=[], parity_reports={}, plots=[]))
+    line = line.splitlines()[2]
+    assert line == ("Generated T from the reports below. Benchmarks ran on Test CPU, 2 cores "
+                    "(3 reports) and Test GPU (gpu-1, gpu-2)."), line
+    assert report._machines_line({"bench_machines": {}}) == "No benchmark reports."
+
+
 def test_report_encodec_needs_round_trip_evidence():
     no_codes = _parity("encodec-24khz", True, [{"case": "c", "passed": True, "metrics": {},
                                                 "taps": []}])
@@ -317,7 +393,7 @@ def test_mlx_engines_load_blas_first():
     # worker. MKL where pip's `mkl` is installed, else OpenBLAS, else the bundled BLAS.
     from mlx_impl._blas import OPENBLAS_PATH, find_mkl
 
-    code = ("from benchmarks.engines import _preload_blas; _preload_blas(); "
+    code = ("from benchmarks.worker import preload_blas; preload_blas(); "
             "import mlx.core as mx; mx.eval(mx.ones((4, 4)) @ mx.ones((4, 4))); "
             "from mlx_impl import blas_info; print(blas_info()['library'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -15,14 +15,14 @@ import torch
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.bigvgan.config import BigVGANConfig
 from mlx_impl.bigvgan.convert import convert
-from mlx_impl.bigvgan.mel import BigVGANMel, slaney_mel_filters
 from mlx_impl.bigvgan.load import load
-from parity import runner
+from mlx_impl.bigvgan.mel import BigVGANMel
+from mlx_impl.layers.spectral import mel_filters
 from parity.models import bigvgan as spec
 from parity.models import codec
 from mlx_impl.taps import Taps
 from reference.bigvgan import BigVGANReference, load_reference, random_checkpoint, reference_mel
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close, assert_spec_passes, assert_taps_pass
 from weights import bigvgan as wbigvgan
 
 SNR_MIN_DB = 60.0  # MLX audio vs reference, fp32 (measured 126 dB tiny)
@@ -39,9 +39,8 @@ def _snr(ref, got):
 
 def test_tiny_matches_reference():
     """Every tap: the mel front end on its own, then each stage on the same reference mel."""
-    res = runner.run(spec.TEST_TINY, golden=False, log=lambda *_: None)
+    res = assert_spec_passes(spec.TEST_TINY)
     for c in res.cases:
-        assert c.passed, f"{c.case}: {c.error or c.detail}"
         assert c.metrics["decoded_snr_db"] >= SNR_MIN_DB, c.metrics
 
 
@@ -63,11 +62,11 @@ def test_variant_matches_reference(tmp_path):
     taps = Taps()
     model(mx.array(mel[None]), taps=taps)
     assert list(taps) == [t for t in spec.tap_names(VARIANT) if t != "mel"]
-    for name in taps:
-        assert_close(name, np.array(taps[name]), want[name], atol=1e-5, rtol=1e-5)
+    assert_taps_pass(spec.TEST_TINY, {k: np.array(v) for k, v in taps.items()}, want,
+                     "variant", taps=list(taps))
 
 
-def test_convert_folds_weight_norm_as_remove_weight_norm(tmp_path):
+def test_reader_folds_weight_norm_as_remove_weight_norm(tmp_path):
     path = random_checkpoint(spec.TEST_TINY_CONFIG, seed=0, cache=tmp_path)
     got = convert(wbigvgan.load(path).state)
     want = {k: v.numpy() for k, v in load_reference(path).state_dict().items()
@@ -85,7 +84,7 @@ def test_real_config_mel_front_end():
     against librosa within 1e-8."""
     c = spec.BIGVGAN_V2_24KHZ_CONFIG
     fb = librosa.filters.mel(sr=24000, n_fft=1024, n_mels=100, fmin=0, fmax=None)
-    assert_close("slaney filters", slaney_mel_filters(24000, 1024, 100, 0, None), fb.T, atol=1e-8)
+    assert_close("slaney filters", mel_filters(24000, 1024, 100), fb, atol=1e-8)
     _, audio = codec.fixture_clip("espeak_en_weather", 24000, 1.0)
     mel = BigVGANMel(24000, c["n_fft"], c["hop_size"], c["win_size"], c["num_mels"])
     got = np.array(mel(mx.array(audio[None])))[0]
@@ -146,7 +145,6 @@ def test_bench_stages_run():
 
 @pytest.mark.slow
 def test_v2_24khz_matches_reference():
-    res = runner.run(spec.BIGVGAN_V2_24KHZ, golden=False, log=lambda *_: None)
+    res = assert_spec_passes(spec.BIGVGAN_V2_24KHZ)
     for c in res.cases:
-        assert c.passed, f"{c.case}: {c.error or c.detail}"
         assert c.metrics["decoded_snr_db"] >= SNR_MIN_DB, c.metrics

@@ -18,18 +18,21 @@ every ISA level gives the same bits since the kernels build with -ffp-contract=o
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import mlx.core as mx
 import numpy as np
 import pytest
 import torch
-from test_layers_ops import SWEEP, ULP1, assert_close, check_op, gelu64, softmax64
+from test_layers_ops import SWEEP, ULP1, check_op, gelu64, softmax64
 
 from mlx_impl import _cpu_ext
 from mlx_impl.layers import activations
 from mlx_impl.layers.activations import gelu, softmax
 from mlx_impl.layers.norm import layer_norm
+from tests.helpers import assert_close
 
 BUILT = any(_cpu_ext._HERE.glob("_kernels*.so"))
 PATHS = [
@@ -96,7 +99,8 @@ def test_gelu_special(path):
     got = np.asarray(gelu(mx.array(x)))
     want = T_GELU(torch.from_numpy(x.astype(np.float64))).numpy()
     # atol: the extension flushes subnormal results (gelu(1e-45), gelu(-1e-40)) to zero
-    assert_close("gelu special vs torch fp64", got, want, 1.18e-38, 2.5e-7, inputs=x)
+    assert_close("gelu special vs torch fp64", got, want, 1.18e-38, 2.5e-7, inputs=x,
+                 match_nonfinite=True)
 
 
 @pytest.mark.skipif(not BUILT, reason="extension not built: run "
@@ -222,32 +226,46 @@ def test_extension_info_and_errors():
 
 
 # --- fused attention ----------------------------------------------------------------------------
+ATTENTION_SEEDS = 16
+
+
 @pytest.mark.skipif(not BUILT, reason="extension not built: run "
                     ".venv/bin/python mlx_impl/_cpu_ext/build.py")
 @pytest.mark.parametrize("shape", [(1, 2, 5, 8, 7, 8), (2, 3, 600, 16, 530, 12),
                                    (1, 1, 1, 64, 1500, 64)])
 def test_attention_matches_unfused_and_float64(shape):
-    # (B, H, T, D, S, Dv); T = 600 > the 512-row query block, so blocks are stitched
+    # (B, H, T, D, S, Dv); T = 600 > the 256-row query block, so blocks are stitched
     b, h, t, d, s, dv = shape
-    rng = np.random.default_rng(0)
-    q = rng.standard_normal((b, h, t, d)).astype(np.float32)
-    kt = (rng.standard_normal((b, h, d, s)) * 0.5).astype(np.float32)
-    v = rng.standard_normal((b, h, s, dv)).astype(np.float32)
-    got = np.asarray(_cpu_ext.kernels().attention(mx.array(q), mx.array(kt), mx.array(v)))
-    unfused = np.asarray(softmax(mx.array(q) @ mx.array(kt)) @ mx.array(v))
-    # The kernel divides (e @ v) by the row sums instead of forming the probabilities e / sum
-    # first, and its sgemm blocks differ from MLX's batched products, so the two round
-    # differently. Measured: 4.3e-6 apart at (2, 3, 600, 16, 530, 12) (outputs ~1, 530-term sums).
-    assert_close("attention vs unfused", got, unfused, 6e-6, 0.0)
-    sc = q.astype(np.float64) @ kt.astype(np.float64)
-    p = np.exp(sc - sc.max(-1, keepdims=True))
-    want = (p / p.sum(-1, keepdims=True)) @ v.astype(np.float64)
-    # measured from float64: kernel 2.0-2.5e-6, MLX's unfused ops 2.9e-6 on the same inputs
-    assert_close("attention vs float64", got, want, 4e-6, 0.0)
-    # and no less accurate than the unfused ops (up to one fp32 ulp of the outputs ~2)
-    err, err_unfused = np.abs(got - want).max(), np.abs(unfused - want).max()
-    assert err <= 1.25 * err_unfused + 2.4e-7, (
-        f"fused attention {err:.3g} from float64, unfused ops {err_unfused:.3g}")
+    errs = []  # (fused, unfused ops) max abs error from float64, one pair per seed
+    for seed in range(ATTENTION_SEEDS):
+        rng = np.random.default_rng(seed)
+        q = rng.standard_normal((b, h, t, d)).astype(np.float32)
+        kt = (rng.standard_normal((b, h, d, s)) * 0.5).astype(np.float32)
+        v = rng.standard_normal((b, h, s, dv)).astype(np.float32)
+        got = np.asarray(_cpu_ext.kernels().attention(mx.array(q), mx.array(kt), mx.array(v)))
+        unfused = np.asarray(softmax(mx.array(q) @ mx.array(kt)) @ mx.array(v))
+        # The kernel divides (e @ v) by the row sums instead of forming the probabilities e / sum
+        # first, and its sgemm/sgemv blocks differ from MLX's batched products, so the two round
+        # differently. Measured over seeds 0-319, MKL 2026.2 and OpenBLAS 0.3.21 on a 2-core
+        # AMD EPYC (AVX-512): at most 2.9e-6 (MKL) and 5.9e-6 (OpenBLAS, the one-row shape) apart.
+        assert_close(f"attention vs unfused (seed {seed})", got, unfused, 6e-6, 0.0)
+        sc = q.astype(np.float64) @ kt.astype(np.float64)
+        p = np.exp(sc - sc.max(-1, keepdims=True))
+        want = (p / p.sum(-1, keepdims=True)) @ v.astype(np.float64)
+        # measured from float64 over seeds 0-319, both BLAS: kernel <= 3.4e-6, unfused ops 5.6e-6
+        assert_close(f"attention vs float64 (seed {seed})", got, want, 4e-6, 0.0)
+        errs.append((np.abs(got - want).max(), np.abs(unfused - want).max()))
+    # And no less accurate than the unfused ops, on average over the seeds. Both errors are
+    # dominated by the fp32 rounding of the scores (rounding exact scores alone moves the one-row
+    # outputs by up to 7.5e-7), so per seed the comparison is a coin toss: over seeds 0-319 the
+    # fused/unfused ratio has median 0.4-1.06 and max 2.8, and up to 27% of seeds exceed 1.25 (the
+    # one-row shape with seed 0 under MKL on AMD: 9.3e-7 vs 3.4e-7). The mean over 16 seeds is
+    # stable: across the 20 disjoint 16-seed groups of seeds 0-319 its ratio is at most 1.19 (MKL)
+    # and 1.19 (OpenBLAS) for every shape; seeds 0-15, the ones used here, at most 1.16.
+    err, err_unfused = np.mean(errs, axis=0)
+    assert err <= 1.25 * err_unfused, (
+        f"fused attention {err:.3g} mean max-abs error from float64 over {ATTENTION_SEEDS} "
+        f"seeds, unfused ops {err_unfused:.3g}")
 
 
 @pytest.mark.skipif(not BUILT, reason="extension not built")
@@ -429,3 +447,46 @@ def test_threading_runtime_is_reported():
     if sys.platform.startswith("linux"):
         # g++ has OpenMP: the kernels share the OpenMP pool with MKL's GNU threading layer
         assert info["threading"] == "openmp", info
+
+
+# --- set-up without the extension ---------------------------------------------------------------
+def _module_files():
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in _cpu_ext._HERE.glob("_kernels*")}
+
+
+def test_failed_build_warns_and_setup_goes_on(tmp_path):
+    # What scripts/setup.sh runs (`build.py --optional`) with a compiler that always fails
+    # (CXX=false; a fresh build dir, so CMake really asks for it): exit 0 and a warning that names
+    # the fallback; nothing installed or removed. Without --optional the same build fails.
+    cmd = [sys.executable, str(_cpu_ext._HERE / "build.py"), "--build-dir", str(tmp_path / "b")]
+    env = dict(os.environ, CXX="false")
+    before = _module_files()
+    r = subprocess.run(cmd + ["--optional"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"--optional build exited {r.returncode}: {r.stderr[-2000:]}"
+    assert "cpu_ext: WARNING: build failed" in r.stderr and "compiled-MLX fallback" in r.stderr, (
+        r.stderr[-2000:])
+    assert "cpu_ext: built" not in r.stdout, r.stdout
+    assert _module_files() == before
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "CalledProcessError" in r.stderr, (r.returncode, r.stderr[-2000:])
+    assert _module_files() == before
+
+
+def test_no_module_runs_the_fallback(tmp_path, monkeypatch):
+    # No .so next to the package (a failed or skipped build): kernels() is None, the error says
+    # how to build, and the layers run the compiled fallback, still within its float64 bounds.
+    monkeypatch.setattr(_cpu_ext, "_HERE", tmp_path)
+    for key, value in (("loaded", False), ("module", None), ("error", None), ("used", {})):
+        monkeypatch.setitem(_cpu_ext._state, key, value)
+    assert _cpu_ext.kernels() is None
+    info = _cpu_ext.cpu_kernels_info()
+    assert info["extension"] is None, info
+    assert "not built" in info["error"] and "build.py" in info["error"], info
+    x = np.linspace(-12, 12, 4097, dtype=np.float32)
+    assert_close("gelu without the module", np.asarray(gelu(mx.array(x))),
+                 gelu64(x.astype(np.float64)), GELU_TOL["atol64"], GELU_TOL["rtol64"])
+    rows = np.random.default_rng(0).standard_normal((4, 1500)).astype(np.float32) * 8
+    assert_close("softmax without the module", np.asarray(softmax(mx.array(rows))),
+                 softmax64(rows.astype(np.float64)), SM_ATOL64["compiled fallback"], 0.0)
+    assert set(_cpu_ext.cpu_kernels_info()["used"].values()) == {"compiled fallback"}

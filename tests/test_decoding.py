@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 
 import pytest
-from helpers_weights import assert_close
+from tests.helpers import assert_close
 
 torch = pytest.importorskip("torch")
 whisper = pytest.importorskip("whisper")

@@ -10,32 +10,25 @@ import pytest
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.encodec.config import PRESETS, EncodecConfig
 from mlx_impl.encodec.convert import convert
+from mlx_impl.encodec.load import load
 from mlx_impl.encodec.model import EncodecModel
+from mlx_impl.loading import check_params
 from parity.models import codec
 from parity.models import encodec as spec
-from tests.helpers_weights import assert_close
+from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers import assert_close, assert_spec_passes, assert_taps_pass, tol_for
 from weights import encodec as wenc
-from weights.torch_zip import read_safetensors
+from weights.hf_safetensors import read_safetensors
 
 SNR_MIN_DB = 60.0  # decoded audio vs reference, fp32 (measured ~120-130 dB)
 ROUNDTRIP_DIFF_DB = 0.1
 
 
-def check_case(ref_taps: dict, got_taps: dict, atol: float, what: str) -> dict:
-    """Every tap close, codes exact, decoded SNR and round-trip SNR; returns the numbers."""
-    names = spec.tap_names(spec.TEST_TINY_CONFIG) if "tiny" in what else None
-    assert set(ref_taps) == set(got_taps), f"{what}: tap sets differ: {set(ref_taps) ^ set(got_taps)}"
-    if names is not None:
-        assert list(ref_taps) == list(names), f"{what}: reference taps {list(ref_taps)}"
-    codes_ref, codes = ref_taps["quantizer.codes"], got_taps["quantizer.codes"]
-    assert codes.shape == codes_ref.shape, (codes.shape, codes_ref.shape)
-    mism = np.argwhere(codes != codes_ref)
-    assert mism.size == 0, (f"{what}: {len(mism)}/{codes.size} codes differ; first at "
-                            f"{tuple(mism[0])}: mlx {codes[tuple(mism[0])]} vs "
-                            f"{codes_ref[tuple(mism[0])]}")
-    for name, want in ref_taps.items():
-        if name != "quantizer.codes":
-            assert_close(f"{what} {name}", got_taps[name], want, atol=atol, rtol=1e-5)
+def check_case(ref_taps: dict, got_taps: dict, what: str) -> dict:
+    """Every tap through the harness with the tiny spec's table (codes exact), decoded SNR and
+    round-trip SNR; returns the numbers."""
+    assert list(ref_taps) == list(spec.tap_names(spec.TEST_TINY_CONFIG)), list(ref_taps)
+    assert_taps_pass(spec.TEST_TINY, got_taps, ref_taps, what)
     out = {"decoded_snr_db": codec.snr_db(ref_taps["audio_values"], got_taps["audio_values"]),
            "roundtrip_ref_db": codec.snr_db(ref_taps["input_values"], ref_taps["audio_values"]),
            "roundtrip_mlx_db": codec.snr_db(got_taps["input_values"], got_taps["audio_values"])}
@@ -70,7 +63,7 @@ def test_tiny_matches_reference(tiny_sides, bandwidth):
     n_q = ref_taps["quantizer.codes"].shape[0]
     assert n_q == {12.0: 1, 24.0: 2, 48.0: 4}[bandwidth]
     assert len(np.unique(ref_taps["quantizer.codes"][0])) > 4, "degenerate codebooks"
-    check_case(ref_taps, ours(inputs), atol=1e-6, what=f"tiny {bandwidth} kbps")
+    check_case(ref_taps, ours(inputs), f"tiny {bandwidth} kbps")
 
 
 def test_tiny_odd_lengths_and_batch(tiny_sides, tiny_model):
@@ -163,17 +156,27 @@ def test_weights_from_transformers_checkpoint():
     w = wenc.load(path)
     raw = read_safetensors(path / "model.safetensors")
     assert any(".parametrizations.weight.original0" in k for k in raw), "expected transformers 5 layout"
-    assert set(w.state) == set(wenc.expected_shapes(w.config))
     assert not any(k.endswith(("inited", "cluster_size", "embed_avg")) for k in w.state)
+    assert not any("parametrizations" in k or k.endswith(("weight_g", "weight_v")) for k in w.state)
     # the legacy weight_g / weight_v names read to the same canonical state
     legacy = {k.replace(".parametrizations.weight.original0", ".weight_g")
                .replace(".parametrizations.weight.original1", ".weight_v"): v for k, v in raw.items()}
-    assert wenc.from_transformers(legacy).keys() == w.state.keys()
-    # strict load: one missing key is an error
-    state = dict(w.state)
-    state.pop("decoder.layers.1.lstm.bias_hh_l1")
-    with pytest.raises(wenc.WeightsError, match="bias_hh_l1"):
-        wenc.check_state(state, w.config)
+    again = wenc.from_transformers(legacy)
+    assert again.keys() == w.state.keys()
+    assert all(np.array_equal(again[k], w.state[k]) for k in again)
+
+
+def test_strict_load_reports_keys_and_shapes(tmp_path):
+    """A wrong-shaped weight-normed kernel and a missing key in the file: `mlx_impl.encodec.load`
+    folds, then reports both together (MLX names and layout)."""
+    def edit(state):
+        v = "decoder.layers.0.conv.parametrizations.weight.original1"  # Conv1d v (16, 8, 7)
+        state[v] = np.ascontiguousarray(state[v][..., :5])
+        del state["decoder.layers.1.lstm.bias_hh_l1"]
+
+    folder = rewrite_checkpoint(spec.checkpoint(spec.TEST_TINY_CONFIG), tmp_path / "bad", edit)
+    assert_load_reports(load, folder, ("decoder.layers.0.conv.weight", (16, 7, 8), (16, 5, 8)),
+                        "decoder.layers.1.lstm.bias_hh_l1")
 
 
 def test_weights_from_original_encodec_layout():
@@ -190,22 +193,23 @@ def test_weights_from_original_encodec_layout():
     }
     state = {k: np.full(1, i, np.float32) for i, k in enumerate(pairs)}
     state["quantizer.vq.layers.5._codebook.cluster_size"] = np.ones(1, np.float32)
-    out = wenc.from_original(state)
+    out = wenc.from_original(state, fold=False)
     assert out.keys() == set(pairs.values()), sorted(out)
     for i, (k, new) in enumerate(pairs.items()):
         assert out[new][0] == i, f"{k} -> {new} carried the wrong array"
 
 
-def test_convert_folds_weight_norm_and_transposes(tiny_model):
-    w = wenc.load(spec.checkpoint(spec.TEST_TINY_CONFIG))
+def test_weight_norm_folded_and_transposed(tiny_model):
+    path = spec.checkpoint(spec.TEST_TINY_CONFIG)
+    w = wenc.load(path)
     cfg = EncodecConfig.from_dict(w.config)
     params = convert(w.state, cfg)
-    g, v = w.state["decoder.layers.3.conv.weight_g"], w.state["decoder.layers.3.conv.weight_v"]
-    assert v.shape == (16, 8, 8) and g.shape == (16, 1, 1)  # ConvTranspose1d (in, out, k)
+    g = wenc.load(path, fold=False).state["decoder.layers.3.conv.weight_g"]
+    assert g.shape == (16, 1, 1)  # ConvTranspose1d (in, out, k): the norm is per input channel
+    assert w.state["decoder.layers.3.conv.weight"].shape == (16, 8, 8)
     assert params["decoder.layers.3.conv.weight"].shape == (8, 8, 16)  # MLX (out, k, in)
     norms = np.sqrt((params["decoder.layers.3.conv.weight"].astype(np.float64) ** 2).sum(axis=(0, 1)))
     assert_close("folded transposed-conv norms = g", norms, g[:, 0, 0], atol=1e-6)
-    assert "decoder.layers.3.conv.weight_g" not in params
 
 
 # ---- real 24 kHz configuration ---------------------------------------------------------------
@@ -265,7 +269,7 @@ def _check_clips(sides, clips: list[tuple[str, np.ndarray]]) -> None:
             what = f"24khz {clip_id} {bw} kbps"
             for name, want in r.items():
                 if name.startswith("encoder."):
-                    assert_close(f"{what} {name}", g[name], want, atol=1e-5, rtol=1e-5)
+                    assert_close(f"{what} {name}", g[name], want, **tol_for(spec.ENCODEC_24KHZ, name))
             codes = check_codes_or_ties(r, g, embeds, what)
             ref_codes = mx.array(r["quantizer.codes"].transpose(1, 0, 2)[None].astype(np.int32))
             dec = np.array(ours.model.decode(ref_codes, n_samples=audio.shape[0]))
@@ -416,24 +420,22 @@ def test_original_checkpoint_gives_the_same_model_and_outputs():
 
 
 def test_original_48khz_layout_maps_to_the_canonical_keys():
-    """encodec_model_48khz (time group norm: `*.conv.norm.*` keys) maps onto every canonical key
-    of the 48 kHz config with the right shapes."""
+    """encodec_model_48khz (time group norm: `*.conv.norm.*` keys) maps onto every parameter of
+    the MLX model of the 48 kHz config, with the right shapes."""
     from reference.encodec import build_original
 
     sd = {k: v.numpy() for k, v in build_original(spec.ENCODEC_48KHZ_CONFIG).state_dict().items()}
     state = wenc.from_original(sd)
-    wenc.check_state(state, spec.ENCODEC_48KHZ_CONFIG)
+    cfg = EncodecConfig.from_dict(spec.ENCODEC_48KHZ_CONFIG)
+    check_params(EncodecModel(cfg), convert(state, cfg), "EnCodec 48 kHz")
     assert "encoder.layers.0.norm.weight" in state and "decoder.layers.3.norm.bias" in state
 
 
 @pytest.mark.slow
 def test_48khz_matches_reference():
     """`make parity MODEL=encodec-48khz` from pytest: every tap, all chunks' codes, scales."""
-    from parity import runner
-
-    res = runner.run(spec.ENCODEC_48KHZ, golden=False, log=lambda *_: None)
+    res = assert_spec_passes(spec.ENCODEC_48KHZ)
     for c in res.cases:
-        assert c.passed, f"{c.case}: {c.error or c.detail}"
         assert c.metrics["codes_equal_fraction"] == 1.0
         assert c.metrics["decoded_snr_db"] >= SNR_MIN_DB
         assert c.metrics["roundtrip_snr_abs_diff_db"] <= ROUNDTRIP_DIFF_DB

@@ -17,7 +17,7 @@ from bigvgan.alias_free_activation.torch import act, filter, resample
 import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.layers.alias_free import Activation1d, DownSample1d, UpSample1d, kaiser_sinc_filter1d
 from mlx_impl.layers.snake import SnakeBeta
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 

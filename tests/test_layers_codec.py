@@ -11,18 +11,12 @@ from transformers import EncodecConfig
 from transformers.models.encodec import modeling_encodec as hf
 
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
-from mlx_impl.layers.conv import (
-    Conv1d,
-    ConvTranspose1d,
-    fold_weight_norm,
-    pad1d,
-    torch_to_mlx_kernel,
-)
+from mlx_impl.layers.conv import Conv1d, ConvTranspose1d, pad1d, torch_to_mlx_kernel
 from mlx_impl.layers.lstm import LSTM
 from mlx_impl.layers.quantize import ResidualVectorQuantizer
 from mlx_impl.layers.seanet import ELU
-from mlx_impl.layers.stft import hann_window, istft, istft_same, stft
-from tests.helpers_weights import assert_close
+from weights.weight_norm import fold_weight_norm
+from tests.helpers import assert_close
 
 ATOL = 1e-6  # fp32 sums of at most a few hundred products of O(1) values; measured <= 5e-7
 
@@ -93,27 +87,6 @@ def check_conv_transpose(length, n_in, n_out, k, stride, causal=True, trim_right
     got = np.array(ours(mx.array(x.transpose(0, 2, 1))))
     assert_close(f"conv_transpose L={length} {n_in}->{n_out} k={k} s={stride} causal={causal} "
                  f"trim_right={trim_right_ratio} {norm}", got, want, atol=ATOL)
-
-
-# ---- weight norm folding ---------------------------------------------------------------------
-
-@pytest.mark.parametrize("transposed", [False, True])
-def test_fold_weight_norm_matches_torch(transposed):
-    torch.manual_seed(0)
-    conv = (torch.nn.ConvTranspose1d(6, 4, 5) if transposed else torch.nn.Conv1d(6, 4, 5))
-    conv = torch.nn.utils.parametrizations.weight_norm(conv)
-    with torch.no_grad():
-        conv.parametrizations.weight.original0.mul_(torch.rand_like(
-            conv.parametrizations.weight.original0) + 0.5)
-    g = _np(conv.parametrizations.weight.original0)
-    v = _np(conv.parametrizations.weight.original1)
-    assert g.shape == ((6, 1, 1) if transposed else (4, 1, 1))
-    assert_close("fold_weight_norm", fold_weight_norm(g, v), _np(conv.weight), atol=1e-7)
-
-
-def test_fold_weight_norm_rejects_mismatched_g():
-    with pytest.raises(ValueError, match="norm over all axes but 0"):
-        fold_weight_norm(np.ones((3, 1, 1), np.float32), np.ones((4, 2, 5), np.float32))
 
 
 # ---- padding ---------------------------------------------------------------------------------
@@ -226,86 +199,3 @@ def test_rvq_bad_codes():
         ours.decode(mx.array(np.zeros((ours.num_quantizers + 1, 1, 5), np.int32)))
     with pytest.raises(ValueError, match="integers"):
         ours.decode(mx.array(np.zeros((1, 1, 5), np.float32)))
-
-
-# ---- STFT / iSTFT ----------------------------------------------------------------------------
-
-STFT_ATOL = 2e-5  # FFT rounding: torch (pocketfft/MKL) vs MLX; sums of n_fft values of O(1)
-
-
-def test_hann_window_matches_torch():
-    # torch evaluates the cosine in float32, ours in float64 rounded once: measured 1.8e-7
-    # (2 ulp at 0.77) against torch; against float64 ours is within 0.5 ulp
-    for n in (1024, 400, 7):
-        k = np.arange(n)
-        exact = 0.5 - 0.5 * np.cos(2 * np.pi * k / n)
-        assert_close(f"hann {n} vs float64", np.array(hann_window(n)), exact, atol=3.0e-8)
-        assert_close(f"hann {n}", np.array(hann_window(n)), _np(torch.hann_window(n)), atol=3e-7)
-        assert_close(f"hann {n} symmetric", np.array(hann_window(n, periodic=False)),
-                     _np(torch.hann_window(n, periodic=False)), atol=3e-7)
-
-
-@pytest.mark.parametrize("n,n_fft,hop,win,center,mode", [
-    (4000, 1024, 256, 1024, True, "reflect"),  # Vocos mel front end
-    (1001, 512, 128, 400, True, "reflect"),    # window shorter than n_fft
-    (999, 256, 100, 256, False, "reflect"),
-    (700, 256, 64, 256, True, "constant"),
-])
-def test_stft_matches_torch(n, n_fft, hop, win, center, mode):
-    x = _signal((2, n))
-    w = torch.hann_window(win)
-    want = torch.stft(torch.from_numpy(x), n_fft, hop, win, w, center=center, pad_mode=mode,
-                      return_complex=True).numpy().transpose(0, 2, 1)
-    got = np.array(stft(mx.array(x), n_fft, hop, win, mx.array(_np(w)), center=center,
-                        pad_mode=mode))
-    assert_close(f"stft real n_fft={n_fft} hop={hop} win={win}", got.real, want.real, atol=STFT_ATOL)
-    assert_close(f"stft imag n_fft={n_fft} hop={hop} win={win}", got.imag, want.imag, atol=STFT_ATOL)
-
-
-@pytest.mark.parametrize("frames,n_fft,hop,win,length", [
-    (20, 1024, 256, 1024, None), (33, 512, 128, 400, 4000), (12, 256, 64, 256, 500)])
-def test_istft_matches_torch(frames, n_fft, hop, win, length):
-    spec = (_signal((2, n_fft // 2 + 1, frames)) + 1j * _signal((2, n_fft // 2 + 1, frames), 1))
-    spec = spec.astype(np.complex64)
-    w = torch.hann_window(win)
-    want = torch.istft(torch.from_numpy(spec), n_fft, hop, win, w, center=True,
-                       length=length).numpy()
-    got = np.array(istft(mx.array(spec.transpose(0, 2, 1)), n_fft, hop, win, mx.array(_np(w)),
-                         length=length))
-    assert_close(f"istft n_fft={n_fft} hop={hop} win={win} length={length}", got, want,
-                 atol=1e-5)
-
-
-def _vocos_istft_same(spec: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """vocos 0.1.0 spectral_ops.ISTFT.forward, padding='same' (the package imports torchaudio,
-    which does not import here; its algorithm is restated line by line)."""
-    window = torch.hann_window(n_fft)
-    pad = (n_fft - hop) // 2
-    T = spec.shape[-1]
-    ifft = torch.fft.irfft(spec, n_fft, dim=1, norm="backward") * window[None, :, None]
-    size = (T - 1) * hop + n_fft
-    y = torch.nn.functional.fold(ifft, output_size=(1, size), kernel_size=(1, n_fft),
-                                 stride=(1, hop))[:, 0, 0, pad:-pad]
-    sq = window.square().expand(1, T, -1).transpose(1, 2)
-    env = torch.nn.functional.fold(sq, output_size=(1, size), kernel_size=(1, n_fft),
-                                   stride=(1, hop)).squeeze()[pad:-pad]
-    return y / env
-
-
-@pytest.mark.parametrize("frames,n_fft,hop", [(30, 1024, 256), (17, 1280, 320)])
-def test_istft_same_matches_vocos(frames, n_fft, hop):
-    spec = (_signal((2, n_fft // 2 + 1, frames)) + 1j * _signal((2, n_fft // 2 + 1, frames), 1))
-    spec = spec.astype(np.complex64)
-    want = _vocos_istft_same(torch.from_numpy(spec), n_fft, hop).numpy()
-    got = np.array(istft_same(mx.array(spec.transpose(0, 2, 1)), n_fft, hop, n_fft))
-    assert got.shape == (2, frames * hop)
-    assert_close(f"istft same n_fft={n_fft} hop={hop}", got, want, atol=1e-5)
-
-
-def test_stft_bad_input():
-    with pytest.raises(ValueError, match="reflect padding"):
-        stft(mx.zeros((1, 100)), 1024, 256, window=hann_window(1024))
-    with pytest.raises(ValueError, match=r"\(batch, samples\)"):
-        stft(mx.zeros((100,)), 64, 16)
-    with pytest.raises(ValueError, match="win_length == n_fft"):
-        istft_same(mx.zeros((1, 3, 513), dtype=mx.complex64), 1024, 256, 800)

@@ -19,7 +19,7 @@ from s3tokenizer.model_v2 import FSMNMultiHeadAttention, FSQCodebook as TorchFSQ
 import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.layers.fsmn import FSMNBlock
 from mlx_impl.layers.fsq import FSQCodebook, index_to_digits
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 

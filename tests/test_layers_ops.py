@@ -32,57 +32,11 @@ import mlx_impl  # noqa: F401  (preloads OpenBLAS if nothing imported mlx yet)
 from mlx_impl import _cpu_ext
 from mlx_impl.layers.activations import erf, exp, gelu, logsumexp, softmax
 from mlx_impl.layers.norm import LayerNorm, layer_norm
+from tests.helpers import assert_close
 
 MX_DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 ULP1 = {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}  # relative spacing at 1
-
-
-def assert_close(
-    name: str,
-    got: np.ndarray,
-    want: np.ndarray,
-    atol: float,
-    rtol: float,
-    inputs: np.ndarray | None = None,
-) -> None:
-    """Raise with max/mean abs and rel error, the tolerance that would have passed, and the worst
-    index; non-finite values (inf, nan) must match exactly."""
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != expected {want.shape}")
-    if got.size == 0:
-        raise AssertionError(f"{name}: nothing compared (empty arrays)")
-    fin = np.isfinite(want)
-    nonfinite_bad = ~fin & ~((got == want) | (np.isnan(got) & np.isnan(want)))
-    if nonfinite_bad.any():
-        i = np.flatnonzero(nonfinite_bad)[:5]
-        src = "" if inputs is None else f" inputs {inputs.ravel()[i]}"
-        raise AssertionError(
-            f"{name}: special values differ at flat {i}: got {got.ravel()[i]} "
-            f"want {want.ravel()[i]}{src}"
-        )
-    g, w = got[fin], want[fin]
-    if not np.isfinite(g).all():
-        i = np.flatnonzero(fin)[~np.isfinite(g)][:5]
-        raise AssertionError(
-            f"{name}: got non-finite {got.ravel()[i]} where {want.ravel()[i]} expected (flat {i})"
-        )
-    err = np.abs(g - w)
-    rel = err / np.maximum(np.abs(w), np.finfo(np.float32).tiny)
-    excess = err - (atol + rtol * np.abs(w))
-    k = int(np.argmax(excess))
-    if excess[k] > 0:
-        flat = int(np.flatnonzero(fin)[k])
-        idx = np.unravel_index(flat, got.shape)
-        src = "" if inputs is None else f", input {inputs.ravel()[flat]!r}"
-        needed_atol = float(np.max(err - rtol * np.abs(w)))
-        raise AssertionError(
-            f"{name}: max_abs {err.max():.3g} mean_abs {err.mean():.3g} max_rel {rel.max():.3g}; "
-            f"atol={atol:g} rtol={rtol:g} fails, needs atol>={needed_atol:.3g} at this rtol; "
-            f"worst at {idx}{src}: got {g[k]!r} want {w[k]!r}"
-        )
 
 
 def check_op(
@@ -115,7 +69,8 @@ def check_op(
     if out.dtype != MX_DTYPES[dtype]:
         raise AssertionError(f"{name}: output dtype {out.dtype}, expected {MX_DTYPES[dtype]}")
     got = np.asarray(out.astype(mx.float32))
-    assert_close(f"{name}[{dtype}] vs torch", got, want, atol, rtol, inputs=seen[0])
+    assert_close(f"{name}[{dtype}] vs torch", got, want, atol, rtol, inputs=seen[0],
+                 match_nonfinite=True)
     if ref64_fn is not None:
         with np.errstate(all="ignore"):
             ref = ref64_fn(*[a.astype(np.float64) for a in seen])
@@ -125,7 +80,8 @@ def check_op(
             with np.errstate(over="ignore"):
                 ref32 = ref.astype(np.float32)
             ref = np.where(np.isfinite(ref32) | np.isnan(ref), ref, ref32)
-        assert_close(f"{name}[{dtype}] vs float64", got, ref, atol64, rtol64, inputs=seen[0])
+        assert_close(f"{name}[{dtype}] vs float64", got, ref, atol64, rtol64, inputs=seen[0],
+                     match_nonfinite=True)
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -188,7 +144,8 @@ def test_gelu_fp32():
     special = np.array([np.inf, -np.inf, np.nan, 3e38, -3e38], np.float32)
     got = np.asarray(gelu(mx.array(special)))
     want = torch.nn.functional.gelu(torch.from_numpy(special.astype(np.float64)))
-    assert_close("gelu special vs torch fp64", got, want.numpy(), 0.0, 2.5e-7, inputs=special)
+    assert_close("gelu special vs torch fp64", got, want.numpy(), 0.0, 2.5e-7, inputs=special,
+                 match_nonfinite=True)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

@@ -16,7 +16,7 @@ import torch
 import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.layers.transformer import (SlidingKVCache, Transformer, TransformerOptions,
                                          window_mask)
-from tests.helpers_weights import assert_close
+from tests.helpers import assert_close
 
 
 def _pair(window, n_heads=4, n_kv=4, layer_scale=0.01, seed=0):

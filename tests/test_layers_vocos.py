@@ -1,5 +1,6 @@
 """Op-level parity of the Vocos layers (mlx_impl.layers.convnext / mel / istft_head) against the
-vocos 0.1.0 modules and torchaudio: one line per op, float32 on CPU."""
+vocos 0.1.0 modules: one line per op, float32 on CPU. The window, STFT/iSTFT and HTK filterbank
+they build on are tested against torch/torchaudio in tests/test_layers_spectral.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import torch
-import torchaudio
 from vocos.feature_extractors import MelSpectrogramFeatures
 from vocos.heads import ISTFTHead as TorchISTFTHead
 from vocos.modules import AdaLayerNorm as TorchAdaLayerNorm
@@ -16,8 +16,8 @@ from vocos.modules import ConvNeXtBlock as TorchConvNeXtBlock
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.layers.convnext import AdaLayerNorm, ConvNeXtBlock
 from mlx_impl.layers.istft_head import ISTFTHead
-from mlx_impl.layers.mel import MelSpectrogram, log_mel, melscale_fbanks
-from tests.helpers_weights import assert_close
+from mlx_impl.layers.mel import MelSpectrogram, log_mel
+from tests.helpers import assert_close
 
 ATOL = 1e-5  # fp32 layer norm + matmuls over <= 96 channels of O(1) values; measured <= 2e-6
 
@@ -94,16 +94,6 @@ def test_convnext_adanorm_bad_ids():
 
 # ---- mel front end ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sr,n_fft,n_mels", [(24000, 1024, 100), (16000, 64, 8), (22050, 512, 80)])
-def test_melscale_fbanks_match_torchaudio(sr, n_fft, n_mels):
-    want = _np(torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0.0, sr / 2, n_mels, sr,
-                                                     norm=None, mel_scale="htk"))
-    got = melscale_fbanks(n_fft // 2 + 1, 0.0, sr / 2, n_mels, sr)
-    # torchaudio computes in float32 (linspace and 10 ** m rounding), ours in float64: measured
-    # max 7.0e-6 on weights <= 1 (sr 24000, n_fft 1024)
-    assert_close(f"fbanks sr={sr} n_fft={n_fft} n_mels={n_mels}", got, want, atol=1e-5)
-
-
 @torch.no_grad()
 @pytest.mark.parametrize("n,n_fft,hop,n_mels,padding", [
     (24000, 1024, 256, 100, "center"),   # vocos-mel-24khz
@@ -158,25 +148,3 @@ def test_istft_head_matches_vocos(dim, n_fft, hop, frames, padding):
     # max 6e-6 on outputs up to ~60
     assert_close(f"istft head dim={dim} n_fft={n_fft} hop={hop} {padding}", got, want,
                  atol=1e-5, rtol=1e-5)
-
-
-def test_istft_head_window_is_periodic_hann():
-    head = ISTFTHead(8, 64, 16)
-    assert_close("vocos window", np.array(head._window), _np(torch.hann_window(64)),
-                 atol=2e-7)  # 1 fp32 ulp: float64 cos rounded once vs torch float32 (1.5e-7)
-
-
-@torch.no_grad()
-@pytest.mark.parametrize("n_fft,hop", [(400, 160), (400, 100), (64, 32)])  # 400 % 160: fallback path
-def test_istft_overlap_add_paths_match_torch(n_fft, hop):
-    """stft._overlap_add: shifted-segment sum when hop divides n_fft, transposed conv otherwise."""
-    from mlx_impl.layers.stft import istft
-
-    rng = np.random.default_rng(7)
-    spec = (rng.standard_normal((2, n_fft // 2 + 1, 25)) +
-            1j * rng.standard_normal((2, n_fft // 2 + 1, 25))).astype(np.complex64)
-    w = torch.hann_window(n_fft)
-    want = torch.istft(torch.from_numpy(spec), n_fft, hop, n_fft, w, center=True).numpy()
-    got = np.array(istft(mx.array(spec.transpose(0, 2, 1)), n_fft, hop, n_fft, mx.array(_np(w)),
-                         center=True))
-    assert_close(f"istft n_fft={n_fft} hop={hop}", got, want, atol=1e-5, rtol=1e-5)

@@ -17,7 +17,8 @@ import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.dac.convert import convert
 from mlx_impl.layers.vq_factorized import (FactorizedVQ, ResidualFactorizedVQ, avg_pool_time,
                                            l2_normalize, nearest_code, repeat_time)
-from tests.helpers_weights import assert_close
+from weights.weight_norm import fold_weight_norms
+from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
 ATOL = 2e-6
@@ -29,10 +30,8 @@ def t2m(x: torch.Tensor) -> np.ndarray:  # (B, C, T) torch -> (B, T, C)
 
 def load_into(ours, module: torch.nn.Module, prefix: str = "") -> None:
     state = {prefix + k: v.detach().numpy() for k, v in module.state_dict().items()}
-    state = {k.replace(".parametrizations.weight.original0", ".weight_g")
-              .replace(".parametrizations.weight.original1", ".weight_v"): v
-             for k, v in state.items()}
-    ours.load_weights([(k, mx.array(v)) for k, v in convert(state).items()], strict=True)
+    ours.load_weights([(k, mx.array(v)) for k, v in convert(fold_weight_norms(state)).items()],
+                      strict=True)
 
 
 def randomize(module: torch.nn.Module) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from parity import golden as golden_store
 from parity import report
-from parity.compare import Fingerprint, compare_fingerprint, compare_taps
-from parity.metrics import discrete_stats, tap_stats
+from parity.compare import Fingerprint, compare_fingerprint, compare_row, compare_taps
+from parity.metrics import at_least, at_most, discrete_stats, snr_db, tap_stats
 from parity.runner import generate_golden, run
 from parity.spec import (
     CaseInputs,
@@ -26,17 +26,9 @@ from parity.spec import (
     Tolerance,
     ToleranceTable,
 )
+from tests.helpers import assert_close, assert_spec_passes
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def assert_close(name: str, got, want, atol: float = 0.0, rtol: float = 0.0) -> None:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    d = np.abs(got - want)
-    if got.shape != want.shape or not np.all(d <= atol + rtol * np.abs(want)):
-        raise AssertionError(f"{name}: shapes {got.shape}/{want.shape}, max abs diff "
-                             f"{d.max() if d.size else 'n/a'} (atol {atol}, rtol {rtol}); "
-                             f"got {got.ravel()[:6]}, want {want.ravel()[:6]}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -192,6 +184,89 @@ def test_nan_is_an_error_on_either_side():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ParityError, match=r"shape mismatch, mlx \(2, 3\) vs reference \(3, 2\)"):
         compare_taps({"a": np.ones((2, 3))}, {"a": np.ones((3, 2))}, ["a"], TABLE)
+
+
+def test_over_tol_is_the_error_in_units_of_the_tolerance():
+    s = tap_stats("t", np.array([1.0, 2.3]), np.array([1.0, 2.0]), Tolerance(0.1, 0.05))
+    assert_close("over_tol", s.over_tol, 0.3 / (0.1 + 0.05 * 2.0), rtol=1e-12)
+    assert not s.passed
+    zero = tap_stats("t", np.array([1.0, 1e-9]), np.array([1.0, 0.0]), Tolerance(0.0, 0.5))
+    assert zero.over_tol == float("inf") and not zero.passed
+
+
+def test_compare_row_turns_hard_errors_into_a_failed_row_naming_the_tap():
+    want = {"a": np.ones(3, np.float32), "codes": np.arange(3)}
+    ok = compare_row(dict(want), want, TABLE, discrete=("codes",))
+    assert ok == {"passed": True, "error": None, "failing_taps": [], "worst_tap": "a",
+                  "worst_over_tolerance": 0.0}
+    over = compare_row({"a": want["a"] + 3e-5, "codes": want["codes"]}, want, TABLE,
+                       discrete=("codes",))
+    assert not over["passed"] and over["failing_taps"] == ["a"] and over["error"] is None
+    diff = float(np.float32(1 + 3e-5)) - 1.0  # fp32 rounding of the perturbation
+    assert_close("worst", over["worst_over_tolerance"], diff / (1e-5 + 1e-5 * 1.0), rtol=1e-12)
+    for bad in (np.array([1.0, np.nan, 1.0]), np.array([np.inf, 1, 1]), np.ones((1, 3))):
+        row = compare_row({"a": bad, "codes": want["codes"]}, want, TABLE, discrete=("codes",))
+        assert not row["passed"] and "'a'" in row["error"], row
+    row = compare_row({"a": want["a"]}, want, TABLE, discrete=("codes",))
+    assert not row["passed"] and "missing in mlx: ['codes']" in row["error"]
+
+
+def test_snr_and_gates_never_pass_on_nan_or_broadcast():
+    w = np.array([1.0, -1.0, 2.0])
+    assert_close("snr", snr_db(w, w + [0.1, 0, 0]), 10 * np.log10(6 / 0.01), rtol=1e-12)
+    assert snr_db(w, w) == float("inf")
+    with pytest.raises(ParityError, match="'audio': shape mismatch"):
+        snr_db(w[None], np.ones((2, 3)))  # would broadcast
+    with pytest.raises(ParityError, match="'x': mlx side has 1 NaN/Inf"):
+        snr_db(w, np.array([1.0, np.nan, 2.0]), "x")
+    assert at_least("snr", float("inf"), 60) and not at_least("snr", 59.9, 60)
+    assert at_most("diff", 0.1, 0.1) and not at_most("diff", 0.2, 0.1)
+    for gate in (at_least, at_most):
+        with pytest.raises(ParityError, match="snr is NaN"):
+            gate("snr", float("nan"), 60)
+
+
+def test_assert_close_message_has_the_statistics():
+    want = np.array([[1.0, 2.0], [4.0, 0.5]])
+    assert_close("same", want.astype(np.float32), want, atol=1e-7)
+    with pytest.raises(AssertionError) as e:
+        assert_close("x", [[1.0, 2.0], [3.0, 0.5]], want, atol=0.5, rtol=0.1)
+    msg = str(e.value)
+    for part in ("x (2, 2): 1/4 elements outside atol=0.5 rtol=0.1", "max_abs 1 ",
+                 "max_rel 0.25", "needs atol >= 0.6 (at rtol 0.1) or rtol >= 0.125 (at atol 0.5)",
+                 "worst at (1, 0): got 3.0 want 4.0"):
+        assert part in msg, msg
+    with pytest.raises(AssertionError, match=r"shape \(1, 2\) != expected \(2, 2\)"):
+        assert_close("b", want[:1], want, atol=10)  # would broadcast
+    with pytest.raises(AssertionError, match="got has 1 NaN/Inf of 4"):
+        assert_close("n", np.where(want > 3, np.nan, want), want, atol=10)
+    with pytest.raises(AssertionError, match="want has 1 NaN/Inf"):
+        assert_close("n", want, np.where(want > 3, np.inf, want), atol=10)
+    with pytest.raises(AssertionError, match="nothing compared"):
+        assert_close("e", np.zeros(0), np.zeros(0))
+    with pytest.raises(AssertionError, match="mean_abs 0.25 > mean_atol 0.1"):
+        assert_close("m", want + [[0.5, 0.5], [0, 0]], want, atol=1, mean_atol=0.1)
+    special = np.array([np.inf, np.nan, 1.0])
+    assert_close("s", special.copy(), special, atol=0, match_nonfinite=True)
+    with pytest.raises(AssertionError, match=r"special values differ at flat \[1\].*inputs"):
+        assert_close("s", np.array([np.inf, 0.0, 1.0]), special, match_nonfinite=True,
+                     inputs=np.array([7.0, 8.0, 9.0]))
+    with pytest.raises(AssertionError, match="input 9.0"):
+        assert_close("s", np.array([np.inf, np.nan, 2.0]), special, match_nonfinite=True,
+                     inputs=np.array([7.0, 8.0, 9.0]))
+
+
+def test_assert_spec_passes_runs_the_harness_and_prints_the_failing_table():
+    res = assert_spec_passes(TOY)
+    assert [c.against for c in res.cases] == ["reference", "reference"]
+    broken = toy_weights()
+    broken["fc2.weight"] = broken["fc2.weight"] * 1.01
+    spec = dataclasses.replace(TOY, build_mlx=lambda dtype: ToyMlx(dtype, broken))
+    with pytest.raises(AssertionError) as e:
+        assert_spec_passes(spec)
+    msg = str(e.value)
+    assert "toy-mlp (float32) failed" in msg and "fc2" in msg and "FAIL" in msg, msg
+    assert "needed atol/rtol" in msg  # the tap table header
 
 
 def test_override_needs_a_reason_and_first_match_wins():

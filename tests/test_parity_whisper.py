@@ -14,17 +14,10 @@ import pytest
 from parity import golden as golden_store
 from parity.models import whisper as W
 from parity.runner import run
+from tests.helpers import assert_close, assert_spec_passes
 
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = W.TEST_TINY_DIMS
-
-
-def assert_close(name: str, got, want, atol: float = 0.0, rtol: float = 0.0) -> None:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    d = np.abs(got - want)
-    if got.shape != want.shape or not np.all(d <= atol + rtol * np.abs(want)):
-        raise AssertionError(f"{name}: shapes {got.shape}/{want.shape}, max abs diff "
-                             f"{d.max() if d.size else 'n/a'} (atol {atol}, rtol {rtol})")
 
 
 @pytest.fixture(scope="module")
@@ -131,21 +124,13 @@ def test_list_is_fast_and_torch_free():
 
 
 def test_mlx_matches_reference_fp32():
-    res = run(W.TEST_TINY, "float32", golden=False, log=lambda *a: None)
-    case = res.cases[0]
-    assert case.error is None, case.error
-    bad = [(r.name, getattr(r, "max_abs", None)) for r in case.comparison.results if not r.passed]
-    assert res.passed, f"failing taps: {bad}\n{case.detail}"
-    assert case.metrics["argmax_agreement"] == 1.0
+    res = assert_spec_passes(W.TEST_TINY)
+    assert res.cases[0].metrics["argmax_agreement"] == 1.0
 
 
 def test_mlx_matches_reference_fp16():
-    res = run(W.TEST_TINY, "float16", golden=False, log=lambda *a: None)
+    res = assert_spec_passes(W.TEST_TINY, "float16")
     case = res.cases[0]
-    assert case.error is None, case.error
-    bad = [(r.name, getattr(r, "needed_atol", None)) for r in case.comparison.results
-           if not r.passed]
-    assert res.passed, f"failing taps: {bad}\n{case.detail}"
     assert {r.dtype for r in case.comparison.results[1:-2]} == {"float16"}
 
 

@@ -15,14 +15,13 @@ from mlx_impl.s3tokenizer.convert import convert
 from mlx_impl.s3tokenizer.load import load
 from parity.clips import read_clip
 from parity.models import s3tokenizer as spec
-from tests.helpers_weights import assert_close
+from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers import assert_close, assert_taps_pass
 from weights import s3tokenizer as ws3
 
 TINY = {"v1": spec.V1_TINY_CONFIG, "v2": spec.V2_TINY_CONFIG}
 # fp32, tiny configs, fox clip: measured max abs 5.0e-5 on `mel` (quiet bins near the log floor,
 # see test_front_end), <= 2.5e-5 on every later tap (values up to ~4)
-TAP_ATOL = {"mel": 1e-4}
-DEFAULT_ATOL = 1e-4
 
 
 @pytest.fixture(scope="module", params=["v1", "v2"])
@@ -46,10 +45,8 @@ def test_tiny_taps_match_reference(sides):
     assert list(want) == list(got) == list(spec.tap_names(TINY[version]))
     _codes_identical(want["quantizer.codes"], got["quantizer.codes"], f"{version} codes")
     assert len(np.unique(want["quantizer.codes"])) > 20, "degenerate random codes"
-    for name in want:
-        if name != "quantizer.codes":
-            assert_close(f"{version} {name}", got[name], want[name],
-                         atol=TAP_ATOL.get(name, DEFAULT_ATOL), rtol=1e-5)
+    tiny_spec = {"v1": spec.V1_TEST_TINY, "v2": spec.V2_TEST_TINY}[version]
+    assert_taps_pass(tiny_spec, got, want, f"{version} fox 2 s")  # the spec's table, codes exact
 
 
 def test_tiny_long_audio_window_path(sides):
@@ -149,18 +146,19 @@ def test_config_errors():
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
-def test_weights_strict(version):
+def test_weights_strict(version, tmp_path):
     w = ws3.load(spec.checkpoint(TINY[version]))
-    assert set(w.state) == set(ws3.expected_shapes(w.config))
-    ref_keys = set(torch.load(spec.checkpoint(TINY[version]) / "model.pt"))
-    assert ref_keys == set(w.state), "numpy reader and torch.load disagree on the keys"
-    state = dict(w.state)
-    state.pop("encoder.blocks.1.mlp_ln.bias")
-    with pytest.raises(ws3.WeightsError, match="mlp_ln.bias"):
-        ws3.check_state(state, w.config)
-    state = dict(w.state, **{"encoder.conv1.weight": w.state["encoder.conv1.weight"][:, :80]})
-    with pytest.raises(ws3.WeightsError, match="wrong shapes"):
-        ws3.check_state(state, w.config)
+    ref = torch.load(spec.checkpoint(TINY[version]) / "model.pt")
+    assert set(ref) == set(w.state), "numpy reader and torch.load disagree on the keys"
+    assert all(np.array_equal(ref[k].numpy(), w.state[k]) for k in ref)
+
+    def edit(state):  # a wrong-shaped kernel and a missing key: reported together
+        state["encoder.conv1.weight"] = np.ascontiguousarray(state["encoder.conv1.weight"][:, :80])
+        del state["encoder.blocks.1.mlp_ln.bias"]
+
+    folder = rewrite_checkpoint(spec.checkpoint(TINY[version]), tmp_path / "bad", edit)
+    assert_load_reports(load, folder, ("encoder.conv1.weight", (128, 3, 128), (128, 3, 80)),
+                        "encoder.blocks.1.mlp_ln.bias")
     params = convert(w.state)
     assert params["encoder.conv1.weight"].shape == (128, 3, 128)  # channels-last (out, k, in)
     assert not any(k.startswith("quantizer._codebook") for k in params)

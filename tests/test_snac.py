@@ -12,11 +12,14 @@ import torch
 import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.snac.config import PRESETS, SnacConfig
+from mlx_impl.snac.load import load
 from parity.models import codec
 from parity.models import snac as spec
 from reference.snac import fed_noise
-from tests.helpers_weights import assert_close
+from tests.helpers_weights import assert_load_reports, rewrite_checkpoint
+from tests.helpers import assert_close, assert_taps_pass, tol_for
 from weights import snac as wsnac
+from weights.weight_norm import WeightNormError
 
 CFG = spec.TEST_TINY_CONFIG
 SR = CFG["sampling_rate"]
@@ -42,11 +45,7 @@ def test_tiny_matches_reference(sides, case):
         assert len(np.unique(want[k])) >= 5, f"{k}: degenerate codes"
     assert [want[k].shape[1] for k in spec.code_taps(CFG)] == [
         spec.latent_frames(CFG, inp.arrays["audio"].size) // s for s in CFG["vq_strides"]]
-    table = spec.TEST_TINY.tolerance("float32")
-    for name in want:
-        if not name.startswith("quantizer.codes"):
-            tol, _ = table.for_tap(name)
-            assert_close(name, got[name], want[name], atol=tol.atol, rtol=tol.rtol)
+    assert_taps_pass(spec.TEST_TINY, got, want, case.name)  # the spec's table, codes exact
     assert codec.snr_db(want["audio_values"], got["audio_values"]) >= 60
     rt = [codec.snr_db(t["input_values"], t["audio_values"]) for t in (want, got)]
     assert abs(rt[0] - rt[1]) <= 0.1, rt
@@ -103,7 +102,8 @@ def test_padding_and_lengths(sides):
         inp = {"audio": audio, **spec.noise_arrays(CFG, n)}
         want, got = ref(inp), ours(inp)
         assert got["audio_values"].shape == (1, n)
-        assert_close(f"n={n}", got["audio_values"], want["audio_values"], atol=1e-5, rtol=1e-5)
+        assert_close(f"n={n}", got["audio_values"], want["audio_values"],
+                     **tol_for(spec.TEST_TINY, "audio_values"))
 
 
 def test_config_and_weights(tmp_path):
@@ -117,15 +117,27 @@ def test_config_and_weights(tmp_path):
     with pytest.raises(ValueError, match="divisible by 64"):
         SnacConfig.from_dict(dict(CFG, decoder_dim=32))
     w = wsnac.load(spec.checkpoint(CFG))
-    assert not any("inv_freq" in k for k in w.state)
-    state = dict(w.state)
-    state.pop("decoder.model.3.block.2.linear.weight_v")
-    with pytest.raises(wsnac.WeightsError, match="weight_g without weight_v"):
-        wsnac.check_state(state, w.config)
-    with pytest.raises(wsnac.WeightsError, match="missing"):
-        wsnac.check_state(w.state, dict(w.config, noise=False, attn_window_size=None))
+    assert not any("inv_freq" in k or "parametrizations" in k for k in w.state)
     with pytest.raises(FileNotFoundError, match="pytorch_model.bin"):
         wsnac.load(tmp_path)
+
+
+def test_strict_load_reports_keys_and_shapes(tmp_path):
+    """A wrong-shaped weight-normed kernel and a missing key in the file: `mlx_impl.snac.load`
+    folds, then reports both together (MLX names and layout); half a weight-norm pair is an
+    error of its own."""
+    v = "encoder.block.0.parametrizations.weight.original1"  # Conv1d v (8, 1, 7), g (8, 1, 1)
+
+    def edit(state):
+        state[v] = np.ascontiguousarray(state[v][..., :5])
+        del state["encoder.block.0.bias"]
+
+    folder = rewrite_checkpoint(spec.checkpoint(CFG), tmp_path / "bad", edit)
+    assert_load_reports(load, folder, ("encoder.block.0.weight", (8, 7, 1), (8, 5, 1)),
+                        "encoder.block.0.bias")
+    folder = rewrite_checkpoint(spec.checkpoint(CFG), tmp_path / "half", lambda s: s.pop(v))
+    with pytest.raises(WeightNormError, match=f"{v[:-1]}0 has no matching .*original1"):
+        load(folder)
 
 
 def test_bad_input(sides):

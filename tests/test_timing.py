@@ -11,19 +11,7 @@ import torch
 import whisper.timing as ref  # the reference (imports numba and torch)
 
 from mlx_impl.whisper import timing
-
-
-def assert_close(name: str, got, want, atol: float, rtol: float = 0.0) -> None:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        raise AssertionError(f"{name}: shape {got.shape} != {want.shape}")
-    err = np.abs(got - want)
-    bad = err > atol + rtol * np.abs(want)
-    if bad.any():
-        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
-        raise AssertionError(f"{name}: {int(bad.sum())}/{err.size} outside atol={atol}; "
-                             f"max_abs={err.max():.3g} at {idx} (got {got[idx]:.7g}, want "
-                             f"{want[idx]:.7g}), mean_abs={err.mean():.3g}")
+from tests.helpers import assert_close
 
 
 def assert_equal_arrays(name: str, got: np.ndarray, want: np.ndarray) -> None:

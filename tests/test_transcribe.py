@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 import pytest
-from helpers_weights import assert_close
+from tests.helpers import assert_close
 
 torch = pytest.importorskip("torch")
 whisper = pytest.importorskip("whisper")

@@ -9,9 +9,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tests.helpers_weights import assert_close, hf_state_numpy, tiny_hf_whisper
+from tests.helpers import assert_close
+from tests.helpers_weights import hf_state_numpy, tiny_hf_whisper
 from weights.ct2 import read_model_bin
-from weights.torch_zip import CheckpointError, read_safetensors, read_torch_zip
+from weights.torch_zip import CheckpointError, read_torch_zip
 from weights.whisper import (
     WeightsError,
     check_state,
@@ -278,15 +279,3 @@ def test_openai_checkpoint_round_trip(tmp_path):
     torch.save({"model_state_dict": model.state_dict()}, tmp_path / "nodims.pt")
     with pytest.raises(WeightsError, match="not an openai-whisper checkpoint"):
         from_openai_checkpoint(tmp_path / "nodims.pt")
-
-
-def test_read_safetensors(tmp_path):
-    from safetensors.numpy import save_file
-
-    arrays = {"a": np.arange(6, dtype=np.float16).reshape(2, 3), "b": np.ones(3, np.float32)}
-    save_file(arrays, str(tmp_path / "x.safetensors"))
-    got = read_safetensors(tmp_path / "x.safetensors")
-    assert set(got) == set(arrays)
-    for k, value in arrays.items():
-        assert got[k].dtype == value.dtype
-        np.testing.assert_array_equal(got[k], value)

@@ -1,11 +1,11 @@
 """EnCodec weights: on-disk layouts -> one canonical layout (numpy only).
 
 Canonical layout: transformers' `EncodecModel` state-dict keys (5.24.0), numpy arrays in torch
-layout, weight norm kept as the pair `<conv>.weight_g` (out-or-in, 1, 1) / `<conv>.weight_v`
-(the names of the published facebook/encodec_* checkpoints), training-only buffers dropped:
+layout, weight norm folded into `<conv>.weight` (`weights.weight_norm`, dim 0; for the decoder's
+ConvTranspose1d that is the input channel), training-only buffers dropped:
 
-    encoder.layers.{i}.conv.{bias,weight_g,weight_v}          (Conv1d; `.conv.weight` when the
-    encoder.layers.{i}.block.{j}.conv.* / .shortcut.conv.*     model has no weight norm)
+    encoder.layers.{i}.conv.{weight,bias}                     (Conv1d)
+    encoder.layers.{i}.block.{j}.conv.* / .shortcut.conv.*
     encoder.layers.{i}.norm.{weight,bias}                     (time_group_norm models)
     encoder.layers.{i}.lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{k}
     decoder.layers.{i}.conv.*  (ConvTranspose1d kernels stay (in, out, k))
@@ -21,19 +21,24 @@ Sources:
 - `load(path)`: a directory with `config.json` + `model.safetensors` (transformers
   `save_pretrained`), or an original `.th` checkpoint plus a config dict.
 Dropped buffers: codebook `inited`, `cluster_size`, `embed_avg` (training statistics).
+`fold=False` keeps the stored pairs, named `<conv>.weight_g` / `<conv>.weight_v` (the names of
+the published facebook/encodec_* checkpoints), for building upstream modules that keep weight
+norm (reference/encodec.py's original model). Keys and shapes are checked against the model when
+it is loaded (`mlx_impl.loading.load_strict`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from weights.checkpoint import Checkpoint
 from weights.hf_safetensors import read_pretrained
 from weights.torch_zip import read_torch_zip
+from weights.weight_norm import fold_weight_norms
 
 TRAINING_BUFFERS = ("inited", "cluster_size", "embed_avg")
 
@@ -42,31 +47,15 @@ class WeightsError(ValueError):
     """Weights that cannot be read into the canonical EnCodec layout."""
 
 
-@dataclass(frozen=True)
-class EncodecWeights:
-    config: dict  # transformers EncodecConfig fields (config.json)
-    state: dict[str, np.ndarray]  # canonical layout
-    source: str
-
 
 def _is_training_buffer(key: str) -> bool:
     return key.startswith("quantizer.") and key.rsplit(".", 1)[-1] in TRAINING_BUFFERS
 
 
-def from_transformers(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    out = {}
-    for key, value in state.items():
-        if _is_training_buffer(key):
-            continue
-        key = key.replace(".parametrizations.weight.original0", ".weight_g")
-        key = key.replace(".parametrizations.weight.original1", ".weight_v")
-        if not key.startswith(("encoder.layers.", "decoder.layers.", "quantizer.layers.")):
-            raise WeightsError(f"unexpected key {key!r} in a transformers EncodecModel "
-                               "checkpoint (expected encoder/decoder/quantizer layers)")
-        out[key] = np.asarray(value)
-    return out
-
-
+_TRANSFORMERS = [  # (pattern, replacement) applied in turn to each key
+    (re.compile(r"\.parametrizations\.weight\.original0$"), ".weight_g"),
+    (re.compile(r"\.parametrizations\.weight\.original1$"), ".weight_v"),
+]
 _ORIGINAL = [
     (re.compile(r"^(encoder|decoder)\.model\."), r"\1.layers."),
     (re.compile(r"\.conv\.conv\."), ".conv."),
@@ -76,108 +65,32 @@ _ORIGINAL = [
 ]
 
 
-def from_original(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _canonical(state: Mapping[str, np.ndarray], renames, fold: bool) -> dict[str, np.ndarray]:
     out = {}
     for key, value in state.items():
-        new = key
-        for pattern, repl in _ORIGINAL:
-            new = pattern.sub(repl, new)
-        if _is_training_buffer(new):
-            continue
-        if not new.startswith(("encoder.layers.", "decoder.layers.", "quantizer.layers.")):
-            raise WeightsError(f"unexpected key {key!r} in an original encodec checkpoint")
-        out[new] = np.asarray(value)
-    return out
+        for pattern, repl in renames:
+            key = pattern.sub(repl, key)
+        if not _is_training_buffer(key):
+            out[key] = np.asarray(value)
+    return fold_weight_norms(out) if fold else out
 
 
-def expected_shapes(config: Mapping) -> dict[str, tuple[int, ...]]:
-    """Canonical keys and shapes for a transformers EncodecConfig dict."""
-    c = dict(config)
-    wn = c["norm_type"] == "weight_norm"
-    D = c["hidden_size"]
-    cb_dim = c.get("codebook_dim") or D
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def conv(p, n_in, n_out, k, transposed=False):
-        w = (n_in, n_out, k) if transposed else (n_out, n_in, k)
-        if wn:
-            shapes[f"{p}.conv.weight_g"] = (w[0], 1, 1)
-            shapes[f"{p}.conv.weight_v"] = w
-        else:
-            shapes[f"{p}.conv.weight"] = w
-            shapes[f"{p}.norm.weight"] = (n_out,)
-            shapes[f"{p}.norm.bias"] = (n_out,)
-        shapes[f"{p}.conv.bias"] = (n_out,)
-
-    def resblock(p, dim):
-        hidden = dim // c["compress"]
-        conv(f"{p}.block.1", dim, hidden, c["residual_kernel_size"])
-        conv(f"{p}.block.3", hidden, dim, 1)
-        if c["use_conv_shortcut"]:
-            conv(f"{p}.shortcut", dim, dim, 1)
-
-    def lstm(p, dim):
-        for k in range(c["num_lstm_layers"]):
-            for kind, n_in in (("ih", dim), ("hh", dim)):
-                shapes[f"{p}.lstm.weight_{kind}_l{k}"] = (4 * dim, n_in)
-                shapes[f"{p}.lstm.bias_{kind}_l{k}"] = (4 * dim,)
-
-    ratios, nf, n_res = list(c["upsampling_ratios"]), c["num_filters"], c["num_residual_layers"]
-    i, scale = 0, 1
-    conv(f"encoder.layers.{i}", c["audio_channels"], nf, c["kernel_size"])
-    i += 1
-    for r in reversed(ratios):
-        for _ in range(n_res):
-            resblock(f"encoder.layers.{i}", scale * nf)
-            i += 1
-        conv(f"encoder.layers.{i + 1}", scale * nf, 2 * scale * nf, 2 * r)
-        i += 2
-        scale *= 2
-    lstm(f"encoder.layers.{i}", scale * nf)
-    conv(f"encoder.layers.{i + 2}", scale * nf, D, c["last_kernel_size"])
-
-    scale = 2 ** len(ratios)
-    conv("decoder.layers.0", D, scale * nf, c["kernel_size"])
-    lstm("decoder.layers.1", scale * nf)
-    i = 2
-    for r in ratios:
-        conv(f"decoder.layers.{i + 1}", scale * nf, scale * nf // 2, 2 * r, transposed=True)
-        i += 2
-        for _ in range(n_res):
-            resblock(f"decoder.layers.{i}", scale * nf // 2)
-            i += 1
-        scale //= 2
-    conv(f"decoder.layers.{i + 1}", nf, c["audio_channels"], c["last_kernel_size"])
-
-    hop = int(np.prod(ratios))
-    frame_rate = -(-c["sampling_rate"] // hop)
-    nbits = int(np.ceil(np.log2(c["codebook_size"])))
-    n_q = int(1000 * max(c["target_bandwidths"]) // (frame_rate * nbits))
-    for q in range(n_q):
-        shapes[f"quantizer.layers.{q}.codebook.embed"] = (c["codebook_size"], cb_dim)
-    return shapes
+def from_transformers(state: Mapping[str, np.ndarray], fold: bool = True
+                      ) -> dict[str, np.ndarray]:
+    return _canonical(state, _TRANSFORMERS, fold)
 
 
-def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
-    want = expected_shapes(config)
-    missing = sorted(set(want) - set(state))
-    unexpected = sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise WeightsError(f"EnCodec weights do not match the config: missing {missing[:8]} "
-                           f"({len(missing)}), unexpected {unexpected[:8]} ({len(unexpected)})")
-    bad = [f"{k}: {tuple(state[k].shape)} != {s}" for k, s in want.items()
-           if tuple(state[k].shape) != s]
-    if bad:
-        raise WeightsError(f"EnCodec weight shapes do not match the config: {bad[:8]}")
+def from_original(state: Mapping[str, np.ndarray], fold: bool = True) -> dict[str, np.ndarray]:
+    return _canonical(state, _ORIGINAL, fold)
 
 
-def load(path: Path | str, config: Mapping | None = None) -> EncodecWeights:
+def load(path: Path | str, config: Mapping | None = None, fold: bool = True) -> Checkpoint:
     """Read a transformers `save_pretrained` directory, or an original `.th` checkpoint (then
-    `config` is required: the original files carry none)."""
+    `config` is required: the original files carry none). `fold`: see the module docstring."""
     path = Path(path)
     if path.is_dir():
         cfg, raw = read_pretrained(path, "EncodecModel", "encodec", WeightsError, config)
-        state = from_transformers(raw)
+        state = from_transformers(raw, fold)
     elif path.is_file():
         if config is None:
             raise WeightsError(f"{path}: an original encodec checkpoint has no config; pass "
@@ -187,10 +100,9 @@ def load(path: Path | str, config: Mapping | None = None) -> EncodecWeights:
         raw = read_torch_zip(path)
         if not isinstance(raw, Mapping):
             raise WeightsError(f"{path}: expected a state dict, got {type(raw).__name__}")
-        state = from_original({k: np.asarray(v) for k, v in raw.items()})
+        state = from_original(raw, fold)
     else:
         raise FileNotFoundError(f"EnCodec weights not found at {path}")
     if cfg.get("codebook_dim") is None:
         cfg["codebook_dim"] = cfg["hidden_size"]
-    check_state(state, cfg)
-    return EncodecWeights(config=cfg, state=state, source=str(path))
+    return Checkpoint(config=cfg, state=state, source=str(path))

@@ -9,23 +9,22 @@ checkpoint holds: `encoder.layers.*`, `encoder_transformer.layers.*`, `downsampl
 Codebooks: Mimi stores `embed_sum` and `cluster_usage`; the codewords are
 `embed_sum / max(cluster_usage, 1e-5)` (upstream `MimiEuclideanCodebook.embed`, epsilon 1e-5),
 computed here in float32 (the same IEEE division as torch) and stored as `<...>.codebook.embed`.
-Dropped: `codebook.initialized` (a training flag).
+Dropped: `codebook.initialized` (a training flag). Mimi has no weight norm. Keys and shapes are
+checked against the model when it is loaded (`mlx_impl.loading.load_strict`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from weights.checkpoint import Checkpoint
 from weights.hf_safetensors import read_pretrained
 
 CODEBOOK_EPSILON = 1e-5  # upstream MimiEuclideanCodebook(epsilon=1e-5)
-PREFIXES = ("encoder.layers.", "encoder_transformer.layers.", "downsample.", "quantizer.",
-            "upsample.", "decoder_transformer.layers.", "decoder.layers.")
 _NESTED = [
     (re.compile(r"^encoder\.encoder_seanet\."), "encoder."),
     (re.compile(r"^encoder\.encoder_transformer\."), "encoder_transformer."),
@@ -40,21 +39,12 @@ class WeightsError(ValueError):
     """Weights that cannot be read into the canonical Mimi layout."""
 
 
-@dataclass(frozen=True)
-class MimiWeights:
-    config: dict  # transformers MimiConfig fields (config.json)
-    state: dict[str, np.ndarray]  # canonical layout
-    source: str
-
 
 def from_transformers(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     renamed = {}
     for key, value in state.items():
         for pattern, repl in _NESTED:
             key = pattern.sub(repl, key)
-        if not key.startswith(PREFIXES):
-            raise WeightsError(f"unexpected key {key!r} in a transformers MimiModel checkpoint "
-                               f"(expected keys under {PREFIXES})")
         renamed[key] = np.asarray(value)
     out = {}
     for key, value in renamed.items():
@@ -72,74 +62,8 @@ def from_transformers(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def expected_keys(config: Mapping) -> set[str]:
-    """Canonical keys of a MimiConfig dict (shapes are checked by the MLX strict load)."""
-    c = dict(config)
-    ratios, n_res = list(c["upsampling_ratios"]), c["num_residual_layers"]
-    keys: set[str] = set()
-
-    def conv(p, bias=True):
-        keys.add(f"{p}.conv.weight")
-        if bias:
-            keys.add(f"{p}.conv.bias")
-
-    def res(p):
-        conv(f"{p}.block.1")
-        conv(f"{p}.block.3")
-        if c["use_conv_shortcut"]:
-            conv(f"{p}.shortcut")
-
-    i = 0
-    conv("encoder.layers.0")
-    i = 1
-    for _ in ratios:
-        for _ in range(n_res):
-            res(f"encoder.layers.{i}")
-            i += 1
-        conv(f"encoder.layers.{i + 1}")
-        i += 2
-    conv(f"encoder.layers.{i + 1}")
-    conv("decoder.layers.0")
-    i = 1
-    for _ in ratios:
-        conv(f"decoder.layers.{i + 1}")
-        i += 2
-        for _ in range(n_res):
-            res(f"decoder.layers.{i}")
-            i += 1
-    conv(f"decoder.layers.{i + 1}")
-    for side in ("encoder_transformer", "decoder_transformer"):
-        for j in range(c["num_hidden_layers"]):
-            p = f"{side}.layers.{j}"
-            for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
-                keys.add(f"{p}.self_attn.{proj}.weight")
-                if c.get("attention_bias"):
-                    keys.add(f"{p}.self_attn.{proj}.bias")
-            keys |= {f"{p}.mlp.fc1.weight", f"{p}.mlp.fc2.weight",
-                     f"{p}.self_attn_layer_scale.scale", f"{p}.mlp_layer_scale.scale"}
-            for ln in ("input_layernorm", "post_attention_layernorm"):
-                keys |= {f"{p}.{ln}.weight", f"{p}.{ln}.bias"}
-    keys |= {"downsample.conv.weight", "upsample.conv.weight"}
-    n_sem = c["num_semantic_quantizers"]
-    for name, n in (("semantic", n_sem), ("acoustic", c["num_quantizers"] - n_sem)):
-        p = f"quantizer.{name}_residual_vector_quantizer"
-        keys |= {f"{p}.layers.{q}.codebook.embed" for q in range(n)}
-        if c["vector_quantization_hidden_dimension"] != c["hidden_size"]:
-            keys |= {f"{p}.input_proj.weight", f"{p}.output_proj.weight"}
-    return keys
-
-
-def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
-    want = expected_keys(config)
-    missing, unexpected = sorted(want - set(state)), sorted(set(state) - want)
-    if missing or unexpected:
-        raise WeightsError(f"Mimi weights do not match the config: missing {missing[:8]} "
-                           f"({len(missing)}), unexpected {unexpected[:8]} ({len(unexpected)})")
-
-
-def load(path: Path | str) -> MimiWeights:
+def load(path: Path | str) -> Checkpoint:
     """Read a transformers `save_pretrained` directory (config.json + model.safetensors)."""
     cfg, raw = read_pretrained(path, "MimiModel", "mimi", WeightsError)
     state = from_transformers(raw)
-    check_state(state, cfg)
-    return MimiWeights(config=cfg, state=state, source=str(Path(path)))
+    return Checkpoint(config=cfg, state=state, source=str(Path(path)))

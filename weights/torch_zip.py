@@ -1,4 +1,5 @@
-"""Read ``torch.save`` zip checkpoints and safetensors files into numpy, without importing torch.
+"""Read ``torch.save`` zip checkpoints into numpy, without importing torch (safetensors files:
+``weights.hf_safetensors.read_safetensors``).
 
 A torch zip checkpoint (torch >= 1.6) is a zip archive ``<prefix>/data.pkl`` (the pickled object)
 plus one file ``<prefix>/data/<key>`` per storage, and ``<prefix>/byteorder``. Tensors are pickled
@@ -157,12 +158,3 @@ def read_torch_zip(path: Path | str) -> Any:
         with archive.open(pkls[0]) as f:
             return _Unpickler(f, archive, prefix, byteorder, path).load()
 
-
-def read_safetensors(path: Path | str) -> dict[str, np.ndarray]:
-    """Read a .safetensors file into numpy arrays (stored dtypes kept)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"safetensors file not found: {path}")
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))

@@ -13,12 +13,9 @@ The yaml is parsed with PyYAML (a dependency of transformers and vocos), the che
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from weights.torch_zip import read_torch_zip
+from weights.checkpoint import Checkpoint, read_torch_folder
 
 ENCODEC_PREFIX = "feature_extractor.encodec."
 
@@ -27,30 +24,18 @@ class WeightsError(ValueError):
     """Files that cannot be read as a Vocos checkpoint."""
 
 
-@dataclass(frozen=True)
-class VocosWeights:
-    config: dict  # parsed config.yaml
-    state: dict[str, np.ndarray]  # upstream keys, torch layout
-    source: str
-
-
-def load(path: Path | str) -> VocosWeights:
+def load(path: Path | str) -> Checkpoint:
+    """config.yaml (parsed) + pytorch_model.bin (upstream keys, torch layout)."""
     import yaml
 
-    path = Path(path)
-    cfg_path, bin_path = path / "config.yaml", path / "pytorch_model.bin"
-    for p in (cfg_path, bin_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} not found; expected a Vocos checkpoint folder with "
-                                    "config.yaml and pytorch_model.bin (as charactr/vocos-*)")
-    config = yaml.safe_load(cfg_path.read_text())
+    text, raw = read_torch_folder(path, "config.yaml", "pytorch_model.bin",
+                                  "a Vocos checkpoint folder, as charactr/vocos-*", WeightsError)
+    config = yaml.safe_load(text)
     if not isinstance(config, dict):
-        raise WeightsError(f"{cfg_path}: expected a mapping, got {type(config).__name__}")
-    raw = read_torch_zip(bin_path)
-    if not isinstance(raw, dict):
-        raise WeightsError(f"{bin_path}: expected a state dict, got {type(raw).__name__}")
-    state = {k: np.asarray(v) for k, v in raw.items() if not k.startswith(ENCODEC_PREFIX)}
+        raise WeightsError(f"{Path(path) / 'config.yaml'}: expected a mapping, got "
+                           f"{type(config).__name__}")
+    state = {k: v for k, v in raw.items() if not k.startswith(ENCODEC_PREFIX)}
     bad = [k for k in state if not k.startswith(("feature_extractor.", "backbone.", "head."))]
     if bad:
-        raise WeightsError(f"{bin_path}: unexpected keys {bad[:5]} in a Vocos state dict")
-    return VocosWeights(config=config, state=state, source=str(path))
+        raise WeightsError(f"{path}: unexpected keys {bad[:5]} in a Vocos state dict")
+    return Checkpoint(config=config, state=state, source=str(path))

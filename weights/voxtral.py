@@ -7,9 +7,10 @@ mistralai/Voxtral-Mini-3B-2507 files use): `audio_tower.*`, `multi_modal_project
 A state dict taken from the in-memory transformers 5 model (`model.audio_tower.*`,
 `model.language_model.*`, `lm_head.weight`) is renamed to it.
 
-The tensors are memory-mapped (a 3B-parameter checkpoint is not copied into RAM to be read; the
-MLX side copies each tensor once into its own arrays). Single-file and sharded
-(`model.safetensors.index.json`) folders are read. numpy only.
+The files are read by `weights.hf_safetensors.read_safetensors` (streamed tensor by tensor; its
+docstring has the measured peak memory of the alternatives, memory-mapping included).
+Single-file and sharded (`model.safetensors.index.json`) folders are read. numpy only. Keys
+and shapes are checked against the model when it is loaded (`mlx_impl.loading.load_strict`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64,
-           "I32": np.int32}
+from weights.hf_safetensors import read_safetensors
 
 
 class WeightsError(ValueError):
@@ -32,28 +32,8 @@ class WeightsError(ValueError):
 @dataclass(frozen=True)
 class VoxtralWeights:
     config: dict  # transformers VoxtralConfig as a dict (config.json)
-    state: dict[str, np.ndarray]  # canonical layout (module docstring), possibly memory-mapped
+    state: dict[str, np.ndarray]  # canonical layout (module docstring)
     source: str
-
-
-def read_safetensors_mmap(path: Path) -> dict[str, np.ndarray]:
-    """A .safetensors file as read-only memory-mapped numpy arrays (bf16 widened to float32)."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-    header.pop("__metadata__", None)
-    raw = np.memmap(path, dtype=np.uint8, mode="r")
-    out = {}
-    for key, info in header.items():
-        if info["dtype"] not in _DTYPES:
-            raise WeightsError(f"{path}: tensor {key} has dtype {info['dtype']}; supported "
-                               f"{sorted(_DTYPES)}")
-        start, end = info["data_offsets"]
-        a = raw[8 + n + start: 8 + n + end].view(_DTYPES[info["dtype"]]).reshape(info["shape"])
-        if info["dtype"] == "BF16":
-            a = (a.astype(np.uint32) << 16).view(np.float32)
-        out[key] = a
-    return out
 
 
 def canonical_key(key: str) -> str:
@@ -67,72 +47,14 @@ def canonical_key(key: str) -> str:
     return key
 
 
-def expected_shapes(config: Mapping) -> dict[str, tuple[int, ...]]:
-    a, t = config["audio_config"], config["text_config"]
-    d, ff, mels = a["hidden_size"], a["intermediate_size"], a["num_mel_bins"]
-    s: dict[str, tuple[int, ...]] = {
-        "audio_tower.conv1.weight": (d, mels, 3), "audio_tower.conv1.bias": (d,),
-        "audio_tower.conv2.weight": (d, d, 3), "audio_tower.conv2.bias": (d,),
-        "audio_tower.embed_positions.weight": (a["max_source_positions"], d),
-        "audio_tower.layer_norm.weight": (d,), "audio_tower.layer_norm.bias": (d,),
-    }
-    for i in range(a["num_hidden_layers"]):
-        p = f"audio_tower.layers.{i}"
-        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            s[f"{p}.self_attn.{proj}.weight"] = (d, d)
-            if proj != "k_proj":
-                s[f"{p}.self_attn.{proj}.bias"] = (d,)
-        for ln in ("self_attn_layer_norm", "final_layer_norm"):
-            s[f"{p}.{ln}.weight"] = s[f"{p}.{ln}.bias"] = (d,)
-        s[f"{p}.fc1.weight"], s[f"{p}.fc1.bias"] = (ff, d), (ff,)
-        s[f"{p}.fc2.weight"], s[f"{p}.fc2.bias"] = (d, ff), (d,)
-    h, v, hd = t["hidden_size"], t["vocab_size"], t["head_dim"]
-    nq, nkv, inner = t["num_attention_heads"], t["num_key_value_heads"], t["intermediate_size"]
-    s["multi_modal_projector.linear_1.weight"] = (h, ff)
-    s["multi_modal_projector.linear_2.weight"] = (h, h)
-    s["language_model.model.embed_tokens.weight"] = (v, h)
-    s["language_model.model.norm.weight"] = (h,)
-    if not t.get("tie_word_embeddings", False):
-        s["language_model.lm_head.weight"] = (v, h)
-    for i in range(t["num_hidden_layers"]):
-        p = f"language_model.model.layers.{i}"
-        s[f"{p}.self_attn.q_proj.weight"] = (nq * hd, h)
-        s[f"{p}.self_attn.k_proj.weight"] = s[f"{p}.self_attn.v_proj.weight"] = (nkv * hd, h)
-        s[f"{p}.self_attn.o_proj.weight"] = (h, nq * hd)
-        if t.get("attention_bias", False):
-            s[f"{p}.self_attn.q_proj.bias"] = (nq * hd,)
-            s[f"{p}.self_attn.k_proj.bias"] = s[f"{p}.self_attn.v_proj.bias"] = (nkv * hd,)
-            s[f"{p}.self_attn.o_proj.bias"] = (h,)
-        s[f"{p}.mlp.gate_proj.weight"] = s[f"{p}.mlp.up_proj.weight"] = (inner, h)
-        s[f"{p}.mlp.down_proj.weight"] = (h, inner)
-        if t.get("mlp_bias", False):
-            s[f"{p}.mlp.gate_proj.bias"] = s[f"{p}.mlp.up_proj.bias"] = (inner,)
-            s[f"{p}.mlp.down_proj.bias"] = (h,)
-        s[f"{p}.input_layernorm.weight"] = s[f"{p}.post_attention_layernorm.weight"] = (h,)
-    return s
-
-
-def check_state(state: Mapping[str, np.ndarray], config: Mapping) -> None:
-    """Key-set and shape equality with `expected_shapes(config)`; raises WeightsError."""
-    want = expected_shapes(config)
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise WeightsError(f"Voxtral state does not match its config: missing {_preview(missing)}"
-                           f", unexpected {_preview(unexpected)}")
-    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want
-           if tuple(state[k].shape) != want[k]]
-    if bad:
-        raise WeightsError(f"Voxtral weights with wrong shapes: {_preview(bad)}")
-
-
-def from_state(state: Mapping[str, np.ndarray], config: Mapping) -> dict[str, np.ndarray]:
+def from_state(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """On-disk or in-memory transformers names -> the canonical layout (`canonical_key`)."""
     out: dict[str, np.ndarray] = {}
     for k, v in state.items():
         name = canonical_key(k)
         if name in out:
             raise WeightsError(f"keys {k!r} and another both name {name!r}")
         out[name] = v
-    check_state(out, config)
     return out
 
 
@@ -158,10 +80,6 @@ def load(path: str | Path) -> VoxtralWeights:
                            "model.safetensors.index.json")
     raw: dict[str, np.ndarray] = {}
     for name in files:
-        raw.update(read_safetensors_mmap(folder / name))
-    return VoxtralWeights(config, from_state(raw, config), str(folder))
+        raw.update(read_safetensors(folder / name))
+    return VoxtralWeights(config, from_state(raw), str(folder))
 
-
-def _preview(items: list[str], n: int = 8) -> str:
-    return "none" if not items else (str(items[:n]) + (f" (+{len(items) - n} more)"
-                                                       if len(items) > n else ""))

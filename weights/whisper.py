@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from weights.ct2 import CT2Model, read_model_bin
-from weights.torch_zip import read_safetensors, read_torch_zip
+from weights.hf_safetensors import read_safetensors
+from weights.torch_zip import read_torch_zip
 
 DIM_NAMES = (
     "n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
@@ -248,9 +249,24 @@ def from_ct2(model: CT2Model, config_json: Mapping | None = None
             if name == "key":
                 if np.any(bias != 0):
                     raise WeightsError(f"{src}: key bias is non-zero (max |b| = "
-                                       f"{float(np.abs(bias).max())}), but Whisper's key has no bias")
+                                       f"{float(np.abs(bias).max())}), but Whisper's key has "
+                                       "no bias")
             else:
                 state[f"{dst_prefix}.{name}.bias"] = bias
+
+    def copy_block(p: str, s: str, n: int, cross: bool) -> None:
+        """A residual block: self-attention (fused q/k/v), cross-attention if `cross`, MLP."""
+        split_fused(f"{p}.attn", ["query", "key", "value"], f"{s}/self_attention/linear_0", n)
+        copy_linear(f"{p}.attn.out", f"{s}/self_attention/linear_1")
+        copy_ln(f"{p}.attn_ln", f"{s}/self_attention/layer_norm")
+        if cross:
+            copy_linear(f"{p}.cross_attn.query", f"{s}/attention/linear_0")
+            split_fused(f"{p}.cross_attn", ["key", "value"], f"{s}/attention/linear_1", n)
+            copy_linear(f"{p}.cross_attn.out", f"{s}/attention/linear_2")
+            copy_ln(f"{p}.cross_attn_ln", f"{s}/attention/layer_norm")
+        copy_linear(f"{p}.mlp.0", f"{s}/ffn/linear_0")
+        copy_linear(f"{p}.mlp.2", f"{s}/ffn/linear_1")
+        copy_ln(f"{p}.mlp_ln", f"{s}/ffn/layer_norm")
 
     state["encoder.conv1.weight"] = take("encoder/conv1/weight")
     state["encoder.conv1.bias"] = take("encoder/conv1/bias")
@@ -258,31 +274,13 @@ def from_ct2(model: CT2Model, config_json: Mapping | None = None
     state["encoder.conv2.bias"] = take("encoder/conv2/bias")
     state["encoder.positional_embedding"] = take("encoder/position_encodings/encodings")
     for i in range(n_audio_layer):
-        p, s = f"encoder.blocks.{i}", f"encoder/layer_{i}"
-        split_fused(f"{p}.attn", ["query", "key", "value"], f"{s}/self_attention/linear_0",
-                    n_audio_state)
-        copy_linear(f"{p}.attn.out", f"{s}/self_attention/linear_1")
-        copy_ln(f"{p}.attn_ln", f"{s}/self_attention/layer_norm")
-        copy_linear(f"{p}.mlp.0", f"{s}/ffn/linear_0")
-        copy_linear(f"{p}.mlp.2", f"{s}/ffn/linear_1")
-        copy_ln(f"{p}.mlp_ln", f"{s}/ffn/layer_norm")
+        copy_block(f"encoder.blocks.{i}", f"encoder/layer_{i}", n_audio_state, cross=False)
     copy_ln("encoder.ln_post", "encoder/layer_norm")
 
     state["decoder.token_embedding.weight"] = take("decoder/embeddings/weight")
     state["decoder.positional_embedding"] = take("decoder/position_encodings/encodings")
     for i in range(n_text_layer):
-        p, s = f"decoder.blocks.{i}", f"decoder/layer_{i}"
-        split_fused(f"{p}.attn", ["query", "key", "value"], f"{s}/self_attention/linear_0",
-                    n_text_state)
-        copy_linear(f"{p}.attn.out", f"{s}/self_attention/linear_1")
-        copy_ln(f"{p}.attn_ln", f"{s}/self_attention/layer_norm")
-        copy_linear(f"{p}.cross_attn.query", f"{s}/attention/linear_0")
-        split_fused(f"{p}.cross_attn", ["key", "value"], f"{s}/attention/linear_1", n_text_state)
-        copy_linear(f"{p}.cross_attn.out", f"{s}/attention/linear_2")
-        copy_ln(f"{p}.cross_attn_ln", f"{s}/attention/layer_norm")
-        copy_linear(f"{p}.mlp.0", f"{s}/ffn/linear_0")
-        copy_linear(f"{p}.mlp.2", f"{s}/ffn/linear_1")
-        copy_ln(f"{p}.mlp_ln", f"{s}/ffn/layer_norm")
+        copy_block(f"decoder.blocks.{i}", f"decoder/layer_{i}", n_text_state, cross=True)
     copy_ln("decoder.ln", "decoder/layer_norm")
 
     # openai-whisper ties the output projection to the token embedding; ctranslate2 stores it

@@ -1,7 +1,8 @@
-"""Optional C++ CPU kernels for MLX: softmax over the last axis, exact (erf) GELU, and attention.
+"""Optional C++ CPU kernels for MLX: seven ops (softmax, GELU, logsumexp, two attentions,
+matvec, layer norm).
 
 MLX 0.32.4's CPU backend evaluates exp/erf with scalar libm calls, which made softmax and GELU
-most of Whisper's encoder time on the CPU. This extension adds two MLX primitives
+most of Whisper's encoder time on the CPU. This extension adds MLX primitives for them
 (`softmax_lastaxis`, `gelu_erf`) whose `eval_cpu` runs vectorised row kernels (kernels.h: exp by
 range reduction and a minimax polynomial, erfc tail by erfcx polynomial; fp32 math, fp16/bf16
 rounded once) over rows split across threads (one per CPU this process may use: OpenMP's pool
@@ -14,8 +15,8 @@ subnormal activation made the next matmul take x86 microcode assists (whisper-ba
 the attention's second product ~10x slower ((8, 1500, 1500) scores, 18% subnormal: 774 vs 145 ms).
 `multihead_attention(q, k, v, n_head, scale)` computes softmax(scale q_h k_h^T) v_h per head on
 the projections' (B, T, H*D) layout, and `attention(q, kt, v)` the same on per-head (…, T, D)
-arrays. Both work in tiles of one head x 256 query rows (one row: sgemv), shared out to our own
-threads with single-threaded cblas_sgemm, so the (B, H, T, S) scores never exist in memory
+arrays. Both work in tiles of one head x 256 query rows (up to two rows: sgemv), shared out to
+our own threads with single-threaded cblas_sgemm, so the (B, H, T, S) scores never exist in memory
 (whisper-base encoder layer 33 ms vs 88 ms through MLX ops); mlx_impl.layers.attention uses the
 first for unmasked float32 attention on the CPU, the s3 tokenizer the second. Inputs are read in
 place; only strided views are copied, inside the op.
@@ -38,7 +39,10 @@ OpenBLAS, torch 2.13.0 with 2 threads; medians of 5): softmax over (8, 1500, 150
 erf form 141, compiled fallback 154, torch 8); whisper-base encoder on 30 s 2.46 s (fallback
 4.22 s). One thread's share of that softmax: 19 ms with 512-bit vectors, 24 ms with GCC's default
 256-bit preference on AVX-512, 25 ms AVX2 (x86-64-v3), 30 ms SSE4.2 (x86-64-v2). Accuracy: see
-tests/test_cpu_ext.py (softmax <= 7.2e-8 abs from float64; gelu <= 0.8 ulp, tail 2.8e-7 rel.).
+tests/test_cpu_ext.py (softmax <= 7.2e-8 abs from float64; gelu <= 0.8 ulp, tail 2.8e-7 rel.;
+the compiled fallback: softmax 4.3e-7, gelu tail 1.5e-5 rel.; layer norm 1.0e-6 vs composed
+1.6e-6 on outputs up to ~11; attention within 3.4e-6 of float64, as accurate as MLX's unfused
+ops on average).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ namespace nb = nanobind;
 using namespace nb::literals;
 
 NB_MODULE(_kernels, m) {
-  m.doc() = "CPU kernels for mlx_impl: softmax over the last axis and exact GELU (fp32 math).";
+  m.doc() =
+      "CPU kernels for mlx_impl, seven MLX ops on the CPU stream: softmax_lastaxis, gelu_erf, "
+      "logsumexp_lastaxis, attention, multihead_attention, matvec, layer_norm (fp32 math).";
   m.def("softmax_lastaxis", &mlx_impl_ext::softmax_lastaxis, "x"_a,
         "Softmax over the last axis of a float32/float16/bfloat16 array, on the CPU stream.");
   m.def("gelu_erf", &mlx_impl_ext::gelu_erf, "x"_a,

@@ -1,4 +1,6 @@
-// MLX primitives for the CPU kernels in kernels.h: softmax over the last axis and exact GELU.
+// The extension's seven ops: softmax over the last axis, exact GELU, logsumexp over the last
+// axis (row kernels in kernels.h), attention on per-head and on projection layouts, one-row
+// matvec, layer norm.
 // CPU only: eval_gpu throws (mlx_impl uses MLX's native ops on Metal/CUDA).
 #pragma once
 
@@ -28,7 +30,7 @@ mx::array logsumexp_lastaxis(const mx::array& x);
 int num_threads();
 
 // Unmasked attention softmax(q @ kt) @ v for float32 q (B, H, T, D), kt (B, H, D, S) (keys
-// already transposed; any scaling already applied to q and kt), v (B, H, S, D) -> (B, H, T, D).
+// already transposed; any scaling already applied to q and kt), v (B, H, S, Dv) -> (B, H, T, Dv).
 // Processed in blocks of query rows so the (rows, S) scores stay in cache instead of a
 // (B, H, T, S) array in memory; the products run through the process's cblas_sgemm.
 mx::array attention(const mx::array& q, const mx::array& kt, const mx::array& v);

@@ -2,7 +2,7 @@
 
 Upstream: bigvgan 2.4.1 `bigvgan.py` (`BigVGAN`, `AMPBlock1`, `AMPBlock2`) with the torch
 anti-aliased activation (`alias_free_activation/torch`, our `mlx_impl.layers.alias_free`), after
-`remove_weight_norm()` (the converter folds weight norm, `mlx_impl.layers.conv.fold_weight_norm`).
+`remove_weight_norm()` (the weight reader folds weight norm, `weights.weight_norm`).
 Module attribute names equal the checkpoint keys (`conv_pre`, `ups.{i}.0`, `resblocks.{j}.convs1.{n}`,
 `resblocks.{j}.activations.{n}.act.alpha`, `activation_post.act.beta`, `conv_post`).
 
@@ -127,3 +127,17 @@ class BigVGAN(nn.Module):
         audio = x[:, :, 0]
         audio = taps("audio", audio)
         return audio
+
+    # -- mlx_impl.codec.Vocoder ---------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sampling_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.hop_size
+
+    def vocode(self, features: mx.array) -> mx.array:
+        """Log-mel (B, frames, num_mels), as `mel(audio)` computes it -> audio (B, N)."""
+        return self(features)

@@ -194,6 +194,32 @@ class DacModel(nn.Module):
         """Quantized latents (B, frames, hidden_size) -> audio (B, frames * hop_length)."""
         return self.decoder(quantized, taps=taps)[:, :, 0]
 
+    # -- mlx_impl.codec.Codec ----------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sampling_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.cfg.sampling_rate / self.cfg.hop_length
+
+    @property
+    def n_codebooks(self) -> int:
+        return self.cfg.n_codebooks
+
+    @property
+    def codebook_size(self) -> int:
+        return self.cfg.codebook_size
+
+    def encode_audio(self, audio: mx.array) -> mx.array:
+        """(B, N) audio at `sample_rate` -> codes (B, n_codebooks, frames) int32."""
+        return self.encode(audio, self.cfg.sampling_rate).codes
+
+    def decode_codes(self, codes: mx.array) -> mx.array:
+        """codes (B, K, frames) -> audio (B, frames * hop_length)."""
+        return self.decode(codes)
+
     def __call__(self, audio, sample_rate: int, n_quantizers: int | None = None,
                  taps: Taps = NO_TAPS) -> tuple[DacEncoded, mx.array]:
         """Encode, decode the codes, cut to the input length: (encoded, audio (B, N'))."""

@@ -158,6 +158,41 @@ class EncodecModel(nn.Module):
         audio = taps("audio_values", audio)
         return audio
 
+    # -- mlx_impl.codec.Codec (single-chunk, unnormalised models: encodec 24 kHz) -------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sampling_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.cfg.sampling_rate / self.cfg.hop_length
+
+    @property
+    def n_codebooks(self) -> int:  # at the highest bandwidth
+        return self.num_quantizers_for_bandwidth(max(self.cfg.target_bandwidths))
+
+    @property
+    def codebook_size(self) -> int:
+        return self.cfg.codebook_size
+
+    def encode_audio(self, audio: mx.array, bandwidth: float | None = None) -> mx.array:
+        """(B, N) mono audio at `sample_rate` -> codes (B, n_q, frames) int32 at `bandwidth`
+        kbps (None: the highest, `n_codebooks` stages; `encode` defaults to the lowest as
+        upstream does)."""
+        if self.cfg.chunk_length is not None or self.cfg.normalize:
+            raise ValueError("this EnCodec encodes in normalised chunks (48 kHz): use encode(), "
+                             "whose codes carry the chunks and their scales")
+        if self.cfg.audio_channels != 1:
+            raise ValueError(f"encode_audio takes mono audio; this model has "
+                             f"{self.cfg.audio_channels} channels: use encode()")
+        bandwidth = max(self.cfg.target_bandwidths) if bandwidth is None else bandwidth
+        return self.encode(audio[:, :, None], self.cfg.sampling_rate, bandwidth).codes[0]
+
+    def decode_codes(self, codes: mx.array) -> mx.array:
+        """codes (B, n_q, frames) -> audio (B, frames * hop_length)."""
+        return self.decode(codes[None])[:, :, 0]
+
     def __call__(self, audio, sample_rate: int, bandwidth: float | None = None,
                  taps: Taps = NO_TAPS) -> tuple[EncodedAudio, mx.array]:
         """Encode then decode (upstream `forward`): (codes, audio cut to the input length)."""

@@ -1,21 +1,35 @@
-"""Multi-head attention with a preallocated self-attention KV cache and cached cross-attention K/V.
+"""The attention core, one function for every model, and Whisper's multi-head attention with a
+preallocated self-attention KV cache and cached cross-attention K/V.
 
-Attribute names follow openai-whisper's `MultiHeadAttention` (`query`, `key`, `value`, `out`; the
-key projection has no bias), so checkpoint conversion is a rename-free copy.
+`scaled_dot_product_attention(q, k, v, scale, mask)` = softmax((q * scale) @ k^T + mask) @ v per
+head, for q (B, H, T, D) and k, v (B, Hkv, S, D) with H a multiple of Hkv (grouped-query
+attention: query head h reads K/V head h // (H / Hkv); K/V are never repeated). The scale goes
+on q, as in `mx.fast.scaled_dot_product_attention`; a model whose upstream splits it (openai-
+whisper and the S3 tokenizer scale q and k by d**-0.25 each) passes k pre-scaled and the other
+half as `scale`. Backends, chosen per call:
+- Metal/CUDA (`mx.default_device()` is not the CPU): `mx.fast.scaled_dot_product_attention`
+  (softmax in float32 inside; additive masks cast to q's dtype, as that op requires).
+- CPU, float32, no mask, extension built: `_cpu_ext` `attention`, tiles of one head x 256 query
+  rows, so the (B, H, T, S) scores never exist in memory; query heads that share a K/V head are
+  stacked as (B, Hkv, rep * T, D) rows of one call.
+- Otherwise MLX ops: grouped scores, the mask added (or, boolean, True = attend, applied as
+  -inf), softmax in float32 (`activations.softmax`), cast back to q's dtype before `@ v`.
+`KVCache` is the one preallocated self-attention cache (append in place, grown in steps of 64).
 
-Two layouts, picked per call by `uses_cpu_kernel`:
+`MultiHeadAttention` (openai-whisper's attribute names: `query`, `key`, `value`, `out`; the key
+projection has no bias, so checkpoint conversion is a rename-free copy) keeps its own CPU fast
+path, picked per call by `uses_cpu_kernel`:
 - CPU, float32, extension built: keys and values stay in the projections' (B, T, C) layout (heads
   side by side in each row) in the KV cache and the cross-attention K/V, and unmasked attention
   runs in the extension's `multihead_attention`, which reads each head in place and applies the
   whole d**-0.5 to the scores (exact for d = 64, as torch's SDPA). A whisper-base decoding step
   makes ~120 fewer MLX ops this way (split/merge transposes, scale multiplies), each ~8 us to
   dispatch on the CPU.
-- Otherwise (Metal/CUDA, fp16/bf16, or no extension): per-head (B, H, T, D) arrays; scores are
-  `(q * d**-0.25) @ (k * d**-0.25)^T`, the scaling openai-whisper uses on its non-SDPA path
-  (splitting the scale between q and k keeps fp16 scores in range); Metal/CUDA run
-  `mx.fast.scaled_dot_product_attention`.
-Masked calls (a decoder prompt) and calls that return the scores (word timestamps) use MLX ops
-on per-head views in either layout.
+- Otherwise (Metal/CUDA, fp16/bf16, or no extension): per-head (B, H, T, D) arrays, keys
+  pre-scaled by d**-0.25 and q by the other d**-0.25 in the core (openai-whisper's non-SDPA
+  scaling; splitting the scale keeps fp16 scores in range).
+Masked calls (a decoder prompt) go through the core; calls that return the scores (word
+timestamps) compute them here with the same scaling.
 """
 
 from __future__ import annotations
@@ -26,6 +40,57 @@ import mlx.nn as nn
 from mlx_impl import _cpu_ext
 from mlx_impl.layers.activations import softmax
 from mlx_impl.layers.linear import Linear
+
+
+def _grouped_mask(mask: mx.array, n_kv: int, rep: int) -> mx.array:
+    """A mask broadcastable to (B, H, T, S) as one for grouped scores (B, Hkv, rep, T, S)."""
+    m = mask.reshape((1,) * (4 - mask.ndim) + mask.shape) if mask.ndim < 4 else mask
+    if m.shape[1] == 1:
+        return m[:, :, None]
+    return m.reshape(m.shape[0], n_kv, rep, *m.shape[2:])
+
+
+def scaled_dot_product_attention(
+    q: mx.array,  # (B, H, T, D)
+    k: mx.array,  # (B, Hkv, S, D)
+    v: mx.array,  # (B, Hkv, S, Dv)
+    scale: float,
+    mask: mx.array | None = None,  # additive, or bool (True = attend); broadcastable to (B, H, T, S)
+) -> mx.array:
+    """softmax((q * scale) @ k^T + mask) @ v -> (B, H, T, Dv); backends in the module doc."""
+    b, h, t, d = q.shape
+    n_kv, s = k.shape[1], k.shape[2]
+    if h % n_kv:
+        raise ValueError(f"{h} query heads cannot share {n_kv} key/value heads; the query heads "
+                         "must be a multiple of the key/value heads")
+    if mx.default_device() != mx.cpu:
+        if mask is not None and mask.dtype != mx.bool_:
+            mask = mask.astype(q.dtype)
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+    rep = h // n_kv
+    if scale != 1.0:
+        q = q * scale
+    if rep > 1:  # query heads h = g * rep + r share K/V head g: rows of one product per group
+        q = q.reshape(b, n_kv, rep * t, d)
+    ext = _cpu_ext.kernels()
+    if mask is None and ext is not None and q.dtype == k.dtype == v.dtype == mx.float32:
+        _cpu_ext.record("attention", "extension")
+        out = ext.attention(q, mx.contiguous(k.swapaxes(-1, -2)), v)
+    else:
+        scores = q @ k.swapaxes(-1, -2)  # (B, Hkv, rep * T, S)
+        if mask is not None:
+            if rep > 1:
+                scores = scores.reshape(b, n_kv, rep, t, s)
+                mask = _grouped_mask(mask, n_kv, rep)
+            if mask.dtype == mx.bool_:
+                scores = mx.where(mask, scores, mx.array(-mx.inf, scores.dtype))
+            else:
+                scores = scores + mask
+            if rep > 1:
+                scores = scores.reshape(b, n_kv, rep * t, s)
+        w = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
+        out = w @ v
+    return out.reshape(b, h, t, v.shape[-1]) if rep > 1 else out
 
 
 class KVCache:
@@ -131,29 +196,27 @@ class MultiHeadAttention(nn.Module):
                 out = _cpu_ext.kernels().multihead_attention(q, k, v, self.n_head, d**-0.5)
                 return self.out(out), None
             q, v = self.split_heads(q), self.split_heads(v)
-            kt = (self.split_heads(k) * scale).transpose(0, 1, 3, 2)
+            k = self.split_heads(k) * scale
         else:
             q = self.split_heads(self.query(x))
             if kv is not None:
                 kt, v = kv  # keys already scaled and transposed (B, H, D, S)
+                k = kt.swapaxes(-1, -2)  # a view: the products read kt in place
             else:
                 k, v = self.split_heads(self.key(x)), self.split_heads(self.value(x))
                 if cache is not None:
                     k, v = cache.update(k, v)
-                kt = (k * scale).transpose(0, 1, 3, 2)
+                k = k * scale
         b, h, t, _ = q.shape
-        if mx.default_device() != mx.cpu and not return_qk:
-            # Metal/CUDA: the fused kernel (softmax in float32 inside). Keys carry one d**-0.25,
-            # the kernel applies the other to q: equal to scaling both up to float rounding.
-            out = mx.fast.scaled_dot_product_attention(q, kt.transpose(0, 1, 3, 2), v,
-                                                       scale=scale, mask=mask)
+        if not return_qk:  # keys carry one d**-0.25, the core puts the other on q
+            out = scaled_dot_product_attention(q, k, v, scale, mask)
             return self.out(out.transpose(0, 2, 1, 3).reshape(b, t, h * d)), None
-        qk = (q * scale) @ kt  # (B, H, T, S)
+        qk = (q * scale) @ k.swapaxes(-1, -2)  # (B, H, T, S)
         if mask is not None:
             qk = qk + mask
         w = softmax(qk.astype(mx.float32), axis=-1).astype(q.dtype)
         out = (w @ v).transpose(0, 2, 1, 3).reshape(b, t, h * d)
-        return self.out(out), (qk if return_qk else None)
+        return self.out(out), qk
 
 
 def causal_mask(n_query: int, offset: int, dtype=mx.float32) -> mx.array:

@@ -1,4 +1,4 @@
-"""Padded 1-D convolutions of the SEANet/EnCodec family, channels-last, and weight-norm folding.
+"""Padded 1-D convolutions of the SEANet/EnCodec family, channels-last.
 
 Upstream: transformers 5.24.0 `models/encodec/modeling_encodec.py` (`EncodecConv1d`,
 `EncodecConvTranspose1d`), itself a port of `encodec/modules/conv.py` (`SConv1d`,
@@ -18,8 +18,8 @@ Upstream: transformers 5.24.0 `models/encodec/modeling_encodec.py` (`EncodecConv
 - `norm="time_group_norm"` is a `GroupNorm(1, out)` after the conv (upstream's 48 kHz model),
   `layers.group_norm.GroupNorm` (blocked sums: `nn.GroupNorm` over a 48000-step chunk was off
   by 2.3e-2, SNR 56 dB, on the first encoder conv of encodec-48khz; blocked: 7.6e-6);
-  `norm="weight_norm"` needs nothing at run time: `fold_weight_norm` turns the stored (g, v) pair
-  into the plain kernel when weights are converted.
+  `norm="weight_norm"` needs nothing at run time: the weight readers fold the stored (g, v) pair
+  into the plain kernel (`weights.weight_norm`).
 
 Layout: activations are (B, T, C); kernels are MLX's (out, k, in) for both convolution types
 (torch: Conv1d (out, in, k), ConvTranspose1d (in, out, k); `torch_to_mlx_kernel` transposes).
@@ -39,24 +39,6 @@ from mlx_impl.layers.torch_conv import ConvTranspose1d as TorchConvTranspose1d
 
 PAD_MODES = ("reflect", "constant", "replicate")
 NORMS = ("weight_norm", "time_group_norm", "none")
-
-
-def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """w = g * v / ||v||, the norm over every axis but 0 (torch `weight_norm(dim=0)`, the default
-    of both `torch.nn.utils.weight_norm` and `parametrizations.weight_norm`).
-
-    For a Conv1d kernel (out, in, k) axis 0 is the output channel; for a ConvTranspose1d kernel
-    (in, out, k) it is the *input* channel: g is (in, 1, 1) there, and so is the norm. Computed
-    in float64 and returned in v's dtype (torch recomputes it in float32 on every forward; the
-    two agree to fp32 rounding).
-    """
-    g, v = np.asarray(g), np.asarray(v)
-    if g.shape != (v.shape[0],) + (1,) * (v.ndim - 1):
-        raise ValueError(f"weight norm: g has shape {g.shape}, expected {(v.shape[0],) + (1,) * (v.ndim - 1)} "
-                         f"for v of shape {v.shape} (norm over all axes but 0)")
-    v64 = v.astype(np.float64)
-    norm = np.sqrt(np.sum(v64 * v64, axis=tuple(range(1, v.ndim)), keepdims=True))
-    return (g.astype(np.float64) * v64 / norm).astype(v.dtype)
 
 
 def torch_to_mlx_kernel(w: np.ndarray, transposed: bool, groups: int = 1) -> np.ndarray:

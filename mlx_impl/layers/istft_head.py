@@ -6,7 +6,7 @@ Upstream: vocos 0.1.0 `vocos/heads.py` (`ISTFTHead`) and `vocos/spectral_ops.py`
 magnitude = min(exp(.), 100) (upstream's safeguard), spectrum = mag * (cos p + i sin p). The
 inverse is `torch.istft(center=True)` for padding "center" (output (frames - 1) * hop samples) and
 Vocos' same-padded overlap-add for "same" (frames * hop samples); both use a periodic Hann window
-of n_fft and divide by the overlap-added squared window (mlx_impl/layers/stft.py).
+of n_fft and divide by the overlap-added squared window (`mlx_impl.layers.spectral.istft`).
 Layout: (B, frames, dim) -> (B, samples). Taps (`taps=Taps()`): `head.out` (B, frames, n_fft + 2).
 """
 
@@ -16,7 +16,7 @@ import mlx.core as mx
 from mlx import nn
 
 from mlx_impl.layers.activations import exp
-from mlx_impl.layers.stft import hann_window, istft, istft_same
+from mlx_impl.layers.spectral import hann_window, istft
 from mlx_impl.taps import NO_TAPS, Taps
 
 PADDINGS = ("center", "same")
@@ -30,7 +30,7 @@ class ISTFTHead(nn.Module):
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         self.n_fft, self.hop_length, self.padding = n_fft, hop_length, padding
         self.out = nn.Linear(dim, n_fft + 2)
-        self._window = hann_window(n_fft)  # buffer, kept out of the parameter tree
+        self._window = mx.array(hann_window(n_fft))  # buffer, kept out of the parameter tree
 
     def spectrum(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         """(B, frames, dim) -> complex (B, frames, n_fft // 2 + 1)."""
@@ -41,7 +41,5 @@ class ISTFTHead(nn.Module):
         return (mag * mx.cos(p)) + 1j * (mag * mx.sin(p))
 
     def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:
-        spec = self.spectrum(x, taps)
-        if self.padding == "center":
-            return istft(spec, self.n_fft, self.hop_length, self.n_fft, self._window, center=True)
-        return istft_same(spec, self.n_fft, self.hop_length, self.n_fft, self._window)
+        return istft(self.spectrum(x, taps), self.n_fft, self.hop_length, self.n_fft,
+                     self._window, padding=self.padding)

@@ -1,19 +1,23 @@
-"""Llama/Mistral-style decoder-only language model pieces (Voxtral's text decoder; later LLM-based
-TTS models reuse them).
+"""Llama/Mistral/Qwen2-style decoder-only language model pieces (Voxtral's text decoder; the
+LLM-based TTS models reuse them).
 
 Upstream: transformers 5.24.0 `models/llama/modeling_llama.py` (`LlamaRMSNorm`, `LlamaAttention`
 with eager attention, `LlamaMLP`, `LlamaDecoderLayer`, `LlamaModel`, `LlamaForCausalLM`'s
-`lm_head`); Mistral's modules are the same computation without a sliding window. Attribute names
-are the transformers keys (`self_attn.q_proj`, `mlp.gate_proj`, `input_layernorm`, ...), so a
-checkpoint maps one to one under a prefix.
+`lm_head`); Mistral's modules are the same computation without a sliding window; Qwen2's add
+biases to the q/k/v projections only (`qkv_bias`; no sliding-window layers here). Llama 3.1/3.2
+checkpoints set `rope_scaling` (`rope.Llama3Scaling`). Attribute names are the transformers keys
+(`self_attn.q_proj`, `mlp.gate_proj`, `input_layernorm`, ...), so a checkpoint maps one to one
+under a prefix.
 
-Numerics, all fp32 on the CPU:
+Numerics, fp32 on the CPU (Metal/CUDA use `mx.fast.rms_norm`, `mx.fast.rope` and
+`mx.fast.scaled_dot_product_attention`, picked per call by the default device):
 - RMSNorm runs in float32 and casts back before the gain, as upstream
   (`weight * (x * rsqrt(mean(x^2) + eps)).to(input_dtype)`); the mean of squares is summed in two
   levels (`activations.sum_last`), as the shared layer norm does.
-- Grouped-query attention never repeats K/V: queries are viewed as (B, Hkv, n_rep * T, D) so each
-  K/V head serves its group in one matmul (upstream `repeat_kv` copies them). Scores are
-  `(q @ k^T) * d**-0.5` (upstream's order), softmax in float32 (`activations.softmax`).
+- Grouped-query attention is the shared core `attention.scaled_dot_product_attention`: K/V are
+  never repeated (upstream `repeat_kv` copies them), scores `(q * d**-0.5) @ k^T` (upstream
+  scales the product: equal for power-of-two d, else within an ulp), softmax in float32; on the
+  CPU unmasked float32 steps run in the extension's tiled kernel, off the CPU `mx.fast`.
 - Keys/values live in the shared preallocated `attention.KVCache`; positions come from the
   cache offset, RoPE from `rope.RotaryEmbedding` ("rotate half").
 - SwiGLU: `down(silu(gate(x)) * up(x))`, silu = x / (1 + exp(-x)) with the fp32-exact
@@ -32,10 +36,10 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
-from mlx_impl.layers.activations import exp, softmax, sum_last
-from mlx_impl.layers.attention import KVCache, causal_mask
+from mlx_impl.layers.activations import exp, sum_last
+from mlx_impl.layers.attention import KVCache, causal_mask, scaled_dot_product_attention
 from mlx_impl.layers.linear import Linear, linear
-from mlx_impl.layers.rope import RotaryEmbedding
+from mlx_impl.layers.rope import Llama3Scaling, RotaryEmbedding
 from mlx_impl.taps import NO_TAPS, Taps
 
 
@@ -52,9 +56,11 @@ class LMArgs:
     head_dim: int  # may differ from hidden_size // num_attention_heads (Mistral/Voxtral: 128)
     rms_norm_eps: float
     rope_theta: float
-    attention_bias: bool = False
+    attention_bias: bool = False  # biases on q/k/v/o (Llama's option)
     mlp_bias: bool = False
     tie_word_embeddings: bool = False  # True: logits use embed_tokens.weight, no lm_head
+    qkv_bias: bool = False  # biases on q/k/v only, not o (Qwen2)
+    rope_scaling: Llama3Scaling | None = None  # Llama 3.1/3.2 (rope_type "llama3"); None: default
 
     def __post_init__(self):
         if self.num_attention_heads % self.num_key_value_heads:
@@ -74,6 +80,8 @@ class RMSNorm(nn.Module):
         if x.shape[-1] != self.weight.shape[0]:
             raise ValueError(f"RMSNorm({self.weight.shape[0]}) got input with last axis "
                              f"{x.shape[-1]}")
+        if mx.default_device() != mx.cpu:  # one fused kernel (float32 statistics inside)
+            return mx.fast.rms_norm(x, self.weight.astype(x.dtype), self.eps)
         xf = x.astype(mx.float32)
         y = xf * mx.rsqrt(sum_last(xf * xf) / x.shape[-1] + self.eps)
         return self.weight * y.astype(x.dtype)
@@ -106,30 +114,23 @@ class Attention(nn.Module):
                                                  args.num_key_value_heads, args.head_dim)
         self.scale = self.head_dim ** -0.5
         h, d, b = args.hidden_size, args.head_dim, args.attention_bias
-        self.q_proj = Linear(h, self.n_head * d, bias=b)
-        self.k_proj = Linear(h, self.n_kv * d, bias=b)
-        self.v_proj = Linear(h, self.n_kv * d, bias=b)
+        self.q_proj = Linear(h, self.n_head * d, bias=b or args.qkv_bias)
+        self.k_proj = Linear(h, self.n_kv * d, bias=b or args.qkv_bias)
+        self.v_proj = Linear(h, self.n_kv * d, bias=b or args.qkv_bias)
         self.o_proj = Linear(self.n_head * d, h, bias=b)
-        self.rope = RotaryEmbedding(d, base=args.rope_theta)
+        self.rope = RotaryEmbedding(d, base=args.rope_theta, scaling=args.rope_scaling)
 
     def __call__(self, x: mx.array, cache: KVCache, mask: mx.array | None = None) -> mx.array:
         b, t, _ = x.shape  # (B, T, C)
-        d, rep = self.head_dim, self.n_head // self.n_kv
+        d = self.head_dim
         offset = cache.offset
         q = self.q_proj(x).reshape(b, t, self.n_head, d).transpose(0, 2, 1, 3)  # (B, H, T, D)
         k = self.k_proj(x).reshape(b, t, self.n_kv, d).transpose(0, 2, 1, 3)  # (B, Hkv, T, D)
         v = self.v_proj(x).reshape(b, t, self.n_kv, d).transpose(0, 2, 1, 3)
         q, k = self.rope(q, offset), self.rope(k, offset)
         k, v = cache.update(k, v)  # (B, Hkv, S, D), S = offset + t
-        # query heads h = g * rep + r share K/V head g: group them as (B, Hkv, rep * T, D)
-        qg = q.reshape(b, self.n_kv, rep * t, d)
-        scores = (qg @ k.transpose(0, 1, 3, 2)) * self.scale  # (B, Hkv, rep * T, S)
-        if mask is not None:
-            scores = (scores.reshape(b, self.n_kv, rep, t, -1) + mask).reshape(
-                b, self.n_kv, rep * t, -1)
-        w = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
-        out = (w @ v).reshape(b, self.n_head, t, d).transpose(0, 2, 1, 3).reshape(b, t, -1)
-        return self.o_proj(out)
+        out = scaled_dot_product_attention(q, k, v, self.scale, mask)  # (B, H, T, D)
+        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(b, t, -1))
 
 
 class DecoderLayer(nn.Module):

@@ -9,8 +9,9 @@ Upstream: transformers 5.24.0 `models/mimi/modeling_mimi.py` (`MimiTransformerLa
     y = x + ls_attn * attn(LN1(x));  out = y + ls_mlp * fc2(gelu(fc1(LN2(y))))
 
 - Attention: q/k/v/o projections (`bias` optional), RoPE on q and k at absolute positions
-  (`mlx_impl.layers.rope`), grouped KV heads repeated, scores `q @ k^T / sqrt(head_dim)`, softmax
-  in float32 (`activations.softmax`).
+  (`mlx_impl.layers.rope`), then the shared core `attention.scaled_dot_product_attention`
+  (grouped KV heads read in place, never repeated; scores `(q / sqrt(head_dim)) @ k^T` plus the
+  window mask, softmax in float32; `mx.fast` off the CPU).
 - Layer scale: a per-channel `scale` multiplying each branch (None: no layer scale).
 - `SlidingKVCache` keeps the last `sliding_window - 1` keys/values after each call (all a later
   query can see) and the absolute position, so frame-by-frame calls equal one call on the whole
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 from mlx import nn
 
-from mlx_impl.layers.activations import gelu, softmax
+from mlx_impl.layers.activations import gelu
+from mlx_impl.layers.attention import scaled_dot_product_attention
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.rope import RotaryEmbedding
 from mlx_impl.taps import NO_TAPS, Taps
@@ -104,14 +106,9 @@ class Attention(nn.Module):
         k_start = offset
         if cache is not None:
             k, v, k_start = cache.update(k, v)
-        if o.n_heads != o.n_kv_heads:
-            rep = o.n_heads // o.n_kv_heads
-            k, v = mx.repeat(k, rep, axis=1), mx.repeat(v, rep, axis=1)
-        scores = (q @ k.transpose(0, 1, 3, 2)) * (o.head_dim ** -0.5)  # (B, H, T, S)
-        scores = scores + window_mask(offset, t, k_start, k.shape[2], o.sliding_window)
-        w = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
-        out = (w @ v).transpose(0, 2, 1, 3).reshape(b, t, o.n_heads * o.head_dim)
-        return self.o_proj(out)
+        mask = window_mask(offset, t, k_start, k.shape[2], o.sliding_window)
+        out = scaled_dot_product_attention(q, k, v, o.head_dim ** -0.5, mask)  # (B, H, T, D)
+        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(b, t, o.n_heads * o.head_dim))
 
 
 class MLP(nn.Module):

@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlx_impl.encodec.convert import transposed_conv_prefixes
 from mlx_impl.layers.conv import torch_to_mlx_kernel
 from mlx_impl.mimi.config import MimiConfig
 
 
-def transposed_conv_prefixes(cfg: MimiConfig) -> set[str]:
-    """`decoder.layers.{i}.conv` of the SEANet decoder's ConvTranspose1d layers."""
-    out, i = set(), 1  # decoder.layers: conv, then per ratio ELU, convtr, resblocks
-    for _ in cfg.upsampling_ratios:
-        out.add(f"decoder.layers.{i + 1}.conv")
-        i += 2 + cfg.num_residual_layers
-    return out
-
-
 def convert(state: dict[str, np.ndarray], cfg: MimiConfig) -> dict[str, np.ndarray]:
-    transposed = transposed_conv_prefixes(cfg)
+    transposed = transposed_conv_prefixes(len(cfg.upsampling_ratios), cfg.num_residual_layers,
+                                          first=1)
     out: dict[str, np.ndarray] = {}
     for name, value in state.items():
         value = np.asarray(value)
@@ -34,7 +27,8 @@ def convert(state: dict[str, np.ndarray], cfg: MimiConfig) -> dict[str, np.ndarr
             out[name] = torch_to_mlx_kernel(value, True, groups=cfg.upsample_groups)
         elif name.endswith(("input_proj.weight", "output_proj.weight")):
             if value.ndim != 3 or value.shape[-1] != 1:
-                raise ValueError(f"{name}: expected a 1x1 conv kernel (out, in, 1), got {value.shape}")
+                raise ValueError(f"{name}: expected a 1x1 conv kernel (out, in, 1), got "
+                                 f"{value.shape}")
             out[name] = value[:, :, 0]
         elif name.endswith(".conv.weight"):
             out[name] = torch_to_mlx_kernel(value, name[: -len(".weight")] in transposed)

@@ -184,6 +184,32 @@ class MimiModel(nn.Module):
         audio = self.decode_latents(latents, taps)
         return audio if n_samples is None else audio[:, :n_samples]
 
+    # -- mlx_impl.codec.Codec ----------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sampling_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.cfg.frame_rate
+
+    @property
+    def n_codebooks(self) -> int:
+        return self.cfg.num_quantizers
+
+    @property
+    def codebook_size(self) -> int:
+        return self.cfg.codebook_size
+
+    def encode_audio(self, audio: mx.array) -> mx.array:
+        """(B, N) mono audio at `sample_rate` -> codes (B, num_quantizers, frames) int32."""
+        return self.encode(audio[:, :, None], self.cfg.sampling_rate)
+
+    def decode_codes(self, codes: mx.array) -> mx.array:
+        """codes (B, K, frames), K <= num_quantizers -> audio (B, frames * frame_size)."""
+        return self.decode(codes)[:, :, 0]
+
     def __call__(self, audio, sample_rate: int, num_quantizers: int | None = None,
                  taps: Taps = NO_TAPS) -> mx.array:
         """Encode then decode; audio out has the input's length."""

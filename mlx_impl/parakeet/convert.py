@@ -6,7 +6,7 @@ Names are unchanged (the MLX modules carry upstream's attribute names). Layout c
 - kernel-1 Conv1d kernels (conformer pointwise convs, the CTC head): (out, in, 1) -> linear
   weights (out, in).
 Every other array (linears, norms, batch-norm statistics, bias_u/bias_v, embedding, LSTM) is
-passed through. An unknown key is an error (weights.parakeet.check_state checks completeness).
+passed through. An unknown key is an error (`mlx_impl.loading.load_strict` checks completeness).
 """
 
 from __future__ import annotations

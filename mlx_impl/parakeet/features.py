@@ -1,4 +1,5 @@
-"""NeMo-style log-mel features for Parakeet (numpy; device-neutral, float64 inside).
+"""NeMo-style log-mel features for Parakeet (numpy, float64 inside: the numpy path of
+`mlx_impl.layers.spectral`'s STFT, window and filterbank).
 
 Upstream: transformers 5.24.0 `ParakeetFeatureExtractor` (NeMo `AudioToMelSpectrogramPreprocessor`
 with normalize="per_feature"), for one clip:
@@ -16,13 +17,15 @@ Deviations: computed in float64 and returned as float32 (upstream: float32 torch
 differ by float32 rounding (measured in tests/test_parakeet.py). For constant input (digital
 silence) upstream's float32 mean misses the constant by ~2e-6 and the normalisation amplifies
 that residue to about -0.16 in every bin; here the features are ~0 (|x| < 1e-8). Upstream
-divides by zero (NaN)
-for clips of fewer than 2 valid frames; here that is a ValueError.
+divides by zero (NaN) for clips of fewer than 2 valid frames; here that is a ValueError.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from mlx_impl.layers.spectral import hann_window, stft
+from mlx_impl.layers.spectral import mel_filters as spectral_mel_filters
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -31,35 +34,12 @@ WIN_LENGTH = 400
 PREEMPHASIS = 0.97
 LOG_GUARD = 2.0 ** -24
 NORM_EPS = 1e-5
+WINDOW = hann_window(WIN_LENGTH, periodic=False, dtype=np.float64)  # symmetric Hann
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
-    f = np.asarray(f, dtype=np.float64)
-    mel = f / (200.0 / 3.0)
-    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(f >= 1000.0, log_part, mel)
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    lin = m * (200.0 / 3.0)
-    log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
-    return np.where(m >= 15.0, log_part, lin)
-
-
-def mel_filters(n_mels: int, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular slaney-normalised filters on the slaney scale, float64
-    (librosa `filters.mel(htk=False, norm="slaney")` semantics)."""
-    fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2))
-    widths = np.diff(edges)
-    slopes = edges[None, :] - fft_freqs[:, None]  # (n_freq, n_mels + 2)
-    down = -slopes[:, :-2] / widths[:-1]
-    up = slopes[:, 2:] / widths[1:]
-    fb = np.maximum(0.0, np.minimum(down, up))  # (n_freq, n_mels)
-    fb *= 2.0 / (edges[2:] - edges[:-2])  # equal area per filter
-    return fb.T
+def mel_filters(n_mels: int) -> np.ndarray:
+    """(n_mels, N_FFT // 2 + 1) float64 Slaney-scale, Slaney-normalised filters, 0 Hz .. sr/2."""
+    return spectral_mel_filters(SAMPLE_RATE, N_FFT, n_mels, dtype=np.float64)
 
 
 def valid_frames(n_samples: int) -> int:
@@ -85,14 +65,7 @@ def log_mel(audio: np.ndarray, n_mels: int) -> tuple[np.ndarray, int]:
                          f"({2 * HOP_LENGTH / SAMPLE_RATE * 1000:.0f} ms at {SAMPLE_RATE} Hz)")
     x = x.astype(np.float64)
     x = np.concatenate([x[:1], x[1:] - PREEMPHASIS * x[:-1]])
-    pad = N_FFT // 2
-    x = np.pad(x, (pad, pad))
-    n_frames = 1 + (len(x) - N_FFT) // HOP_LENGTH
-    idx = np.arange(N_FFT)[None, :] + HOP_LENGTH * np.arange(n_frames)[:, None]
-    window = np.zeros(N_FFT)
-    left = (N_FFT - WIN_LENGTH) // 2
-    window[left:left + WIN_LENGTH] = np.hanning(WIN_LENGTH)  # symmetric Hann
-    spec = np.fft.rfft(x[idx] * window, axis=-1)
+    spec = stft(x, N_FFT, HOP_LENGTH, WIN_LENGTH, WINDOW, pad_mode="constant")  # numpy float64
     power = spec.real ** 2 + spec.imag ** 2  # (n_frames, n_freq)
     mel = np.log(power @ mel_filters(n_mels).T + LOG_GUARD)  # (n_frames, n_mels)
     v = mel[:n_valid]

@@ -37,19 +37,20 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from mlx_impl import _cpu_ext
-from mlx_impl.layers.activations import gelu, softmax, sum_last
-from mlx_impl.layers.attention import MultiHeadAttention
-from mlx_impl.layers.audio import HOP_LENGTH, N_FFT, SAMPLE_RATE, log_mel_spectrogram, mel_filters
+from mlx_impl.layers.activations import gelu, sum_last
+from mlx_impl.layers.attention import MultiHeadAttention, scaled_dot_product_attention
+from mlx_impl.layers.audio import log_mel_spectrogram
 from mlx_impl.layers.fsmn import FSMNBlock
 from mlx_impl.layers.fsq import FSQCodebook
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.positions import sinusoids
 from mlx_impl.layers.quantize import EuclideanCodebook
 from mlx_impl.layers.rope import RotaryEmbedding
+from mlx_impl.layers.spectral import mel_filters
 from mlx_impl.s3tokenizer.config import (FSMN_KERNEL, ROPE_HEAD_DIM, ROPE_MAX_POSITIONS,
                                          S3TokenizerConfig)
 from mlx_impl.taps import NO_TAPS, Taps
+from weights.whisper_audio import HOP_LENGTH, N_FFT, SAMPLE_RATE
 
 
 MAX_FRAMES = 3000  # upstream: inputs longer than 30 s of mel frames go through windows
@@ -80,19 +81,8 @@ class FSMNMultiHeadAttention(MultiHeadAttention):
         memory = self.fsmn_block(v, mask_pad)
         b, h, t, d = q.shape
         scale = d ** -0.25
-        vh = self.split_heads(v)
-        if mx.default_device() != mx.cpu:
-            out = mx.fast.scaled_dot_product_attention(q * scale, k * scale, vh, scale=1.0,
-                                                       mask=mask)
-        elif mask is None and q.dtype == mx.float32 and _cpu_ext.kernels() is not None:
-            _cpu_ext.record("attention", "extension")  # the kernel MultiHeadAttention uses
-            kt = mx.contiguous((k * scale).transpose(0, 1, 3, 2))
-            out = _cpu_ext.kernels().attention(q * scale, kt, vh)
-        else:
-            qk = (q * scale) @ (k * scale).transpose(0, 1, 3, 2)  # (B, H, T, T)
-            if mask is not None:
-                qk = qk + mask
-            out = softmax(qk.astype(mx.float32), axis=-1).astype(q.dtype) @ vh
+        # (q d**-0.25) @ (k d**-0.25)^T as upstream: k pre-scaled, q scaled in the shared core
+        out = scaled_dot_product_attention(q, k * scale, self.split_heads(v), scale, mask)
         out = out.transpose(0, 2, 1, 3).reshape(b, t, h * d)
         return self.out(out) + memory
 

@@ -1,10 +1,10 @@
 """Canonical SNAC weights (weights.snac layout, numpy) -> MLX parameter tree.
 
-The same conversion as DAC's (`mlx_impl.dac.convert`: weight norm folded, kernels to MLX's
-channels-last (out, k, in), grouped kernels (out, in / groups, k) alike, Snake alphas squeezed);
-the transposed convs are the `decoder.model.{i}.block.1` of the decoder blocks. Linear and
-layer-norm weights of the attention layers are unchanged. `SnacModel.load_weights(strict=True)`
-checks the key set and shapes.
+The same conversion as DAC's (`mlx_impl.dac.convert`: kernels to MLX's channels-last (out, k,
+in), grouped kernels (out, in / groups, k) alike, Snake alphas squeezed; weight norm is already
+folded by weights/snac.py); the transposed convs are the `decoder.model.{i}.block.1` of the
+decoder blocks. Linear and layer-norm weights of the attention layers are unchanged.
+`mlx_impl.loading.load_strict` checks the key set and shapes.
 """
 
 from __future__ import annotations

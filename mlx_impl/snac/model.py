@@ -44,6 +44,7 @@ import numpy as np
 from mlx import nn
 
 from mlx_impl.audio_checks import codec_audio
+from mlx_impl.layers.attention import scaled_dot_product_attention
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.rope import RotaryEmbedding
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
@@ -142,7 +143,7 @@ class LocalMHA(nn.Module):
 
         q, k, v = (windows(t) for t in (q, k, v))
         q, k = self.rope(q), self.rope(k)
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=d ** -0.5)
+        out = scaled_dot_product_attention(q, k, v, d ** -0.5)
         out = out.reshape(B, H, T // w, w, d).transpose(0, 2, 3, 1, 4).reshape(B, T, C)
         return self.to_out(out) + x
 
@@ -257,6 +258,34 @@ class SnacModel(nn.Module):
                                  f"(one (batch, frames, 1) array per noise block)")
             noise = [n.astype(self.dtype) for n in noise]
         return self.decoder(z, list(noise), taps=taps)[:, :, 0]
+
+    # -- mlx_impl.codec.Codec: codes are a list, one (B, frames_q) int32 array per stage,
+    # coarsest first (stage q runs at frame_rate / vq_strides[q]) --------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sampling_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.cfg.sampling_rate / self.cfg.hop_length  # the finest stage (stride 1)
+
+    @property
+    def n_codebooks(self) -> int:
+        return self.quantizer.n_codebooks
+
+    @property
+    def codebook_size(self) -> int:
+        return self.cfg.codebook_size
+
+    def encode_audio(self, audio: mx.array) -> list[mx.array]:
+        """(B, N) audio at `sample_rate` -> codes [(B, frames_q) int32 per stage]."""
+        return self.encode(audio, self.cfg.sampling_rate)
+
+    def decode_codes(self, codes: list[mx.array], key: mx.array | None = None) -> mx.array:
+        """Codes of every stage -> audio (B, frames * hop). The decoder's noise blocks draw from
+        MLX's generator (`key`), or pass `noise=` to `decode` to inject the draws."""
+        return self.decode(codes, key=key)
 
     def __call__(self, audio, sample_rate: int, noise: list | None = None,
                  taps: Taps = NO_TAPS) -> tuple[list[mx.array], mx.array]:

@@ -15,16 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from mlx_impl.layers.conv import torch_to_mlx_kernel
-from mlx_impl.layers.mel import melscale_fbanks
+from mlx_impl.layers.spectral import hann_window, mel_filters
 from mlx_impl.vocos.config import VocosConfig
 
 WINDOW_KEYS = ("head.istft.window", "feature_extractor.mel_spec.spectrogram.window")
 FB_KEY = "feature_extractor.mel_spec.mel_scale.fb"
 FB_ATOL = 1e-5  # torchaudio's fp32 filterbank vs ours in float64: measured 7.0e-6
-
-
-def _hann(n: int) -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
 
 
 def convert(state: dict[str, np.ndarray], cfg: VocosConfig
@@ -35,14 +31,13 @@ def convert(state: dict[str, np.ndarray], cfg: VocosConfig
     for name, value in state.items():
         value = np.asarray(value)
         if name in WINDOW_KEYS:
-            want = _hann(value.shape[0])
+            want = hann_window(value.shape[0])
             if value.shape[0] not in (cfg.head.n_fft, getattr(cfg.features, "n_fft", -1)) or \
                     np.abs(value - want).max() > 1e-6:
                 raise ValueError(f"{name} is not a periodic Hann window of the configured n_fft")
         elif name == FB_KEY:
             f = cfg.features
-            want = melscale_fbanks(f.n_fft // 2 + 1, 0.0, f.sample_rate / 2, f.n_mels,
-                                   f.sample_rate)
+            want = mel_filters(f.sample_rate, f.n_fft, f.n_mels, mel_scale="htk", norm=None).T
             if value.shape != want.shape or np.abs(value - want).max() > FB_ATOL:
                 raise ValueError(f"{FB_KEY} {value.shape} is not the HTK mel filterbank of the "
                                  f"config (sr {f.sample_rate}, n_fft {f.n_fft}, n_mels {f.n_mels})")

@@ -183,3 +183,18 @@ class Vocos(nn.Module):
     def __call__(self, audio, taps: Taps = NO_TAPS) -> mx.array:
         """Mel models: copy synthesis audio -> log-mel -> audio (upstream `forward`)."""
         return self.decode(self.features(audio, taps), taps=taps)
+
+    # -- mlx_impl.codec.Vocoder ---------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.head.hop_length
+
+    def vocode(self, features: mx.array, bandwidth_id: int | None = None) -> mx.array:
+        """Features (B, frames, C): the log-mel (mel models) or EnCodec embeddings -> audio
+        (B, frames * hop_length)."""
+        return self.decode(features, bandwidth_id)

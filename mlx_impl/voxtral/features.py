@@ -5,7 +5,8 @@ audio kwargs: `WhisperFeatureExtractor(feature_size=128)` on the clip padded to 
 480000 samples (30 s; `pad_to_multiple_of`, no truncation), so the log-mel's floor (global max
 - 8) is taken over the whole padded clip, then split into chunks of 3000 frames stacked along the
 batch axis. Here the chunk is `2 * max_source_positions` frames (3000 for the real model; tiny
-test configs use shorter chunks), and the log-mel is `mlx_impl.layers.audio.log_mel_spectrogram`.
+test configs use shorter chunks), and the log-mel is `mlx_impl.layers.audio.log_mel_spectrogram`
+(the constants are Whisper's, `weights.whisper_audio`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
-from mlx_impl.layers.audio import HOP_LENGTH, log_mel_spectrogram
+from mlx_impl.layers.audio import log_mel_spectrogram
 from mlx_impl.voxtral.config import AudioConfig
-
-SAMPLE_RATE = 16000
+from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE
 
 
 def chunk_samples(audio_cfg: AudioConfig) -> int:
@@ -39,3 +39,6 @@ def log_mel_chunks(audio: np.ndarray, audio_cfg: AudioConfig) -> mx.array:
     padded[:audio.shape[0]] = audio
     mel = log_mel_spectrogram(mx.array(padded), n_mels=audio_cfg.num_mel_bins)
     return mel.reshape(n_chunks, audio_cfg.n_frames, audio_cfg.num_mel_bins)
+
+
+__all__ = ["SAMPLE_RATE", "chunk_samples", "log_mel_chunks"]  # SAMPLE_RATE: Whisper's, 16 kHz

@@ -15,7 +15,7 @@ from weights.voxtral import load as load_weights
 
 def build(weights: VoxtralWeights, dtype: str | mx.Dtype = "float32") -> Voxtral:
     cfg = VoxtralConfig.from_dict(weights.config)
-    # one tensor at a time (the source is memory-mapped): peak memory ~ the model once
+    # load_strict moves one tensor at a time into MLX: peak memory ~ the numpy state + the model
     return load_strict(Voxtral(cfg, dtype=as_dtype(dtype)), convert(weights.state), dtype,
                        what="Voxtral")
 

@@ -21,6 +21,7 @@ import itertools
 import mlx.core as mx
 import numpy as np
 
+from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE
 from mlx_impl.whisper.timing import (
     APPEND_PUNCTUATIONS,
     PREPEND_PUNCTUATIONS,
@@ -31,9 +32,6 @@ from mlx_impl.whisper.timing import (
     word_timings,
 )
 from mlx_impl.whisper.tokenizer import Tokenizer
-
-HOP_LENGTH = 160
-SAMPLE_RATE = 16000
 
 
 class NoAlignmentHeadsError(ValueError):

@@ -37,8 +37,7 @@ import numpy as np
 
 from mlx_impl.layers.activations import logsumexp
 from mlx_impl.whisper.tokenizer import Tokenizer, resolve_language
-
-CHUNK_LENGTH = 30  # seconds of audio per window
+from weights.whisper_audio import CHUNK_LENGTH
 
 
 def compression_ratio(text: str) -> float:

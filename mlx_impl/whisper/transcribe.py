@@ -28,7 +28,7 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 
-from mlx_impl.audio_io import SAMPLE_RATE, load_audio
+from mlx_impl.audio_io import load_audio
 from mlx_impl.layers.audio import log_mel_spectrogram
 from mlx_impl.stt import Segment, Transcription, Word
 from mlx_impl.whisper.alignment import add_word_timestamps, check_alignment_heads
@@ -41,11 +41,15 @@ from mlx_impl.whisper.decoding import (
 )
 from mlx_impl.whisper.timing import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS
 from mlx_impl.whisper.tokenizer import Tokenizer, tokenizer_for_model
+from weights.whisper_audio import (
+    FRAMES_PER_SECOND,
+    HOP_LENGTH,
+    N_FRAMES,
+    N_SAMPLES,
+    SAMPLE_RATE,
+    pad_or_trim,
+)
 
-HOP_LENGTH = 160
-N_FRAMES = 3000  # mel frames in a 30-s window
-N_SAMPLES = 30 * SAMPLE_RATE
-FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100
 PUNCTUATION = "\"'“¿([{-\"'.。,，!！?？:：”)]}、"
 
 
@@ -71,15 +75,6 @@ def _as_audio(audio, sample_rate: int | None) -> np.ndarray:
     if not isinstance(audio, np.ndarray):
         raise TypeError(f"audio must be a path or an array of samples, got {type(audio).__name__}")
     return load_audio(audio, sample_rate=sample_rate)
-
-
-def _pad_or_trim_frames(mel: mx.array, length: int = N_FRAMES) -> mx.array:
-    n = mel.shape[0]
-    if n > length:
-        return mel[:length]
-    if n < length:
-        return mx.pad(mel, [(0, length - n), (0, 0)])
-    return mel
 
 
 def _get_end(segments: list[dict]) -> float | None:
@@ -165,7 +160,7 @@ def transcribe(
         if not dims.is_multilingual:
             language = "en"
         else:
-            _, probs = detect_language(model, _pad_or_trim_frames(mel), tokenizer)
+            _, probs = detect_language(model, pad_or_trim(mel, N_FRAMES, axis=0), tokenizer)
             language = max(probs, key=probs.get)
     task = decode_options.get("task", "transcribe")
     tokenizer = task_tokenizer(tokenizer, dims.is_multilingual, language, task)
@@ -247,7 +242,7 @@ def transcribe(
             time_offset = float(seek * HOP_LENGTH / SAMPLE_RATE)
             window_end_time = float((seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE)
             segment_size = min(N_FRAMES, content_frames - seek, seek_clip_end - seek)
-            mel_segment = _pad_or_trim_frames(mel[seek:seek + segment_size])
+            mel_segment = pad_or_trim(mel[seek:seek + segment_size], N_FRAMES, axis=0)
             segment_duration = segment_size * HOP_LENGTH / SAMPLE_RATE
             features = model.encoder(mel_segment[None])  # once per window
 

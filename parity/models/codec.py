@@ -11,7 +11,8 @@ s3tokenizer, vocos): one implementation each of what those specs do alike.
   layouts `mono_batch`, `channels_last_batch`, `torch_batch`; `taps_to_numpy`;
 - metrics: `snr_db`, `roundtrip_snr` (over the common length), `codec_metrics` (codes equal,
   decoded SNR, round-trip SNR of each side and their difference), `codes_summary`;
-- `roundtrip_check`: the gated codec round trip on a ../shared/speech clip (DAC, SNAC);
+- `roundtrip_check` (one clip's verdict: `roundtrip_row`): the gated codec round trip on a
+  ../shared/speech clip (DAC, SNAC);
 - `encode_decode_stages`: a codec's "encode" and "decode" benchmark stages;
 - `CodecFamily`: what one codec's specs share (package, adapter, MLX side, tap list, tolerance
   tables, metrics, input cut and extras, benchmark calls); `family.spec(name, description,
@@ -28,15 +29,17 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from parity import clips
 from parity.clips import FIXTURES, SHARED_SPEECH, read_clip
+from parity.compare import compare_row
+from parity.metrics import at_least, at_most, check_pair, snr_db  # noqa: F401  (snr_db: codec.snr_db)
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase, Metric,
-                         ModelSpec, ToleranceTable)
+                         ModelSpec, ParityError, ToleranceTable)
 
 SNR_MIN_DB = 60.0  # decoded audio vs the reference's
 ROUNDTRIP_DIFF_DB = 0.1  # |round-trip SNR ours - reference's|
@@ -49,32 +52,13 @@ WEIGHTS_SEED = 0  # torch seed of the seeded random checkpoints (`random_checkpo
 
 
 def resample(audio16k: np.ndarray, sample_rate: int) -> np.ndarray:
-    """16 kHz audio -> `sample_rate` (scipy `resample_poly`), float32."""
-    from scipy.signal import resample_poly
-
-    g = gcd(16000, sample_rate)
-    return resample_poly(np.asarray(audio16k, np.float32), sample_rate // g,
-                         16000 // g).astype(np.float32)
+    """16 kHz audio -> `sample_rate` (`parity.clips.resample`), float32."""
+    return clips.resample(audio16k, 16000, sample_rate)
 
 
 def fixture_clip(clip_id: str, sample_rate: int, seconds: float | None = None) -> tuple[dict, np.ndarray]:
-    """A committed fixture clip as float32 mono at `sample_rate` (polyphase resampling)."""
-    import soundfile
-    from scipy.signal import resample_poly
-
-    manifest = FIXTURES / "manifest.jsonl"
-    entries = {e["id"]: e for e in (json.loads(line) for line in
-                                    manifest.read_text().splitlines() if line.strip())}
-    if clip_id not in entries:
-        raise KeyError(f"no fixture clip {clip_id!r}; {manifest} has {sorted(entries)}")
-    e = entries[clip_id]
-    audio, sr = soundfile.read(FIXTURES / e["file"], dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    g = gcd(sr, sample_rate)
-    audio = resample_poly(audio, sample_rate // g, sr // g).astype(np.float32)
-    if seconds is not None:
-        audio = audio[: int(seconds * sample_rate)]
-    return e, np.ascontiguousarray(audio)
+    """A committed fixture clip as float32 mono at `sample_rate` (`parity.clips.read_clip`)."""
+    return clips.read_clip(clip_id, FIXTURES, sample_rate, seconds)
 
 
 def clip_meta(entry: Mapping, sample_rate: int, seconds: float | None, n_samples: int,
@@ -209,16 +193,9 @@ def taps_to_numpy(mx, taps: Mapping) -> dict[str, np.ndarray]:
 # metrics
 
 
-def snr_db(want: np.ndarray, got: np.ndarray) -> float:
-    """10 log10(sum want^2 / sum (got - want)^2) in float64; inf when identical."""
-    w, g = np.asarray(want, np.float64), np.asarray(got, np.float64)
-    err = float(np.sum((g - w) ** 2))
-    return float("inf") if err == 0 else float(10 * np.log10(np.sum(w ** 2) / err))
-
-
 def decoded_snr(ref, got) -> float:
     """SNR of the MLX decoded audio against the reference's."""
-    return snr_db(ref["audio_values"], got["audio_values"])
+    return snr_db(ref["audio_values"], got["audio_values"], "audio_values")
 
 
 def roundtrip_snr(side, time_axis: int = -1) -> float:
@@ -234,7 +211,7 @@ def roundtrip_snr(side, time_axis: int = -1) -> float:
     x, y = side["input_values"], side["audio_values"]
     n = min(x.shape[time_axis], y.shape[time_axis])
     return snr_db(np.take(x, np.arange(n), axis=time_axis),
-                  np.take(y, np.arange(n), axis=time_axis))
+                  np.take(y, np.arange(n), axis=time_axis), "input_values vs audio_values")
 
 
 def roundtrip_diff(ref, got, time_axis: int = -1) -> float:
@@ -274,6 +251,38 @@ def codes_summary(want: np.ndarray, got: np.ndarray) -> dict:
 # checks
 
 
+EXACT = ToleranceTable(atol=0.0, rtol=0.0)  # for comparisons of discrete taps only
+
+
+def roundtrip_row(want: dict, got: dict, code_taps: tuple[str, ...]) -> dict:
+    """One clip of `roundtrip_check`: the codes through the harness's comparison (exactly),
+    decoded SNR >= SNR_MIN_DB (shapes and finiteness checked first), round-trip SNR within
+    ROUNDTRIP_DIFF_DB of the reference's. A NaN/Inf or a shape mismatch fails the row with an
+    error naming the tap."""
+    row = compare_row(got, want, EXACT, taps=code_taps, discrete=code_taps)
+    del row["worst_tap"], row["worst_over_tolerance"]  # no continuous taps here
+    if row["error"] is not None:
+        return row
+    for t in code_taps:
+        s = codes_summary(want[t], got[t])
+        row[f"{t} equal"] = s["codes_equal_fraction"]
+        row[f"{t} first mismatch"] = s["first_mismatch"]
+    try:
+        for t in ("input_values", "audio_values"):  # not compared element-wise: gated on SNR
+            check_pair(t, np.asarray(got[t]), np.asarray(want[t]))
+        row["decoded_snr_db"] = decoded_snr(want, got)
+        row["roundtrip_snr_ref_db"] = roundtrip_snr(want)
+        row["roundtrip_snr_mlx_db"] = roundtrip_snr(got)
+        row["roundtrip_snr_abs_diff_db"] = roundtrip_diff(want, got)
+        row["passed"] = (row["passed"]
+                         and at_least("decoded_snr_db", row["decoded_snr_db"], SNR_MIN_DB)
+                         and at_most("roundtrip_snr_abs_diff_db",
+                                     row["roundtrip_snr_abs_diff_db"], ROUNDTRIP_DIFF_DB))
+    except ParityError as e:
+        row.update(passed=False, error=str(e))
+    return row
+
+
 def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray], dict],
                     build_ref: Callable[[], Callable], build_mlx: Callable[[str], Callable],
                     code_taps: tuple[str, ...]) -> Check:
@@ -290,19 +299,9 @@ def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray],
         want = build_ref()(inputs, layer_taps=False)
         log(f"  {clip_id}: mlx ({dtype})")
         got = build_mlx(dtype)(inputs, layer_taps=False)
-        row = {"clip": entry["id"], "seconds": round(len(audio16k) / 16000, 3)}
-        equal = True
-        for t in code_taps:
-            s = codes_summary(want[t], got[t])
-            row[f"{t} equal"] = s["codes_equal_fraction"]
-            row[f"{t} first mismatch"] = s["first_mismatch"]
-            equal &= s["codes_equal_fraction"] == 1.0
-        row["decoded_snr_db"] = decoded_snr(want, got)
-        row["roundtrip_snr_ref_db"] = roundtrip_snr(want)
-        row["roundtrip_snr_mlx_db"] = roundtrip_snr(got)
-        row["roundtrip_snr_abs_diff_db"] = roundtrip_diff(want, got)
-        ok = (equal and row["decoded_snr_db"] >= SNR_MIN_DB
-              and row["roundtrip_snr_abs_diff_db"] <= ROUNDTRIP_DIFF_DB)
+        row = {"clip": entry["id"], "seconds": round(len(audio16k) / 16000, 3),
+               **roundtrip_row(want, got, code_taps)}
+        ok = row.pop("passed")
         row["PASS/FAIL"] = "PASS" if ok else "FAIL"
         return CheckResult(name, ok, {k: v for k, v in row.items() if k != "PASS/FAIL"}, [row])
 

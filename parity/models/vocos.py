@@ -258,15 +258,9 @@ FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)
 # benchmark
 
 
-def _resample(audio16k: np.ndarray) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    return resample_poly(audio16k, 3, 2).astype(np.float32)  # 16 kHz -> 24 kHz
-
-
 def bench_build_for(config: Mapping, bandwidth: float = 6.0):
     def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
-        audio = _resample(np.asarray(audio16k, dtype=np.float32))
+        audio = codec.resample(audio16k, SAMPLE_RATE)
         seconds = audio.shape[0] / SAMPLE_RATE
         mel = is_mel(config)
         if engine == "mlx":

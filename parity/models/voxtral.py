@@ -42,10 +42,10 @@ from parity.spec import (
     ParityError,
     ToleranceTable,
 )
+from weights.whisper_audio import HOP_LENGTH
 
 WEIGHTS_SEED = 0
 N_TEACHER = 16  # transcript bytes fed as teacher-forced tokens
-HOP = 160
 
 MINI_3B_CONFIG = dict(
     audio_config=dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=2,
@@ -82,7 +82,7 @@ def tokens_per_chunk(config: Mapping) -> int:
 
 
 def chunk_samples(config: Mapping) -> int:
-    return 2 * config["audio_config"]["max_source_positions"] * HOP
+    return 2 * config["audio_config"]["max_source_positions"] * HOP_LENGTH
 
 
 def make_inputs_for(config: Mapping):

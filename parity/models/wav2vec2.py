@@ -107,9 +107,8 @@ class MlxSide:
         self.versions = {"mlx": mx.__version__}
 
     def __call__(self, inputs):
-        from mlx_impl.wav2vec2.features import normalize
-
         from mlx_impl.taps import Taps
+        from mlx_impl.wav2vec2.features import normalize
 
         mx, taps = self._mx, Taps()
         iv = taps("input_values",

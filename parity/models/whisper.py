@@ -15,12 +15,12 @@ Importing this module imports neither torch nor mlx: builders import them when c
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from parity.clips import read_clip
 from parity.models.whisper_transcription import transcription_check
 from parity.spec import (
     CaseInputs,
@@ -31,10 +31,9 @@ from parity.spec import (
     ParityError,
     ToleranceTable,
 )
+from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE, pad_or_trim
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "speech"
-SAMPLE_RATE = 16000
-HOP = 160  # samples per mel frame
 WEIGHTS_SEED = 0
 
 def _dims(n_state: int, n_head: int, n_layer: int, n_vocab: int, n_audio_ctx: int = 1500) -> dict:
@@ -150,29 +149,7 @@ def _weights(source: str | Mapping) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def _fixture(clip_id: str) -> tuple[dict, np.ndarray]:
-    import soundfile
-
-    manifest = FIXTURES / "manifest.jsonl"
-    if not manifest.exists():
-        raise FileNotFoundError(f"fixture manifest {manifest} is missing; it is committed with "
-                                "the repository (scripts/make_fixtures.py writes it)")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    by_id = {e["id"]: e for e in entries}
-    if clip_id not in by_id:
-        raise KeyError(f"no fixture clip {clip_id!r}; {manifest} has {sorted(by_id)}")
-    e = by_id[clip_id]
-    audio, sr = soundfile.read(FIXTURES / e["file"], dtype="float32", always_2d=True)
-    if sr != SAMPLE_RATE or audio.shape[1] != 1:
-        raise ValueError(f"fixture {e['file']}: expected 16000 Hz mono, got {sr} Hz with "
-                         f"{audio.shape[1]} channels; resample the fixture")
-    return e, np.ascontiguousarray(audio[:, 0])
-
-
-def pad_or_trim(audio: np.ndarray, n_samples: int) -> np.ndarray:
-    """Zero-pad or trim a (N,) clip to n_samples, as Whisper does for one window."""
-    if audio.shape[0] >= n_samples:
-        return audio[:n_samples]
-    return np.pad(audio, (0, n_samples - audio.shape[0]))
+    return read_clip(clip_id, FIXTURES, SAMPLE_RATE)
 
 
 def make_inputs_for(dims: Mapping[str, int]):
@@ -184,7 +161,7 @@ def make_inputs_for(dims: Mapping[str, int]):
         tokens = sot_tokens(entry["text"], multilingual, language=entry.get("language", "en"))
         if len(tokens) > dims["n_text_ctx"]:
             raise ValueError(f"{len(tokens)} tokens exceed n_text_ctx={dims['n_text_ctx']}")
-        n_samples = 2 * dims["n_audio_ctx"] * HOP
+        n_samples = 2 * dims["n_audio_ctx"] * HOP_LENGTH
         meta = {"clip": entry["id"], "file": f"tests/fixtures/speech/{entry['file']}",
                 "clip_sha256": entry.get("sha256"), "text": entry["text"],
                 "n_samples_clip": int(audio.shape[0]), "padded_to_samples": n_samples,
@@ -215,7 +192,7 @@ class ReferenceSide:
         self.versions = self._ref.versions
 
     def __call__(self, inputs):
-        n_samples = 2 * self.config["n_audio_ctx"] * HOP
+        n_samples = 2 * self.config["n_audio_ctx"] * HOP_LENGTH
         audio = pad_or_trim(np.asarray(inputs["audio"], dtype=np.float32), n_samples)
         taps = self._ref({"audio": audio, "tokens": inputs["tokens"]})
         taps["logits.argmax"] = _argmax(taps["logits"])
@@ -252,7 +229,7 @@ class MlxSide:
 
     def __call__(self, inputs):
         mx = self._mx
-        n_samples = 2 * self.config["n_audio_ctx"] * HOP
+        n_samples = 2 * self.config["n_audio_ctx"] * HOP_LENGTH
         audio = pad_or_trim(np.asarray(inputs["audio"], dtype=np.float32), n_samples)
         taps: dict = {}
         mel = self._mel(mx.array(audio), self.config["n_mels"])  # (n_frames, n_mels)
