@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.sides import AdapterSide, LoadedMlxSide
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, ParityError,
                          ToleranceTable)
 from parity.clips import SAMPLE_RATE, audio_inputs
@@ -89,31 +90,18 @@ def checkpoint(config: Mapping, seed: int = WEIGHTS_SEED) -> Path:
     return build_checkpoint(dict(config), seed, vocab(config))
 
 
-class ReferenceSide:
+class ReferenceSide(AdapterSide):
     def __init__(self, config: Mapping, seed: int = WEIGHTS_SEED):
         from reference.parakeet import ParakeetReference
 
-        self.ref = ParakeetReference(checkpoint(config, seed))
-        self.config = dict(config)
-        self.versions = self.ref.versions
-        self.taps = tap_names(config)
-
-    def __call__(self, inputs):
-        return self.ref(inputs, taps=self.taps)
+        super().__init__(ParakeetReference(checkpoint(config, seed)), config, tap_names(config))
 
 
-class MlxSide:
+class MlxSide(LoadedMlxSide):
+    package = "parakeet"
+
     def __init__(self, config: Mapping, dtype: str, seed: int = WEIGHTS_SEED):
-        import mlx.core as mx
-
-        from mlx_impl.parakeet.load import load
-
-        self._mx = mx
-        self.model, _ = load(checkpoint(config, seed),
-                             {"float32": mx.float32, "float16": mx.float16}[dtype])
-        self.dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
+        super().__init__(checkpoint(config, seed), config, dtype)
 
     def __call__(self, inputs):
         from mlx_impl.parakeet.decode import ctc_greedy, transducer_greedy
