@@ -23,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from reference.checkpoints import seeded_checkpoint
+from reference.hooks import channels_last, hook_taps
 
 INIT = "snake-logs-n0-0.3-v1"
 
@@ -98,38 +99,31 @@ class BigVGANReference:
         self.model = load_reference(model_dir)
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        m, handles = self.model, []
-
-        def out(name):
-            def hook(_mod, _inp, o):
-                taps[name] = o.detach().float().transpose(1, 2).numpy().copy()
-            return hook
-
-        def inp(name):
-            def hook(_mod, args):
-                taps[name] = args[0].detach().float().transpose(1, 2).numpy().copy()
-            return hook
-
-        handles.append(m.conv_pre.register_forward_hook(out("conv_pre")))
-        n = len(m.ups)
-        for i in range(n):
-            handles.append(m.ups[i][-1].register_forward_hook(out(f"ups.{i}")))
-            nxt = m.ups[i + 1][0] if i + 1 < n else m.activation_post
-            handles.append(nxt.register_forward_pre_hook(inp(f"stage.{i}")))
-        handles.append(m.activation_post.register_forward_hook(out("activation_post")))
-        handles.append(m.conv_post.register_forward_hook(out("conv_post")))
-        return handles
+    def tables(self, taps: Sequence[str]) -> tuple[dict, dict]:
+        """`hook_taps` tables (outputs, inputs) for the tap names: a name is a `BigVGAN`
+        submodule path, except `ups.{i}` (the output of the stage's upsampling list: its last
+        module) and `stage.{i}` (the mean of the stage's AMP blocks, which no module returns:
+        the input of the next stage's upsampling, or of `activation_post`)."""
+        n, out, inp = len(self.model.ups), {}, {}
+        for t in taps:
+            kind, _, i = t.partition(".")
+            if kind == "ups":
+                out[f"ups.{i}.{len(self.model.ups[int(i)]) - 1}"] = (t, channels_last)
+            elif kind == "stage":
+                inp[f"ups.{int(i) + 1}.0" if int(i) + 1 < n else "activation_post"] = (
+                    t, channels_last)
+            else:
+                out[t] = (t, channels_last)
+        return out, inp
 
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        taps: dict[str, np.ndarray] = {}
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: the names to hook (`tables`); `audio` is always recorded."""
+        out: dict[str, np.ndarray] = {}
         mel = torch.from_numpy(np.asarray(inputs["mel"], dtype=np.float32).T[None])
-        handles = self._hooks(taps)
-        try:
+        hooked, pre = self.tables([t for t in taps if t not in ("mel", "audio")])
+        with hook_taps(self.model, hooked, out, inputs=pre):
             y = self.model(mel)
-        finally:
-            for h in handles:
-                h.remove()
-        taps["audio"] = y[:, 0].float().numpy().copy()
-        return taps
+        out["audio"] = y[:, 0].float().numpy().copy()
+        return out

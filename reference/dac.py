@@ -17,13 +17,14 @@ the layout of the published descript/dac_* checkpoints, which were converted wit
 removed) into a cache directory outside the repository, keyed by config, seed and versions.
 
 `DacReference` runs `encode(x, n_quantizers)` then `decode(audio_codes=codes)` (the codec round
-trip through the codes) and records taps with forward hooks, removed after every call, in the
-MLX layout (channels-last); the names are those of mlx_impl/dac/model.py.
+trip through the codes) and records the taps it is asked for, in the MLX layout (channels-last):
+module outputs through `hook_taps` (tap name = `DacModel` submodule path, the names of
+mlx_impl/dac/model.py), the quantizer's outputs and the audio directly (`RECORDED`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from reference.checkpoints import seeded_checkpoint
+from reference.hooks import channels_last, hook_taps
 
 REINIT = "dac-reinit-v1"  # in the cache key: a new scheme, a new checkpoint
 
@@ -93,8 +95,9 @@ def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None)
                              cache)
 
 
-def channels_last(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().transpose(1, 2).numpy().copy()
+# taps recorded here rather than hooked (not module outputs of the same name)
+RECORDED = ("quantizer.latents", "quantizer.codes", "quantizer.quantized", "quantizer.from_codes",
+            "audio_values")
 
 
 class DacReference:
@@ -107,56 +110,34 @@ class DacReference:
         self.config = self.model.config.to_dict()
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        def put(name: str):
-            def hook(_module, _inputs, output):
-                taps[name] = channels_last(output)
-            return hook
-
-        m, hooks = self.model, []
-
-        def add(module, name):
-            hooks.append(module.register_forward_hook(put(name)))
-
-        add(m.encoder.conv1, "encoder.conv1")
-        for i, block in enumerate(m.encoder.block):
-            add(block, f"encoder.block.{i}")
-        add(m.encoder.conv2, "encoder.conv2")
-        add(m.decoder.conv1, "decoder.conv1")
-        for i, block in enumerate(m.decoder.block):
-            add(block.conv_t1, f"decoder.block.{i}.conv_t1")
-            add(block, f"decoder.block.{i}")
-        add(m.decoder.conv2, "decoder.conv2")
-        return hooks
-
     @torch.no_grad()
     def __call__(self, inputs: Mapping[str, np.ndarray],
-                 layer_taps: bool = True) -> dict[str, np.ndarray]:
-        """`layer_taps=False`: only the quantizer taps and the audio (less memory on long clips)."""
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: the names to record; those not in `RECORDED` are module paths of `DacModel`,
+        hooked (`hook_taps`). The `RECORDED` ones and the audio are always recorded."""
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         x = torch.from_numpy(np.ascontiguousarray(audio))[None, None]  # (1, 1, N)
         n_q = inputs.get("n_quantizers")
         n_q = None if n_q is None else int(np.asarray(n_q).reshape(-1)[0])
-        taps: dict[str, np.ndarray] = {}
-        hooks = self._hooks(taps) if layer_taps else []
+        out: dict[str, np.ndarray] = {}
         q = self.model.quantizer
         orig_from_codes = q.from_codes
 
         def from_codes(codes):
-            out = orig_from_codes(codes)
-            taps["quantizer.from_codes"] = channels_last(out[0])
-            return out
+            z = orig_from_codes(codes)
+            out["quantizer.from_codes"] = channels_last(z[0])
+            return z
 
         q.from_codes = from_codes  # instance attribute, removed in `finally`
+        hooked = {t: (t, channels_last) for t in taps if t not in RECORDED}
         try:
-            enc = self.model.encode(x, n_quantizers=n_q)
-            taps["quantizer.latents"] = channels_last(enc.projected_latents)
-            taps["quantizer.codes"] = enc.audio_codes.numpy().astype(np.int64)  # (B, n_q, T)
-            taps["quantizer.quantized"] = channels_last(enc.quantized_representation)
-            out = self.model.decode(audio_codes=enc.audio_codes).audio_values  # (1, N')
+            with hook_taps(self.model, hooked, out):
+                enc = self.model.encode(x, n_quantizers=n_q)
+                out["quantizer.latents"] = channels_last(enc.projected_latents)
+                out["quantizer.codes"] = enc.audio_codes.numpy().astype(np.int64)  # (B, n_q, T)
+                out["quantizer.quantized"] = channels_last(enc.quantized_representation)
+                y = self.model.decode(audio_codes=enc.audio_codes).audio_values  # (1, N')
         finally:
             del q.from_codes
-            for h in hooks:
-                h.remove()
-        taps["audio_values"] = out[..., : x.shape[-1]].numpy().copy()
-        return taps
+        out["audio_values"] = y[..., : x.shape[-1]].numpy().copy()
+        return out

@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from reference.checkpoints import seeded_checkpoint
+from reference.hooks import channels_last, hook_taps
 
 CODEBOOK_INIT_SECONDS = 4.0  # noise encoded to draw the codebooks from
 CODEBOOK_INIT = "residual-gaussian-v1"  # in the cache key: a new scheme, a new checkpoint
@@ -134,6 +134,11 @@ def original_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = Non
     return out
 
 
+# taps recorded here rather than hooked (not module outputs of the same name)
+RECORDED = ("quantizer.codes", "audio_codes", "audio_scales", "quantizer.quantized",
+            "audio_values")
+
+
 class EncodecReference:
     """Callable: {"audio": (N,) or (N, C) float32, "bandwidth": () float} -> taps (MLX layout)."""
 
@@ -144,55 +149,43 @@ class EncodecReference:
         self.config = self.model.config.to_dict()
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        def put(name: str):
-            def hook(_module, _inputs, output):  # chunked models: the first chunk's
-                if name not in taps:
-                    taps[name] = output.detach().float().transpose(1, 2).numpy().copy()
-            return hook
-
-        handles = []
-        for side in ("encoder", "decoder"):
-            for i, layer in enumerate(getattr(self.model, side).layers):
-                if not isinstance(layer, nn.ELU):
-                    handles.append(layer.register_forward_hook(put(f"{side}.layers.{i}")))
-        return handles
-
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: names to record beyond those always recorded (`RECORDED`): `EncodecModel`
+        submodule paths (the SEANet layers), hooked; chunked models keep the first chunk's."""
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         if audio.ndim == 1:
             audio = audio[:, None]
         x = torch.from_numpy(np.ascontiguousarray(audio.T[None]))  # (1, C, N)
         bandwidth = float(np.asarray(inputs["bandwidth"]).reshape(-1)[0])
-        taps: dict[str, np.ndarray] = {}
-        handles = self._hooks(taps)
+        out: dict[str, np.ndarray] = {}
+        hooked = {t: (t, channels_last) for t in taps if t not in RECORDED}
         q = self.model.quantizer
         orig_encode, orig_decode = q.encode, q.decode
 
         def encode(emb, bw):
             codes = orig_encode(emb, bw)
-            taps.setdefault("quantizer.codes", codes.numpy().copy())  # (n_q, B, F)
+            out.setdefault("quantizer.codes", codes.numpy().copy())  # (n_q, B, F)
             return codes
 
         def decode(codes):
-            out = orig_decode(codes)
-            taps.setdefault("quantizer.quantized", out.float().transpose(1, 2).numpy().copy())
-            return out
+            emb = orig_decode(codes)
+            out.setdefault("quantizer.quantized", channels_last(emb))
+            return emb
 
         q.encode, q.decode = encode, decode  # instance attributes, removed in `finally`
         try:
-            enc = self.model.encode(x, bandwidth=bandwidth)
-            if self.model.config.chunk_length is not None:
-                taps["audio_codes"] = enc.audio_codes.numpy().copy()  # (n_chunks, B, n_q, F)
-            if self.model.config.normalize:
-                taps["audio_scales"] = torch.stack(
-                    [s.view(-1) for s in enc.audio_scales]).float().numpy().copy()  # (n_chunks, B)
-            out = self.model.decode(enc.audio_codes, enc.audio_scales,
-                                    last_frame_pad_length=enc.last_frame_pad_length)[0]
+            with hook_taps(self.model, hooked, out, first=True):
+                enc = self.model.encode(x, bandwidth=bandwidth)
+                if self.model.config.chunk_length is not None:
+                    out["audio_codes"] = enc.audio_codes.numpy().copy()  # (n_chunks, B, n_q, F)
+                if self.model.config.normalize:
+                    out["audio_scales"] = torch.stack(  # (n_chunks, B)
+                        [s.view(-1) for s in enc.audio_scales]).float().numpy().copy()
+                y = self.model.decode(enc.audio_codes, enc.audio_scales,
+                                      last_frame_pad_length=enc.last_frame_pad_length)[0]
         finally:
             del q.encode, q.decode
-            for h in handles:
-                h.remove()
-        taps["audio_values"] = out[..., : x.shape[-1]].transpose(1, 2).numpy().copy()
-        return taps
+        out["audio_values"] = y[..., : x.shape[-1]].transpose(1, 2).numpy().copy()
+        return out

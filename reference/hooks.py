@@ -37,26 +37,43 @@ def channels_last(t) -> np.ndarray:
 
 @contextmanager
 def hook_taps(model: torch.nn.Module, table: Mapping[str, str | tuple[str, Convert]],
-              taps: dict, convert: Convert = numpy_of) -> Iterator[dict]:
+              taps: dict, convert: Convert = numpy_of,
+              inputs: Mapping[str, str | tuple[str, Convert]] | None = None,
+              first: bool = False) -> Iterator[dict]:
     """Within the block, each forward of `model.get_submodule(path)` stores
-    `convert(output)` as `taps[name]` (table: path -> name or (name, converter)). Yields
-    `taps`; the hooks are removed on exit."""
+    `convert(output)` as `taps[name]` (table: path -> name or (name, converter)); `inputs`, a
+    table of the same form, stores a module's first input instead (a value that no module
+    returns, e.g. the sum its parent computes before calling it). `first=True` keeps a tap's
+    first value where a module runs more than once (the first chunk of a chunked codec).
+    Yields `taps`; the hooks are removed on exit."""
     handles = []
 
     def put(name: str, conv: Convert):
         def hook(_module, _inputs, output):
-            taps[name] = conv(output)
+            if not (first and name in taps):
+                taps[name] = conv(output)
         return hook
+
+    def put_input(name: str, conv: Convert):
+        def hook(_module, args):
+            if not (first and name in taps):
+                taps[name] = conv(args[0])
+        return hook
+
+    def module_of(path: str, name: str) -> torch.nn.Module:
+        try:
+            return model.get_submodule(path)
+        except AttributeError as e:
+            raise KeyError(f"tap {name!r}: {type(model).__name__} has no submodule "
+                           f"{path!r}; fix the hook table") from e
 
     try:
         for path, entry in table.items():
             name, conv = (entry, convert) if isinstance(entry, str) else entry
-            try:
-                module = model.get_submodule(path)
-            except AttributeError as e:
-                raise KeyError(f"tap {name!r}: {type(model).__name__} has no submodule "
-                               f"{path!r}; fix the hook table") from e
-            handles.append(module.register_forward_hook(put(name, conv)))
+            handles.append(module_of(path, name).register_forward_hook(put(name, conv)))
+        for path, entry in (inputs or {}).items():
+            name, conv = (entry, convert) if isinstance(entry, str) else entry
+            handles.append(module_of(path, name).register_forward_pre_hook(put_input(name, conv)))
         yield taps
     finally:
         for h in handles:

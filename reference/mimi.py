@@ -20,8 +20,8 @@ cluster_usage.clamp(min=1e-5)): `cluster_usage` is drawn uniform in [0.5, 2] and
 The model is written by `save_pretrained` (config.json + model.safetensors) into a cache
 directory outside the repository, atomically, keyed by config, seed and package versions.
 
-`MimiReference` runs encode (with `num_quantizers`) then decode and records taps with forward
-hooks removed after every call, converted to the MLX layout (channels-last):
+`MimiReference` runs encode (with `num_quantizers`) then decode and records the taps it is given
+(the layers hooked through `hook_taps` at `upstream_path(name)`), in the MLX layout:
 - `encoder.layers.{i}` (non-ELU SEANet layers), `encoder_transformer.layers.{i}`, `downsample`;
 - `audio_codes` (B, K, F) int64; `quantizer.quantized` (B, F, hidden);
 - `upsample`, `decoder_transformer.layers.{i}`, `decoder.layers.{i}`;
@@ -34,14 +34,14 @@ so only its transformer output can be compared frame by frame.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from reference.checkpoints import seeded_checkpoint
+from reference.hooks import channels_last, hook_taps, numpy_of
 
 CODEBOOK_INIT_SECONDS = 4.0
 CODEBOOK_STD_SCALE = 0.25  # codeword spread relative to the residual's (see above)
@@ -94,8 +94,24 @@ def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None)
                              cache)
 
 
-def _channels_last(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().transpose(1, 2).numpy().copy()
+# taps recorded here rather than hooked (not module outputs of the same name)
+RECORDED = ("audio_codes", "quantizer.quantized", "audio_values")
+
+# tap-name prefix -> `MimiModel` submodule path prefix (the tap names are the MLX modules')
+_PATHS = {"encoder.layers.": "encoder.encoder_seanet.layers.",
+          "encoder_transformer.": "encoder.encoder_transformer.",
+          "downsample": "encoder.downsample", "upsample": "decoder.upsample",
+          "decoder_transformer.": "decoder.decoder_transformer.",
+          "decoder.layers.": "decoder.decoder_seanet.layers."}
+
+
+def upstream_path(name: str) -> str:
+    """The `MimiModel` submodule whose output is tap `name` (transformer layers return
+    (hidden, ...) channels-last; the convs (B, C, T))."""
+    for prefix, path in _PATHS.items():
+        if name.startswith(prefix):
+            return path + name[len(prefix):]
+    raise KeyError(f"tap {name!r} has no MimiModel module; known prefixes {sorted(_PATHS)}")
 
 
 class MimiReference:
@@ -108,61 +124,36 @@ class MimiReference:
         self.config = self.model.config.to_dict()
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        def put(name: str, channels_first: bool = True):
-            def hook(_module, _inputs, output):
-                t = output[0] if isinstance(output, tuple) else output
-                taps[name] = _channels_last(t) if channels_first else t.detach().float().numpy().copy()
-            return hook
-
-        enc, dec = self.model.encoder, self.model.decoder
-        handles = []
-
-        def seanet(module, side):
-            for i, layer in enumerate(module.layers):
-                if not isinstance(layer, nn.ELU):
-                    handles.append(layer.register_forward_hook(put(f"{side}.layers.{i}")))
-
-        def transformer(module, name):
-            for i, layer in enumerate(module.layers):
-                handles.append(layer.register_forward_hook(put(f"{name}.layers.{i}", False)))
-
-        seanet(enc.encoder_seanet, "encoder")
-        transformer(enc.encoder_transformer, "encoder_transformer")
-        handles.append(enc.downsample.register_forward_hook(put("downsample")))
-        handles.append(dec.upsample.register_forward_hook(put("upsample")))
-        transformer(dec.decoder_transformer, "decoder_transformer")
-        seanet(dec.decoder_seanet, "decoder")
-        return handles
-
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: names to record beyond `RECORDED`, hooked at `upstream_path(name)`."""
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         if audio.ndim == 1:
             audio = audio[:, None]
         x = torch.from_numpy(np.ascontiguousarray(audio.T[None]))  # (1, C, N)
         n_q = int(np.asarray(inputs["num_quantizers"]).reshape(-1)[0])
-        taps: dict[str, np.ndarray] = {}
-        handles = self._hooks(taps)
+        out: dict[str, np.ndarray] = {}
+        hooked = {upstream_path(t): (t, numpy_of if "transformer." in t else channels_last)
+                  for t in taps if t not in RECORDED}
         q = self.model.quantizer
         orig_decode = q.decode
 
         def decode(codes):
-            out = orig_decode(codes)
-            taps["quantizer.quantized"] = _channels_last(out)
-            return out
+            latents = orig_decode(codes)
+            out["quantizer.quantized"] = channels_last(latents)
+            return latents
 
         q.decode = decode  # instance attribute, removed in `finally`
         try:
-            codes = self.model.encode(x, num_quantizers=n_q).audio_codes  # (B, K, F)
-            taps["audio_codes"] = codes.numpy().copy()  # after the encoder's taps, in order
-            out = self.model.decode(codes).audio_values
+            with hook_taps(self.model, hooked, out):
+                codes = self.model.encode(x, num_quantizers=n_q).audio_codes  # (B, K, F)
+                out["audio_codes"] = codes.numpy().copy()  # after the encoder's taps, in order
+                y = self.model.decode(codes).audio_values
         finally:
             del q.decode
-            for h in handles:
-                h.remove()
-        taps["audio_values"] = out[..., : x.shape[-1]].transpose(1, 2).numpy().copy()
-        return taps
+        out["audio_values"] = y[..., : x.shape[-1]].transpose(1, 2).numpy().copy()
+        return out
 
     @torch.no_grad()
     def decode(self, codes: np.ndarray) -> np.ndarray:

@@ -24,8 +24,8 @@ seed, vocab, init version, torch and transformers versions). The MLX side reads 
 with our converter.
 
 `ParakeetReference(folder)` loads it back with `from_pretrained` (missing or unexpected keys are
-an error) and records the taps named in `mlx_impl/parakeet/model.py` with forward hooks, removed
-after every call.
+an error) and records the taps it is given (the spec's list: encoder submodule paths, hooked
+through `hook_taps`), then the heads' outputs and `greedy()`'s.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ from transformers import (
 )
 
 from reference.checkpoints import save_pretrained_atomically
+from reference.hooks import hook_taps
 
 INIT_VERSION = 3  # bump when the perturbation below changes (part of the cache key)
 NORM_GAIN_STD = 0.1
@@ -229,6 +230,10 @@ def token_timestamps(folder: Path, sequences: np.ndarray, durations: np.ndarray)
     return stamps[0]
 
 
+# taps recorded here rather than hooked: the features, the heads' outputs, `greedy()`'s
+RECORDED = ("features", "logits", "encoder_projector", "joint", "tokens", "durations")
+
+
 class ParakeetReference:
     """Callable: {"audio": (N,) float32 16 kHz} -> taps (numpy, execution order): features, the
     encoder taps, CTC logits or the projected encoder output, then `greedy()`'s outputs."""
@@ -241,38 +246,20 @@ class ParakeetReference:
         self.n_mels = self.config["encoder_config"]["num_mel_bins"]
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        enc = self.model.encoder
-
-        def put(name: str):
-            def hook(_module, _inputs, output):
-                out = output[0] if isinstance(output, tuple) else output
-                taps[name] = out.detach().float().numpy().copy()
-            return hook
-
-        h = [enc.subsampling.register_forward_hook(put("encoder.subsampling"))]
-        for i, layer in enumerate(enc.layers):
-            p = f"encoder.layers.{i}"
-            for sub in ("feed_forward1", "self_attn", "conv", "feed_forward2"):
-                h.append(getattr(layer, sub).register_forward_hook(put(f"{p}.{sub}")))
-            h.append(layer.register_forward_hook(put(p)))
-        return h
-
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        taps: dict[str, np.ndarray] = {}
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: names to hook beyond `RECORDED`: the encoder's, submodule paths of the
+        model (`encoder.subsampling`, `encoder.layers.{i}[.feed_forward1|...]`)."""
+        out: dict[str, np.ndarray] = {}
         feats, mask = features(np.asarray(inputs["audio"]), self.n_mels)
-        taps["features"] = feats
-        hooks = self._hooks(taps)
-        try:
+        out["features"] = feats
+        with hook_taps(self.model, {t: t for t in taps if t not in RECORDED}, out):
             x, m = torch.from_numpy(feats), torch.from_numpy(mask)
             if self.kind == "parakeet_ctc":
-                taps["logits"] = self.model(input_features=x, attention_mask=m).logits.numpy()
+                out["logits"] = self.model(input_features=x, attention_mask=m).logits.numpy()
             else:
                 enc = self.model.get_audio_features(input_features=x, attention_mask=m)
-                taps["encoder_projector"] = enc.pooler_output.numpy()
-        finally:
-            for handle in hooks:
-                handle.remove()
-        taps |= greedy(self.model, feats, mask)
-        return taps
+                out["encoder_projector"] = enc.pooler_output.numpy()
+        out |= greedy(self.model, feats, mask)
+        return out

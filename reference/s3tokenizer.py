@@ -36,13 +36,14 @@ channels-last:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from reference.checkpoints import seeded_checkpoint
+from reference.hooks import channels_last, hook_taps, numpy_of
 
 CODEBOOK_INIT_SECONDS = 4.0
 CODEBOOK_INIT = "normalised-gaussian-v1"  # in the cache key: a new scheme, a new checkpoint
@@ -110,8 +111,29 @@ def load(folder: Path | str):
     return model.float().eval(), config
 
 
-def _channels_last(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().transpose(1, 2).numpy().copy()
+# taps recorded here rather than hooked (not module outputs of the same name)
+RECORDED = ("mel", "quantizer.normalized", "quantizer.codes")
+
+
+def _rows(out: torch.Tensor) -> np.ndarray:
+    """project_down's output: its input is flattened to (B * T, C) upstream; B = 1 here."""
+    return out.detach().float().reshape(1, -1, out.shape[-1]).numpy().copy()
+
+
+def tables(taps: Sequence[str]) -> tuple[dict, dict]:
+    """`hook_taps` tables (outputs, inputs) for tap names: the encoder's are `S3Tokenizer`
+    submodule paths (convs channels-last), except `encoder.embed` (the input of the first block:
+    the sum with the positions, which no module returns) and `quantizer.project_down`
+    (`quantizer._codebook.project_down`)."""
+    out, inp = {}, {}
+    for t in taps:
+        if t == "encoder.embed":
+            inp["encoder.blocks.0"] = (t, numpy_of)
+        elif t == "quantizer.project_down":
+            out["quantizer._codebook.project_down"] = (t, _rows)
+        else:
+            out[t] = (t, channels_last if t in ("encoder.conv1", "encoder.conv2") else numpy_of)
+    return out, inp
 
 
 class S3Reference:
@@ -120,31 +142,6 @@ class S3Reference:
     def __init__(self, folder: Path | str):
         self.model, self.config = load(folder)
         self.versions = versions()
-
-    def _hooks(self, taps: dict) -> list:
-        enc = self.model.encoder
-
-        def put(name, fn):
-            def hook(_m, _inputs, output):
-                taps[name] = fn(output)
-            return hook
-
-        hs = [enc.conv1.register_forward_hook(put("encoder.conv1", _channels_last)),
-              enc.conv2.register_forward_hook(put("encoder.conv2", _channels_last))]
-
-        def embed(_m, args):
-            taps["encoder.embed"] = args[0].detach().float().numpy().copy()
-        hs.append(enc.blocks[0].register_forward_pre_hook(embed))
-        for i, block in enumerate(enc.blocks):
-            p = f"encoder.blocks.{i}"
-            hs.append(block.attn.register_forward_hook(put(f"{p}.attn", lambda o: o[0].numpy().copy())))
-            hs.append(block.mlp.register_forward_hook(put(f"{p}.mlp", lambda o: o.numpy().copy())))
-            hs.append(block.register_forward_hook(put(p, lambda o: o.numpy().copy())))
-        if "v2" in self.config["name"]:
-            def project(_m, _args, out):  # input flattened to (B * T, C) upstream; B = 1 here
-                taps["quantizer.project_down"] = out.detach().float().reshape(1, -1, out.shape[-1]).numpy().copy()
-            hs.append(self.model.quantizer._codebook.project_down.register_forward_hook(project))
-        return hs
 
     def mel(self, audio: np.ndarray) -> torch.Tensor:  # (n_mels, n_frames)
         import s3tokenizer
@@ -160,27 +157,28 @@ class S3Reference:
         return codes[0, : int(n[0])].numpy().astype(np.int64)
 
     @torch.inference_mode()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: names to hook beyond `RECORDED` (`tables`)."""
         mel = self.mel(inputs["audio"])
         if mel.shape[1] > 3000:
             raise ValueError("taps are recorded for inputs up to 30 s; use tokenize() beyond")
-        taps: dict[str, np.ndarray] = {"mel": mel.T.numpy().copy()}
-        handles = self._hooks(taps)
+        out: dict[str, np.ndarray] = {"mel": mel.T.numpy().copy()}
+        hooked, pre = tables([t for t in taps if t not in RECORDED])
         cb = self.model.quantizer._codebook
         v1 = "v2" not in self.config["name"]
         if v1:
             orig = cb.encode
 
             def encode(x):
-                taps["quantizer.normalized"] = x.detach().float().numpy().copy()
+                out["quantizer.normalized"] = x.detach().float().numpy().copy()
                 return orig(x)
             cb.encode = encode  # instance attribute, removed in `finally`
         try:
-            codes, n = self.model.quantize(mel[None], torch.tensor([mel.shape[1]]))
+            with hook_taps(self.model, hooked, out, inputs=pre):
+                codes, n = self.model.quantize(mel[None], torch.tensor([mel.shape[1]]))
         finally:
             if v1:
                 del cb.encode
-            for h in handles:
-                h.remove()
-        taps["quantizer.codes"] = codes[:, : int(n[0])].numpy().astype(np.int64)
-        return taps
+        out["quantizer.codes"] = codes[:, : int(n[0])].numpy().astype(np.int64)
+        return out

@@ -16,14 +16,14 @@ unmodified upstream code by replacing `torch.randn` for the duration of the deco
 patch that checks each requested shape and that every array is consumed), so both sides see the
 same numbers.
 
-Taps (MLX layout, names of mlx_impl/snac/model.py) are recorded with forward hooks, removed
-after every call.
+Taps (MLX layout, names of mlx_impl/snac/model.py): the quantizer's and the audio always; the
+other names asked for are `SNAC` submodule paths, hooked through `hook_taps` for the call.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from reference.checkpoints import seeded_checkpoint
-from reference.dac import channels_last, reinit_codec
+from reference.dac import reinit_codec
+from reference.hooks import channels_last, hook_taps
 
 REINIT = "snac-reinit-v1"
 
@@ -99,6 +100,10 @@ def noise_names(inputs: Mapping) -> list[str]:
     return sorted((k for k in inputs if k.startswith("noise.")), key=lambda k: int(k.split(".")[1]))
 
 
+# taps recorded here rather than hooked (not module outputs of the same name)
+RECORDED = ("quantizer.quantized", "quantizer.from_codes", "audio_values")
+
+
 class SnacReference:
     """Callable: {"audio": (N,) float32, "noise.{k}": (1, T_k, 1)} -> taps (MLX layout)."""
 
@@ -113,72 +118,49 @@ class SnacReference:
         self.config = json.loads((model_dir / "config.json").read_text())
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        def put(name: str):
-            def hook(_module, _inputs, output):
-                taps[name] = channels_last(output)
-            return hook
-
-        m, hooks = self.model, []
-
-        def add(module, name):
-            hooks.append(module.register_forward_hook(put(name)))
-
-        for i, layer in enumerate(m.encoder.block):
-            add(layer, f"encoder.block.{i}")
-        for i, layer in enumerate(m.decoder.model):
-            if isinstance(layer, nn.Tanh):
-                continue
-            if type(layer).__name__ == "DecoderBlock":
-                for j in (1, 2):  # upsampling conv, noise block (if any)
-                    if j == 1 or type(layer.block[j]).__name__ == "NoiseBlock":
-                        add(layer.block[j], f"decoder.model.{i}.block.{j}")
-            add(layer, f"decoder.model.{i}")
-        return hooks
+    def quantizer_table(self) -> dict:
+        """{module path: (tap name, converter)} of every quantizer stage: its in_proj output
+        (`quantizer.latents.{k}`) and its codes (`quantizer.codes.{k}`: `VectorQuantize.forward`
+        returns (z_q, indices); it returns after its in_proj, so latents.k precede codes.k)."""
+        table = {}
+        for k in range(len(self.model.quantizer.quantizers)):
+            table[f"quantizer.quantizers.{k}.in_proj"] = (f"quantizer.latents.{k}", channels_last)
+            table[f"quantizer.quantizers.{k}"] = (f"quantizer.codes.{k}",
+                                                  lambda out: out[1].numpy().astype(np.int64))
+        return table
 
     @torch.no_grad()
     def __call__(self, inputs: Mapping[str, np.ndarray],
-                 layer_taps: bool = True) -> dict[str, np.ndarray]:
-        """`layer_taps=False`: only the quantizer taps and the audio (less memory on long clips)."""
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: the names to record; those the adapter does not record anyway (quantizer
+        taps, `audio_values`) are module paths of `SNAC`, hooked (`hook_taps`)."""
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         x = torch.from_numpy(np.ascontiguousarray(audio))[None, None]  # (1, 1, N)
-        taps: dict[str, np.ndarray] = {}
-        hooks = self._hooks(taps) if layer_taps else []
+        out: dict[str, np.ndarray] = {}
+        table = self.quantizer_table()
+        recorded = {name for name, _ in table.values()} | set(RECORDED)
+        table.update({t: (t, channels_last) for t in taps if t not in recorded})
         q = self.model.quantizer
         orig_forward, orig_from_codes = q.forward, q.from_codes
-        stage_hooks = []
-
-        def stage(k):
-            def hook(_module, _inputs, output):  # VectorQuantize.forward -> (z_q, indices); runs
-                # after the in_proj hook below, so latents.k precedes codes.k
-                taps[f"quantizer.codes.{k}"] = output[1].numpy().astype(np.int64)
-            return hook
-
-        for k, vq in enumerate(q.quantizers):
-            stage_hooks.append(vq.register_forward_hook(stage(k)))
-            stage_hooks.append(vq.in_proj.register_forward_hook(
-                lambda _m, _i, out, k=k: taps.__setitem__(f"quantizer.latents.{k}",
-                                                          channels_last(out))))
 
         def forward(z):
             z_q, codes = orig_forward(z)
-            taps["quantizer.quantized"] = channels_last(z_q)
+            out["quantizer.quantized"] = channels_last(z_q)
             return z_q, codes
 
         def from_codes(codes):
-            out = orig_from_codes(codes)
-            taps["quantizer.from_codes"] = channels_last(out)
-            return out
+            z = orig_from_codes(codes)
+            out["quantizer.from_codes"] = channels_last(z)
+            return z
 
         q.forward, q.from_codes = forward, from_codes  # instance attributes, removed below
         try:
-            codes = self.model.encode(x)
-            noise = [inputs[k] for k in noise_names(inputs)]
-            with fed_noise(noise):
-                out = self.model.decode(codes)
+            with hook_taps(self.model, table, out):
+                codes = self.model.encode(x)
+                noise = [inputs[k] for k in noise_names(inputs)]
+                with fed_noise(noise):
+                    y = self.model.decode(codes)
         finally:
             del q.forward, q.from_codes
-            for h in hooks + stage_hooks:
-                h.remove()
-        taps["audio_values"] = out[0, :, : x.shape[-1]].numpy().copy()
-        return taps
+        out["audio_values"] = y[0, :, : x.shape[-1]].numpy().copy()
+        return out

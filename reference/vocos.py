@@ -17,8 +17,8 @@ encodec-24khz checkpoint), as upstream builds it from the pretrained EnCodec's c
 wrapped (random) EnCodec is not used by this adapter and not saved: codes come from the EnCodec
 reference (`reference.encodec`), as the MLX side takes them from the EnCodec port.
 
-`VocosReference` runs features -> backbone -> head and records taps with forward hooks, converted
-to channels-last: `features` (B, L, C), `backbone.embed`, `backbone.norm`, `backbone.convnext.{i}`,
+`VocosReference` runs features -> backbone -> head and records the taps it is given (module paths
+of `Vocos`, hooked through `hook_taps`), channels-last: `features` (B, L, C), `backbone.embed`, `backbone.norm`, `backbone.convnext.{i}`,
 `backbone.final_layer_norm`, `head.out` (B, L, n_fft + 2), `audio` (B, samples).
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ import yaml
 from torch import nn
 
 from reference.checkpoints import seeded_checkpoint
+from reference.hooks import channels_last, hook_taps, numpy_of
 
 INIT = "norms-n1-0.1-v1"  # in the cache key
 
@@ -141,6 +142,9 @@ def load_reference(model_dir: Path | str):
     return model.eval()
 
 
+CHANNELS_FIRST = ("backbone.embed", "backbone.convnext.")  # modules returning (B, C, L)
+
+
 class VocosReference:
     """Callable: {"audio": (N,)} or {"mel": (frames, n_mels)} (mel models), or
     {"codes": (K, B, L), "bandwidth_id": ()} (EnCodec models) -> taps."""
@@ -149,23 +153,6 @@ class VocosReference:
         self.model = load_reference(model_dir)
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        def put(name: str, channels_first: bool):
-            def hook(_module, _inputs, output):
-                t = output.detach().float()
-                taps[name] = (t.transpose(1, 2) if channels_first else t).numpy().copy()
-            return hook
-
-        bb, handles = self.model.backbone, []
-        handles.append(bb.embed.register_forward_hook(put("backbone.embed", True)))
-        handles.append(bb.norm.register_forward_hook(put("backbone.norm", False)))
-        for i, block in enumerate(bb.convnext):
-            handles.append(block.register_forward_hook(put(f"backbone.convnext.{i}", True)))
-        handles.append(bb.final_layer_norm.register_forward_hook(
-            put("backbone.final_layer_norm", False)))
-        handles.append(self.model.head.out.register_forward_hook(put("head.out", False)))
-        return handles
-
     @torch.no_grad()
     def features(self, audio: np.ndarray) -> np.ndarray:
         """The model's own front end: audio (N,) -> (1, frames, C)."""
@@ -173,8 +160,13 @@ class VocosReference:
         return self.model.feature_extractor(x).float().transpose(1, 2).numpy().copy()
 
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        taps: dict[str, np.ndarray] = {}
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: names to hook, `Vocos` submodule paths (`features` and `audio` are always
+        recorded); the backbone's convs output (B, C, L), made channels-last."""
+        out: dict[str, np.ndarray] = {}
+        hooked = {t: (t, channels_last if t.startswith(CHANNELS_FIRST) else numpy_of)
+                  for t in taps if t not in ("features", "audio")}
         kwargs = {}
         if "codes" in inputs:
             codes = torch.from_numpy(np.asarray(inputs["codes"], dtype=np.int64))
@@ -185,12 +177,8 @@ class VocosReference:
         else:
             audio = np.asarray(inputs["audio"], dtype=np.float32)
             features = self.model.feature_extractor(torch.from_numpy(audio[None]))
-        taps["features"] = features.float().transpose(1, 2).numpy().copy()
-        handles = self._hooks(taps)
-        try:
-            out = self.model.decode(features, **kwargs)
-        finally:
-            for h in handles:
-                h.remove()
-        taps["audio"] = out.float().numpy().copy()
-        return taps
+        out["features"] = channels_last(features)
+        with hook_taps(self.model, hooked, out):
+            y = self.model.decode(features, **kwargs)
+        out["audio"] = y.float().numpy().copy()
+        return out

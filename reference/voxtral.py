@@ -18,8 +18,8 @@ mistral-common's `encode_transcription` produces without a language:
 `<s> [INST] [BEGIN_AUDIO] [AUDIO] * n [/INST] [TRANSCRIBE]` with Tekken's special ids.
 
 `VoxtralReference(folder)` loads the folder back with `from_pretrained` (missing or unexpected
-keys are an error), records the taps of `mlx_impl/voxtral/model.py` with forward hooks removed
-after every call, and runs `generate(do_sample=False)`.
+keys are an error), records the taps it is given (the names of `mlx_impl/voxtral/model.py`,
+hooked through `hook_taps` at the paths of `tables`) and runs `generate(do_sample=False)`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ import transformers
 from transformers import VoxtralConfig, VoxtralForConditionalGeneration, WhisperFeatureExtractor
 
 from reference.checkpoints import save_pretrained_atomically
+from reference.hooks import channels_last, hook_taps, numpy_of
 from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE
 
 INIT_VERSION = 1  # bump when the initialisation below changes (it is part of the cache key)
@@ -106,6 +107,36 @@ def feature_extractor(n_mels: int) -> WhisperFeatureExtractor:
     return WhisperFeatureExtractor(feature_size=n_mels, sampling_rate=SAMPLE_RATE)
 
 
+# taps not hooked: recorded here (mel, logits, generated) or derived by the spec (the argmax)
+RECORDED = ("mel", "logits", "logits.argmax", "generated")
+
+# tap-name prefix -> `VoxtralForConditionalGeneration` submodule path prefix (the tap names are
+# the MLX modules', Whisper's for the encoder)
+_PATHS = {"encoder.conv": "model.audio_tower.conv", "encoder.blocks.": "model.audio_tower.layers.",
+          "encoder.ln_post": "model.audio_tower.layer_norm",
+          "projector": "model.multi_modal_projector", "language_model.": "model.language_model."}
+
+
+def tables(taps: Sequence[str]) -> tuple[dict, dict]:
+    """`hook_taps` tables (outputs, inputs): `encoder.embed` / `language_model.embed` are the
+    inputs of the first encoder / decoder layer (no module returns them); an encoder block's
+    `.attn` is its `self_attn`, its `.mlp` its `fc2`; the convs are made channels-last."""
+    out, inp = {}, {}
+    for t in taps:
+        if t.endswith(".embed"):
+            first = "model.audio_tower" if t.startswith("encoder.") else "model.language_model"
+            inp[f"{first}.layers.0"] = (t, numpy_of)
+            continue
+        prefix = next((p for p in _PATHS if t.startswith(p)), None)
+        if prefix is None:
+            raise KeyError(f"tap {t!r} has no Voxtral module; known prefixes {sorted(_PATHS)}")
+        path = _PATHS[prefix] + t[len(prefix):]
+        if t.startswith("encoder.blocks."):
+            path = path.replace(".attn", ".self_attn").replace(".mlp", ".fc2")
+        out[path] = (t, channels_last if t.startswith("encoder.conv") else numpy_of)
+    return out, inp
+
+
 class VoxtralReference:
     """Callable: {"audio": (N,) float32 16 kHz, "prompt": (1, P) ids, "teacher": (1, K) ids}
     -> taps (numpy, MLX layout, execution order) and greedy tokens."""
@@ -129,67 +160,30 @@ class VoxtralReference:
         n_mels = feats.shape[1]
         return np.ascontiguousarray(feats.reshape(n_mels, -1, self.n_frames).transpose(1, 0, 2))
 
-    def _hooks(self, taps: dict) -> list:
-        enc = self.model.model.audio_tower
-        lm = self.model.model.language_model
-
-        def put(name: str, channels_last: bool = False):
-            def hook(_module, _inputs, output):
-                out = output[0] if isinstance(output, tuple) else output
-                if channels_last:
-                    out = out.transpose(1, 2)
-                taps[name] = out.detach().float().numpy().copy()
-            return hook
-
-        def put_input(name: str):
-            def hook(_module, args):
-                taps[name] = args[0].detach().float().numpy().copy()
-            return hook
-
-        h = [enc.conv1.register_forward_hook(put("encoder.conv1", True)),
-             enc.conv2.register_forward_hook(put("encoder.conv2", True)),
-             enc.layers[0].register_forward_pre_hook(put_input("encoder.embed"))]
-        for i, layer in enumerate(enc.layers):
-            p = f"encoder.blocks.{i}"
-            h.append(layer.self_attn.register_forward_hook(put(f"{p}.attn")))
-            h.append(layer.fc2.register_forward_hook(put(f"{p}.mlp")))
-            h.append(layer.register_forward_hook(put(p)))
-        h.append(enc.layer_norm.register_forward_hook(put("encoder.ln_post")))
-        h.append(self.model.model.multi_modal_projector.register_forward_hook(put("projector")))
-        h.append(lm.layers[0].register_forward_pre_hook(put_input("language_model.embed")))
-        for i, layer in enumerate(lm.layers):
-            p = f"language_model.layers.{i}"
-            h.append(layer.self_attn.register_forward_hook(put(f"{p}.self_attn")))
-            h.append(layer.mlp.register_forward_hook(put(f"{p}.mlp")))
-            h.append(layer.register_forward_hook(put(p)))
-        h.append(lm.norm.register_forward_hook(put("language_model.norm")))
-        return h
-
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray], max_new_tokens: int) -> dict:
+    def __call__(self, inputs: Mapping[str, np.ndarray], max_new_tokens: int,
+                 taps: Sequence[str] = ()) -> dict:
+        """`taps`: names to hook beyond `RECORDED` (`tables`)."""
         feats = self.input_features(np.asarray(inputs["audio"]))
-        taps: dict[str, np.ndarray] = {"mel": feats.transpose(0, 2, 1).copy()}  # channels-last
+        rec: dict[str, np.ndarray] = {"mel": feats.transpose(0, 2, 1).copy()}  # (B, T, C)
         prompt = np.asarray(inputs["prompt"], dtype=np.int64)
         teacher = np.asarray(inputs["teacher"], dtype=np.int64)
         ids = torch.from_numpy(np.concatenate([prompt, teacher], axis=1))
-        hooks = self._hooks(taps)
-        try:
+        hooked, pre = tables([t for t in taps if t not in RECORDED])
+        with hook_taps(self.model, hooked, rec, inputs=pre):
             # logits of the text after the audio: [/INST], [TRANSCRIBE] and the teacher tokens
             keep = 2 + teacher.shape[1]
             out = self.model(input_ids=ids, input_features=torch.from_numpy(feats),
                              logits_to_keep=keep)
-        finally:
-            for handle in hooks:
-                handle.remove()
-        taps["logits"] = out.logits.float().numpy().copy()
+        rec["logits"] = out.logits.float().numpy().copy()
         del out
         gen = self.model.generate(input_ids=torch.from_numpy(prompt),
                                   input_features=torch.from_numpy(feats), do_sample=False,
                                   max_new_tokens=max_new_tokens,
                                   eos_token_id=self.model.config.text_config.eos_token_id,
                                   pad_token_id=self.model.config.text_config.eos_token_id)
-        taps["generated"] = gen[:, prompt.shape[1]:].numpy().astype(np.int64)
-        return taps
+        rec["generated"] = gen[:, prompt.shape[1]:].numpy().astype(np.int64)
+        return rec
 
     @torch.no_grad()
     def transcribe_tokens(self, audio: np.ndarray, max_new_tokens: int) -> list[int]:

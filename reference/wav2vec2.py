@@ -14,8 +14,8 @@ the repository, keyed by a hash of (config, seed, torch and transformers version
 reads that folder through `weights.wav2vec2.load`: the same files, converted by our converter.
 
 `Wav2Vec2Reference(folder)` loads the folder back with `from_pretrained` (missing or unexpected
-keys are an error) and records the taps named in `mlx_impl/wav2vec2/model.py` with forward hooks
-that are removed after every call, converting (B, C, T) conv outputs to channels-last.
+keys are an error) and records the taps it is given (the names of `mlx_impl/wav2vec2/model.py`,
+submodule paths of `model.wav2vec2`) through `hook_taps`, conv outputs made channels-last.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from transformers import (
 )
 
 from reference.checkpoints import save_pretrained_atomically
+from reference.hooks import channels_last, hook_taps, numpy_of
 
 INIT_VERSION = 1  # bump when the perturbation below changes (it is part of the cache key)
 NORM_GAIN_STD = 0.1
@@ -108,6 +109,10 @@ def load_model(folder: Path) -> Wav2Vec2ForCTC:
     return model.float().eval()
 
 
+# taps not hooked: recorded here (the input, the logits) or derived from them by the spec
+RECORDED = ("input_values", "logits", "logits.argmax")
+
+
 class Wav2Vec2Reference:
     """Callable: {"audio": (N,) float32 16 kHz} -> taps (numpy, channels-last, execution order)."""
 
@@ -119,47 +124,25 @@ class Wav2Vec2Reference:
         self.config = self.model.config.to_dict()
         self.versions = versions()
 
-    def _hooks(self, taps: dict) -> list:
-        w = self.model.wav2vec2
-
-        def put(name: str, channels_last: bool = False):
-            def hook(_module, _inputs, output):
-                out = output[0] if isinstance(output, tuple) else output
-                if channels_last:
-                    out = out.transpose(1, 2)  # (B, C, T) -> (B, T, C)
-                taps[name] = out.detach().float().numpy().copy()
-            return hook
-
-        h = [layer.register_forward_hook(put(f"feature_extractor.conv_layers.{i}", True))
-             for i, layer in enumerate(w.feature_extractor.conv_layers)]
-        h.append(w.feature_projection.register_forward_hook(put("feature_projection")))
-        h.append(w.encoder.pos_conv_embed.register_forward_hook(put("encoder.pos_conv_embed")))
-        h.append(w.encoder.layer_norm.register_forward_hook(put("encoder.layer_norm")))
-        for i, layer in enumerate(w.encoder.layers):
-            p = f"encoder.layers.{i}"
-            h.append(layer.attention.register_forward_hook(put(f"{p}.attention")))
-            h.append(layer.feed_forward.register_forward_hook(put(f"{p}.feed_forward")))
-            h.append(layer.register_forward_hook(put(p)))
-        return h
-
     def input_values(self, audio: np.ndarray) -> np.ndarray:
         if audio.ndim != 1 or audio.dtype != np.float32:
             raise ValueError(f"expected mono float32 audio (N,), got {audio.dtype} {audio.shape}")
         return self.features(audio, sampling_rate=16000, return_tensors="np")["input_values"]
 
     @torch.no_grad()
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        taps: dict[str, np.ndarray] = {}
+    def __call__(self, inputs: Mapping[str, np.ndarray],
+                 taps: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """`taps`: names to hook beyond `RECORDED`: submodule paths of `model.wav2vec2` (the
+        feature-encoder convs made channels-last)."""
+        out: dict[str, np.ndarray] = {}
         iv = self.input_values(np.asarray(inputs["audio"]))
-        taps["input_values"] = iv.astype(np.float32)
-        hooks = self._hooks(taps)
-        try:
+        out["input_values"] = iv.astype(np.float32)
+        hooked = {t: (t, channels_last if t.startswith("feature_extractor.") else numpy_of)
+                  for t in taps if t not in RECORDED}
+        with hook_taps(self.model.wav2vec2, hooked, out):
             logits = self.model(torch.from_numpy(iv)).logits
-        finally:
-            for handle in hooks:
-                handle.remove()
-        taps["logits"] = logits.float().numpy().copy()
-        return taps
+        out["logits"] = logits.float().numpy().copy()
+        return out
 
     def decode(self, ids, skip_special_tokens: bool = False, offsets: bool = False):
         """The transformers tokenizer's decode of one greedy path (frame ids)."""

@@ -20,6 +20,7 @@ from mlx_impl.bigvgan.mel import BigVGANMel
 from mlx_impl.layers.spectral import mel_filters
 from parity.models import bigvgan as spec
 from parity.models import codec
+from mlx_impl.taps import Taps
 from reference.bigvgan import BigVGANReference, load_reference, random_checkpoint, reference_mel
 from tests.helpers import assert_close, assert_spec_passes, assert_taps_pass
 from weights import bigvgan as wbigvgan
@@ -57,8 +58,8 @@ def test_variant_matches_reference(tmp_path):
     model = BigVGAN(BigVGANConfig.from_dict(w.config))
     model.load_weights([(k, mx.array(v)) for k, v in convert(w.state).items()], strict=True)
     mel = np.random.default_rng(1).normal(-4, 2, (23, VARIANT["num_mels"])).astype(np.float32)
-    want = ref({"mel": mel})
-    taps: dict = {}
+    want = ref({"mel": mel}, taps=spec.tap_names(VARIANT))
+    taps = Taps()
     model(mx.array(mel[None]), taps=taps)
     assert list(taps) == [t for t in spec.tap_names(VARIANT) if t != "mel"]
     assert_taps_pass(spec.TEST_TINY, {k: np.array(v) for k, v in taps.items()}, want,

@@ -150,8 +150,8 @@ def test_bad_input(sides):
 
 @pytest.mark.parametrize("engine", ["mlx", "torch"])
 def test_bench_stages(engine):
-    audio16k = spec.fixture_clip("espeak_en_fox", 16000, 0.3)[1]
-    stages = spec.bench_build_for(CFG)(engine, "float32", audio16k)
+    audio16k = codec.fixture_clip("espeak_en_fox", 16000, 0.3)[1]
+    stages = spec.FAMILY.bench_build_for(CFG)(engine, "float32", audio16k)
     assert [s.name for s in stages] == ["encode", "decode"]
     for s in stages:
         s.run()

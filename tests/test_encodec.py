@@ -57,7 +57,7 @@ def tiny_model():
 @pytest.mark.parametrize("bandwidth", [12.0, 24.0, 48.0])
 def test_tiny_matches_reference(tiny_sides, bandwidth):
     ref, ours = tiny_sides
-    _, audio = spec.fixture_clip("espeak_en_fox", 24000, seconds=0.4)
+    _, audio = codec.fixture_clip("espeak_en_fox", 24000, seconds=0.4)
     inputs = {"audio": audio, "bandwidth": np.float32(bandwidth)}
     ref_taps = ref(inputs)
     n_q = ref_taps["quantizer.codes"].shape[0]
@@ -283,7 +283,7 @@ def _check_clips(sides, clips: list[tuple[str, np.ndarray]]) -> None:
 @pytest.mark.slow
 def test_24khz_matches_reference_on_fixture_clips(sides_24khz, fixture_clips):
     """facebook/encodec_24khz configuration (seeded random weights), committed clips in full."""
-    _check_clips(sides_24khz, [(c["id"], spec.fixture_clip(c["id"], 24000)[1])
+    _check_clips(sides_24khz, [(c["id"], codec.fixture_clip(c["id"], 24000)[1])
                                for c in fixture_clips])
 
 
@@ -308,7 +308,7 @@ def test_chunked_tiny_matches_reference(chunked_sides, bandwidth, seconds):
     """Stereo, 240-sample chunks with stride 216 (the last one partial), per-chunk RMS scale,
     group norm, non-causal: first-chunk taps close, every chunk's codes exact, scales close."""
     ref, ours = chunked_sides
-    _, mono = spec.fixture_clip("espeak_en_fox", 24000, seconds)
+    _, mono = codec.fixture_clip("espeak_en_fox", 24000, seconds)
     audio = spec.stereo(mono, 24000)
     inputs = {"audio": audio, "bandwidth": np.float32(bandwidth)}
     want, got = ref(inputs), ours(inputs)
@@ -403,7 +403,7 @@ def test_original_checkpoint_gives_the_same_model_and_outputs():
                        strict=True)
     original = build_original(config)
     original.set_target_bandwidth(6.0)
-    _, audio = spec.fixture_clip("espeak_en_fox", 24000, 0.3)
+    _, audio = codec.fixture_clip("espeak_en_fox", 24000, 0.3)
     with torch.no_grad():
         frames = original.encode(torch.from_numpy(audio[None, None]))
         want_audio = original.decode(frames)[0, 0, : audio.shape[0]].numpy()

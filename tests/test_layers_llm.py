@@ -24,6 +24,7 @@ import mlx_impl  # noqa: F401  (OpenBLAS preload before mlx)
 from mlx_impl.layers.attention import KVCache, causal_mask
 from mlx_impl.layers.llm import MLP, Attention, DecoderLayer, DecoderLM, LMArgs, RMSNorm, silu
 from mlx_impl.layers.rope import Llama3Scaling
+from mlx_impl.taps import Taps
 from tests.helpers import assert_close
 
 RNG = np.random.default_rng(0)
@@ -148,7 +149,7 @@ def test_decoder_layer_mistral():
         want = ref(torch.from_numpy(x), attention_mask=torch_causal(11, 11),
                    position_embeddings=pos)
     want = want[0] if isinstance(want, tuple) else want
-    taps: dict = {}
+    taps = Taps()
     got = ours(mx.array(x), KVCache(), causal_mask(11, 0), taps, "layer")
     assert_close("decoder layer", np.array(got), want.numpy(), atol=5e-6)
     assert list(taps) == ["layer.self_attn", "layer.mlp", "layer"]

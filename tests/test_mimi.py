@@ -219,7 +219,7 @@ def test_convert_kernels(tiny_model):
 @pytest.mark.parametrize("engine", ["mlx", "torch"])
 def test_bench_build_runs(engine):
     audio16k = (0.1 * np.random.default_rng(0).standard_normal(1600)).astype(np.float32)
-    stages = spec.bench_build_for(TINY, num_quantizers=4)(engine, "float32", audio16k)
+    stages = spec.bench_build_for(TINY)(engine, "float32", audio16k)
     assert [s.name for s in stages] == ["encode", "decode"]
     for s in stages:
         assert s.audio_seconds == pytest.approx(0.1)

@@ -7,15 +7,15 @@ ignored. A missing architecture or mel key is an error. `use_tanh_at_final` and
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
-_REQUIRED = ("num_mels", "upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel",
-             "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes", "activation",
-             "snake_logscale", "sampling_rate", "n_fft", "hop_size", "win_size", "fmin", "fmax")
+from mlx_impl.config_base import StrictConfig
 
 
 @dataclass(frozen=True)
-class BigVGANConfig:
+class BigVGANConfig(StrictConfig):
     num_mels: int  # mel bands in
     upsample_rates: tuple[int, ...]  # transposed-conv strides; product = hop_size
     upsample_kernel_sizes: tuple[int, ...]
@@ -34,25 +34,20 @@ class BigVGANConfig:
     use_tanh_at_final: bool = True
     use_bias_at_final: bool = True
 
+    WHAT: ClassVar[str] = "BigVGAN"
+
     @classmethod
-    def from_dict(cls, d: dict) -> BigVGANConfig:
-        missing = [k for k in _REQUIRED if k not in d]
-        if missing:
-            raise ValueError(f"BigVGAN config is missing {missing}; pass the model's config.json")
-        cfg = cls(
-            num_mels=int(d["num_mels"]), upsample_rates=tuple(int(r) for r in d["upsample_rates"]),
-            upsample_kernel_sizes=tuple(int(k) for k in d["upsample_kernel_sizes"]),
-            upsample_initial_channel=int(d["upsample_initial_channel"]), resblock=str(d["resblock"]),
-            resblock_kernel_sizes=tuple(int(k) for k in d["resblock_kernel_sizes"]),
-            resblock_dilation_sizes=tuple(tuple(int(x) for x in ds) for ds in d["resblock_dilation_sizes"]),
-            activation=str(d["activation"]), snake_logscale=bool(d["snake_logscale"]),
-            sampling_rate=int(d["sampling_rate"]), n_fft=int(d["n_fft"]), hop_size=int(d["hop_size"]),
-            win_size=int(d["win_size"]), fmin=float(d["fmin"]),
-            fmax=None if d["fmax"] is None else float(d["fmax"]),
-            use_tanh_at_final=bool(d.get("use_tanh_at_final", True)),
-            use_bias_at_final=bool(d.get("use_bias_at_final", True)))
-        cfg.validate()
-        return cfg
+    def prepare(cls, d: dict) -> dict:
+        """Keep the architecture and mel keys (the hub file's training settings are dropped);
+        numbers as upstream reads them (`resblock` a string, `fmin`/`fmax` floats)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        if "resblock" in d:
+            d["resblock"] = str(d["resblock"])
+        for k in ("fmin", "fmax"):
+            if d.get(k) is not None:
+                d[k] = float(d[k])
+        return d
 
     def validate(self) -> None:
         if self.resblock not in ("1", "2"):

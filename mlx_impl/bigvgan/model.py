@@ -17,8 +17,8 @@ and transposed convs on MLX's fast CPU paths).
 Deviations: mel is channels-last; bad input (wrong n_mels, empty, NaN/Inf) raises instead of
 failing inside a conv.
 
-Taps (pass `taps={}`), channels-last (B, T, C): `conv_pre`, per stage i `ups.{i}` (transposed
-conv output), `stage.{i}` (mean of the stage's AMP blocks), `activation_post`, `conv_post`
+Taps (pass `taps=Taps()`, mlx_impl/taps.py), channels-last (B, T, C): `conv_pre`, per stage i
+`ups.{i}` (transposed conv output), `stage.{i}` (mean of the stage's AMP blocks), `activation_post`, `conv_post`
 (before the final tanh / clamp), `audio` (B, N).
 """
 
@@ -32,9 +32,7 @@ from mlx_impl.bigvgan.mel import BigVGANMel
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.alias_free import Activation1d
 from mlx_impl.layers.snake import Snake, SnakeBeta
-
-Taps = dict[str, mx.array] | None
-
+from mlx_impl.taps import NO_TAPS, Taps
 
 def _padding(k: int, d: int) -> int:
     return (k * d - d) // 2  # upstream utils.get_padding
@@ -106,28 +104,28 @@ class BigVGAN(nn.Module):
         if not bool(mx.all(mx.isfinite(mel)).item()):
             raise ValueError("mel contains NaN or Inf; check the front end (log of zero?)")
 
-    def __call__(self, mel: mx.array, taps: Taps = None) -> mx.array:  # (B, F, n_mels) -> (B, F * hop)
+    def __call__(self, mel: mx.array, taps: Taps = NO_TAPS) -> mx.array:  # (B, F, n_mels) -> (B, N)
         self._check(mel)
         nk = len(self.cfg.resblock_kernel_sizes)
         x = self.conv_pre(mel)
-        _put(taps, "conv_pre", x)
+        x = taps("conv_pre", x)
         for i, up in enumerate(self.ups):
             for layer in up:
                 x = layer(x)
-            _put(taps, f"ups.{i}", x)
+            x = taps(f"ups.{i}", x)
             xs = None
             for j in range(nk):
                 y = self.resblocks[i * nk + j](x)
                 xs = y if xs is None else xs + y
             x = xs / nk
-            _put(taps, f"stage.{i}", x)
+            x = taps(f"stage.{i}", x)
         x = self.activation_post(x)
-        _put(taps, "activation_post", x)
+        x = taps("activation_post", x)
         x = self.conv_post(x)
-        _put(taps, "conv_post", x)
+        x = taps("conv_post", x)
         x = mx.tanh(x) if self.cfg.use_tanh_at_final else mx.clip(x, -1.0, 1.0)
         audio = x[:, :, 0]
-        _put(taps, "audio", audio)
+        audio = taps("audio", audio)
         return audio
 
     # -- mlx_impl.codec.Vocoder ---------------------------------------------------------------
@@ -143,8 +141,3 @@ class BigVGAN(nn.Module):
     def vocode(self, features: mx.array) -> mx.array:
         """Log-mel (B, frames, num_mels), as `mel(audio)` computes it -> audio (B, N)."""
         return self(features)
-
-
-def _put(taps: Taps, name: str, x: mx.array) -> None:
-    if taps is not None:
-        taps[name] = x

@@ -10,20 +10,15 @@ config round-trips.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
-_IGNORED = {"architectures", "model_type", "transformers_version", "dtype", "torch_dtype",
-            "return_dict", "output_hidden_states", "output_attentions", "id2label", "label2id",
-            "problem_type", "chunk_size_feed_forward", "is_encoder_decoder",
-            "tie_word_embeddings", "_name_or_path", "_attn_implementation_autoset",
-            # recomputed by DacConfig.__post_init__ from the fields below
-            "upsampling_ratios", "hidden_size", "hop_length"}
+from mlx_impl.config_base import BOOKKEEPING, StrictConfig
 
 
 @dataclass(frozen=True)
-class DacConfig:
+class DacConfig(StrictConfig):
     encoder_hidden_size: int  # width of the first encoder conv; doubled at every downsampling
     downsampling_ratios: tuple[int, ...]  # encoder strides; the decoder uses them reversed
     decoder_hidden_size: int  # width of the first decoder conv; halved at every upsampling
@@ -35,24 +30,10 @@ class DacConfig:
     commitment_loss_weight: float = 0.25  # training only
     codebook_loss_weight: float = 1.0  # training only
 
-    @classmethod
-    def from_dict(cls, d: dict) -> DacConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        required = [f.name for f in dataclasses.fields(cls)
-                    if f.default is dataclasses.MISSING]
-        missing = [n for n in required if n not in d]
-        if missing:
-            raise ValueError(f"DAC config is missing {missing}; pass a full transformers "
-                             f"DacConfig dict (config.json), got keys {sorted(d)}")
-        unknown = sorted(set(d) - set(names) - _IGNORED)
-        if unknown:
-            raise ValueError(f"DAC config has unknown keys {unknown}; expected {names}")
-        v = {n: d[n] for n in names if n in d}
-        v["downsampling_ratios"] = tuple(int(r) for r in v["downsampling_ratios"])
-        v["quantizer_dropout"] = float(v.get("quantizer_dropout", 0.0))
-        cfg = cls(**v)
-        cfg.validate()
-        return cfg
+    WHAT: ClassVar[str] = "DAC"
+    # recomputed by transformers' DacConfig.__post_init__ from the fields above
+    IGNORED: ClassVar[frozenset[str]] = BOOKKEEPING | {"upsampling_ratios", "hidden_size",
+                                                       "hop_length"}
 
     def validate(self) -> None:
         if 2 ** int(math.log2(self.codebook_size)) != self.codebook_size:
@@ -62,11 +43,6 @@ class DacConfig:
         if self.decoder_hidden_size % 2 ** len(self.downsampling_ratios):
             raise ValueError(f"decoder_hidden_size {self.decoder_hidden_size} must be divisible "
                              f"by 2**{len(self.downsampling_ratios)}")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["downsampling_ratios"] = list(self.downsampling_ratios)
-        return d
 
     @property
     def upsampling_ratios(self) -> tuple[int, ...]:

@@ -25,7 +25,7 @@ Deviations from upstream:
 - Bad input raises with the problem and the fix (wrong rate, shape, empty or too-short audio,
   codes of the wrong shape or out of range) where upstream would fail inside a conv or index.
 
-Taps (pass `taps={}`), channels-last (B, T, C):
+Taps (pass `taps=Taps()`, mlx_impl/taps.py), channels-last (B, T, C):
 `encoder.conv1`, `encoder.block.{i}`, `encoder.conv2`
 (encoder output), `quantizer.latents` (B, T, n_q * d: upstream's projected latents),
 `quantizer.codes` (B, n_q, T), `quantizer.quantized` (encode-side sum of stage outputs),
@@ -48,9 +48,7 @@ from mlx_impl.dac.config import DacConfig
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.snake import Snake
 from mlx_impl.layers.vq_factorized import ResidualFactorizedVQ
-
-Taps = dict[str, mx.array] | None
-
+from mlx_impl.taps import NO_TAPS, Taps
 
 @dataclass(frozen=True)
 class DacEncoded:
@@ -58,11 +56,6 @@ class DacEncoded:
     quantized: mx.array  # (B, frames, hidden_size) encode-side quantized latents
     latents: mx.array  # (B, frames, n_q * codebook_dim) projected latents
     n_samples: int  # input length
-
-
-def _put(taps: Taps, name: str, x: mx.array) -> None:
-    if taps is not None:
-        taps[name] = x
 
 
 class ResidualUnit(nn.Module):
@@ -111,7 +104,7 @@ class DecoderBlock(nn.Module):
 
     def __call__(self, x: mx.array, taps: Taps, name: str) -> mx.array:
         x = self.conv_t1(self.snake1(x))
-        _put(taps, f"{name}.conv_t1", x)
+        x = taps(f"{name}.conv_t1", x)
         return self.res_unit3(self.res_unit2(self.res_unit1(x)))
 
 
@@ -124,14 +117,14 @@ class Encoder(nn.Module):
         self.snake1 = Snake(cfg.hidden_size)
         self.conv2 = Conv1d(cfg.hidden_size, cfg.hidden_size, 3, padding=1)
 
-    def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:  # (B, N, 1) -> (B, T, D)
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:  # (B, N, 1) -> (B, T, D)
         x = self.conv1(x)
-        _put(taps, "encoder.conv1", x)
+        x = taps("encoder.conv1", x)
         for i, block in enumerate(self.block):
             x = block(x)
-            _put(taps, f"encoder.block.{i}", x)
+            x = taps(f"encoder.block.{i}", x)
         x = self.conv2(self.snake1(x))
-        _put(taps, "encoder.conv2", x)
+        x = taps("encoder.conv2", x)
         return x
 
 
@@ -146,14 +139,14 @@ class Decoder(nn.Module):
         self.snake1 = Snake(out_dim)
         self.conv2 = Conv1d(out_dim, 1, 7, padding=3)
 
-    def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:  # (B, T, D) -> (B, N, 1)
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:  # (B, T, D) -> (B, N, 1)
         x = self.conv1(x)
-        _put(taps, "decoder.conv1", x)
+        x = taps("decoder.conv1", x)
         for i, block in enumerate(self.block):
             x = block(x, taps, f"decoder.block.{i}")
-            _put(taps, f"decoder.block.{i}", x)
+            x = taps(f"decoder.block.{i}", x)
         x = self.conv2(self.snake1(x))
-        _put(taps, "decoder.conv2", x)
+        x = taps("decoder.conv2", x)
         return mx.tanh(x)
 
 
@@ -172,7 +165,7 @@ class DacModel(nn.Module):
                            hop_length=self.cfg.hop_length)
 
     def encode(self, audio, sample_rate: int, n_quantizers: int | None = None,
-               taps: Taps = None) -> DacEncoded:
+               taps: Taps = NO_TAPS) -> DacEncoded:
         """audio (B, N) -> codes (B, n_q, frames) with the first `n_quantizers` stages (all)."""
         x = self._check_audio(audio, sample_rate)
         if n_quantizers is not None and not 1 <= n_quantizers <= self.cfg.n_codebooks:
@@ -182,22 +175,22 @@ class DacModel(nn.Module):
         quantized, codes, latents = self.quantizer.encode(z, n_quantizers)
         codes = mx.stack(codes, axis=1)  # (B, n_q, T)
         latents = mx.concatenate(latents, axis=-1)
-        _put(taps, "quantizer.latents", latents)
-        _put(taps, "quantizer.codes", codes)
-        _put(taps, "quantizer.quantized", quantized)
+        latents = taps("quantizer.latents", latents)
+        codes = taps("quantizer.codes", codes)
+        quantized = taps("quantizer.quantized", quantized)
         return DacEncoded(codes, quantized, latents, int(x.shape[1]))
 
-    def decode(self, codes, taps: Taps = None) -> mx.array:
+    def decode(self, codes, taps: Taps = NO_TAPS) -> mx.array:
         """codes (B, n_q, frames), n_q <= n_codebooks -> audio (B, frames * hop_length)."""
         codes = mx.array(codes) if isinstance(codes, np.ndarray) else codes
         if codes.ndim != 3:
             raise ValueError(f"codes must be (batch, n_q, frames) as returned by "
                              f"encode().codes, got shape {codes.shape}")
         z = self.quantizer.decode([codes[:, i] for i in range(codes.shape[1])]).astype(self.dtype)
-        _put(taps, "quantizer.from_codes", z)
+        z = taps("quantizer.from_codes", z)
         return self.decode_latents(z, taps)
 
-    def decode_latents(self, quantized: mx.array, taps: Taps = None) -> mx.array:
+    def decode_latents(self, quantized: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         """Quantized latents (B, frames, hidden_size) -> audio (B, frames * hop_length)."""
         return self.decoder(quantized, taps=taps)[:, :, 0]
 
@@ -228,9 +221,9 @@ class DacModel(nn.Module):
         return self.decode(codes)
 
     def __call__(self, audio, sample_rate: int, n_quantizers: int | None = None,
-                 taps: Taps = None) -> tuple[DacEncoded, mx.array]:
+                 taps: Taps = NO_TAPS) -> tuple[DacEncoded, mx.array]:
         """Encode, decode the codes, cut to the input length: (encoded, audio (B, N'))."""
         enc = self.encode(audio, sample_rate, n_quantizers, taps=taps)
         out = self.decode(enc.codes, taps=taps)[:, : enc.n_samples]
-        _put(taps, "audio_values", out)
+        out = taps("audio_values", out)
         return enc, out

@@ -7,19 +7,15 @@ is upstream's own: `codebook_dim: null` means `hidden_size`.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
-# keys of a transformers config.json that describe no architecture
-_BOOKKEEPING = {"architectures", "model_type", "transformers_version", "dtype", "torch_dtype",
-                "return_dict", "output_hidden_states", "output_attentions", "id2label",
-                "label2id", "problem_type", "chunk_size_feed_forward", "is_encoder_decoder",
-                "tie_word_embeddings"}
+from mlx_impl.config_base import StrictConfig
 
 
 @dataclass(frozen=True)
-class EncodecConfig:
+class EncodecConfig(StrictConfig):
     target_bandwidths: tuple[float, ...]  # kbps the model encodes at; stages = bw / (bits * rate)
     sampling_rate: int  # Hz of the audio in and out
     audio_channels: int  # 1 (24 kHz model) or 2 (48 kHz model)
@@ -44,25 +40,15 @@ class EncodecConfig:
     codebook_dim: int
     use_conv_shortcut: bool  # 1x1 conv on the residual path (False: identity)
 
+    WHAT: ClassVar[str] = "EnCodec"
+
     @classmethod
-    def from_dict(cls, d: dict) -> EncodecConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        d = dict(d)
+    def prepare(cls, d: dict) -> dict:
         if d.get("codebook_dim", 0) is None:
             d["codebook_dim"] = d.get("hidden_size")  # upstream: None means hidden_size
-        missing = [n for n in names if n not in d]
-        if missing:
-            raise ValueError(f"EnCodec config is missing {missing}; pass a full transformers "
-                             f"EncodecConfig dict (config.json), got keys {sorted(d)}")
-        unknown = sorted(set(d) - set(names) - _BOOKKEEPING)
-        if unknown:
-            raise ValueError(f"EnCodec config has unknown keys {unknown}; expected {names}")
-        v = {n: d[n] for n in names}
-        v["target_bandwidths"] = tuple(float(b) for b in v["target_bandwidths"])
-        v["upsampling_ratios"] = tuple(int(r) for r in v["upsampling_ratios"])
-        cfg = cls(**v)
-        cfg.validate()
-        return cfg
+        if "target_bandwidths" in d:
+            d["target_bandwidths"] = [float(b) for b in d["target_bandwidths"]]
+        return d
 
     def validate(self) -> None:
         if self.norm_type not in ("weight_norm", "time_group_norm"):
@@ -75,12 +61,6 @@ class EncodecConfig:
         if self.num_quantizers < 1:
             raise ValueError(f"target bandwidths {self.target_bandwidths} allow no quantizer "
                              f"stage at {self.frame_rate} frames/s x {self.codebook_nbits} bits")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["target_bandwidths"] = list(self.target_bandwidths)
-        d["upsampling_ratios"] = list(self.upsampling_ratios)
-        return d
 
     @property
     def hop_length(self) -> int:

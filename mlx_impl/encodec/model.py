@@ -20,7 +20,7 @@ Deviations from upstream:
   deep inside a conv or index out of bounds.
 - Chunked models (48 kHz): scales are an array (n_chunks, B) instead of a list of (B, 1).
 
-Taps (pass `taps={}`): `encoder.layers.{i}` (non-ELU layers, (B, T, C)), `quantizer.codes`
+Taps (pass `taps=Taps()`, mlx_impl/taps.py): `encoder.layers.{i}` (non-ELU layers, (B, T, C)), `quantizer.codes`
 (n_q, B, frames), `quantizer.quantized` (B, frames, hidden), `decoder.layers.{i}`,
 `audio_values` (B, N, channels, trimmed to the input length). For chunked models the layer and
 quantizer taps hold the FIRST chunk; `encode` returns every chunk's codes and scales.
@@ -38,9 +38,7 @@ from mlx_impl.audio_checks import codec_audio
 from mlx_impl.encodec.config import EncodecConfig
 from mlx_impl.layers.quantize import ResidualVectorQuantizer, check_codes
 from mlx_impl.layers.seanet import SEANetDecoder, SEANetEncoder, SEANetOptions
-
-Taps = dict[str, mx.array] | None
-
+from mlx_impl.taps import NO_TAPS, Taps
 
 @dataclass(frozen=True)
 class EncodedAudio:
@@ -96,12 +94,11 @@ class EncodecModel(nn.Module):
             scale = scale.reshape(-1)
         emb = self.encoder(x, taps=taps)  # (B, frames, hidden)
         codes = self.quantizer.encode(emb, n_q)  # (n_q, B, frames)
-        if taps is not None:
-            taps["quantizer.codes"] = codes
+        codes = taps("quantizer.codes", codes)
         return codes.transpose(1, 0, 2), scale  # (B, n_q, frames)
 
     def encode(self, audio, sample_rate: int, bandwidth: float | None = None,
-               taps: Taps = None) -> EncodedAudio:
+               taps: Taps = NO_TAPS) -> EncodedAudio:
         """audio (B, N, channels) float at `sample_rate` Hz -> codes at `bandwidth` kbps."""
         x = self._check_audio(audio, sample_rate)
         n_q = self.num_quantizers_for_bandwidth(bandwidth)
@@ -114,7 +111,7 @@ class EncodecModel(nn.Module):
         frames, scales = [], []
         for i, offset in enumerate(range(0, n, stride)):
             codes, scale = self._encode_chunk(x[:, offset: offset + chunk], n_q,
-                                              taps if i == 0 else None)
+                                              taps if i == 0 else NO_TAPS)
             frames.append(codes)
             scales.append(scale)
         pad = frames[0].shape[-1] - frames[-1].shape[-1]
@@ -127,13 +124,12 @@ class EncodecModel(nn.Module):
 
     def _decode_chunk(self, codes: mx.array, scale: mx.array | None, taps: Taps) -> mx.array:
         emb = self.quantizer.decode(codes.transpose(1, 0, 2)).astype(self.dtype)  # (B, F, D)
-        if taps is not None:
-            taps["quantizer.quantized"] = emb
+        emb = taps("quantizer.quantized", emb)
         out = self.decoder(emb, taps=taps)  # (B, N', channels)
         return out if scale is None else out * scale.reshape(-1, 1, 1)
 
     def decode(self, codes, scales=None, n_samples: int | None = None,
-               last_frame_pad_length: int = 0, taps: Taps = None) -> mx.array:
+               last_frame_pad_length: int = 0, taps: Taps = NO_TAPS) -> mx.array:
         """codes (n_chunks, B, n_q, frames) -> audio (B, N, channels), cut to n_samples if given."""
         codes = mx.array(codes) if isinstance(codes, np.ndarray) else codes
         if codes.ndim != 4:
@@ -155,12 +151,11 @@ class EncodecModel(nn.Module):
             if i == codes.shape[0] - 1 and last_frame_pad_length > 0:
                 c = c[..., : c.shape[-1] - last_frame_pad_length]
             outs.append(self._decode_chunk(c, None if scales is None else scales[i],
-                                           taps if i == 0 else None))
+                                           taps if i == 0 else NO_TAPS))
         audio = outs[0] if len(outs) == 1 else linear_overlap_add(outs, self.cfg.chunk_stride)
         if n_samples is not None and n_samples < audio.shape[1]:
             audio = audio[:, :n_samples]
-        if taps is not None:
-            taps["audio_values"] = audio
+        audio = taps("audio_values", audio)
         return audio
 
     # -- mlx_impl.codec.Codec (single-chunk, unnormalised models: encodec 24 kHz) -------------
@@ -199,7 +194,7 @@ class EncodecModel(nn.Module):
         return self.decode(codes[None])[:, :, 0]
 
     def __call__(self, audio, sample_rate: int, bandwidth: float | None = None,
-                 taps: Taps = None) -> tuple[EncodedAudio, mx.array]:
+                 taps: Taps = NO_TAPS) -> tuple[EncodedAudio, mx.array]:
         """Encode then decode (upstream `forward`): (codes, audio cut to the input length)."""
         enc = self.encode(audio, sample_rate, bandwidth, taps=taps)
         return enc, self.decode(enc.codes, enc.scales, n_samples=enc.n_samples,

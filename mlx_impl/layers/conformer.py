@@ -20,13 +20,12 @@ import numpy as np
 from mlx import nn
 
 from mlx_impl.layers.activations import softmax
+from mlx_impl.taps import NO_TAPS, Taps
 
 BATCH_NORM_EPS = 1e-5  # torch nn.BatchNorm1d default, as upstream builds it
 LAYER_NORM_EPS = 1e-5  # torch nn.LayerNorm default, as upstream builds it
 ROPE_BASE = 10000.0
 F32_MIN = float(np.finfo(np.float32).min)
-
-Taps = dict | None
 
 
 def silu(x: mx.array) -> mx.array:
@@ -155,15 +154,13 @@ class ConformerBlock(nn.Module):
             setattr(self, name, nn.LayerNorm(n_state, eps=LAYER_NORM_EPS))
 
     def __call__(self, x: mx.array, pos: mx.array, mask: mx.array | None = None,
-                 valid: mx.array | None = None, taps: Taps = None, name: str = "") -> mx.array:
+                 valid: mx.array | None = None, taps: Taps = NO_TAPS, name: str = "") -> mx.array:
         """x (B, T, C); pos (2T-1, C); mask (B, 1, T, T) and valid (B, T) bool, or None.
         Taps (sub-layer outputs before their residual add): {name}.feed_forward1, .self_attn,
         .conv, .feed_forward2, and {name} (the block output)."""
 
         def tap(key, value):
-            if taps is not None:
-                taps[f"{name}.{key}" if key else name] = value
-            return value
+            return taps(f"{name}.{key}" if key else name, value)
 
         x = x + 0.5 * tap("feed_forward1", self.feed_forward1(self.norm_feed_forward1(x)))
         x = x + tap("self_attn", self.self_attn(self.norm_self_att(x), pos, mask))

@@ -24,7 +24,8 @@ Numerics, fp32 on the CPU (Metal/CUDA use `mx.fast.rms_norm`, `mx.fast.rope` and
   `activations.exp`.
 - The vocabulary projection is `x @ W^T` with W the (tied or separate) head, (vocab, C).
 
-Taps: pass `taps={}` to record `{name}.embed`, `{name}.layers.{i}.self_attn` / `.mlp` (sub-layer
+Taps: pass `taps=Taps()` (mlx_impl/taps.py) to record `{name}.embed`,
+`{name}.layers.{i}.self_attn` / `.mlp` (sub-layer
 outputs before the residual add), `{name}.layers.{i}` and `{name}.norm`.
 """
 
@@ -39,8 +40,7 @@ from mlx_impl.layers.activations import exp, sum_last
 from mlx_impl.layers.attention import KVCache, causal_mask, scaled_dot_product_attention
 from mlx_impl.layers.linear import Linear, linear
 from mlx_impl.layers.rope import Llama3Scaling, RotaryEmbedding
-
-Taps = dict[str, mx.array] | None
+from mlx_impl.taps import NO_TAPS, Taps
 
 
 @dataclass(frozen=True)
@@ -144,15 +144,14 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(args.hidden_size, args.rms_norm_eps)
 
     def __call__(self, x: mx.array, cache: KVCache, mask: mx.array | None = None,
-                 taps: Taps = None, name: str = "") -> mx.array:
+                 taps: Taps = NO_TAPS, name: str = "") -> mx.array:
         a = self.self_attn(self.input_layernorm(x), cache, mask)
         x = x + a
         m = self.mlp(self.post_attention_layernorm(x))
         x = x + m
-        if taps is not None:
-            taps[f"{name}.self_attn"] = a
-            taps[f"{name}.mlp"] = m
-            taps[name] = x
+        taps(f"{name}.self_attn", a)
+        taps(f"{name}.mlp", m)
+        x = taps(name, x)
         return x
 
 
@@ -186,7 +185,7 @@ class DecoderLM(nn.Module):
         self,
         x: mx.array,  # (B, T, C) input embeddings
         cache: list[KVCache],
-        taps: Taps = None,
+        taps: Taps = NO_TAPS,
         name: str = "language_model",
     ) -> mx.array:
         """Hidden states after the final norm, (B, T, C); `cache` is appended to."""
@@ -194,13 +193,11 @@ class DecoderLM(nn.Module):
             raise ValueError(f"cache has {len(cache)} layers, the model {len(self.layers)}")
         t = x.shape[1]
         mask = causal_mask(t, cache[0].offset, x.dtype) if t > 1 else None
-        if taps is not None:
-            taps[f"{name}.embed"] = x
+        x = taps(f"{name}.embed", x)
         for i, layer in enumerate(self.layers):
             x = layer(x, cache[i], mask, taps, f"{name}.layers.{i}")
         x = self.norm(x)
-        if taps is not None:
-            taps[f"{name}.norm"] = x
+        x = taps(f"{name}.norm", x)
         return x
 
     def logits(self, h: mx.array) -> mx.array:

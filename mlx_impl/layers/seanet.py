@@ -8,7 +8,7 @@ included, so checkpoint keys map one to one. Encoder: conv, then per ratio (reve
 ratios) residual blocks + ELU + strided conv (kernel 2 * ratio), then LSTM (with a skip), ELU,
 conv to `dimension`. Decoder: the mirror, with transposed convs.
 
-Taps: with `taps` a dict, each non-ELU layer's output is recorded as `{name}.layers.{i}`
+Taps: with `taps` a `Taps` recorder, each non-ELU layer's output is recorded as `{name}.layers.{i}`
 (B, T, C); the ELUs are skipped (their outputs are their inputs' elementwise function).
 """
 
@@ -21,8 +21,8 @@ from mlx import nn
 
 from mlx_impl.layers.conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.lstm import LSTM
+from mlx_impl.taps import NO_TAPS, Taps
 
-Taps = dict[str, mx.array] | None
 
 
 class ELU(nn.Module):
@@ -88,8 +88,8 @@ class SkipLSTM(nn.Module):
 def _run(layers: list, x: mx.array, taps: Taps, name: str) -> mx.array:
     for i, layer in enumerate(layers):
         x = layer(x)
-        if taps is not None and not isinstance(layer, ELU):
-            taps[f"{name}.layers.{i}"] = x
+        if not isinstance(layer, ELU):
+            x = taps(f"{name}.layers.{i}", x)
     return x
 
 
@@ -110,7 +110,7 @@ class SEANetEncoder(nn.Module):
             self.layers.append(SkipLSTM(width, o.lstm_layers))
         self.layers += [ELU(), Conv1d(width, o.dimension, o.last_kernel_size, **conv)]
 
-    def __call__(self, x: mx.array, taps: Taps = None, name: str = "encoder") -> mx.array:
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS, name: str = "encoder") -> mx.array:
         return _run(self.layers, x, taps, name)  # (B, N, channels) -> (B, frames, dimension)
 
 
@@ -132,5 +132,5 @@ class SEANetDecoder(nn.Module):
             scale //= 2
         self.layers += [ELU(), Conv1d(o.n_filters, o.channels, o.last_kernel_size, **conv)]
 
-    def __call__(self, x: mx.array, taps: Taps = None, name: str = "decoder") -> mx.array:
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS, name: str = "decoder") -> mx.array:
         return _run(self.layers, x, taps, name)  # (B, frames, dimension) -> (B, N', channels)

@@ -31,8 +31,7 @@ from mlx_impl.layers.activations import gelu
 from mlx_impl.layers.attention import scaled_dot_product_attention
 from mlx_impl.layers.norm import LayerNorm
 from mlx_impl.layers.rope import RotaryEmbedding
-
-Taps = dict[str, mx.array] | None
+from mlx_impl.taps import NO_TAPS, Taps
 
 
 @dataclass(frozen=True)
@@ -164,10 +163,9 @@ class Transformer(nn.Module):
         return [SlidingKVCache(self.o.sliding_window) for _ in self.layers]
 
     def __call__(self, x: mx.array, cache: list[SlidingKVCache] | None = None,
-                 taps: Taps = None, name: str = "transformer") -> mx.array:  # (B, T, C)
+                 taps: Taps = NO_TAPS, name: str = "transformer") -> mx.array:  # (B, T, C)
         offset = 0 if cache is None else cache[0].offset
         for i, layer in enumerate(self.layers):
             x = layer(x, self._rope, offset, None if cache is None else cache[i])
-            if taps is not None:
-                taps[f"{name}.layers.{i}"] = x
+            x = taps(f"{name}.layers.{i}", x)
         return x

@@ -9,20 +9,15 @@ frame: the SEANet hop times the downsampling stride 2), `frame_rate`, `encodec_f
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
-_BOOKKEEPING = {"architectures", "model_type", "transformers_version", "dtype", "torch_dtype",
-                "return_dict", "output_hidden_states", "output_attentions", "id2label",
-                "label2id", "problem_type", "chunk_size_feed_forward", "is_encoder_decoder",
-                "tie_word_embeddings", "_name_or_path", "_frame_rate", "frame_rate",
-                "initializer_range", "attention_dropout", "use_cache", "use_streaming",
-                "max_position_embeddings"}
+from mlx_impl.config_base import BOOKKEEPING, StrictConfig
 
 
 @dataclass(frozen=True)
-class MimiConfig:
+class MimiConfig(StrictConfig):
     sampling_rate: int  # Hz of the audio in and out
     audio_channels: int
     hidden_size: int  # latent width (SEANet output, transformers, quantizer input)
@@ -56,10 +51,16 @@ class MimiConfig:
     layer_scale_initial_scale: float | None  # None: no layer scale
     attention_bias: bool
 
+    WHAT: ClassVar[str] = "Mimi"
+    # derived rates and training/runtime switches that change no inference numerics
+    IGNORED: ClassVar[frozenset[str]] = BOOKKEEPING | {
+        "_frame_rate", "frame_rate", "initializer_range", "attention_dropout", "use_cache",
+        "use_streaming", "max_position_embeddings"}
+
     @classmethod
-    def from_dict(cls, d: dict) -> MimiConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        d = dict(d)
+    def prepare(cls, d: dict) -> dict:
+        """`rope_parameters` -> `rope_theta` (default RoPE only); upstream's None defaults of
+        `head_dim` and `codebook_dim`."""
         rope = d.pop("rope_parameters", None) or {}
         if "rope_theta" not in d and "rope_theta" in rope:
             if rope.get("rope_type", "default") != "default":
@@ -70,18 +71,7 @@ class MimiConfig:
             d["head_dim"] = d["hidden_size"] // d["num_attention_heads"]
         if d.get("codebook_dim") is None and "hidden_size" in d:
             d["codebook_dim"] = d["hidden_size"]
-        missing = [n for n in names if n not in d]
-        if missing:
-            raise ValueError(f"Mimi config is missing {missing}; pass a full transformers "
-                             f"MimiConfig dict (config.json), got keys {sorted(d)}")
-        unknown = sorted(set(d) - set(names) - _BOOKKEEPING)
-        if unknown:
-            raise ValueError(f"Mimi config has unknown keys {unknown}; expected {names}")
-        v = {n: d[n] for n in names}
-        v["upsampling_ratios"] = tuple(int(r) for r in v["upsampling_ratios"])
-        cfg = cls(**v)
-        cfg.validate()
-        return cfg
+        return d
 
     def validate(self) -> None:
         if self.num_semantic_quantizers >= self.num_quantizers:
@@ -93,11 +83,6 @@ class MimiConfig:
             raise ValueError("only causal Mimi (use_causal_conv=True) is supported")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["upsampling_ratios"] = list(self.upsampling_ratios)
-        return d
 
     @property
     def hop_length(self) -> int:  # samples per transformer step (SEANet hop)

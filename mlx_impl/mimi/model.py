@@ -24,7 +24,8 @@ Deviations from upstream:
 - Bad input raises with the problem and the fix (wrong rate or channels, empty audio, codes of
   the wrong shape or out of range, unsupported num_quantizers).
 
-Taps (pass `taps={}`): `encoder.layers.{i}` (non-ELU), `encoder_transformer.layers.{i}`,
+Taps (pass `taps=Taps()`, mlx_impl/taps.py): `encoder.layers.{i}` (non-ELU),
+`encoder_transformer.layers.{i}`,
 `downsample`, `audio_codes` (B, K, F), `quantizer.quantized` (B, F, hidden), `upsample`,
 `decoder_transformer.layers.{i}`, `decoder.layers.{i}`, `audio_values` (trimmed to the input).
 """
@@ -41,8 +42,7 @@ from mlx_impl.layers.quantize import ResidualVectorQuantizer, check_codes
 from mlx_impl.layers.seanet import SEANetDecoder, SEANetEncoder, SEANetOptions
 from mlx_impl.layers.transformer import Transformer, TransformerOptions
 from mlx_impl.mimi.config import MimiConfig
-
-Taps = dict[str, mx.array] | None
+from mlx_impl.taps import NO_TAPS, Taps
 
 
 def seanet_options(cfg: MimiConfig) -> SEANetOptions:
@@ -150,40 +150,37 @@ class MimiModel(nn.Module):
 
     # -- encode / decode ---------------------------------------------------------------------
 
-    def encode_latents(self, x: mx.array, taps: Taps = None) -> mx.array:
+    def encode_latents(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         """(B, N, channels) checked audio -> latents (B, F, hidden)."""
         h = self.encoder(x, taps=taps)
         h = self.encoder_transformer(h, taps=taps, name="encoder_transformer")
         h = self.downsample(h)
-        if taps is not None:
-            taps["downsample"] = h
+        h = taps("downsample", h)
         return h
 
     def encode(self, audio, sample_rate: int, num_quantizers: int | None = None,
-               taps: Taps = None) -> mx.array:
+               taps: Taps = NO_TAPS) -> mx.array:
         """audio (B, N, channels) at `sample_rate` -> codes (B, K, F) int32, K = num_quantizers
         (default: all, as upstream)."""
         x = self._check_audio(audio, sample_rate)
         n_q = self._check_num_quantizers(num_quantizers)
         codes = self.quantizer.encode(self.encode_latents(x, taps), n_q)
-        if taps is not None:
-            taps["audio_codes"] = codes
+        codes = taps("audio_codes", codes)
         return codes
 
-    def decode_latents(self, latents: mx.array, taps: Taps = None) -> mx.array:
+    def decode_latents(self, latents: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         """latents (B, F, hidden) -> audio (B, F * frame_size, channels)."""
         h = self.upsample(latents.astype(self.dtype))
-        if taps is not None:
-            taps["upsample"] = h
+        h = taps("upsample", h)
         h = self.decoder_transformer(h, taps=taps, name="decoder_transformer")
         return self.decoder(h, taps=taps)
 
-    def decode(self, codes: mx.array, n_samples: int | None = None, taps: Taps = None) -> mx.array:
+    def decode(self, codes: mx.array, n_samples: int | None = None,
+               taps: Taps = NO_TAPS) -> mx.array:
         """codes (B, K, F) -> audio (B, F * frame_size, channels), cut to `n_samples` if given."""
         codes = mx.array(codes) if isinstance(codes, np.ndarray) else codes
         latents = self.quantizer.decode(codes)
-        if taps is not None:
-            taps["quantizer.quantized"] = latents
+        latents = taps("quantizer.quantized", latents)
         audio = self.decode_latents(latents, taps)
         return audio if n_samples is None else audio[:, :n_samples]
 
@@ -214,12 +211,11 @@ class MimiModel(nn.Module):
         return self.decode(codes)[:, :, 0]
 
     def __call__(self, audio, sample_rate: int, num_quantizers: int | None = None,
-                 taps: Taps = None) -> mx.array:
+                 taps: Taps = NO_TAPS) -> mx.array:
         """Encode then decode; audio out has the input's length."""
         codes = self.encode(audio, sample_rate, num_quantizers, taps)
         out = self.decode(codes, n_samples=audio.shape[1], taps=taps)
-        if taps is not None:
-            taps["audio_values"] = out
+        out = taps("audio_values", out)
         return out
 
     def streaming_decoder(self):

@@ -6,21 +6,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
+
+from mlx_impl.config_base import StrictConfig
 
 MODEL_TYPES = ("parakeet_ctc", "parakeet_rnnt", "parakeet_tdt")
 
 
-def _pick(cls, d: dict, what: str) -> dict:
-    names = [f.name for f in dataclasses.fields(cls)]
-    missing = [n for n in names if n not in d]
-    if missing:
-        raise ValueError(f"Parakeet {what} config is missing {missing}; pass the model's "
-                         "config.json (transformers Parakeet*Config.to_dict())")
-    return {n: d[n] for n in names}
-
-
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(StrictConfig):
     hidden_size: int  # conformer width (1024 for the 0.6b models)
     num_hidden_layers: int
     num_attention_heads: int
@@ -36,24 +30,29 @@ class EncoderConfig:
     subsampling_conv_stride: int
     scale_input: bool  # multiply the subsampled features by sqrt(hidden_size)
 
+    WHAT: ClassVar[str] = "Parakeet encoder"
+
     @classmethod
-    def from_dict(cls, d: dict) -> EncoderConfig:
-        cfg = cls(**_pick(cls, d, "encoder"))
-        if cfg.hidden_act != "silu":
-            raise ValueError(f"hidden_act={cfg.hidden_act!r} is not supported; this port "
+    def prepare(cls, d: dict) -> dict:
+        """The fields of a transformers `ParakeetEncoderConfig` dict (its other keys dropped)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {k: v for k, v in d.items() if k in names}
+
+    def validate(self) -> None:
+        if self.hidden_act != "silu":
+            raise ValueError(f"hidden_act={self.hidden_act!r} is not supported; this port "
                              "implements 'silu' (every released Parakeet)")
-        n = round(math.log2(cfg.subsampling_factor))
-        if 2 ** n != cfg.subsampling_factor or cfg.subsampling_conv_stride != 2:
-            raise ValueError(f"subsampling_factor {cfg.subsampling_factor} with stride "
-                             f"{cfg.subsampling_conv_stride}: this port implements stride-2 "
+        n = round(math.log2(self.subsampling_factor))
+        if 2 ** n != self.subsampling_factor or self.subsampling_conv_stride != 2:
+            raise ValueError(f"subsampling_factor {self.subsampling_factor} with stride "
+                             f"{self.subsampling_conv_stride}: this port implements stride-2 "
                              "convs and a power-of-two factor")
-        if cfg.hidden_size % cfg.num_attention_heads:
-            raise ValueError(f"hidden_size {cfg.hidden_size} is not divisible by "
-                             f"num_attention_heads {cfg.num_attention_heads}")
-        if cfg.conv_kernel_size % 2 == 0:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by "
+                             f"num_attention_heads {self.num_attention_heads}")
+        if self.conv_kernel_size % 2 == 0:
             raise ValueError(f"conv_kernel_size must be odd ('same' padding), got "
-                             f"{cfg.conv_kernel_size}")
-        return cfg
+                             f"{self.conv_kernel_size}")
 
     @property
     def n_subsampling_convs(self) -> int:
@@ -61,7 +60,7 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
-class ParakeetConfig:
+class ParakeetConfig(StrictConfig):
     model_type: str  # "parakeet_ctc" | "parakeet_rnnt" | "parakeet_tdt"
     vocab_size: int  # output classes, blank included
     blank_token_id: int  # CTC: pad_token_id upstream; transducers: blank_token_id
@@ -72,20 +71,27 @@ class ParakeetConfig:
     decoder_start_token_id: int | None  # transducers: first prediction-network input
     durations: tuple[int, ...] | None  # TDT: frame advance of each duration class
 
+    WHAT: ClassVar[str] = "Parakeet"
+
     @classmethod
-    def from_dict(cls, d: dict) -> ParakeetConfig:
+    def prepare(cls, d: dict) -> dict:
+        """The fields from a transformers Parakeet{CTC,RNNT,TDT}Config dict: the CTC blank is its
+        `pad_token_id`; the transducers' keys are required (their joint must be 'relu', their
+        `decoder_start_token_id` set); other keys are dropped."""
         kind = d.get("model_type")
         if kind not in MODEL_TYPES:
             raise ValueError(f"model_type {kind!r} is not a Parakeet ASR model; expected one of "
                              f"{MODEL_TYPES}")
         if "encoder_config" not in d or "vocab_size" not in d:
             raise ValueError("Parakeet config is missing encoder_config or vocab_size")
-        enc = EncoderConfig.from_dict(d["encoder_config"])
+        out = dict(model_type=kind, vocab_size=int(d["vocab_size"]),
+                   encoder_config=EncoderConfig.from_dict(d["encoder_config"]),
+                   decoder_hidden_size=None, num_decoder_layers=None, max_symbols_per_step=None,
+                   decoder_start_token_id=None, durations=None)
         if kind == "parakeet_ctc":
             if d.get("pad_token_id") is None:
                 raise ValueError("Parakeet CTC config has no pad_token_id (the CTC blank)")
-            return cls(kind, int(d["vocab_size"]), int(d["pad_token_id"]), enc,
-                       None, None, None, None, None)
+            return dict(out, blank_token_id=int(d["pad_token_id"]))
         keys = ["blank_token_id", "decoder_hidden_size", "num_decoder_layers",
                 "max_symbols_per_step", "hidden_act"]
         keys += ["durations"] if kind == "parakeet_tdt" else []
@@ -95,11 +101,12 @@ class ParakeetConfig:
         if d["hidden_act"] != "relu":
             raise ValueError(f"joint activation {d['hidden_act']!r} is not supported; this port "
                              "implements 'relu'")
-        start = d.get("decoder_start_token_id")
-        if start is None:
+        if d.get("decoder_start_token_id") is None:
             raise ValueError(f"Parakeet {kind} config has no decoder_start_token_id; upstream "
                              "generate() needs one (set it to the blank id)")
-        durations = tuple(int(x) for x in d["durations"]) if kind == "parakeet_tdt" else None
-        return cls(kind, int(d["vocab_size"]), int(d["blank_token_id"]), enc,
-                   int(d["decoder_hidden_size"]), int(d["num_decoder_layers"]),
-                   int(d["max_symbols_per_step"]), int(start), durations)
+        out.update({k: int(d[k]) for k in ("blank_token_id", "decoder_hidden_size",
+                                           "num_decoder_layers", "max_symbols_per_step",
+                                           "decoder_start_token_id")})
+        if kind == "parakeet_tdt":
+            out["durations"] = [int(x) for x in d["durations"]]
+        return out

@@ -12,7 +12,7 @@ front-end conv, in attention, before the depthwise conv). The prediction network
 at a time with an explicit (h, c) state (`PredictionNetwork.step`, through the shared LSTM's
 `run`) instead of upstream's cache object.
 
-Taps (dotted names, execution order; `tap_names(cfg)`):
+Taps (`taps=Taps()`; dotted names, execution order; the list: parity/models/parakeet.py):
     encoder.subsampling            (B, T', C)  front-end output (before the input scale)
     encoder.layers.{i}.feed_forward1 / .self_attn / .conv / .feed_forward2   (B, T', C)
                                    sub-layer outputs before their residual add
@@ -31,18 +31,7 @@ from mlx import nn
 from mlx_impl.layers.conformer import ConformerBlock, relative_positions
 from mlx_impl.layers.lstm import LSTM
 from mlx_impl.parakeet.config import EncoderConfig, ParakeetConfig
-
-Taps = dict | None
-
-
-def tap_names(cfg: ParakeetConfig) -> tuple[str, ...]:
-    names = ["encoder.subsampling"]
-    for i in range(cfg.encoder_config.num_hidden_layers):
-        p = f"encoder.layers.{i}"
-        names += [f"{p}.feed_forward1", f"{p}.self_attn", f"{p}.conv", f"{p}.feed_forward2", p]
-    names.append("logits" if cfg.model_type == "parakeet_ctc" else "encoder_projector")
-    return tuple(names)
-
+from mlx_impl.taps import NO_TAPS, Taps
 
 def encoder_length(n_frames, cfg: EncoderConfig):
     """Encoder frames for `n_frames` feature frames (int or int array; upstream
@@ -97,13 +86,12 @@ class ParakeetEncoder(nn.Module):
                        for _ in range(cfg.num_hidden_layers)]
 
     def __call__(self, features: mx.array, lengths: mx.array | None = None,
-                 taps: Taps = None) -> tuple[mx.array, mx.array]:
+                 taps: Taps = NO_TAPS) -> tuple[mx.array, mx.array]:
         """features (B, T, n_mels); lengths (B,) int valid feature frames (None: all valid)
         -> (hidden (B, T', C), valid (B, T') bool)."""
         b, t, _ = features.shape
         x = self.subsampling(features, lengths)
-        if taps is not None:
-            taps["encoder.subsampling"] = x
+        x = taps("encoder.subsampling", x)
         if self.cfg.scale_input:
             x = x * math.sqrt(self.cfg.hidden_size)
         t_out = x.shape[1]
@@ -126,12 +114,11 @@ class ParakeetForCTC(nn.Module):
         self.ctc_head = nn.Linear(cfg.encoder_config.hidden_size, cfg.vocab_size)  # kernel-1 conv
 
     def __call__(self, features: mx.array, lengths: mx.array | None = None,
-                 taps: Taps = None) -> tuple[mx.array, mx.array]:
+                 taps: Taps = NO_TAPS) -> tuple[mx.array, mx.array]:
         """-> (logits (B, T', V), valid (B, T') bool)."""
         x, valid = self.encoder(features, lengths, taps)
         logits = self.ctc_head(x)
-        if taps is not None:
-            taps["logits"] = logits
+        logits = taps("logits", logits)
         return logits, valid
 
 
@@ -183,12 +170,11 @@ class ParakeetForTransducer(nn.Module):
         self.joint = JointNetwork(d, n_out)
 
     def encode(self, features: mx.array, lengths: mx.array | None = None,
-               taps: Taps = None) -> tuple[mx.array, mx.array]:
+               taps: Taps = NO_TAPS) -> tuple[mx.array, mx.array]:
         """-> (projected encoder output (B, T', D), valid (B, T') bool)."""
         x, valid = self.encoder(features, lengths, taps)
         enc = self.encoder_projector(x)
-        if taps is not None:
-            taps["encoder_projector"] = enc
+        enc = taps("encoder_projector", enc)
         return enc, valid
 
 

@@ -10,18 +10,19 @@ with the same math) is accepted and ignored.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
+
+from mlx_impl.config_base import StrictConfig
 
 NAMES = ("speech_tokenizer_v1", "speech_tokenizer_v1_25hz", "speech_tokenizer_v2_25hz")
-_BOOKKEEPING = {"use_sdpa"}
 ROPE_HEAD_DIM = 64  # upstream: precompute_freqs_cis(64, 1024 * 2), whatever the head size
 ROPE_MAX_POSITIONS = 2048
 FSMN_KERNEL = 31  # upstream's FSMNMultiHeadAttention default, used by every v2 block
 
 
 @dataclass(frozen=True)
-class S3TokenizerConfig:
+class S3TokenizerConfig(StrictConfig):
     name: str  # upstream checkpoint name; selects the architecture (see module docstring)
     n_mels: int  # log-mel bins of the front end (128)
     n_audio_ctx: int  # positions of v1's sinusoid table (1500 = 30 s at 50 tokens/s)
@@ -30,19 +31,8 @@ class S3TokenizerConfig:
     n_audio_layer: int
     n_codebook_size: int  # 4096 (v1 VQ) or 3**8 = 6561 (v2 FSQ)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> S3TokenizerConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in d]
-        if missing:
-            raise ValueError(f"S3 tokenizer config is missing {missing}; pass the name and every "
-                             f"s3tokenizer ModelConfig field, got keys {sorted(d)}")
-        unknown = sorted(set(d) - set(names) - _BOOKKEEPING)
-        if unknown:
-            raise ValueError(f"S3 tokenizer config has unknown keys {unknown}; expected {names}")
-        cfg = cls(**{n: d[n] for n in names})
-        cfg.validate()
-        return cfg
+    WHAT: ClassVar[str] = "S3 tokenizer"
+    IGNORED: ClassVar[frozenset[str]] = frozenset({"use_sdpa"})  # a speed switch, same math
 
     def validate(self) -> None:
         if self.name not in NAMES:
@@ -56,9 +46,6 @@ class S3TokenizerConfig:
             if self.head_dim != ROPE_HEAD_DIM:
                 raise ValueError(f"v2's rotary table is fixed at 64 channels per head; "
                                  f"n_audio_state / n_audio_head = {self.head_dim}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     @property
     def version(self) -> int:

@@ -27,7 +27,8 @@ Module attribute names equal upstream's state-dict keys except `quantizer._codeb
 Deviation: upstream computes `h = x @ W^T + b` in torch; ours in MLX (OpenBLAS on the CPU), so
 float32 rounding differs by ulps and a code can differ where a distance or a rounded value is
 within that rounding of a tie (see parity/models/s3tokenizer.py for the measured margins).
-Taps: pass `taps={}` to record activations under the names of parity/models/s3tokenizer.py.
+Taps: pass `taps=Taps()` (mlx_impl/taps.py) to record activations under the names of
+parity/models/s3tokenizer.py.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ from mlx_impl.layers.rope import RotaryEmbedding
 from mlx_impl.layers.spectral import mel_filters
 from mlx_impl.s3tokenizer.config import (FSMN_KERNEL, ROPE_HEAD_DIM, ROPE_MAX_POSITIONS,
                                          S3TokenizerConfig)
+from mlx_impl.taps import NO_TAPS, Taps
 from weights.whisper_audio import HOP_LENGTH, N_FFT, SAMPLE_RATE
 
-Taps = dict[str, mx.array] | None
 
 MAX_FRAMES = 3000  # upstream: inputs longer than 30 s of mel frames go through windows
 WINDOW_FRAMES, OVERLAP_FRAMES = 3000, 400  # 30 s windows, 4 s overlap (26 s stride)
@@ -96,7 +97,7 @@ class ResidualAttentionBlock(nn.Module):
         self.mlp = [nn.Linear(n_state, 4 * n_state), nn.Identity(), nn.Linear(4 * n_state, n_state)]
         self.mlp_ln = LayerNorm(n_state)
 
-    def __call__(self, x, mask=None, mask_pad=None, taps: Taps = None, name: str = ""):
+    def __call__(self, x, mask=None, mask_pad=None, taps: Taps = NO_TAPS, name: str = ""):
         if isinstance(self.attn, FSMNMultiHeadAttention):
             a = self.attn(self.attn_ln(x), mask=mask, mask_pad=mask_pad)
         else:
@@ -104,8 +105,9 @@ class ResidualAttentionBlock(nn.Module):
         x = x + a
         m = self.mlp[2](gelu(self.mlp[0](self.mlp_ln(x))))
         x = x + m
-        if taps is not None:
-            taps[f"{name}.attn"], taps[f"{name}.mlp"], taps[name] = a, m, x
+        taps(f"{name}.attn", a)
+        taps(f"{name}.mlp", m)
+        x = taps(name, x)
         return x
 
 
@@ -134,7 +136,7 @@ class AudioEncoder(nn.Module):
         return self.cfg.n_audio_ctx if self.cfg.version == 1 else ROPE_MAX_POSITIONS
 
     def __call__(self, mel: mx.array, lengths: mx.array | None = None,
-                 taps: Taps = None) -> tuple[mx.array, mx.array]:
+                 taps: Taps = NO_TAPS) -> tuple[mx.array, mx.array]:
         """mel (B, T, n_mels), lengths (B,) valid frames or None (all T) ->
         (hidden (B, T', C), token lengths (B,) int32)."""
         b, t, n_mels = mel.shape
@@ -157,21 +159,18 @@ class AudioEncoder(nn.Module):
         if masked:
             x = x * _valid(lengths, t).astype(dtype)
         x = self.conv1(x)
-        if taps is not None:
-            taps["encoder.conv1"] = x
+        x = taps("encoder.conv1", x)
         x = gelu(x)
         lengths = conv_length(lengths, self.cfg.conv1_stride)
         if masked:
             x = x * _valid(lengths, x.shape[1]).astype(dtype)
         x = self.conv2(x)
-        if taps is not None:
-            taps["encoder.conv2"] = x
+        x = taps("encoder.conv2", x)
         x = gelu(x)
         lengths = conv_length(lengths, 2)
         if self.cfg.version == 1:
             x = x + self.positional_embedding[: x.shape[1]].astype(dtype)
-        if taps is not None:
-            taps["encoder.embed"] = x
+        x = taps("encoder.embed", x)
         mask = mask_pad = None
         if masked:
             mask_pad = _valid(lengths, x.shape[1]).astype(dtype)  # (B, T', 1)
@@ -188,11 +187,10 @@ class VQQuantizer(nn.Module):
         super().__init__()
         self.codebook = EuclideanCodebook(codebook_size, dim)
 
-    def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:  # (B, T, C) -> (B, T) int32
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:  # (B, T, C) -> (B, T) int32
         x = x.astype(mx.float32)
         x = x / mx.maximum(mx.sqrt(sum_last(x * x)), 1e-12)
-        if taps is not None:
-            taps["quantizer.normalized"] = x
+        x = taps("quantizer.normalized", x)
         return self.codebook.encode(x)
 
 
@@ -203,9 +201,9 @@ class FSQQuantizer(nn.Module):
         super().__init__()
         self.codebook = FSQCodebook(dim, n_dims=8, level=3)
 
-    def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:  # (B, T, C) -> (B, T) int32
-        if taps is not None:
-            taps["quantizer.project_down"] = self.codebook.project_down(x).astype(mx.float32)
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:  # (B, T, C) -> (B, T) int32
+        # lazy: with NO_TAPS the projection is built but never evaluated
+        taps("quantizer.project_down", self.codebook.project_down(x).astype(mx.float32))
         return self.codebook.encode(x)
 
 
@@ -258,17 +256,16 @@ class S3Tokenizer(nn.Module):
                                    filters=self._filters)
 
     def encode(self, mel: mx.array, lengths: mx.array | None = None,
-               taps: Taps = None) -> tuple[mx.array, mx.array]:
+               taps: Taps = NO_TAPS) -> tuple[mx.array, mx.array]:
         """One pass (<= the model's positions): mel (B, T, n_mels) -> codes (B, T') int32 and
         their valid lengths (B,)."""
         hidden, n = self.encoder(mel, lengths, taps=taps)
         codes = self.quantizer(hidden, taps=taps)
-        if taps is not None:
-            taps["quantizer.codes"] = codes
+        codes = taps("quantizer.codes", codes)
         return codes, n
 
     def quantize(self, mel: mx.array, lengths: list[int] | None = None,
-                 taps: Taps = None) -> list[mx.array]:
+                 taps: Taps = NO_TAPS) -> list[mx.array]:
         """mel (B, T, n_mels) with valid lengths (all T when None) -> one (n_tokens,) int32
         array of codes per item. Inputs up to 3000 frames go in one pass; longer ones through
         upstream's 30 s windows (taps are then not recorded)."""
@@ -304,9 +301,8 @@ class S3Tokenizer(nn.Module):
             out.append(mx.array(np.asarray(tokens, dtype=np.int32)))
         return out
 
-    def tokenize(self, audio, sample_rate: int = SAMPLE_RATE, taps: Taps = None) -> mx.array:
+    def tokenize(self, audio, sample_rate: int = SAMPLE_RATE, taps: Taps = NO_TAPS) -> mx.array:
         """16 kHz mono speech (n_samples,) -> speech tokens (n_tokens,) int32."""
         mel = self.log_mel(audio, sample_rate)
-        if taps is not None:
-            taps["mel"] = mel
+        mel = taps("mel", mel)
         return self.quantize(mel[None], taps=taps)[0]

@@ -5,13 +5,15 @@ the hub `config.json` files. A missing key is an error; `latent_dim: null` means
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
+
+from mlx_impl.config_base import StrictConfig
 
 
 @dataclass(frozen=True)
-class SnacConfig:
+class SnacConfig(StrictConfig):
     sampling_rate: int  # Hz of the audio in and out
     encoder_dim: int  # width of the first encoder conv; doubled at every downsampling
     encoder_rates: tuple[int, ...]  # encoder strides
@@ -25,22 +27,8 @@ class SnacConfig:
     depthwise: bool  # depthwise (grouped) convs in residual units and around the latent
     latent_dim: int | None = None  # None: encoder_dim * 2 ** len(encoder_rates)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> SnacConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in d and n != "latent_dim"]
-        if missing:
-            raise ValueError(f"SNAC config is missing {missing}; pass the full config.json of a "
-                             f"snac checkpoint, got keys {sorted(d)}")
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ValueError(f"SNAC config has unknown keys {unknown}; expected {names}")
-        v = dict(d)
-        for k in ("encoder_rates", "decoder_rates", "vq_strides"):
-            v[k] = tuple(int(r) for r in v[k])
-        cfg = cls(**v)
-        cfg.validate()
-        return cfg
+    WHAT: ClassVar[str] = "SNAC"
+    IGNORED: ClassVar[frozenset[str]] = frozenset()  # snac's config.json has no bookkeeping
 
     def validate(self) -> None:
         if not self.vq_strides or not self.encoder_rates or not self.decoder_rates:
@@ -52,12 +40,6 @@ class SnacConfig:
             if self.attn_window_size is not None and dim % 64:
                 raise ValueError(f"attention layers need widths divisible by 64 (heads of 64), "
                                  f"got {dim}")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k in ("encoder_rates", "decoder_rates", "vq_strides"):
-            d[k] = list(d[k])
-        return d
 
     @property
     def latent(self) -> int:

@@ -26,7 +26,8 @@ Deviations from upstream:
 - Bad input raises with the problem and the fix (wrong rate, shape, empty audio, codes of the
   wrong count, shape or range, noise of the wrong shape).
 
-Taps (pass `taps={}`), channels-last (B, T, C): `encoder.block.{i}` (every element),
+Taps (pass `taps=Taps()`, mlx_impl/taps.py), channels-last (B, T, C): `encoder.block.{i}`
+(every element),
 `quantizer.codes.{q}` (B, T_q),
 `quantizer.latents.{q}` (B, T_q, d), `quantizer.quantized` (encode side), `quantizer.from_codes`
 (decode side), `decoder.model.{i}` (every element but the final tanh),
@@ -50,14 +51,7 @@ from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
 from mlx_impl.layers.snake import Snake
 from mlx_impl.layers.vq_factorized import ResidualFactorizedVQ
 from mlx_impl.snac.config import SnacConfig
-
-Taps = dict[str, mx.array] | None
-
-
-def _put(taps: Taps, name: str, x: mx.array) -> None:
-    if taps is not None:
-        taps[name] = x
-
+from mlx_impl.taps import NO_TAPS, Taps
 
 class ResidualUnit(nn.Module):
     """block = [Snake, dilated k=7 conv (grouped), Snake, 1x1 conv]; output + centre-cropped input."""
@@ -115,11 +109,11 @@ class DecoderBlock(nn.Module):
                    ResidualUnit(output_dim, 9, groups)]
         self.block = layers
 
-    def __call__(self, x: mx.array, noise: list, taps: Taps = None, name: str = "") -> mx.array:
+    def __call__(self, x: mx.array, noise: list, taps: Taps = NO_TAPS, name: str = "") -> mx.array:
         for j, layer in enumerate(self.block):
             x = layer(x, noise.pop(0)) if isinstance(layer, NoiseBlock) else layer(x)
             if j in (1, 2) and not isinstance(layer, ResidualUnit):  # upsampling conv, noise
-                _put(taps, f"{name}.block.{j}", x)
+                x = taps(f"{name}.block.{j}", x)
         return x
 
 
@@ -167,11 +161,11 @@ class Encoder(nn.Module):
         layers.append(Conv1d(d, d, 7, padding=3, groups=d if cfg.depthwise else 1))
         self.block = layers
 
-    def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:  # (B, N, 1) -> (B, T, D)
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:  # (B, N, 1) -> (B, T, D)
         for i, layer in enumerate(self.block):
             name = f"encoder.block.{i}"
             x = layer(x)
-            _put(taps, name, x)
+            x = taps(name, x)
         return x
 
 
@@ -192,11 +186,11 @@ class Decoder(nn.Module):
         layers += [Snake(out_dim), Conv1d(out_dim, 1, 7, padding=3)]
         self.model = layers  # upstream's final nn.Tanh (no parameters) is applied in __call__
 
-    def __call__(self, x: mx.array, noise: list, taps: Taps = None) -> mx.array:
+    def __call__(self, x: mx.array, noise: list, taps: Taps = NO_TAPS) -> mx.array:
         for i, layer in enumerate(self.model):
             name = f"decoder.model.{i}"
             x = layer(x, noise, taps, name) if isinstance(layer, DecoderBlock) else layer(x)
-            _put(taps, name, x)
+            x = taps(name, x)
         return mx.tanh(x)  # (B, N, 1)
 
 
@@ -232,26 +226,26 @@ class SnacModel(nn.Module):
         pad = -(-x.shape[1] // m) * m - x.shape[1]
         return mx.pad(x, [(0, 0), (0, pad)]) if pad else x
 
-    def encode(self, audio, sample_rate: int, taps: Taps = None) -> list[mx.array]:
+    def encode(self, audio, sample_rate: int, taps: Taps = NO_TAPS) -> list[mx.array]:
         """audio (B, N) -> codes [(B, T / s_q) int32 for each stage q]."""
         x = self.preprocess(self._check_audio(audio, sample_rate))
         z = self.encoder(x[:, :, None], taps=taps)
         quantized, codes, latents = self.quantizer.encode(z)
         for q, (c, lat) in enumerate(zip(codes, latents)):
-            _put(taps, f"quantizer.latents.{q}", lat)
-            _put(taps, f"quantizer.codes.{q}", c)
-        _put(taps, "quantizer.quantized", quantized)
+            taps(f"quantizer.latents.{q}", lat)
+            taps(f"quantizer.codes.{q}", c)
+        quantized = taps("quantizer.quantized", quantized)
         return codes
 
     def decode(self, codes, noise: list | None = None, key: mx.array | None = None,
-               taps: Taps = None) -> mx.array:
+               taps: Taps = NO_TAPS) -> mx.array:
         """codes of every stage -> audio (B, frames * hop). `noise`: see the module docstring."""
         codes = [mx.array(c) if isinstance(c, np.ndarray) else c for c in codes]
         if len(codes) != self.quantizer.n_codebooks:
             raise ValueError(f"SNAC decodes from all {self.quantizer.n_codebooks} stages (strides "
                              f"{list(self.cfg.vq_strides)}); got {len(codes)} code arrays")
         z = self.quantizer.decode(codes).astype(self.dtype)
-        _put(taps, "quantizer.from_codes", z)
+        z = taps("quantizer.from_codes", z)
         shapes = self.noise_shapes(z.shape[0], z.shape[1])
         if noise is None:
             keys = mx.random.split(key, max(len(shapes), 1)) if key is not None else [None] * len(shapes)
@@ -294,11 +288,11 @@ class SnacModel(nn.Module):
         return self.decode(codes, key=key)
 
     def __call__(self, audio, sample_rate: int, noise: list | None = None,
-                 taps: Taps = None) -> tuple[list[mx.array], mx.array]:
+                 taps: Taps = NO_TAPS) -> tuple[list[mx.array], mx.array]:
         """Encode, decode, cut to the input length: (codes, audio (B, N))."""
         n = int(audio.shape[1]) if hasattr(audio, "shape") and len(audio.shape) == 2 else None
         codes = self.encode(audio, sample_rate, taps=taps)
         out = self.decode(codes, noise=noise, taps=taps)
         out = out[:, :n] if n is not None else out
-        _put(taps, "audio_values", out)
+        out = taps("audio_values", out)
         return codes, out

@@ -4,13 +4,16 @@ The yaml names three classes with their `init_args` (`Vocos.from_hparams`): a fe
 (`vocos.feature_extractors.MelSpectrogramFeatures` or `EncodecFeatures`), the backbone
 (`vocos.models.VocosBackbone`) and the head (`vocos.heads.ISTFTHead`). Field names are the
 upstream init-argument names; upstream's own defaults apply where the yaml omits an argument
-(they are the documented constructor defaults), and any other class is an error.
+(they are the documented constructor defaults), and any other class is an error. Each section's
+`init_args` is read by `StrictConfig.from_dict` (an unknown argument is an error).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
+
+from mlx_impl.config_base import StrictConfig
 
 MEL_CLASS = "vocos.feature_extractors.MelSpectrogramFeatures"
 ENCODEC_CLASS = "vocos.feature_extractors.EncodecFeatures"
@@ -24,7 +27,10 @@ ENCODEC_MODELS = {"encodec_24khz": dict(bins=1024, frame_rate=75, sample_rate=24
 
 
 @dataclass(frozen=True)
-class MelFeaturesConfig:
+class MelFeaturesConfig(StrictConfig):
+    WHAT: ClassVar[str] = f"{MEL_CLASS} init_args"
+    IGNORED: ClassVar[frozenset[str]] = frozenset()
+
     sample_rate: int = 24000
     n_fft: int = 1024
     hop_length: int = 256
@@ -33,10 +39,24 @@ class MelFeaturesConfig:
 
 
 @dataclass(frozen=True)
-class EncodecFeaturesConfig:
+class EncodecFeaturesConfig(StrictConfig):
+    WHAT: ClassVar[str] = f"{ENCODEC_CLASS} init_args"
+    IGNORED: ClassVar[frozenset[str]] = frozenset()
+
     encodec_model: str = "encodec_24khz"
     bandwidths: tuple[float, ...] = (1.5, 3.0, 6.0, 12.0)  # kbps; bandwidth_id indexes this
     train_codebooks: bool = False
+
+    @classmethod
+    def prepare(cls, d: dict) -> dict:
+        if "bandwidths" in d:
+            d["bandwidths"] = [float(b) for b in d["bandwidths"]]
+        return d
+
+    def validate(self) -> None:
+        if self.encodec_model not in ENCODEC_MODELS:
+            raise ValueError(f"unsupported encodec_model {self.encodec_model!r}; "
+                             f"supported: {sorted(ENCODEC_MODELS)}")
 
     @property
     def bins(self) -> int:
@@ -55,7 +75,10 @@ class EncodecFeaturesConfig:
 
 
 @dataclass(frozen=True)
-class BackboneConfig:
+class BackboneConfig(StrictConfig):
+    WHAT: ClassVar[str] = f"{BACKBONE_CLASS} init_args"
+    IGNORED: ClassVar[frozenset[str]] = frozenset()
+
     input_channels: int
     dim: int
     intermediate_dim: int
@@ -65,7 +88,10 @@ class BackboneConfig:
 
 
 @dataclass(frozen=True)
-class HeadConfig:
+class HeadConfig(StrictConfig):
+    WHAT: ClassVar[str] = f"{HEAD_CLASS} init_args"
+    IGNORED: ClassVar[frozenset[str]] = frozenset()
+
     dim: int
     n_fft: int
     hop_length: int
@@ -73,7 +99,7 @@ class HeadConfig:
 
 
 @dataclass(frozen=True)
-class VocosConfig:
+class VocosConfig(StrictConfig):
     features: MelFeaturesConfig | EncodecFeaturesConfig
     backbone: BackboneConfig
     head: HeadConfig
@@ -86,9 +112,12 @@ class VocosConfig:
     def sample_rate(self) -> int:
         return self.features.sample_rate
 
+    WHAT: ClassVar[str] = "Vocos"
+
     @classmethod
-    def from_dict(cls, d: dict) -> VocosConfig:
-        """From the parsed config.yaml (`{"feature_extractor": {"class_path", "init_args"}, ...}`)."""
+    def prepare(cls, d: dict) -> dict:
+        """The parsed config.yaml (`{"feature_extractor": {"class_path", "init_args"}, ...}`)
+        -> the three sections, each read strictly after its class check."""
         missing = [k for k in ("feature_extractor", "backbone", "head") if k not in d]
         if missing:
             raise ValueError(f"Vocos config is missing {missing}; expected a vocos config.yaml "
@@ -99,17 +128,9 @@ class VocosConfig:
         if kind is None:
             raise ValueError(f"unsupported feature extractor {fe.get('class_path')!r}; supported: "
                              f"{MEL_CLASS}, {ENCODEC_CLASS}")
-        features = _build(kind, fe)
-        if isinstance(features, EncodecFeaturesConfig):
-            features = dataclasses.replace(
-                features, bandwidths=tuple(float(b) for b in features.bandwidths))
-            if features.encodec_model not in ENCODEC_MODELS:
-                raise ValueError(f"unsupported encodec_model {features.encodec_model!r}; "
-                                 f"supported: {sorted(ENCODEC_MODELS)}")
-        cfg = cls(features, _build(BackboneConfig, d["backbone"], BACKBONE_CLASS),
-                  _build(HeadConfig, d["head"], HEAD_CLASS))
-        cfg.validate()
-        return cfg
+        return dict(features=_build(kind, fe),
+                    backbone=_build(BackboneConfig, d["backbone"], BACKBONE_CLASS),
+                    head=_build(HeadConfig, d["head"], HEAD_CLASS))
 
     def validate(self) -> None:
         b, h, f = self.backbone, self.head, self.features
@@ -130,15 +151,7 @@ class VocosConfig:
 
 
 def _build(kind, section: dict, class_path: str | None = None):
+    """A section's `init_args` read strictly (`StrictConfig.from_dict`) after its class check."""
     if class_path is not None and section.get("class_path") != class_path:
         raise ValueError(f"unsupported class {section.get('class_path')!r}; expected {class_path}")
-    args = dict(section.get("init_args", {}))
-    names = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(args) - names)
-    if unknown:
-        raise ValueError(f"{section.get('class_path')}: unknown init_args {unknown}; "
-                         f"expected a subset of {sorted(names)}")
-    try:
-        return kind(**args)
-    except TypeError as e:
-        raise ValueError(f"{section.get('class_path')}: {e}") from None
+    return kind.from_dict(section.get("init_args", {}))

@@ -21,8 +21,9 @@ Deviations from upstream:
 - Bad input raises with the problem and the fix: wrong feature width, codes out of range or of a
   count that does not match the bandwidth, bandwidth_id out of range, too-short audio.
 
-Taps (pass `taps={}`): `features`, `backbone.embed`, `backbone.norm`, `backbone.convnext.{i}`,
-`backbone.final_layer_norm`, `head.out`, `audio`, all (B, T, C) or (B, samples).
+Taps (pass `taps=Taps()`, mlx_impl/taps.py): `features`, `backbone.embed`, `backbone.norm`,
+`backbone.convnext.{i}`, `backbone.final_layer_norm`, `head.out`, `audio`, all (B, T, C) or
+(B, samples).
 """
 
 from __future__ import annotations
@@ -35,10 +36,8 @@ from mlx_impl.layers.convnext import AdaLayerNorm, ConvNeXtBlock
 from mlx_impl.layers.istft_head import ISTFTHead
 from mlx_impl.layers.mel import MelSpectrogram, safe_log
 from mlx_impl.layers.norm import LayerNorm
+from mlx_impl.taps import NO_TAPS, Taps
 from mlx_impl.vocos.config import VocosConfig
-
-Taps = dict[str, mx.array] | None
-
 
 class VocosBackbone(nn.Module):
     def __init__(self, cfg: VocosConfig):
@@ -52,16 +51,16 @@ class VocosBackbone(nn.Module):
                                        b.adanorm_num_embeddings) for _ in range(b.num_layers)]
         self.final_layer_norm = LayerNorm(b.dim, eps=1e-6)
 
-    def __call__(self, x: mx.array, bandwidth_id: int | None = None, taps: Taps = None):
+    def __call__(self, x: mx.array, bandwidth_id: int | None = None, taps: Taps = NO_TAPS):
         x = self.embed(x)  # (B, T, dim)
-        _put(taps, "backbone.embed", x)
+        x = taps("backbone.embed", x)
         x = self.norm(x, bandwidth_id) if self.adanorm else self.norm(x)
-        _put(taps, "backbone.norm", x)
+        x = taps("backbone.norm", x)
         for i, block in enumerate(self.convnext):
             x = block(x, bandwidth_id)
-            _put(taps, f"backbone.convnext.{i}", x)
+            x = taps(f"backbone.convnext.{i}", x)
         x = self.final_layer_norm(x)
-        _put(taps, "backbone.final_layer_norm", x)
+        x = taps("backbone.final_layer_norm", x)
         return x
 
 
@@ -72,11 +71,6 @@ class EncodecFeatures(nn.Module):
         super().__init__()
         self.num_q, self.bins = num_q, bins
         self.codebook_weights = mx.zeros((num_q * bins, dim))
-
-
-def _put(taps: Taps, name: str, x: mx.array) -> None:
-    if taps is not None:
-        taps[name] = x
 
 
 class Vocos(nn.Module):
@@ -101,7 +95,7 @@ class Vocos(nn.Module):
 
     # -- features ----------------------------------------------------------------------------
 
-    def features(self, audio, taps: Taps = None) -> mx.array:
+    def features(self, audio, taps: Taps = NO_TAPS) -> mx.array:
         """Mel models: audio (B, N) at cfg.sample_rate -> log-mel (B, frames, n_mels)."""
         if not self.cfg.is_mel:
             raise ValueError("this Vocos takes EnCodec codes: use codes_to_features(codes)")
@@ -112,7 +106,7 @@ class Vocos(nn.Module):
             raise ValueError(f"expected audio (batch, samples) with samples > 0, got shape "
                              f"{audio.shape}; resample to {self.cfg.sample_rate} Hz mono first")
         out = safe_log(self._mel(audio.astype(mx.float32))).astype(self.dtype)
-        _put(taps, "features", out)
+        out = taps("features", out)
         return out
 
     def bandwidth_id(self, bandwidth: float) -> int:
@@ -127,7 +121,7 @@ class Vocos(nn.Module):
             raise ValueError("this Vocos is a mel vocoder: it has no EnCodec bandwidths")
         return self.cfg.features
 
-    def codes_to_features(self, codes, taps: Taps = None) -> mx.array:
+    def codes_to_features(self, codes, taps: Taps = NO_TAPS) -> mx.array:
         """EnCodec codes (K, L) or (K, B, L) -> summed codebook embeddings (B, L, dim)."""
         f = self._encodec_cfg()
         codes = mx.array(codes) if isinstance(codes, np.ndarray) else codes
@@ -148,12 +142,12 @@ class Vocos(nn.Module):
         offsets = mx.arange(codes.shape[0], dtype=mx.int32)[:, None, None] * f.bins
         emb = self.feature_extractor.codebook_weights[codes.astype(mx.int32) + offsets]
         out = emb.sum(axis=0).astype(self.dtype)  # (B, L, dim)
-        _put(taps, "features", out)
+        out = taps("features", out)
         return out
 
     # -- decode ------------------------------------------------------------------------------
 
-    def decode(self, features, bandwidth_id: int | None = None, taps: Taps = None) -> mx.array:
+    def decode(self, features, bandwidth_id: int | None = None, taps: Taps = NO_TAPS) -> mx.array:
         """Features (B, frames, C) -> audio (B, samples)."""
         features = mx.array(features) if isinstance(features, np.ndarray) else features
         c = self.cfg.backbone.input_channels
@@ -169,10 +163,10 @@ class Vocos(nn.Module):
                                  f"{list(self._encodec_cfg().bandwidths)}), got {bandwidth_id}")
         x = self.backbone(features.astype(self.dtype), bandwidth_id, taps)
         audio = self.head(x, taps).astype(mx.float32)
-        _put(taps, "audio", audio)
+        audio = taps("audio", audio)
         return audio
 
-    def decode_codes(self, codes, bandwidth_id: int, taps: Taps = None) -> mx.array:
+    def decode_codes(self, codes, bandwidth_id: int, taps: Taps = NO_TAPS) -> mx.array:
         """EnCodec codes (K, B, L) at bandwidths[bandwidth_id] -> audio (B, L * hop)."""
         f = self._encodec_cfg()
         if not 0 <= bandwidth_id < len(f.bandwidths):
@@ -186,7 +180,7 @@ class Vocos(nn.Module):
                              "or pass the matching bandwidth_id")
         return self.decode(self.codes_to_features(codes, taps), bandwidth_id, taps)
 
-    def __call__(self, audio, taps: Taps = None) -> mx.array:
+    def __call__(self, audio, taps: Taps = NO_TAPS) -> mx.array:
         """Mel models: copy synthesis audio -> log-mel -> audio (upstream `forward`)."""
         return self.decode(self.features(audio, taps), taps=taps)
 

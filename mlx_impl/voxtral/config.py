@@ -9,18 +9,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
+from mlx_impl.config_base import StrictConfig
 from mlx_impl.layers.llm import LMArgs
 
 
 @dataclass(frozen=True)
-class AudioConfig:
+class AudioConfig(StrictConfig):
     num_mel_bins: int  # 128 for Voxtral (Whisper large-v3 front end)
     max_source_positions: int  # encoder positions per chunk: mel frames / 2 (1500 for 30 s)
     hidden_size: int  # 1280
     num_attention_heads: int  # 20
     num_hidden_layers: int  # 32
     intermediate_size: int  # 5120: the encoder MLP width and the projector's stacked width
+
+    WHAT: ClassVar[str] = "Voxtral audio_config"
+
+    @classmethod
+    def prepare(cls, d: dict) -> dict:
+        """The Whisper-encoder fields of the `audio_config` dict (its other keys are upstream's
+        encoder options, checked by `VoxtralConfig.prepare`), as ints."""
+        return {k: int(v) for k, v in d.items() if k in cls.__dataclass_fields__}
+
+    def validate(self) -> None:
+        if self.intermediate_size != 4 * self.hidden_size:
+            raise ValueError(f"audio_config.intermediate_size must be 4 * hidden_size (the Whisper "
+                             f"encoder MLP and the 4-frame projector stack), got "
+                             f"{self.intermediate_size} for hidden_size {self.hidden_size}")
+        if self.max_source_positions % self.stack:
+            raise ValueError(f"max_source_positions {self.max_source_positions} is not a multiple "
+                             f"of the {self.stack}-frame stack")
 
     @property
     def n_frames(self) -> int:
@@ -38,15 +57,19 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
-class VoxtralConfig:
+class VoxtralConfig(StrictConfig):
     audio: AudioConfig
     text: LMArgs
     audio_token_id: int  # the [AUDIO] placeholder replaced by projected audio frames (24)
     bos_token_id: int  # <s> (1)
     eos_token_id: int  # </s> (2): greedy decoding stops after it
 
+    WHAT: ClassVar[str] = "Voxtral"
+
     @classmethod
-    def from_dict(cls, d: Mapping) -> VoxtralConfig:
+    def prepare(cls, d: dict) -> dict:
+        """The nested upstream dict -> the fields: `audio` (AudioConfig), `text` (LMArgs), the
+        special ids; options this port does not implement are refused by name."""
         _need(d, ("audio_config", "text_config", "audio_token_id"), "config")
         a, t = d["audio_config"], d["text_config"]
         _need(a, ("num_mel_bins", "max_source_positions", "hidden_size", "num_attention_heads",
@@ -66,14 +89,7 @@ class VoxtralConfig:
         if rope.get("rope_type", "default") != "default" or t.get("rope_scaling"):
             raise ValueError(f"only the default rope is implemented; text_config has "
                              f"rope_parameters={rope} rope_scaling={t.get('rope_scaling')}")
-        audio = AudioConfig(**{k: int(a[k]) for k in AudioConfig.__dataclass_fields__})
-        if audio.intermediate_size % audio.hidden_size or audio.intermediate_size != 4 * audio.hidden_size:
-            raise ValueError(f"audio_config.intermediate_size must be 4 * hidden_size (the Whisper "
-                             f"encoder MLP and the 4-frame projector stack), got "
-                             f"{audio.intermediate_size} for hidden_size {audio.hidden_size}")
-        if audio.max_source_positions % audio.stack:
-            raise ValueError(f"max_source_positions {audio.max_source_positions} is not a multiple "
-                             f"of the {audio.stack}-frame stack")
+        audio = AudioConfig.from_dict(a)
         text = LMArgs(
             vocab_size=int(t["vocab_size"]), hidden_size=int(t["hidden_size"]),
             intermediate_size=int(t["intermediate_size"]),
@@ -84,8 +100,9 @@ class VoxtralConfig:
             attention_bias=bool(t.get("attention_bias", False)),
             mlp_bias=bool(t.get("mlp_bias", False)),
             tie_word_embeddings=bool(t.get("tie_word_embeddings", False)))
-        return cls(audio, text, int(d["audio_token_id"]), int(t.get("bos_token_id", 1)),
-                   int(t.get("eos_token_id", 2)))
+        return dict(audio=audio, text=text, audio_token_id=int(d["audio_token_id"]),
+                    bos_token_id=int(t.get("bos_token_id", 1)),
+                    eos_token_id=int(t.get("eos_token_id", 2)))
 
 
 def _need(d: Mapping, keys, where: str) -> None:

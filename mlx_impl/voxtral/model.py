@@ -29,11 +29,11 @@ import numpy as np
 from mlx_impl.layers.activations import gelu
 from mlx_impl.layers.attention import KVCache
 from mlx_impl.layers.llm import DecoderLM
+from mlx_impl.taps import NO_TAPS, Taps
 from mlx_impl.voxtral.config import VoxtralConfig
 from mlx_impl.whisper.config import WhisperConfig
 from mlx_impl.whisper.model import AudioEncoder
 
-Taps = dict[str, mx.array] | None
 
 
 def whisper_encoder_config(cfg: VoxtralConfig) -> WhisperConfig:
@@ -65,18 +65,19 @@ class Voxtral(nn.Module):
                                                          cfg.text.hidden_size)
         self.language_model = DecoderLM(cfg.text)
 
-    def encode_audio(self, mel: mx.array, taps: Taps = None) -> mx.array:
+    def encode_audio(self, mel: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         """mel chunks (n_chunks, n_frames, n_mels) -> audio embeddings (n_chunks * tokens, C)."""
         a = self.config.audio
         if mel.ndim != 3 or mel.shape[1:] != (a.n_frames, a.num_mel_bins) or mel.shape[0] < 1:
             raise ValueError(f"expected log-mel chunks of shape (n_chunks, {a.n_frames}, "
                              f"{a.num_mel_bins}), got {tuple(mel.shape)}; compute them with "
                              "mlx_impl.voxtral.features.log_mel_chunks")
-        x = self.audio_tower(mel, taps=taps)  # (n_chunks, max_source_positions, d)
+        # Whisper's AudioEncoder still takes a dict or None (mlx_impl/whisper is not on the
+        # recorder yet): a Taps is a dict; NO_TAPS becomes None
+        x = self.audio_tower(mel, taps=taps if taps.enabled else None)  # (n_chunks, ctx, d)
         x = x.reshape(-1, a.intermediate_size)  # 4 consecutive frames side by side
         x = self.multi_modal_projector(x)
-        if taps is not None:
-            taps["projector"] = x
+        x = taps("projector", x)
         return x
 
     def embed_prompt(self, input_ids: np.ndarray, audio: mx.array | None) -> mx.array:
@@ -99,15 +100,14 @@ class Voxtral(nn.Module):
     def new_cache(self) -> list[KVCache]:
         return self.language_model.new_cache()
 
-    def __call__(self, x: mx.array, cache: list[KVCache], taps: Taps = None,
+    def __call__(self, x: mx.array, cache: list[KVCache], taps: Taps = NO_TAPS,
                  keep: int | None = None) -> mx.array:
         """Embeddings (1, T, C) -> logits of the last `keep` positions (all when None)."""
         h = self.language_model(x, cache, taps)
         if keep is not None:
             h = h[:, -keep:]
         logits = self.language_model.logits(h)
-        if taps is not None:
-            taps["logits"] = logits
+        logits = taps("logits", logits)
         return logits
 
     def generate(self, input_ids: np.ndarray, mel: mx.array, max_new_tokens: int,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
+
+from mlx_impl.config_base import StrictConfig
 
 SUPPORTED_ACTIVATIONS = ("gelu",)  # exact (erf) GELU, transformers' ACT2FN["gelu"]
 
 
 @dataclass(frozen=True)
-class Wav2Vec2Config:
+class Wav2Vec2Config(StrictConfig):
     vocab_size: int  # CTC output classes, blank included (32 for the English character models)
     hidden_size: int  # transformer width (768 base, 1024 large)
     num_hidden_layers: int
@@ -29,24 +32,17 @@ class Wav2Vec2Config:
     do_stable_layer_norm: bool  # True: pre-LN layers and a final layer norm ("large-lv60" style)
     pad_token_id: int  # the CTC blank
 
+    WHAT: ClassVar[str] = "Wav2Vec2"
+
     @classmethod
-    def from_dict(cls, d: dict) -> Wav2Vec2Config:
-        """From a transformers config.json dict; extra (training-only) keys are ignored, but a
-        missing field or a feature this port does not implement is an error."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in d]
-        if missing:
-            raise ValueError(f"Wav2Vec2 config is missing {missing}; pass the model's "
-                             "config.json (transformers Wav2Vec2Config.to_dict())")
+    def prepare(cls, d: dict) -> dict:
+        """A transformers config.json carries many training-only keys: they are dropped (a
+        missing field is still an error); an adapter, which this port lacks, is refused."""
         if d.get("add_adapter") or d.get("adapter_attn_dim") is not None:
             raise ValueError("Wav2Vec2 adapters (add_adapter / adapter_attn_dim) are not "
                              "implemented in this port; use a checkpoint without adapters")
-        vals = {n: d[n] for n in names}
-        for n in ("conv_dim", "conv_stride", "conv_kernel"):
-            vals[n] = tuple(int(v) for v in vals[n])
-        cfg = cls(**vals)
-        cfg.validate()
-        return cfg
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {k: v for k, v in d.items() if k in names}
 
     def validate(self) -> None:
         for name in ("hidden_act", "feat_extract_activation"):
@@ -63,10 +59,6 @@ class Wav2Vec2Config:
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by "
                              f"num_attention_heads {self.num_attention_heads}")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @property
     def samples_per_frame(self) -> int:

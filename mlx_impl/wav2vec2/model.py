@@ -14,7 +14,8 @@ Deviations from upstream, all numerically neutral in fp32 (measured in tests/tes
 - Scores are `(q d^-1/4)(k d^-1/4)^T` (the shared attention) instead of `(q k^T) d^-1/2`.
 - Only unpadded single utterances: upstream's attention mask for padded batches is not ported.
 
-Taps: pass `taps={}` to record, in execution order (all (B, T, C) channels-last):
+Taps: pass `taps=Taps()` (mlx_impl/taps.py) to record, in execution order (all (B, T, C)
+channels-last):
 `feature_extractor.conv_layers.{i}` (after norm and GELU), `feature_projection`,
 `encoder.pos_conv_embed` (before it is added), `encoder.layer_norm` (post-LN models: the input of
 layer 0; stable-layer-norm models: after the last layer), `encoder.layers.{i}.attention` and
@@ -31,9 +32,8 @@ from mlx_impl.layers.attention import MultiHeadAttention
 from mlx_impl.layers.conv_positions import ConvPositionalEmbedding
 from mlx_impl.layers.group_norm import GroupNorm
 from mlx_impl.layers.norm import LayerNorm
+from mlx_impl.taps import NO_TAPS, Taps
 from mlx_impl.wav2vec2.config import Wav2Vec2Config
-
-Taps = dict[str, mx.array] | None
 
 CONV_NORM_EPS = 1e-5  # upstream builds the feature-encoder Group/LayerNorms with torch's default
 
@@ -68,12 +68,11 @@ class FeatureEncoder(nn.Module):
             n_in = cfg.conv_dim[i - 1] if i else 1
             self.conv_layers.append(FeatureConvLayer(n_in, n_out, k, s, cfg.conv_bias, norm))
 
-    def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:  # (B, N) -> (B, T, C)
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:  # (B, N) -> (B, T, C)
         x = x[:, :, None]
         for i, layer in enumerate(self.conv_layers):
             x = layer(x)
-            if taps is not None:
-                taps[f"feature_extractor.conv_layers.{i}"] = x
+            x = taps(f"feature_extractor.conv_layers.{i}", x)
         return x
 
 
@@ -108,7 +107,7 @@ class EncoderLayer(nn.Module):
         self.feed_forward = FeedForward(cfg)
         self.final_layer_norm = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
-    def __call__(self, x: mx.array, taps: Taps = None, name: str = "") -> mx.array:
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS, name: str = "") -> mx.array:
         if self.stable:
             a, _ = self.attention(self.layer_norm(x))
             x = x + a
@@ -119,10 +118,9 @@ class EncoderLayer(nn.Module):
             x = self.layer_norm(x + a)
             f = self.feed_forward(x)
             x = self.final_layer_norm(x + f)
-        if taps is not None:
-            taps[f"{name}.attention"] = a
-            taps[f"{name}.feed_forward"] = f
-            taps[name] = x
+        taps(f"{name}.attention", a)
+        taps(f"{name}.feed_forward", f)
+        x = taps(name, x)
         return x
 
 
@@ -135,21 +133,18 @@ class Encoder(nn.Module):
         self.layer_norm = LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.layers = [EncoderLayer(cfg) for _ in range(cfg.num_hidden_layers)]
 
-    def __call__(self, x: mx.array, taps: Taps = None) -> mx.array:
+    def __call__(self, x: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         p = self.pos_conv_embed(x)
-        if taps is not None:
-            taps["encoder.pos_conv_embed"] = p
+        p = taps("encoder.pos_conv_embed", p)
         x = x + p
         if not self.stable:
             x = self.layer_norm(x)
-            if taps is not None:
-                taps["encoder.layer_norm"] = x
+            x = taps("encoder.layer_norm", x)
         for i, layer in enumerate(self.layers):
             x = layer(x, taps=taps, name=f"encoder.layers.{i}")
         if self.stable:
             x = self.layer_norm(x)
-            if taps is not None:
-                taps["encoder.layer_norm"] = x
+            x = taps("encoder.layer_norm", x)
         return x
 
 
@@ -160,11 +155,10 @@ class Wav2Vec2Model(nn.Module):
         self.feature_projection = FeatureProjection(cfg)
         self.encoder = Encoder(cfg)
 
-    def __call__(self, input_values: mx.array, taps: Taps = None) -> mx.array:
+    def __call__(self, input_values: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         x = self.feature_extractor(input_values, taps=taps)
         x = self.feature_projection(x)
-        if taps is not None:
-            taps["feature_projection"] = x
+        x = taps("feature_projection", x)
         return self.encoder(x, taps=taps)
 
 
@@ -176,7 +170,7 @@ class Wav2Vec2ForCTC(nn.Module):
         self.wav2vec2 = Wav2Vec2Model(cfg)
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size)
 
-    def __call__(self, input_values: mx.array, taps: Taps = None) -> mx.array:
+    def __call__(self, input_values: mx.array, taps: Taps = NO_TAPS) -> mx.array:
         """Normalised audio (B, N) (see `features.normalize`) -> CTC logits (B, T, vocab) fp32."""
         if input_values.ndim == 1:
             input_values = input_values[None]
@@ -190,6 +184,5 @@ class Wav2Vec2ForCTC(nn.Module):
                              f"({1000 * self.config.min_samples / 16000:g} ms at 16 kHz)")
         x = self.wav2vec2(input_values.astype(self.dtype), taps=taps)
         logits = self.lm_head(x).astype(mx.float32)
-        if taps is not None:
-            taps["logits"] = logits
+        logits = taps("logits", logits)
         return logits

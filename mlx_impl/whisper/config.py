@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
+
+from mlx_impl.config_base import StrictConfig
 
 
 @dataclass(frozen=True)
-class WhisperConfig:
+class WhisperConfig(StrictConfig):
     n_mels: int  # mel bins of the front end (80, or 128 for large-v3)
     n_audio_ctx: int  # encoder positions: mel frames / 2 (1500 for 30 s)
     n_audio_state: int  # encoder width
@@ -19,19 +21,12 @@ class WhisperConfig:
     n_text_head: int  # decoder attention heads
     n_text_layer: int  # decoder blocks
 
-    @classmethod
-    def from_dict(cls, dims: dict) -> "WhisperConfig":
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in dims]
-        if missing:
-            raise ValueError(f"Whisper dims are missing {missing}; got keys {sorted(dims)}")
-        unknown = sorted(set(dims) - set(names))
-        if unknown:
-            raise ValueError(f"Whisper dims have unknown keys {unknown}; expected {names}")
-        return cls(**{n: int(dims[n]) for n in names})
+    WHAT: ClassVar[str] = "Whisper dims"
+    IGNORED: ClassVar[frozenset[str]] = frozenset()  # ModelDimensions has no bookkeeping
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    @classmethod
+    def prepare(cls, d: dict) -> dict:
+        return {k: int(v) if k in cls.__dataclass_fields__ else v for k, v in d.items()}
 
     @property
     def n_frames(self) -> int:

@@ -5,7 +5,7 @@ Qwen2.5-Omni fallback is not used).
 Specs: `bigvgan-v2-24khz` (nvidia/bigvgan_v2_24khz_100band_256x config.json, architecture and mel
 keys; ~112M parameters) and `bigvgan-test-tiny` for CI. Weights: seeded random
 (`reference.bigvgan.random_checkpoint`), saved as the hub repo (config.json +
-bigvgan_generator.pt with weight norm), read by `weights.bigvgan.load` + `mlx_impl.bigvgan.convert`.
+bigvgan_generator.pt with weight norm), read by `mlx_impl.bigvgan.load`; the reference hooks the names of `tap_names`.
 
 Inputs: a speech clip at 24 kHz (first ~1 s: the real config is slow on 2 cores) and its log-mel
 computed by `bigvgan.meldataset.mel_spectrogram`. Taps: `mel` (each side's own front end of the
@@ -27,7 +27,6 @@ from parity.models import codec
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
                          Metric, ModelSpec, Override, ToleranceTable)
 
-WEIGHTS_SEED = 0
 SAMPLE_RATE = 24000
 
 # nvidia/bigvgan_v2_24khz_100band_256x config.json (architecture + mel keys)
@@ -56,13 +55,7 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
     return ("mel", "conv_pre", *stages, "activation_post", "conv_post", "audio")
 
 
-def _random_checkpoint(config: dict) -> Path:
-    from reference.bigvgan import random_checkpoint
-
-    return random_checkpoint(config, WEIGHTS_SEED)
-
-
-checkpoint = codec.seeded_checkpoints(_random_checkpoint)
+checkpoint = codec.random_checkpoints("bigvgan")
 
 
 def make_inputs_for(config: Mapping):
@@ -86,13 +79,13 @@ class ReferenceSide(codec.ReferenceSide):
     def __init__(self, config: Mapping):
         from reference.bigvgan import BigVGANReference
 
-        super().__init__(BigVGANReference(checkpoint(config)), config)
+        super().__init__(BigVGANReference(checkpoint(config)), config, tap_names(config))
 
     def __call__(self, inputs):
         from reference.bigvgan import reference_mel
 
         taps = {"mel": reference_mel(self.config, np.asarray(inputs["audio"], np.float32))[None]}
-        taps.update(self._ref({"mel": inputs["mel"]}))
+        taps.update(self._ref({"mel": inputs["mel"]}, taps=self.taps))
         return taps
 
 
@@ -107,12 +100,13 @@ class MlxSide(codec.MlxSide):
         self.dtype = as_dtype(dtype)
 
     def __call__(self, inputs):
-        mx = self._mx
-        taps: dict = {"mel": self.model.mel(mx.array(np.asarray(inputs["audio"], np.float32)[None]))}
-        mel = mx.array(np.asarray(inputs["mel"], np.float32)[None]).astype(self.dtype)
-        self.model(mel, taps=taps)
-        mx.eval(list(taps.values()))
-        return {k: np.array(v.astype(mx.float32)) for k, v in taps.items()}
+        from mlx_impl.taps import Taps
+
+        mx, taps = self._mx, Taps()
+        taps("mel", self.model.mel(mx.array(np.asarray(inputs["audio"], np.float32)[None])))
+        self.model(mx.array(np.asarray(inputs["mel"], np.float32)[None]).astype(self.dtype),
+                   taps=taps)
+        return codec.taps_to_numpy(mx, taps)
 
 
 METRICS = (
@@ -198,8 +192,8 @@ def shared_speech_check(config: Mapping) -> Check:
 def _spec(name, description, config, cases, checks=()) -> ModelSpec:
     return ModelSpec(
         name=name, description=description,
-        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}; Snake log "
-                 f"parameters re-drawn N(0, 0.3), seed {WEIGHTS_SEED + 1}); config.json + "
+        weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}; Snake "
+                 f"log parameters re-drawn N(0, 0.3), seed {codec.WEIGHTS_SEED + 1}); config.json + "
                  "bigvgan_generator.pt with weight norm, as the hub repo"),
         build_mlx=lambda dtype: MlxSide(config, dtype),
         build_reference=lambda: ReferenceSide(config),
@@ -209,7 +203,7 @@ def _spec(name, description, config, cases, checks=()) -> ModelSpec:
         golden_cases=cases,
         metrics=METRICS,
         checks=checks,
-        config={"bigvgan_config": dict(config), "weights_seed": WEIGHTS_SEED},
+        config={"bigvgan_config": dict(config), "weights_seed": codec.WEIGHTS_SEED},
         bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config), audio_seconds=10.0),
     )
 

@@ -4,13 +4,21 @@ s3tokenizer, vocos): one implementation each of what those specs do alike.
 - clips: `resample` (16 kHz -> a model rate), `fixture_clip` (a committed fixture at a model
   rate), `clip_meta` (the clip block of a case's metadata);
 - weights: `seeded_checkpoints` (the per-config cache of a reference's seeded random
-  checkpoint), `load_model` (the model package's own `load(path, dtype)`);
-- sides: `ReferenceSide` and `MlxSide`, the bases of each spec's two sides; `taps_to_numpy`,
-  `mlx_taps`;
+  checkpoint), `random_checkpoints(package)` (that cache over `reference.<package>`'s
+  `random_checkpoint`), `load_model` (the model package's own `load(path, dtype)`);
+- sides: `ReferenceSide` (an adapter hooking the spec's tap list) and `MlxSide` (the model
+  recording into a `mlx_impl.taps.Taps`; `layer_taps=False` keeps only `end_tap` names), input
+  layouts `mono_batch`, `channels_last_batch`, `torch_batch`; `taps_to_numpy`;
 - metrics: `snr_db`, `roundtrip_snr` (over the common length), `codec_metrics` (codes equal,
   decoded SNR, round-trip SNR of each side and their difference), `codes_summary`;
-- `roundtrip_check` (one clip's verdict: `roundtrip_row`): the gated codec round trip on a ../shared/speech clip (DAC, SNAC);
-- `encode_decode_stages`: a codec's "encode" and "decode" benchmark stages.
+- `roundtrip_check` (one clip's verdict: `roundtrip_row`): the gated codec round trip on a
+  ../shared/speech clip (DAC, SNAC);
+- `encode_decode_stages`: a codec's "encode" and "decode" benchmark stages;
+- `CodecFamily`: what one codec's specs share (package, adapter, MLX side, tap list, tolerance
+  tables, metrics, input cut and extras, benchmark calls); `family.spec(name, description,
+  config, cases)` is a `ModelSpec` with both sides, the fixture-clip input maker, the
+  shared-speech check and the benchmark built here. A codec spec module is its presets, its tap
+  list, its input maker pieces and its tolerance tables.
 
 Importing this module imports neither torch nor mlx: functions import them when called.
 """
@@ -20,6 +28,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +38,13 @@ from parity import clips
 from parity.clips import FIXTURES, SHARED_SPEECH, read_clip
 from parity.compare import compare_row
 from parity.metrics import at_least, at_most, check_pair, snr_db  # noqa: F401  (snr_db: codec.snr_db)
-from parity.spec import BenchStage, Check, CheckResult, Metric, ParityError, ToleranceTable
+from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase, Metric,
+                         ModelSpec, ParityError, ToleranceTable)
 
 SNR_MIN_DB = 60.0  # decoded audio vs the reference's
 ROUNDTRIP_DIFF_DB = 0.1  # |round-trip SNR ours - reference's|
 SHARED_CLIP = "cmu_arctic_a0024"  # 3.96 s of real English speech
+WEIGHTS_SEED = 0  # torch seed of the seeded random checkpoints (`random_checkpoints`)
 
 
 # ------------------------------------------------------------------------------------------
@@ -84,32 +95,60 @@ def seeded_checkpoints(build: Callable[[dict], Path]) -> Callable[[Mapping], Pat
 class ReferenceSide:
     """A spec's reference side: a reference adapter (reference/<model>.py) built on the seeded
     checkpoint; calling it returns `input_values` (the input audio in the MLX layout, see
-    `input_values`) followed by the adapter's taps."""
+    `input_values`) followed by the adapter's taps. `taps` is the spec's tap list: the adapter
+    hooks the listed names that are upstream module paths (`layer_taps=False`: none of them)."""
 
-    def __init__(self, adapter, config: Mapping):
+    def __init__(self, adapter, config: Mapping, taps: tuple[str, ...] = (),
+                 layout: Callable[[np.ndarray], np.ndarray] | None = None):
         self._ref = adapter
         self.model = adapter.model
         self.config = dict(config)
         self.versions = adapter.versions
+        self.taps = tuple(t for t in taps if t != "input_values")
+        self._layout = layout or mono_batch
 
     def input_values(self, audio: np.ndarray) -> np.ndarray:
-        return audio[None]  # (1, N)
+        return self._layout(audio)
 
-    def __call__(self, inputs, *args, **kwargs):
-        """Extra arguments (e.g. `layer_taps=`) go to the adapter."""
+    def __call__(self, inputs, layer_taps: bool = True):
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         taps = {"input_values": self.input_values(audio)}
-        taps.update(self._ref(inputs, *args, **kwargs))
+        taps.update(self._ref(inputs, taps=self.taps if layer_taps else ()))
         return taps
+
+
+def mono_batch(audio: np.ndarray) -> np.ndarray:
+    """(N,) -> (1, N): the input layout of the MLX codecs that take mono (B, N) audio."""
+    return audio[None]
+
+
+def channels_last_batch(audio: np.ndarray) -> np.ndarray:
+    """(N,) or (N, channels) -> (1, N, channels) (MLX EnCodec, Mimi)."""
+    return audio.reshape(1, audio.shape[0], -1)
+
+
+def torch_batch(audio: np.ndarray):
+    """(N,) or (N, channels) -> a (1, channels, N) torch tensor, the upstream codecs' input."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(audio.reshape(audio.shape[0], -1).T[None]))
+
+
+def end_tap(name: str) -> bool:
+    """The taps kept on long clips (`layer_taps=False`): the input, the quantizer's (codes) and
+    the output audio, so that no layer's activations are held."""
+    return name.startswith("quantizer.") or name in ("input_values", "audio_values")
 
 
 class MlxSide:
     """A spec's MLX side: `self.model` is `mlx_impl.<package>.load.load(checkpoint(config),
     dtype)` (the model package owns its loading); subclasses set `package` and `checkpoint` and
-    define `__call__(inputs) -> taps`."""
+    define `run(x, inputs, taps)` (call the model on the input audio `x`, recording into
+    `taps`), or `__call__(inputs) -> taps` where the generic one does not fit."""
 
     package: str  # the mlx_impl package, e.g. "dac"
     checkpoint: Callable[[Mapping], Path]  # staticmethod: config -> the seeded checkpoint folder
+    layout = staticmethod(mono_batch)  # numpy audio -> the model's input layout
 
     def __init__(self, config: Mapping, dtype: str):
         import mlx.core as mx
@@ -119,6 +158,21 @@ class MlxSide:
         self.config = dict(config)
         self.versions = {"mlx": mx.__version__}
 
+    def input_values(self, inputs):
+        """The model's input audio in its layout (`layout`)."""
+        return self._mx.array(self.layout(np.asarray(inputs["audio"], dtype=np.float32)))
+
+    def run(self, x, inputs, taps) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define run(x, inputs, taps)")
+
+    def __call__(self, inputs, layer_taps: bool = True) -> dict[str, np.ndarray]:
+        """Taps as numpy (`taps_to_numpy`); `layer_taps=False` keeps only `end_tap` names."""
+        from mlx_impl.taps import Taps
+
+        taps = Taps() if layer_taps else Taps(keep=end_tap)
+        self.run(taps("input_values", self.input_values(inputs)), inputs, taps)
+        return taps_to_numpy(self._mx, taps)
+
 
 def load_model(package: str, path: Path, dtype: str = "float32"):
     """`mlx_impl.<package>.load.load(path, dtype)`: the model package's own loader."""
@@ -127,29 +181,12 @@ def load_model(package: str, path: Path, dtype: str = "float32"):
     return importlib.import_module(f"mlx_impl.{package}.load").load(path, dtype)
 
 
-class EndTaps(dict):
-    """A taps dict that keeps only the input, the quantizer taps and the output audio, so that
-    long clips do not hold every layer's activations."""
-
-    def __setitem__(self, key, value):
-        if key.startswith("quantizer.") or key in ("input_values", "audio_values"):
-            super().__setitem__(key, value)
-
-
 def taps_to_numpy(mx, taps: Mapping) -> dict[str, np.ndarray]:
     """Evaluate MLX taps and return them as numpy: floats as float32, integer taps (codes) as
     int64, the reference's dtype."""
     mx.eval(list(taps.values()))
     return {k: np.array(v.astype(mx.int64) if mx.issubdtype(v.dtype, mx.integer)
                         else v.astype(mx.float32)) for k, v in taps.items()}
-
-
-def mlx_taps(mx, run: Callable[[dict], None], layer_taps: bool = True) -> dict[str, np.ndarray]:
-    """Run `run(taps)` and return the taps as numpy (`taps_to_numpy`); `layer_taps=False` keeps
-    only the input, quantizer and output taps (`EndTaps`)."""
-    taps: dict = {} if layer_taps else EndTaps()
-    run(taps)
-    return taps_to_numpy(mx, taps)
 
 
 # ------------------------------------------------------------------------------------------
@@ -286,3 +323,118 @@ def encode_decode_stages(encode: Callable[[], Any], decode: Callable[[Any], Any]
     finish(codes)
     return [BenchStage("encode", lambda: finish(encode()), seconds),
             BenchStage("decode", lambda: finish(decode(codes)), seconds)]
+
+
+# ------------------------------------------------------------------------------------------
+# specs
+
+
+def random_checkpoints(package: str, seed: int = WEIGHTS_SEED) -> Callable[[Mapping], Path]:
+    """`checkpoint(config)`: `reference.<package>.random_checkpoint(config, seed)`, cached per
+    config (`seeded_checkpoints`)."""
+    import importlib
+
+    return seeded_checkpoints(lambda config: importlib.import_module(
+        f"reference.{package}").random_checkpoint(config, seed))
+
+
+def _no_extras(config: Mapping, audio: np.ndarray, params: Mapping) -> tuple[dict, dict]:
+    return {}, {}
+
+
+@dataclass(frozen=True)
+class CodecFamily:
+    """What the specs of one codec share; `spec(name, description, config, cases)` is one
+    `ModelSpec`. Both sides read `checkpoint(config)`; the reference side is
+    `reference.<package>.<adapter>`, hooking the spec's tap list (`ReferenceSide`)."""
+
+    package: str  # "dac": mlx_impl.dac and reference.dac
+    adapter: str  # the adapter class in reference.<package>
+    mlx_side: type  # a MlxSide subclass (its `run`)
+    checkpoint: Callable[[Mapping], Path]  # config -> the seeded checkpoint folder
+    taps: Callable[[Mapping], tuple[str, ...]]  # config -> tap names, execution order
+    discrete: Callable[[Mapping], tuple[str, ...]]  # config -> the code taps (compared exactly)
+    tolerances: Mapping[str, ToleranceTable]  # dtype -> table
+    metrics: tuple[Metric, ...]
+    weights: str  # how the seeded weights are made (reports)
+    # (model, x, config) -> (encode(), decode(codes)): x is the audio in the MLX model's layout
+    # (`mlx_side.layout`) for the MLX model, a (1, channels, N) tensor for the torch model
+    bench_mlx: Callable[[Any, Any, Mapping], tuple[Callable, Callable]]
+    bench_torch: Callable[[Any, Any, Mapping], tuple[Callable, Callable]]
+    # (config, audio at the model rate) -> the audio both sides get (e.g. whole hops)
+    prepare: Callable[[Mapping, np.ndarray], np.ndarray] = lambda config, audio: audio
+    # (config, audio, case params) -> (extra input arrays, extra metadata)
+    extras: Callable[[Mapping, np.ndarray, Mapping], tuple[dict, dict]] = _no_extras
+    sample_rate: Callable[[Mapping], int] = lambda config: config["sampling_rate"]
+    shared_check: bool = True  # `roundtrip_check` on SHARED_CLIP
+    reference_class: type = ReferenceSide  # a subclass adds side-made taps
+
+    def reference_side(self, config: Mapping) -> ReferenceSide:
+        import importlib
+
+        adapter = getattr(importlib.import_module(f"reference.{self.package}"), self.adapter)
+        return self.reference_class(adapter(self.checkpoint(config)), config, self.taps(config),
+                                    self.mlx_side.layout)
+
+    def inputs(self, config: Mapping, audio: np.ndarray,
+               params: Mapping = {}) -> tuple[dict, dict]:  # noqa: B006 (read only)
+        """(arrays, extra metadata) for audio at the model rate."""
+        audio = self.prepare(config, audio)
+        arrays, meta = self.extras(config, audio, params)
+        return {"audio": audio, **arrays}, meta
+
+    def make_inputs_for(self, config: Mapping) -> Callable[[GoldenCase], CaseInputs]:
+        """A case's input: its fixture clip (`params`: clip, seconds) at the model rate."""
+        def make_inputs(case: GoldenCase) -> CaseInputs:
+            p, sr = case.params, self.sample_rate(config)
+            entry, audio = fixture_clip(p["clip"], sr, p.get("seconds"))
+            arrays, meta = self.inputs(config, audio, p)
+            n = arrays["audio"].shape[0]
+            return CaseInputs(arrays, {**clip_meta(entry, sr, p.get("seconds"), n), **meta})
+        return make_inputs
+
+    def bench_build_for(self, config: Mapping):
+        def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+            sr = self.sample_rate(config)
+            audio = self.prepare(config, resample(audio16k, sr))
+            seconds = audio.shape[0] / sr
+            if engine == "mlx":
+                import mlx.core as mx
+
+                model = load_model(self.package, self.checkpoint(config), dtype)
+                encode, decode = self.bench_mlx(model, mx.array(self.mlx_side.layout(audio)),
+                                                config)
+                return encode_decode_stages(encode, decode, seconds, finish=mx.eval)
+            if engine == "torch":
+                import torch
+
+                model = self.reference_side(config).model
+                encode, decode = self.bench_torch(model, torch_batch(audio), config)
+                return encode_decode_stages(torch.no_grad()(encode), torch.no_grad()(decode),
+                                            seconds)
+            raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
+        return build
+
+    def spec(self, name: str, description: str, config: Mapping,
+             cases: tuple[GoldenCase, ...], tolerances: Mapping[str, ToleranceTable] | None = None,
+             checks: tuple[Check, ...] = (), **extra_config) -> ModelSpec:
+        """`tolerances`: this spec's tables where they differ from the family's; `checks`: its
+        own end-to-end checks; `extra_config`: more entries for the reports' config block."""
+        config = dict(config)
+        if self.shared_check:
+            checks += (roundtrip_check(
+                "shared-speech", SHARED_CLIP,
+                lambda audio16k: self.inputs(config, resample(audio16k, self.sample_rate(config)))[0],
+                lambda: self.reference_side(config), lambda dtype: self.mlx_side(config, dtype),
+                self.discrete(config)),)
+        return ModelSpec(
+            name=name, description=description, weights=self.weights,
+            build_mlx=lambda dtype: self.mlx_side(config, dtype),
+            build_reference=lambda: self.reference_side(config),
+            make_inputs=self.make_inputs_for(config), taps=self.taps(config),
+            tolerances=tolerances or self.tolerances, golden_cases=cases, discrete=self.discrete(config),
+            metrics=self.metrics, checks=checks,
+            config={f"{self.package}_config": config, "weights_seed": WEIGHTS_SEED,
+                    **extra_config},
+            bench=BenchSpec(engines=("mlx", "torch"), build=self.bench_build_for(config),
+                            audio_seconds=10.0))

@@ -3,8 +3,10 @@
 Specs: `dac-test-tiny` (tiny config for CI) and `dac-44khz`, `dac-24khz`, `dac-16khz` (the
 descript/dac_* configurations, `mlx_impl.dac.config.PRESETS`), all with seeded random weights
 written by `reference.dac.random_checkpoint` (transformers `save_pretrained`: the real on-disk
-format) and read by both sides: transformers `from_pretrained` and, for MLX, `weights.dac.load`
-+ `mlx_impl.dac.convert` + strict `load_weights`.
+format) and read by both sides: transformers `from_pretrained` and `mlx_impl.dac.load`. The
+sides, inputs, metrics, check and benchmark are `codec.CodecFamily`'s; this module gives the
+presets, the tap list (the reference hooks the listed module paths), the input cut, the
+tolerance tables and the golden cases.
 
 Inputs: a clip from tests/fixtures/speech/ (16 kHz), resampled to the model rate with
 `scipy.signal.resample_poly`, cut to its first `seconds` and then to a whole number of hops, and
@@ -21,16 +23,11 @@ Importing this module imports neither torch nor mlx: builders import them when c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from parity.models import codec
-from parity.models.codec import SHARED_CLIP, fixture_clip, resample, roundtrip_check
-from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, Override,
-                         ToleranceTable)
-
-WEIGHTS_SEED = 0
+from parity.spec import GoldenCase, Override, ToleranceTable
 
 TEST_TINY_CONFIG = dict(
     encoder_hidden_size=4, downsampling_ratios=[2, 4], decoder_hidden_size=32, n_codebooks=4,
@@ -62,75 +59,27 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             *dec, "decoder.conv2", "audio_values")
 
 
-def _random_checkpoint(config: dict) -> Path:
-    from reference.dac import random_checkpoint
-
-    return random_checkpoint(config, WEIGHTS_SEED)
+checkpoint = codec.random_checkpoints("dac")
 
 
-checkpoint = codec.seeded_checkpoints(_random_checkpoint)
-
-
-def whole_hops(audio: np.ndarray, hop: int) -> np.ndarray:
+def whole_hops(config: Mapping, audio: np.ndarray) -> np.ndarray:
+    hop = hop_length(config)
     return np.ascontiguousarray(audio[: audio.shape[0] // hop * hop])
 
 
-def make_inputs_for(config: Mapping):
-    def make_inputs(case: GoldenCase) -> CaseInputs:
-        p = case.params
-        entry, audio = fixture_clip(p["clip"], config["sampling_rate"], p.get("seconds"))
-        audio = whole_hops(audio, hop_length(config))
-        n_q = int(p.get("n_quantizers", config["n_codebooks"]))
-        meta = codec.clip_meta(entry, config["sampling_rate"], p.get("seconds"), audio.shape[0])
-        meta["n_quantizers"] = n_q
-        return CaseInputs({"audio": audio, "n_quantizers": np.asarray(n_q, dtype=np.int32)}, meta)
-    return make_inputs
-
-
-# ------------------------------------------------------------------------------------------
-# sides
-
-
-class ReferenceSide(codec.ReferenceSide):
-    def __init__(self, config: Mapping):
-        from reference.dac import DacReference
-
-        super().__init__(DacReference(checkpoint(config)), config)
+def n_quantizers(config: Mapping, audio: np.ndarray, params: Mapping) -> tuple[dict, dict]:
+    """The case's `n_quantizers` (all codebooks unless it says otherwise)."""
+    n_q = int(params.get("n_quantizers", config["n_codebooks"]))
+    return {"n_quantizers": np.asarray(n_q, dtype=np.int32)}, {"n_quantizers": n_q}
 
 
 class MlxSide(codec.MlxSide):
     package = "dac"
     checkpoint = staticmethod(checkpoint)
 
-    def __call__(self, inputs, layer_taps: bool = True):
-        mx = self._mx
-        audio = mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None]
-        n_q = inputs.get("n_quantizers")
-
-        def run(taps):
-            taps["input_values"] = audio
-            self.model(audio, self.config["sampling_rate"],
-                       None if n_q is None else int(np.asarray(n_q).reshape(-1)[0]), taps=taps)
-        return codec.mlx_taps(mx, run, layer_taps)
-
-
-# ------------------------------------------------------------------------------------------
-# metrics
-
-
-def _codes_equal(ref, got) -> float:
-    return float(np.mean(ref["quantizer.codes"] == got["quantizer.codes"]))
-
-
-# round-trip SNR over the common length: see codec.roundtrip_snr (odd upsampling strides)
-METRICS = codec.codec_metrics(_codes_equal, "fraction of codes equal between MLX and reference")
-
-
-def shared_inputs_for(config: Mapping):
-    def make(audio16k: np.ndarray) -> dict:
-        audio = whole_hops(resample(audio16k, config["sampling_rate"]), hop_length(config))
-        return {"audio": audio, "n_quantizers": np.asarray(config["n_codebooks"], np.int32)}
-    return make
+    def run(self, x, inputs, taps) -> None:
+        n_q = int(np.asarray(inputs["n_quantizers"]).reshape(-1)[0])
+        self.model(x, self.config["sampling_rate"], n_q, taps=taps)
 
 
 # fp32 on CPU (OpenBLAS) vs torch. dac-test-tiny: every tap within 2.1e-6. The published
@@ -155,62 +104,24 @@ FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
 FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)
 
 
-# ------------------------------------------------------------------------------------------
-# benchmark
-
-
-def bench_build_for(config: Mapping):
-    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
-        sr = config["sampling_rate"]
-        audio = whole_hops(resample(audio16k, sr), hop_length(config))
-        seconds = audio.shape[0] / sr
-        if engine == "mlx":
-            import mlx.core as mx
-
-            model = codec.load_model("dac", checkpoint(config), dtype)
-            x = mx.array(audio)[None]
-            return codec.encode_decode_stages(lambda: model.encode(x, sr).codes, model.decode,
-                                              seconds, finish=mx.eval)
-        if engine == "torch":
-            import torch
-
-            from reference.dac import DacReference
-
-            model = DacReference(checkpoint(config)).model
-            x = torch.from_numpy(audio)[None, None]
-            return codec.encode_decode_stages(
-                torch.no_grad()(lambda: model.encode(x).audio_codes),
-                torch.no_grad()(lambda codes: model.decode(audio_codes=codes).audio_values),
-                seconds)
-        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
-    return build
-
-
-# ------------------------------------------------------------------------------------------
-# specs
-
-
-def _spec(name, description, config, cases) -> ModelSpec:
-    return ModelSpec(
-        name=name, description=description,
-        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}, re-drawn with "
-                 f"seed {WEIGHTS_SEED + 1}: variance-preserving convs, Snake alphas, codebooks; "
-                 "see reference/dac.py); transformers save_pretrained checkpoint"),
-        build_mlx=lambda dtype: MlxSide(config, dtype),
-        build_reference=lambda: ReferenceSide(config),
-        make_inputs=make_inputs_for(config),
-        taps=tap_names(config),
-        tolerances={"float32": FP32, "float16": FP16},
-        golden_cases=cases,
-        discrete=("quantizer.codes",),
-        metrics=METRICS,
-        checks=(roundtrip_check("shared-speech", SHARED_CLIP, shared_inputs_for(config),
-                                lambda: ReferenceSide(config),
-                                lambda dtype: MlxSide(config, dtype), ("quantizer.codes",)),),
-        config={"dac_config": dict(config), "weights_seed": WEIGHTS_SEED},
-        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
-                        audio_seconds=10.0),
-    )
+FAMILY = codec.CodecFamily(
+    package="dac", adapter="DacReference", mlx_side=MlxSide, checkpoint=checkpoint,
+    taps=tap_names, discrete=lambda config: ("quantizer.codes",),
+    tolerances={"float32": FP32, "float16": FP16},
+    # round-trip SNR over the common length: see codec.roundtrip_snr (odd upsampling strides)
+    metrics=codec.codec_metrics(
+        lambda ref, got: float(np.mean(ref["quantizer.codes"] == got["quantizer.codes"])),
+        "fraction of codes equal between MLX and reference"),
+    weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}, re-drawn "
+             f"with seed {codec.WEIGHTS_SEED + 1}: variance-preserving convs, Snake alphas, "
+             "codebooks; see reference/dac.py); transformers save_pretrained checkpoint"),
+    bench_mlx=lambda model, x, config: (
+        lambda: model.encode(x, config["sampling_rate"]).codes, model.decode),
+    bench_torch=lambda model, x, config: (
+        lambda: model.encode(x).audio_codes,
+        lambda codes: model.decode(audio_codes=codes).audio_values),
+    prepare=whole_hops, extras=n_quantizers)
+ReferenceSide = FAMILY.reference_side
 
 
 def _cases(seconds: float, n_q_low: int) -> tuple[GoldenCase, ...]:
@@ -222,11 +133,11 @@ def _cases(seconds: float, n_q_low: int) -> tuple[GoldenCase, ...]:
                         "n_quantizers": n_q_low}))
 
 
-TEST_TINY = _spec("dac-test-tiny", "tiny random DAC for CI (hop 8, 4 codebooks of 64)",
-                  TEST_TINY_CONFIG, _cases(0.1, 2))
-DAC_44KHZ = _spec("dac-44khz", "DAC 44.1 kHz (descript/dac_44khz configuration), 9 codebooks",
-                  DAC_44KHZ_CONFIG, _cases(0.5, 4))
-DAC_24KHZ = _spec("dac-24khz", "DAC 24 kHz (descript/dac_24khz configuration), 32 codebooks",
-                  DAC_24KHZ_CONFIG, _cases(0.5, 8))
-DAC_16KHZ = _spec("dac-16khz", "DAC 16 kHz (descript/dac_16khz configuration), 12 codebooks",
-                  DAC_16KHZ_CONFIG, _cases(0.5, 6))
+TEST_TINY = FAMILY.spec("dac-test-tiny", "tiny random DAC for CI (hop 8, 4 codebooks of 64)",
+                        TEST_TINY_CONFIG, _cases(0.1, 2))
+DAC_44KHZ = FAMILY.spec("dac-44khz", "DAC 44.1 kHz (descript/dac_44khz configuration), 9 "
+                        "codebooks", DAC_44KHZ_CONFIG, _cases(0.5, 4))
+DAC_24KHZ = FAMILY.spec("dac-24khz", "DAC 24 kHz (descript/dac_24khz configuration), 32 "
+                        "codebooks", DAC_24KHZ_CONFIG, _cases(0.5, 8))
+DAC_16KHZ = FAMILY.spec("dac-16khz", "DAC 16 kHz (descript/dac_16khz configuration), 12 "
+                        "codebooks", DAC_16KHZ_CONFIG, _cases(0.5, 6))

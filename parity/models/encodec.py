@@ -5,8 +5,8 @@ configuration set explicitly, `mlx_impl.encodec.config.PRESETS`), `encodec-48khz
 facebook/encodec_48khz configuration: stereo, 1-s chunks overlapping by 1 %, per-chunk RMS scale,
 time group norm, non-causal) and `encodec-chunked-test-tiny` (that structure, tiny), all with seeded random
 weights written by `reference.encodec.random_checkpoint` (transformers `save_pretrained`: real
-on-disk format) and read by both sides: transformers `from_pretrained` and, for MLX,
-`weights.encodec.load` + `mlx_impl.encodec.convert` + strict `load_weights`.
+on-disk format) and read by both sides: transformers `from_pretrained` and
+`mlx_impl.encodec.load`. Sides, inputs and benchmark: `codec.CodecFamily`.
 
 Chunked models: the layer and quantizer taps are the FIRST chunk's; `audio_codes` (every chunk,
 exact) and `audio_scales` cover all chunks, `audio_values` is the overlap-added whole. Stereo
@@ -33,15 +33,11 @@ Importing this module imports neither torch nor mlx: builders import them when c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from parity.models import codec
-from parity.models.codec import fixture_clip, resample
-from parity.spec import BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, ToleranceTable
-
-WEIGHTS_SEED = 0
+from parity.spec import GoldenCase, ToleranceTable
 
 TEST_TINY_CONFIG = dict(
     target_bandwidths=[12.0, 24.0, 48.0], sampling_rate=24000, audio_channels=1, normalize=False,
@@ -96,13 +92,7 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             "quantizer.quantized", *[f"decoder.layers.{j}" for j in dec], "audio_values")
 
 
-def _random_checkpoint(config: dict) -> Path:
-    from reference.encodec import random_checkpoint
-
-    return random_checkpoint(config, WEIGHTS_SEED)
-
-
-checkpoint = codec.seeded_checkpoints(_random_checkpoint)
+checkpoint = codec.random_checkpoints("encodec")
 
 
 STEREO_RULE = "left: the clip; right: 0.5 x the clip delayed by 1 ms (zeros first)"
@@ -115,52 +105,31 @@ def stereo(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack([mono, right.astype(np.float32)], axis=1))
 
 
-def make_inputs_for(config: Mapping):
-    def make_inputs(case: GoldenCase) -> CaseInputs:
-        p = case.params
-        entry, audio = fixture_clip(p["clip"], config["sampling_rate"], p.get("seconds"))
-        bw = float(p["bandwidth"])
-        meta = codec.clip_meta(entry, config["sampling_rate"], p.get("seconds"), audio.shape[0])
-        meta["bandwidth"] = bw
-        if config["audio_channels"] == 2:
-            audio = stereo(audio, config["sampling_rate"])
-            meta["stereo"] = STEREO_RULE
-        return CaseInputs({"audio": audio, "bandwidth": np.asarray(bw, dtype=np.float32)}, meta)
-    return make_inputs
+def inputs(config: Mapping, audio: np.ndarray, params: Mapping) -> tuple[dict, dict]:
+    """The case's bandwidth; stereo models get `stereo(audio)` (`stereo_input`)."""
+    bw = float(params["bandwidth"])
+    meta = {"bandwidth": bw, **({"stereo": STEREO_RULE} if config["audio_channels"] == 2 else {})}
+    return {"bandwidth": np.asarray(bw, dtype=np.float32)}, meta
 
 
-# ------------------------------------------------------------------------------------------
-# sides
-
-
-class ReferenceSide(codec.ReferenceSide):
-    def __init__(self, config: Mapping):
-        from reference.encodec import EncodecReference
-
-        super().__init__(EncodecReference(checkpoint(config)), config)
-
-    def input_values(self, audio: np.ndarray) -> np.ndarray:
-        return audio.reshape(1, audio.shape[0], -1)  # (1, N, channels)
+def stereo_input(config: Mapping, audio: np.ndarray) -> np.ndarray:
+    return stereo(audio, config["sampling_rate"]) if config["audio_channels"] == 2 else audio
 
 
 class MlxSide(codec.MlxSide):
     package = "encodec"
     checkpoint = staticmethod(checkpoint)
+    layout = staticmethod(codec.channels_last_batch)  # (1, N, channels)
 
-    def __call__(self, inputs):
-        mx = self._mx
-        audio = np.asarray(inputs["audio"], dtype=np.float32)
-        audio = mx.array(audio.reshape(1, audio.shape[0], -1))  # (1, N, channels)
-        taps: dict = {"input_values": audio}
+    def run(self, x, inputs, taps) -> None:
         bandwidth = float(np.asarray(inputs["bandwidth"]).reshape(-1)[0])
-        enc = self.model.encode(audio, self.config["sampling_rate"], bandwidth, taps=taps)
+        enc = self.model.encode(x, self.config["sampling_rate"], bandwidth, taps=taps)
         if self.config.get("chunk_length_s") is not None:
-            taps["audio_codes"] = enc.codes
+            taps("audio_codes", enc.codes)
         if enc.scales is not None:
-            taps["audio_scales"] = enc.scales
+            taps("audio_scales", enc.scales)
         self.model.decode(enc.codes, enc.scales, n_samples=enc.n_samples,
                           last_frame_pad_length=enc.last_frame_pad_length, taps=taps)
-        return codec.taps_to_numpy(mx, taps)
 
 
 # ------------------------------------------------------------------------------------------
@@ -196,66 +165,41 @@ FP32_48KHZ = ToleranceTable(atol=3e-5, rtol=1e-5)
 BENCH_BANDWIDTH = 6.0  # kbps, a bandwidth both published models have (tiny models: their lowest)
 
 
-def bench_build_for(config: Mapping):
-    """Stages "encode" (audio -> codes) and "decode" (codes -> audio) at 6 kbps; the 16 kHz clip
-    is resampled to the model rate (and made stereo by STEREO_RULE for 2-channel models)."""
-    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
-        rate = int(config["sampling_rate"])
-        audio = resample(audio16k, rate)
-        if config["audio_channels"] == 2:
-            audio = stereo(audio, rate)
-        audio = audio.reshape(audio.shape[0], -1)  # (N, channels)
-        seconds = audio.shape[0] / rate
-        bws = config["target_bandwidths"]
-        bw = BENCH_BANDWIDTH if BENCH_BANDWIDTH in bws else bws[0]
-        if engine == "mlx":
-            import mlx.core as mx
-
-            model = codec.load_model("encodec", checkpoint(config), dtype)
-            x = mx.array(audio[None])
-            enc = model.encode(x, rate, bw)
-            mx.eval(enc.codes)
-
-            def decode():
-                mx.eval(model.decode(enc.codes, enc.scales, n_samples=enc.n_samples,
-                                     last_frame_pad_length=enc.last_frame_pad_length))
-            return [BenchStage("encode", lambda: mx.eval(model.encode(x, rate, bw).codes),
-                               seconds), BenchStage("decode", decode, seconds)]
-        if engine == "torch":
-            import torch
-
-            from reference.encodec import EncodecReference
-
-            model = EncodecReference(checkpoint(config)).model
-            x = torch.from_numpy(np.ascontiguousarray(audio.T[None]))
-            return codec.encode_decode_stages(
-                torch.no_grad()(lambda: model.encode(x, bandwidth=bw)),
-                torch.no_grad()(lambda enc: model.decode(
-                    enc.audio_codes, enc.audio_scales,
-                    last_frame_pad_length=enc.last_frame_pad_length)[0]),
-                seconds)
-        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
-    return build
+def bench_bandwidth(config: Mapping) -> float:
+    bws = config["target_bandwidths"]
+    return BENCH_BANDWIDTH if BENCH_BANDWIDTH in bws else bws[0]
 
 
-def _spec(name, description, config, cases, fp32: ToleranceTable = FP32) -> ModelSpec:
-    return ModelSpec(
-        name=name, description=description,
-        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}; codebooks "
-                 "re-drawn from the encoder's output statistics, seed "
-                 f"{WEIGHTS_SEED + 1}); transformers save_pretrained checkpoint"),
-        build_mlx=lambda dtype: MlxSide(config, dtype),
-        build_reference=lambda: ReferenceSide(config),
-        make_inputs=make_inputs_for(config),
-        taps=tap_names(config),
-        tolerances={"float32": fp32, "float16": FP16},
-        golden_cases=cases,
-        discrete=("quantizer.codes",) + (("audio_codes",) if config.get("chunk_length_s")
-                                         is not None else ()),
-        metrics=METRICS,
-        config={"encodec_config": dict(config), "weights_seed": WEIGHTS_SEED},
-        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config), audio_seconds=10.0),
-    )
+def bench_mlx(model, x, config: Mapping):
+    rate, bw = int(config["sampling_rate"]), bench_bandwidth(config)
+    enc = model.encode(x, rate, bw)
+    return (lambda: model.encode(x, rate, bw).codes,
+            lambda codes: model.decode(codes, enc.scales, n_samples=enc.n_samples,
+                                       last_frame_pad_length=enc.last_frame_pad_length))
+
+
+def bench_torch(model, x, config: Mapping):
+    return (lambda: model.encode(x, bandwidth=bench_bandwidth(config)),
+            lambda enc: model.decode(enc.audio_codes, enc.audio_scales,
+                                     last_frame_pad_length=enc.last_frame_pad_length)[0])
+
+
+def _discrete(config: Mapping) -> tuple[str, ...]:
+    chunked = config.get("chunk_length_s") is not None
+    return ("quantizer.codes",) + (("audio_codes",) if chunked else ())
+
+
+FAMILY = codec.CodecFamily(
+    package="encodec", adapter="EncodecReference", mlx_side=MlxSide, checkpoint=checkpoint,
+    taps=tap_names, discrete=_discrete, tolerances={"float32": FP32, "float16": FP16},
+    metrics=METRICS,
+    weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}; codebooks "
+             "re-drawn from the encoder's output statistics, seed "
+             f"{codec.WEIGHTS_SEED + 1}); transformers save_pretrained checkpoint"),
+    bench_mlx=bench_mlx, bench_torch=bench_torch, prepare=stereo_input, extras=inputs,
+    shared_check=False)
+ReferenceSide = FAMILY.reference_side
+bench_build_for = FAMILY.bench_build_for
 
 
 def _cases(bandwidths, seconds) -> tuple[GoldenCase, ...]:
@@ -266,17 +210,18 @@ def _cases(bandwidths, seconds) -> tuple[GoldenCase, ...]:
                  for bw in bandwidths)
 
 
-TEST_TINY = _spec("encodec-test-tiny",
-                  "tiny random EnCodec for CI (4 filters, ratios 4x2, 16 codes, 4 stages)",
-                  TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.2))
-CHUNKED_TEST_TINY = _spec(
+TEST_TINY = FAMILY.spec("encodec-test-tiny",
+                        "tiny random EnCodec for CI (4 filters, ratios 4x2, 16 codes, 4 stages)",
+                        TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.2))
+CHUNKED_TEST_TINY = FAMILY.spec(
     "encodec-chunked-test-tiny",
     "tiny random stereo EnCodec, chunked (240-sample chunks, stride 216), normalised, group norm",
     CHUNKED_TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.05))
-ENCODEC_48KHZ = _spec("encodec-48khz",
-                      "EnCodec 48 kHz (facebook/encodec_48khz configuration): stereo, 1-s chunks "
-                      "with 1 % overlap, per-chunk scale, non-causal, group norm",
-                      ENCODEC_48KHZ_CONFIG, _cases((3.0, 24.0), 1.5), fp32=FP32_48KHZ)
-ENCODEC_24KHZ = _spec("encodec-24khz",
-                      "EnCodec 24 kHz (facebook/encodec_24khz configuration), causal, 32 stages",
-                      ENCODEC_24KHZ_CONFIG, _cases((1.5, 24.0), 1.0))
+ENCODEC_48KHZ = FAMILY.spec("encodec-48khz",
+                            "EnCodec 48 kHz (facebook/encodec_48khz configuration): stereo, 1-s "
+                            "chunks with 1 % overlap, per-chunk scale, non-causal, group norm",
+                            ENCODEC_48KHZ_CONFIG, _cases((3.0, 24.0), 1.5),
+                            tolerances={"float32": FP32_48KHZ, "float16": FP16})
+ENCODEC_24KHZ = FAMILY.spec("encodec-24khz",
+                            "EnCodec 24 kHz (facebook/encodec_24khz configuration), causal, 32 "
+                            "stages", ENCODEC_24KHZ_CONFIG, _cases((1.5, 24.0), 1.0))

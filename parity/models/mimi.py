@@ -3,8 +3,9 @@
 Specs: `mimi-test-tiny` (tiny config for CI, sliding window 6) and `mimi` (the kyutai/mimi
 configuration, = transformers 5.24.0 `MimiConfig()` defaults), both with seeded random weights
 written by `reference.mimi.random_checkpoint` (transformers `save_pretrained`) and read by both
-sides: transformers `from_pretrained` and, for MLX, `weights.mimi.load` + `mlx_impl.mimi.convert`
-+ strict `load_weights`.
+sides: transformers `from_pretrained` and `mlx_impl.mimi.load`. Sides, inputs and benchmark:
+`codec.CodecFamily`; the reference hooks the names of `tap_names` (reference/mimi.py maps them to
+`MimiModel` paths).
 
 Inputs: a clip from tests/fixtures/speech/ resampled to 24 kHz (`scipy.signal.resample_poly`),
 cut to its first `seconds`, and `num_quantizers` (0-d int32). Taps (see reference/mimi.py):
@@ -24,7 +25,6 @@ Importing this module imports neither torch nor mlx: builders import them when c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
@@ -34,10 +34,8 @@ from parity.compare import compare_row
 from parity.metrics import at_least, at_most
 from parity.models import codec
 from parity.models.codec import ROUNDTRIP_DIFF_DB, SNR_MIN_DB
-from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
-                         Metric, ModelSpec, Override, ToleranceTable)
+from parity.spec import Check, CheckResult, GoldenCase, Metric, Override, ToleranceTable
 
-WEIGHTS_SEED = 0
 SAMPLE_RATE = 24000
 TIME_AXIS = 1  # audio taps are (B, N, channels)
 
@@ -86,13 +84,7 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             *[f"decoder.layers.{j}" for j in dec], "audio_values", "streaming.audio_values")
 
 
-def _random_checkpoint(config: dict) -> Path:
-    from reference.mimi import random_checkpoint
-
-    return random_checkpoint(config, WEIGHTS_SEED)
-
-
-checkpoint = codec.seeded_checkpoints(_random_checkpoint)
+checkpoint = codec.random_checkpoints("mimi")
 
 
 def resample(audio: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:
@@ -109,32 +101,22 @@ def num_quantizers(inputs) -> int:
     return int(np.asarray(inputs["num_quantizers"]).reshape(-1)[0])
 
 
-def make_inputs(case: GoldenCase) -> CaseInputs:
-    p = case.params
-    entries = {e["id"]: e for e in manifest(FIXTURES)}
-    entry = entries[p["clip"]]
-    audio = read_clip(entry, p.get("seconds"))
-    n_q = int(p["num_quantizers"])
-    meta = codec.clip_meta(entry, SAMPLE_RATE, p.get("seconds"), audio.shape[0])
-    meta["num_quantizers"] = n_q
-    return CaseInputs({"audio": audio, "num_quantizers": np.asarray(n_q, dtype=np.int32)}, meta)
+def num_quantizers_input(config: Mapping, audio: np.ndarray, params: Mapping) -> tuple[dict, dict]:
+    n_q = int(params["num_quantizers"])
+    return {"num_quantizers": np.asarray(n_q, dtype=np.int32)}, {"num_quantizers": n_q}
 
 
 # ------------------------------------------------------------------------------------------
 # sides
 
 
-class ReferenceSide(codec.ReferenceSide):
-    def __init__(self, config: Mapping):
-        from reference.mimi import MimiReference
+class _ReferenceSide(codec.ReferenceSide):
+    def __init__(self, adapter, config: Mapping, taps, layout):
+        super().__init__(adapter, config, tuple(t for t in taps if t != "streaming.audio_values"),
+                         layout)
 
-        super().__init__(MimiReference(checkpoint(config)), config)
-
-    def input_values(self, audio: np.ndarray) -> np.ndarray:
-        return audio[None, :, None]  # (1, N, 1)
-
-    def __call__(self, inputs):
-        taps = super().__call__(inputs)
+    def __call__(self, inputs, **kwargs):
+        taps = super().__call__(inputs, **kwargs)
         # upstream has no streaming SEANet decoder: our streaming decode is held to its one-shot
         taps["streaming.audio_values"] = taps["audio_values"]
         return taps
@@ -156,16 +138,13 @@ def stream_decode(model, codes, frames_per_step: int = 1):
 class MlxSide(codec.MlxSide):
     package = "mimi"
     checkpoint = staticmethod(checkpoint)
+    layout = staticmethod(codec.channels_last_batch)  # (1, N, 1)
 
-    def __call__(self, inputs):
-        mx = self._mx
-        audio = mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None, :, None]
-        taps: dict = {"input_values": audio}
-        self.model(audio, SAMPLE_RATE, num_quantizers(inputs), taps=taps)
-        mx.eval(list(taps.values()))
-        taps["streaming.audio_values"] = stream_decode(self.model, taps["audio_codes"])[
-            :, : audio.shape[1]]
-        return codec.taps_to_numpy(mx, taps)
+    def run(self, x, inputs, taps) -> None:
+        self.model(x, SAMPLE_RATE, num_quantizers(inputs), taps=taps)
+        self._mx.eval(list(taps.values()))
+        taps("streaming.audio_values",
+             stream_decode(self.model, taps["audio_codes"])[:, : x.shape[1]])
 
 
 # ------------------------------------------------------------------------------------------
@@ -291,64 +270,35 @@ def roundtrip_check_for(config: Mapping, num_quantizers: tuple[int, ...]):
 # benchmark
 
 
-def bench_build_for(config: Mapping, num_quantizers: int = 8):
-    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
-        audio = resample(np.asarray(audio16k, dtype=np.float32), 16000)
-        seconds = audio.shape[0] / SAMPLE_RATE
-        if engine == "mlx":
-            import mlx.core as mx
-
-            model = codec.load_model("mimi", checkpoint(config), dtype)
-            x = mx.array(audio)[None, :, None]
-            return codec.encode_decode_stages(lambda: model.encode(x, SAMPLE_RATE, num_quantizers),
-                                              model.decode, seconds, finish=mx.eval)
-        if engine == "torch":
-            import torch
-
-            from reference.mimi import MimiReference
-
-            model = MimiReference(checkpoint(config)).model
-            x = torch.from_numpy(audio)[None, None]
-            return codec.encode_decode_stages(
-                torch.no_grad()(lambda: model.encode(x, num_quantizers=num_quantizers).audio_codes),
-                torch.no_grad()(lambda codes: model.decode(codes).audio_values), seconds)
-        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
-    return build
+def bench_num_quantizers(config: Mapping) -> int:
+    return min(8, config["num_quantizers"])  # 8 codebooks (1.1 kbps), fewer on tiny models
 
 
-# ------------------------------------------------------------------------------------------
-# specs
+FAMILY = codec.CodecFamily(
+    package="mimi", adapter="MimiReference", mlx_side=MlxSide, checkpoint=checkpoint,
+    reference_class=_ReferenceSide, taps=tap_names, discrete=lambda config: ("audio_codes",),
+    tolerances={"float32": FP32, "float16": FP16}, metrics=METRICS,
+    weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}; codebooks "
+             "drawn from the encoder's residual statistics, seed "
+             f"{codec.WEIGHTS_SEED + 1}); transformers save_pretrained checkpoint"),
+    bench_mlx=lambda model, x, config: (
+        lambda: model.encode(x, SAMPLE_RATE, bench_num_quantizers(config)), model.decode),
+    bench_torch=lambda model, x, config: (
+        lambda: model.encode(x, num_quantizers=bench_num_quantizers(config)).audio_codes,
+        lambda codes: model.decode(codes).audio_values),
+    extras=num_quantizers_input, shared_check=False)
+ReferenceSide = FAMILY.reference_side
+bench_build_for = FAMILY.bench_build_for
+make_inputs = FAMILY.make_inputs_for(MIMI_CONFIG)  # both configs: 24 kHz mono
 
-
-def _spec(name, description, config, cases, checks=()) -> ModelSpec:
-    return ModelSpec(
-        name=name, description=description,
-        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}; codebooks "
-                 "drawn from the encoder's residual statistics, seed "
-                 f"{WEIGHTS_SEED + 1}); transformers save_pretrained checkpoint"),
-        build_mlx=lambda dtype: MlxSide(config, dtype),
-        build_reference=lambda: ReferenceSide(config),
-        make_inputs=make_inputs,
-        taps=tap_names(config),
-        tolerances={"float32": FP32, "float16": FP16},
-        golden_cases=cases,
-        discrete=("audio_codes",),
-        metrics=METRICS,
-        checks=checks,
-        config={"mimi_config": dict(config), "weights_seed": WEIGHTS_SEED},
-        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
-                        audio_seconds=10.0),
-    )
-
-
-TEST_TINY = _spec(
+TEST_TINY = FAMILY.spec(
     "mimi-test-tiny", "tiny random Mimi for CI (4 filters, ratios 4x2, 16 codes, 4 codebooks, "
     "2+2 layers, window 6)", TEST_TINY_CONFIG,
     (GoldenCase("fox-nq4", "espeak fox clip at 24 kHz, first 0.1 s, 4 codebooks",
                 {"clip": "espeak_en_fox", "seconds": 0.1, "num_quantizers": 4}),
      GoldenCase("weather-nq2", "espeak weather clip at 24 kHz, first 0.1 s, 2 codebooks",
                 {"clip": "espeak_en_weather", "seconds": 0.1, "num_quantizers": 2})))
-MIMI = _spec(
+MIMI = FAMILY.spec(
     "mimi", "Mimi (kyutai/mimi configuration): 24 kHz, 12.5 Hz, split RVQ 1 + 31 codebooks",
     MIMI_CONFIG,
     # one short golden case (the goldens stay ~3 MB); 8 codebooks and whole clips: the check

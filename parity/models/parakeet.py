@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.sides import AdapterSide, LoadedMlxSide
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, ParityError,
                          ToleranceTable)
 from parity.clips import SAMPLE_RATE, audio_inputs
@@ -89,34 +90,23 @@ def checkpoint(config: Mapping, seed: int = WEIGHTS_SEED) -> Path:
     return build_checkpoint(dict(config), seed, vocab(config))
 
 
-class ReferenceSide:
+class ReferenceSide(AdapterSide):
     def __init__(self, config: Mapping, seed: int = WEIGHTS_SEED):
         from reference.parakeet import ParakeetReference
 
-        self.ref = ParakeetReference(checkpoint(config, seed))
-        self.config = dict(config)
-        self.versions = self.ref.versions
-
-    def __call__(self, inputs):
-        return self.ref(inputs)
+        super().__init__(ParakeetReference(checkpoint(config, seed)), config, tap_names(config))
 
 
-class MlxSide:
+class MlxSide(LoadedMlxSide):
+    package = "parakeet"
+
     def __init__(self, config: Mapping, dtype: str, seed: int = WEIGHTS_SEED):
-        import mlx.core as mx
-
-        from mlx_impl.parakeet.load import load
-
-        self._mx = mx
-        self.model, _ = load(checkpoint(config, seed),
-                             {"float32": mx.float32, "float16": mx.float16}[dtype])
-        self.dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
+        super().__init__(checkpoint(config, seed), config, dtype)
 
     def __call__(self, inputs):
         from mlx_impl.parakeet.decode import ctc_greedy, transducer_greedy
         from mlx_impl.parakeet.features import log_mel
+        from mlx_impl.taps import Taps
 
         mx = self._mx
         cfg = self.model.config
@@ -124,7 +114,7 @@ class MlxSide:
                                  cfg.encoder_config.num_mel_bins)
         x = mx.array(feats[None]).astype(self.dtype)
         lengths = mx.array([n_valid], dtype=mx.int32)
-        taps: dict = {}
+        taps = Taps()
         if cfg.model_type == "parakeet_ctc":
             _, valid = self.model(x, lengths, taps=taps)
         else:

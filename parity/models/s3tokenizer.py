@@ -23,7 +23,6 @@ Importing this module imports neither torch nor mlx.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
@@ -32,7 +31,6 @@ from parity.models import codec
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
                          Metric, ModelSpec, ToleranceTable)
 
-WEIGHTS_SEED = 0
 LONG_MIN_S = 35.0  # the tokens check's concatenation: > 30 s takes upstream's window path
 
 V1_CONFIG = dict(name="speech_tokenizer_v1", n_mels=128, n_audio_ctx=1500, n_audio_state=1280,
@@ -51,13 +49,7 @@ def tap_names(config: Mapping) -> tuple[str, ...]:
             "quantizer.codes")
 
 
-def _random_checkpoint(config: dict) -> Path:
-    from reference.s3tokenizer import random_checkpoint
-
-    return random_checkpoint(config, WEIGHTS_SEED)
-
-
-checkpoint = codec.seeded_checkpoints(_random_checkpoint)
+checkpoint = codec.random_checkpoints("s3tokenizer")
 
 
 def make_inputs(case: GoldenCase) -> CaseInputs:
@@ -78,10 +70,10 @@ class ReferenceSide(codec.ReferenceSide):
     def __init__(self, config: Mapping):
         from reference.s3tokenizer import S3Reference
 
-        super().__init__(S3Reference(checkpoint(config)), config)
+        super().__init__(S3Reference(checkpoint(config)), config, tap_names(config))
 
     def __call__(self, inputs):
-        return self._ref(inputs)  # the taps start at `mel`: no input_values
+        return self._ref(inputs, taps=self.taps)  # the taps start at `mel`: no input_values
 
     def tokenize(self, audio: np.ndarray) -> np.ndarray:
         return self._ref.tokenize(audio)
@@ -92,10 +84,12 @@ class MlxSide(codec.MlxSide):
     checkpoint = staticmethod(checkpoint)
 
     def __call__(self, inputs):
-        mx = self._mx
-        taps: dict = {}
-        self.model.tokenize(mx.array(np.asarray(inputs["audio"], dtype=np.float32)), taps=taps)
-        return codec.taps_to_numpy(mx, taps)
+        from mlx_impl.taps import Taps
+
+        taps = Taps()
+        self.model.tokenize(self._mx.array(np.asarray(inputs["audio"], dtype=np.float32)),
+                            taps=taps)
+        return codec.taps_to_numpy(self._mx, taps)
 
     def tokenize(self, audio: np.ndarray) -> np.ndarray:
         return np.array(self.model.tokenize(self._mx.array(audio))).astype(np.int64)
@@ -225,10 +219,10 @@ def _cases(seconds: float, clips=("espeak_en_fox", "espeak_en_weather")) -> tupl
 
 def _spec(name, description, config, cases, checks=True, shared=None) -> ModelSpec:
     init = ("; v1 codebook re-drawn from the encoder's normalised outputs on noise, seed "
-            f"{WEIGHTS_SEED + 1}" if "v2" not in config["name"] else "")
+            f"{codec.WEIGHTS_SEED + 1}" if "v2" not in config["name"] else "")
     return ModelSpec(
         name=name, description=description,
-        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}{init}); "
+        weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}{init}); "
                  "torch.save state dict loaded by the package's init_from_pt"),
         build_mlx=lambda dtype: MlxSide(config, dtype),
         build_reference=lambda: ReferenceSide(config),
@@ -239,7 +233,7 @@ def _spec(name, description, config, cases, checks=True, shared=None) -> ModelSp
         discrete=("quantizer.codes",),
         metrics=METRICS,
         checks=(tokens_check_for(config, shared),) if checks else (),
-        config={"s3tokenizer_config": dict(config), "weights_seed": WEIGHTS_SEED},
+        config={"s3tokenizer_config": dict(config), "weights_seed": codec.WEIGHTS_SEED},
         bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
                         audio_seconds=10.0),
     )

@@ -4,9 +4,8 @@ Specs: `snac-test-tiny` (tiny config for CI that turns everything on: local wind
 in encoder and decoder, noise blocks, depthwise convs, strides [4, 2, 1]) and `snac-24khz` (the
 hubertsiuzdak/snac_24khz configuration: no attention, noise, depthwise), both with seeded
 random weights written by `reference.snac.random_checkpoint` (config.json + pytorch_model.bin
-as the hub repos) and read by both sides: `SNAC.from_config` + `load_state_dict` and, for MLX,
-`weights.snac.load` (torch zip read without torch) + `mlx_impl.snac.convert` + strict
-`load_weights`.
+as the hub repos) and read by both sides: `SNAC.from_config` + `load_state_dict` and
+`mlx_impl.snac.load`. Sides, inputs, metrics, check and benchmark: `codec.CodecFamily`.
 
 Inputs: a fixture clip (16 kHz) resampled to the model rate, cut to its first `seconds`, and
 the decoder's noise: `noise.{k}` (1, T_k, 1) float32, standard normal from
@@ -25,16 +24,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from parity.models import codec
-from parity.models.codec import SHARED_CLIP, fixture_clip, resample, roundtrip_check
-from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, Override,
-                         ToleranceTable)
-
-WEIGHTS_SEED = 0
+from parity.spec import GoldenCase, Override, ToleranceTable
 NOISE_SEED = 1234
 
 TEST_TINY_CONFIG = dict(
@@ -104,78 +98,37 @@ def code_taps(config: Mapping) -> tuple[str, ...]:
     return tuple(f"quantizer.codes.{q}" for q in range(len(config["vq_strides"])))
 
 
-def _random_checkpoint(config: dict) -> Path:
-    from reference.snac import random_checkpoint
-
-    return random_checkpoint(config, WEIGHTS_SEED)
+checkpoint = codec.random_checkpoints("snac")
 
 
-checkpoint = codec.seeded_checkpoints(_random_checkpoint)
+def noise_inputs(config: Mapping, audio: np.ndarray, params: Mapping) -> tuple[dict, dict]:
+    noise = noise_arrays(config, audio.shape[0])
+    return noise, {"noise": f"numpy default_rng({NOISE_SEED}).standard_normal, shapes "
+                            f"{[list(v.shape) for v in noise.values()]}"}
 
 
-def make_inputs_for(config: Mapping):
-    def make_inputs(case: GoldenCase) -> CaseInputs:
-        p = case.params
-        entry, audio = fixture_clip(p["clip"], config["sampling_rate"], p.get("seconds"))
-        noise = noise_arrays(config, audio.shape[0])
-        meta = codec.clip_meta(entry, config["sampling_rate"], p.get("seconds"), audio.shape[0])
-        meta["noise"] = (f"numpy default_rng({NOISE_SEED}).standard_normal, shapes "
-                         f"{[list(v.shape) for v in noise.values()]}")
-        return CaseInputs({"audio": audio, **noise}, meta)
-    return make_inputs
+def bench_mlx(model, x, config: Mapping):
+    """Encode; decode drawing its noise from a fixed key (the torch side draws its own)."""
+    import mlx.core as mx
 
-
-def shared_inputs_for(config: Mapping):
-    def make(audio16k: np.ndarray) -> dict:
-        audio = resample(audio16k, config["sampling_rate"])
-        return {"audio": audio, **noise_arrays(config, audio.shape[0])}
-    return make
-
-
-# ------------------------------------------------------------------------------------------
-# sides
-
-
-class ReferenceSide(codec.ReferenceSide):
-    def __init__(self, config: Mapping):
-        from reference.snac import SnacReference
-
-        super().__init__(SnacReference(checkpoint(config)), config)
+    key = mx.random.key(0)
+    return (lambda: model.encode(x, config["sampling_rate"]),
+            lambda codes: model.decode(codes, key=key))
 
 
 class MlxSide(codec.MlxSide):
     package = "snac"
     checkpoint = staticmethod(checkpoint)
 
-    def __call__(self, inputs, layer_taps: bool = True):
-        mx = self._mx
-        audio = mx.array(np.asarray(inputs["audio"], dtype=np.float32))[None]
-        names = sorted((k for k in inputs if k.startswith("noise.")),
-                       key=lambda k: int(k.split(".")[1]))
-        noise = [mx.array(np.asarray(inputs[k], np.float32)) for k in names]
-
-        def run(taps):
-            taps["input_values"] = audio
-            self.model(audio, self.config["sampling_rate"], noise=noise, taps=taps)
-        return codec.mlx_taps(mx, run, layer_taps)
-
-
-# ------------------------------------------------------------------------------------------
-# metrics
+    def run(self, x, inputs, taps) -> None:
+        noise = [self._mx.array(np.asarray(inputs[f"noise.{k}"], np.float32))
+                 for k in range(sum(k.startswith("noise.") for k in inputs))]
+        self.model(x, self.config["sampling_rate"], noise=noise, taps=taps)
 
 
 def _codes(taps) -> np.ndarray:
     return np.concatenate([np.asarray(taps[k]).ravel() for k in sorted(taps)
                            if k.startswith("quantizer.codes.")])
-
-
-def _codes_equal(ref, got) -> float:
-    return float(np.mean(_codes(ref) == _codes(got)))
-
-
-# the decoded audio is cut to the input length: round-trip SNR over the whole input
-METRICS = codec.codec_metrics(_codes_equal, "fraction of codes (all stages) equal between MLX "
-                              "and reference")
 
 
 # fp32 on CPU (OpenBLAS) vs torch. The noise blocks grow the decoder's activations (up to ~15
@@ -190,63 +143,19 @@ FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
 FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)  # DAC's
 
 
-# ------------------------------------------------------------------------------------------
-# benchmark
-
-
-def bench_build_for(config: Mapping):
-    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
-        sr = config["sampling_rate"]
-        audio = resample(audio16k, sr)
-        seconds = audio.shape[0] / sr
-        if engine == "mlx":
-            import mlx.core as mx
-
-            model = codec.load_model("snac", checkpoint(config), dtype)
-            x = mx.array(audio)[None]
-            key = mx.random.key(0)
-            return codec.encode_decode_stages(lambda: model.encode(x, sr),
-                                              lambda codes: model.decode(codes, key=key),
-                                              seconds, finish=mx.eval)
-        if engine == "torch":
-            import torch
-
-            from reference.snac import SnacReference
-
-            model = SnacReference(checkpoint(config)).model
-            x = torch.from_numpy(audio)[None, None]
-            return codec.encode_decode_stages(torch.no_grad()(lambda: model.encode(x)),
-                                              torch.no_grad()(model.decode), seconds)
-        raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
-    return build
-
-
-# ------------------------------------------------------------------------------------------
-# specs
-
-
-def _spec(name, description, config, cases) -> ModelSpec:
-    return ModelSpec(
-        name=name, description=description,
-        weights=(f"seeded random weights, not trained (torch seed {WEIGHTS_SEED}, re-drawn with "
-                 f"seed {WEIGHTS_SEED + 1}, see reference/snac.py); config.json + "
-                 "pytorch_model.bin as the hub repos"),
-        build_mlx=lambda dtype: MlxSide(config, dtype),
-        build_reference=lambda: ReferenceSide(config),
-        make_inputs=make_inputs_for(config),
-        taps=tap_names(config),
-        tolerances={"float32": FP32, "float16": FP16},
-        golden_cases=cases,
-        discrete=code_taps(config),
-        metrics=METRICS,
-        checks=(roundtrip_check("shared-speech", SHARED_CLIP, shared_inputs_for(config),
-                                lambda: ReferenceSide(config),
-                                lambda dtype: MlxSide(config, dtype), code_taps(config)),),
-        config={"snac_config": dict(config), "weights_seed": WEIGHTS_SEED,
-                "noise_seed": NOISE_SEED},
-        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
-                        audio_seconds=10.0),
-    )
+FAMILY = codec.CodecFamily(
+    package="snac", adapter="SnacReference", mlx_side=MlxSide, checkpoint=checkpoint,
+    taps=tap_names, discrete=code_taps, tolerances={"float32": FP32, "float16": FP16},
+    # the decoded audio is cut to the input length: round-trip SNR over the whole input
+    metrics=codec.codec_metrics(lambda ref, got: float(np.mean(_codes(ref) == _codes(got))),
+                                "fraction of codes (all stages) equal between MLX and reference"),
+    weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}, re-drawn "
+             f"with seed {codec.WEIGHTS_SEED + 1}, see reference/snac.py); config.json + "
+             "pytorch_model.bin as the hub repos"),
+    bench_mlx=bench_mlx,
+    bench_torch=lambda model, x, config: (lambda: model.encode(x), model.decode),
+    extras=noise_inputs)
+ReferenceSide = FAMILY.reference_side
 
 
 def _cases(seconds: float) -> tuple[GoldenCase, ...]:
@@ -255,7 +164,9 @@ def _cases(seconds: float) -> tuple[GoldenCase, ...]:
                  for clip in ("espeak_en_fox", "espeak_en_weather"))
 
 
-TEST_TINY = _spec("snac-test-tiny", "tiny random SNAC for CI (local attention window 4, noise, "
-                  "depthwise, strides [4, 2, 1])", TEST_TINY_CONFIG, _cases(0.1))
-SNAC_24KHZ = _spec("snac-24khz", "SNAC 24 kHz (hubertsiuzdak/snac_24khz configuration), 3 "
-                   "stages at 12, 23, 47 Hz", SNAC_24KHZ_CONFIG, _cases(1.5))
+TEST_TINY = FAMILY.spec("snac-test-tiny", "tiny random SNAC for CI (local attention window 4, "
+                        "noise, depthwise, strides [4, 2, 1])", TEST_TINY_CONFIG, _cases(0.1),
+                        noise_seed=NOISE_SEED)
+SNAC_24KHZ = FAMILY.spec("snac-24khz", "SNAC 24 kHz (hubertsiuzdak/snac_24khz configuration), 3 "
+                         "stages at 12, 23, 47 Hz", SNAC_24KHZ_CONFIG, _cases(1.5),
+                         noise_seed=NOISE_SEED)

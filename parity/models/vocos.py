@@ -142,6 +142,9 @@ class ReferenceSide:
         from reference.vocos import VocosReference
 
         self.config = dict(config)
+        # the adapter hooks the module paths among the taps this side does not record itself
+        self.taps = tuple(t for t in tap_names(config)
+                          if t not in ("input_values", "codes", "audio_e2e"))
         self._ref = VocosReference(checkpoint(config))
         self.versions = dict(self._ref.versions)
         self._bandwidths = None
@@ -164,14 +167,15 @@ class ReferenceSide:
         audio = np.asarray(inputs["audio"], dtype=np.float32)
         taps = {"input_values": audio[None]}
         if self._bandwidths is None:
-            taps.update(self._ref({"mel": inputs["mel"]}))
+            taps.update(self._ref({"mel": inputs["mel"]}, taps=self.taps))
             taps["features"] = self._ref.features(audio)  # its own front end, compared alone
             taps["audio_e2e"] = taps["audio"]  # the reference vocodes its own mel
         else:
             bw = float(np.asarray(inputs["bandwidth"]).reshape(-1)[0])
             taps["codes"] = self.codes(audio, bw)
             taps.update(self._ref({"codes": taps["codes"],
-                                   "bandwidth_id": np.asarray(self._bandwidths.index(bw))}))
+                                   "bandwidth_id": np.asarray(self._bandwidths.index(bw))},
+                                  taps=self.taps))
         return taps
 
 
@@ -189,18 +193,20 @@ class MlxSide(codec.MlxSide):
         self.encodec = None if is_mel(config) else mlx_encodec()
 
     def __call__(self, inputs):
-        mx = self._mx
+        from mlx_impl.taps import Taps
+
+        mx, taps = self._mx, Taps()
         audio = np.asarray(inputs["audio"], dtype=np.float32)
-        taps: dict = {"input_values": mx.array(audio[None])}
+        taps("input_values", mx.array(audio[None]))
         if self.encodec is None:
-            taps["audio_e2e"] = self.model(mx.array(audio[None]), taps={})
+            taps("audio_e2e", self.model(mx.array(audio[None])))
             self.model.features(mx.array(audio[None]), taps=taps)
             self.model.decode(mx.array(np.asarray(inputs["mel"], np.float32)[None]), taps=taps)
         else:
             bw = float(np.asarray(inputs["bandwidth"]).reshape(-1)[0])
             enc = self.encodec.encode(mx.array(audio)[None, :, None], SAMPLE_RATE, bw)
             codes = enc.codes[0].transpose(1, 0, 2)  # (K, B, F)
-            taps["codes"] = codes
+            taps("codes", codes)
             self.model.decode_codes(codes, self.model.bandwidth_id(bw), taps=taps)
         return codec.taps_to_numpy(mx, taps)
 

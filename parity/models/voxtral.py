@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from parity.clips import SHARED_SPEECH, audio_inputs
+from parity.sides import AdapterSide, LoadedMlxSide
 from parity.spec import (
     BenchSpec,
     BenchStage,
@@ -111,44 +112,37 @@ def _argmax(logits: np.ndarray) -> np.ndarray:
     return np.argmax(logits, axis=-1).astype(np.int64)
 
 
-class ReferenceSide:
+class ReferenceSide(AdapterSide):
     def __init__(self, config: Mapping, max_new_tokens: int, seed: int = WEIGHTS_SEED):
         from reference.voxtral import VoxtralReference
 
-        self.ref = VoxtralReference(checkpoint(config, seed))
+        super().__init__(VoxtralReference(checkpoint(config, seed)), config, tap_names(config))
         self.max_new_tokens = max_new_tokens
-        self.config = dict(config)
-        self.versions = self.ref.versions
 
     def __call__(self, inputs):
-        taps = self.ref(inputs, self.max_new_tokens)
+        taps = super().__call__(inputs, self.max_new_tokens)
         generated = taps.pop("generated")
         taps["logits.argmax"] = _argmax(taps["logits"])
         taps["generated"] = generated
         return taps
 
 
-class MlxSide:
+class MlxSide(LoadedMlxSide):
+    package = "voxtral"
+
     def __init__(self, config: Mapping, dtype: str, max_new_tokens: int,
                  seed: int = WEIGHTS_SEED):
-        import mlx.core as mx
-
-        from mlx_impl.voxtral.load import load
-
-        self._mx = mx
-        self.model, _ = load(checkpoint(config, seed),
-                             {"float32": mx.float32, "float16": mx.float16}[dtype])
+        super().__init__(checkpoint(config, seed), config, dtype)
         self.max_new_tokens = max_new_tokens
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
 
     def __call__(self, inputs):
+        from mlx_impl.taps import Taps
         from mlx_impl.voxtral.features import log_mel_chunks
 
-        mx, model = self._mx, self.model
+        mx, model, taps = self._mx, self.model, Taps()
         prompt, teacher = np.asarray(inputs["prompt"]), np.asarray(inputs["teacher"])
-        mel = log_mel_chunks(np.asarray(inputs["audio"], np.float32), model.config.audio)
-        taps: dict = {"mel": mel}
+        mel = taps("mel", log_mel_chunks(np.asarray(inputs["audio"], np.float32),
+                                         model.config.audio))
         audio = model.encode_audio(mel, taps)
         x = model.embed_prompt(np.concatenate([prompt, teacher], axis=1), audio)
         model(x, model.new_cache(), taps, keep=2 + teacher.shape[1])

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.models import codec
+from parity.sides import AdapterSide, LoadedMlxSide
 from parity.spec import (BenchSpec, BenchStage, GoldenCase, Metric, ModelSpec, ParityError,
                          ToleranceTable)
 from parity.clips import read_clip  # noqa: F401  (tests read clips through the spec module)
@@ -78,41 +80,33 @@ def _argmax(logits: np.ndarray) -> np.ndarray:
     return np.argmax(logits, axis=-1).astype(np.int64)  # (B, T) greedy CTC path
 
 
-class ReferenceSide:
+class ReferenceSide(AdapterSide):
     def __init__(self, config: Mapping, seed: int = WEIGHTS_SEED):
         from reference.wav2vec2 import Wav2Vec2Reference
 
-        self.ref = Wav2Vec2Reference(checkpoint(config, seed))
-        self.config = dict(config)
-        self.versions = self.ref.versions
+        super().__init__(Wav2Vec2Reference(checkpoint(config, seed)), config, tap_names(config))
 
     def __call__(self, inputs):
-        taps = self.ref(inputs)
+        taps = super().__call__(inputs)
         taps["logits.argmax"] = _argmax(taps["logits"])
         return taps
 
 
-class MlxSide:
+class MlxSide(LoadedMlxSide):
+    package = "wav2vec2"
+
     def __init__(self, config: Mapping, dtype: str, seed: int = WEIGHTS_SEED):
-        import mlx.core as mx
-
-        from mlx_impl.wav2vec2.load import load
-
-        self._mx = mx
-        self.model, _ = load(checkpoint(config, seed),
-                             {"float32": mx.float32, "float16": mx.float16}[dtype])
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
+        super().__init__(checkpoint(config, seed), config, dtype)
 
     def __call__(self, inputs):
+        from mlx_impl.taps import Taps
         from mlx_impl.wav2vec2.features import normalize
 
-        mx = self._mx
-        iv = normalize(np.asarray(inputs["audio"], dtype=np.float32))[None]
-        taps: dict = {"input_values": mx.array(iv)}
-        self.model(taps["input_values"], taps=taps)
-        mx.eval(list(taps.values()))
-        out = {k: np.array(v.astype(mx.float32)) for k, v in taps.items()}
+        mx, taps = self._mx, Taps()
+        iv = taps("input_values",
+                  mx.array(normalize(np.asarray(inputs["audio"], dtype=np.float32))[None]))
+        self.model(iv, taps=taps)
+        out = codec.taps_to_numpy(mx, taps)
         if "logits" not in out:
             raise ParityError(f"the MLX model recorded no 'logits' tap; it recorded {list(out)}")
         out["logits.argmax"] = _argmax(out["logits"])
