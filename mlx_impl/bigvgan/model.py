@@ -85,6 +85,8 @@ class BigVGAN(nn.Module):
         self.conv_post = Conv1d(ch, 1, 7, padding=3, bias=cfg.use_bias_at_final)
         self._mel = BigVGANMel(cfg.sampling_rate, cfg.n_fft, cfg.hop_size, cfg.win_size,
                                cfg.num_mels, cfg.fmin, cfg.fmax)
+        # mlx_impl.codec.Vocoder
+        self.sample_rate, self.hop_length = cfg.sampling_rate, cfg.hop_size
 
     def mel(self, audio: mx.array) -> mx.array:
         """BigVGAN's log-mel of audio (B, N) at cfg.sampling_rate -> (B, frames, num_mels)."""
@@ -129,14 +131,6 @@ class BigVGAN(nn.Module):
         return audio
 
     # -- mlx_impl.codec.Vocoder ---------------------------------------------------------------
-
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.sampling_rate
-
-    @property
-    def hop_length(self) -> int:
-        return self.cfg.hop_size
 
     def vocode(self, features: mx.array) -> mx.array:
         """Log-mel (B, frames, num_mels), as `mel(audio)` computes it -> audio (B, N)."""

@@ -159,6 +159,9 @@ class DacModel(nn.Module):
                                               cfg.codebook_dim, (1,) * cfg.n_codebooks,
                                               distance="transformers-dac")
         self.decoder = Decoder(cfg)
+        # mlx_impl.codec.Codec
+        self.sample_rate, self.frame_rate = cfg.sampling_rate, cfg.sampling_rate / cfg.hop_length
+        self.n_codebooks, self.codebook_size = cfg.n_codebooks, cfg.codebook_size
 
     def _check_audio(self, audio, sample_rate: int) -> mx.array:
         return codec_audio(audio, sample_rate, self.cfg.sampling_rate, self.dtype,
@@ -195,22 +198,6 @@ class DacModel(nn.Module):
         return self.decoder(quantized, taps=taps)[:, :, 0]
 
     # -- mlx_impl.codec.Codec ----------------------------------------------------------------
-
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.sampling_rate
-
-    @property
-    def frame_rate(self) -> float:
-        return self.cfg.sampling_rate / self.cfg.hop_length
-
-    @property
-    def n_codebooks(self) -> int:
-        return self.cfg.n_codebooks
-
-    @property
-    def codebook_size(self) -> int:
-        return self.cfg.codebook_size
 
     def encode_audio(self, audio: mx.array) -> mx.array:
         """(B, N) audio at `sample_rate` -> codes (B, n_codebooks, frames) int32."""

@@ -69,6 +69,12 @@ class EncodecModel(nn.Module):
         self.quantizer = ResidualVectorQuantizer(cfg.num_quantizers, cfg.codebook_size,
                                                  cfg.codebook_dim, cfg.frame_rate)
 
+        # mlx_impl.codec.Codec
+        self.sample_rate, self.frame_rate = cfg.sampling_rate, cfg.sampling_rate / cfg.hop_length
+        # n_codebooks at the highest bandwidth
+        self.n_codebooks = self.num_quantizers_for_bandwidth(max(cfg.target_bandwidths))
+        self.codebook_size = cfg.codebook_size
+
     # -- checks ------------------------------------------------------------------------------
 
     def _check_audio(self, audio, sample_rate: int) -> mx.array:
@@ -159,22 +165,6 @@ class EncodecModel(nn.Module):
         return audio
 
     # -- mlx_impl.codec.Codec (single-chunk, unnormalised models: encodec 24 kHz) -------------
-
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.sampling_rate
-
-    @property
-    def frame_rate(self) -> float:
-        return self.cfg.sampling_rate / self.cfg.hop_length
-
-    @property
-    def n_codebooks(self) -> int:  # at the highest bandwidth
-        return self.num_quantizers_for_bandwidth(max(self.cfg.target_bandwidths))
-
-    @property
-    def codebook_size(self) -> int:
-        return self.cfg.codebook_size
 
     def encode_audio(self, audio: mx.array, bandwidth: float | None = None) -> mx.array:
         """(B, N) mono audio at `sample_rate` -> codes (B, n_q, frames) int32 at `bandwidth`

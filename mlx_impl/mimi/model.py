@@ -134,6 +134,10 @@ class MimiModel(nn.Module):
         self.decoder_transformer = Transformer(topts, cfg.num_hidden_layers)
         self.decoder = SEANetDecoder(opts)
 
+        # mlx_impl.codec.Codec
+        self.sample_rate, self.frame_rate = cfg.sampling_rate, cfg.frame_rate
+        self.n_codebooks, self.codebook_size = cfg.num_quantizers, cfg.codebook_size
+
     # -- checks ------------------------------------------------------------------------------
 
     def _check_audio(self, audio, sample_rate: int) -> mx.array:
@@ -185,22 +189,6 @@ class MimiModel(nn.Module):
         return audio if n_samples is None else audio[:, :n_samples]
 
     # -- mlx_impl.codec.Codec ----------------------------------------------------------------
-
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.sampling_rate
-
-    @property
-    def frame_rate(self) -> float:
-        return self.cfg.frame_rate
-
-    @property
-    def n_codebooks(self) -> int:
-        return self.cfg.num_quantizers
-
-    @property
-    def codebook_size(self) -> int:
-        return self.cfg.codebook_size
 
     def encode_audio(self, audio: mx.array) -> mx.array:
         """(B, N) mono audio at `sample_rate` -> codes (B, num_quantizers, frames) int32."""

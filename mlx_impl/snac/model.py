@@ -203,6 +203,10 @@ class SnacModel(nn.Module):
                                               cfg.vq_strides, distance="descript")
         self.decoder = Decoder(cfg)
 
+        # mlx_impl.codec.Codec
+        self.sample_rate, self.frame_rate = cfg.sampling_rate, cfg.sampling_rate / cfg.hop_length
+        self.n_codebooks, self.codebook_size = self.quantizer.n_codebooks, cfg.codebook_size
+
     # -- checks ------------------------------------------------------------------------------
 
     def _check_audio(self, audio, sample_rate: int) -> mx.array:
@@ -261,22 +265,6 @@ class SnacModel(nn.Module):
 
     # -- mlx_impl.codec.Codec: codes are a list, one (B, frames_q) int32 array per stage,
     # coarsest first (stage q runs at frame_rate / vq_strides[q]) --------------------------
-
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.sampling_rate
-
-    @property
-    def frame_rate(self) -> float:
-        return self.cfg.sampling_rate / self.cfg.hop_length  # the finest stage (stride 1)
-
-    @property
-    def n_codebooks(self) -> int:
-        return self.quantizer.n_codebooks
-
-    @property
-    def codebook_size(self) -> int:
-        return self.cfg.codebook_size
 
     def encode_audio(self, audio: mx.array) -> list[mx.array]:
         """(B, N) audio at `sample_rate` -> codes [(B, frames_q) int32 per stage]."""

@@ -86,6 +86,8 @@ class Vocos(nn.Module):
         self.backbone = VocosBackbone(cfg)
         h = cfg.head
         self.head = ISTFTHead(h.dim, h.n_fft, h.hop_length, h.padding)
+        # mlx_impl.codec.Vocoder
+        self.sample_rate, self.hop_length = cfg.sample_rate, cfg.head.hop_length
 
     def set_mel_filterbank(self, fb: np.ndarray) -> None:
         """Use a checkpoint's stored filterbank (`feature_extractor.mel_spec.mel_scale.fb`)."""
@@ -185,14 +187,6 @@ class Vocos(nn.Module):
         return self.decode(self.features(audio, taps), taps=taps)
 
     # -- mlx_impl.codec.Vocoder ---------------------------------------------------------------
-
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.sample_rate
-
-    @property
-    def hop_length(self) -> int:
-        return self.cfg.head.hop_length
 
     def vocode(self, features: mx.array, bandwidth_id: int | None = None) -> mx.array:
         """Features (B, frames, C): the log-mel (mel models) or EnCodec embeddings -> audio
