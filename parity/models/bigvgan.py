@@ -170,7 +170,7 @@ def shared_speech_check(config: Mapping) -> Check:
 
     def fn(dtype: str, log) -> CheckResult:
         if not (SHARED_SPEECH / "manifest.jsonl").exists():
-            return CheckResult(name, True, {"skipped": f"{SHARED_SPEECH} is absent"}, [])
+            return codec.shared_speech_missing(name)
         case = GoldenCase(SHARED_CLIP, "", {"clip": SHARED_CLIP, "seconds": 1.0,
                                            "folder": str(SHARED_SPEECH)})
         inputs = make_inputs_for(config)(case).arrays

@@ -283,6 +283,14 @@ def roundtrip_row(want: dict, got: dict, code_taps: tuple[str, ...]) -> dict:
     return row
 
 
+def shared_speech_missing(name: str) -> CheckResult:
+    """A check that needs ../shared/speech and cannot run: FAIL ("not run"), never a pass."""
+    return CheckResult(name, False, {"not run": True}, [],
+                       error=f"not run: the real-speech clips are missing, no "
+                             f"{SHARED_SPEECH / 'manifest.jsonl'}; put the shared speech folder "
+                             "beside the repository (../shared/speech) to run this check")
+
+
 def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray], dict],
                     build_ref: Callable[[], Callable], build_mlx: Callable[[str], Callable],
                     code_taps: tuple[str, ...]) -> Check:
@@ -291,8 +299,7 @@ def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray],
 
     def fn(dtype: str, log) -> CheckResult:
         if not (SHARED_SPEECH / "manifest.jsonl").exists():
-            return CheckResult(name, True, {"skipped": f"{SHARED_SPEECH} is absent on this "
-                                            "machine: real-speech round trip not run"}, [])
+            return shared_speech_missing(name)
         entry, audio16k = read_clip(clip_id, SHARED_SPEECH)
         inputs = make_inputs(audio16k)
         log(f"  {clip_id}: reference")
