@@ -31,6 +31,18 @@ SHARED_SPEECH = ROOT.parent / "shared" / "speech"  # real speech; absent on some
 SAMPLE_RATE = 16000
 
 
+def display_path(path: Path | str) -> str:
+    """`path` as reports and golden manifests name it: relative to the repository, or under
+    `../shared` for the shared clips; never the absolute path of the machine that ran."""
+    p = Path(path).resolve()
+    for base, prefix in ((ROOT, ""), (ROOT.parent / "shared", "../shared/")):
+        try:
+            return prefix + p.relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return Path(path).name if Path(path).is_absolute() else str(path)
+
+
 def has_manifest(folder: Path) -> bool:
     return (Path(folder) / "manifest.jsonl").is_file()
 
@@ -89,7 +101,7 @@ def audio_inputs(case: GoldenCase) -> CaseInputs:
     """Inputs {"audio": samples} of the clip `case.params["clip"]` (in `params["folder"]`)."""
     folder = Path(case.params.get("folder", FIXTURES))
     entry, audio = read_clip(case.params["clip"], folder)
-    meta = {"clip": entry["id"], "file": str(folder / entry["file"]),
+    meta = {"clip": entry["id"], "file": display_path(folder / entry["file"]),
             "clip_sha256": entry.get("sha256"), "text": entry["text"],
             "n_samples": int(audio.shape[0])}
     return CaseInputs({"audio": audio}, meta)

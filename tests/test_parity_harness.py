@@ -454,3 +454,15 @@ def test_shared_speech_checks_fail_when_the_clips_are_missing(spec_name, monkeyp
         res = check.fn("float32", lambda *_: None)
         assert not res.passed, (spec_name, check.name, res)
         assert str(missing / "manifest.jsonl") in res.error, res.error
+
+
+def test_clip_paths_in_reports_are_relative():
+    """Reports and golden manifests name clips relative to the repository or ../shared."""
+    from parity.clips import FIXTURES, ROOT, SHARED_SPEECH, audio_inputs, display_path
+
+    assert display_path(FIXTURES / "espeak_en_fox.wav") == "tests/fixtures/speech/espeak_en_fox.wav"
+    assert display_path(SHARED_SPEECH / "a" / "b.flac") == "../shared/speech/a/b.flac"
+    assert display_path("/elsewhere/clip.wav") == "clip.wav"
+    meta = audio_inputs(GoldenCase("fox", "", {"clip": "espeak_en_fox"})).meta
+    assert meta["file"] == "tests/fixtures/speech/espeak_en_fox.wav", meta
+    assert str(ROOT) not in meta["file"]

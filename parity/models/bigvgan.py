@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.clips import SHARED_SPEECH, read_clip
+from parity.clips import SHARED_SPEECH, display_path, read_clip
 from parity.compare import compare_row
 from parity.metrics import at_least
 from parity.models import codec
@@ -65,7 +65,7 @@ def make_inputs_for(config: Mapping):
         p = case.params
         if "folder" in p:  # ../shared/speech (never copied into the repo)
             entry, audio = read_clip(p["clip"], Path(p["folder"]), SAMPLE_RATE, p.get("seconds"))
-            file = str(Path(p["folder"]) / entry["file"])
+            file = display_path(Path(p["folder"]) / entry["file"])
         else:
             entry, audio = codec.fixture_clip(p["clip"], SAMPLE_RATE, p.get("seconds"))
             file = None  # the fixture's
