@@ -139,7 +139,13 @@ FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
              reason="measured 1.96e-4 at decoder.model.6 (the final Snake) and 1.2e-4 at "
                     "decoder.model.5 (after its noise block) on snac-24khz weather 1.5 s (27 of "
                     "2.4M elements past 5e-5; tap SNR >= 111 dB, codes identical); 2.2e-5 on "
-                    "snac-test-tiny (final Snake output 0.23 from inputs up to 15)"),))
+                    "snac-test-tiny (final Snake output 0.23 from inputs up to 15)"),
+    Override("audio_values", atol=3e-5, rtol=1e-5,
+             reason="decoder.model.7 cut to the input length, so its error: on a 2-core AMD EPYC "
+                    "with MKL 2026.2 (2026-12-04) snac-24khz fox 1.5 s needs atol 1.28e-5 (1 "
+                    "of 36000 samples past 1e-5 + 1e-5|w|; tap SNR 111 dB, codes identical); the "
+                    "code before this change needs 1.01e-5 there too, so it is the machine's "
+                    "rounding, not the port (was 9.5e-6 on the Intel/OpenBLAS run)"),))
 FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)  # DAC's
 
 
