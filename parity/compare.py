@@ -47,7 +47,8 @@ class Fingerprint:
 def compare_fingerprint(name: str, got: np.ndarray, fp: Fingerprint, tol: Tolerance) -> TapStats:
     """Elementwise check at the fingerprint's indices, then the summary statistics.
 
-    If every element passed `|g-w| <= atol + rtol|w|`, then with b = atol + rtol*max|w| the
+    If every element passed `|g-w| <= f + rtol|w|` (f = max(atol, k_rms*rms), the RMS of the
+    whole tap from its summary), then with b = f + rtol*max|w| the
     mean, min, max and std move by at most b and the L2 norm by at most b*sqrt(n). A summary
     outside these bounds proves an element outside the sampled set failed.
     """
@@ -55,18 +56,22 @@ def compare_fingerprint(name: str, got: np.ndarray, fp: Fingerprint, tol: Tolera
         raise ParityError(f"tap {name!r}: shape mismatch, mlx {tuple(got.shape)} vs golden "
                           f"{fp.shape}; fix the layout on the MLX side (channels-last)")
     check_finite(name, "mlx", got)
-    s = tap_stats(name, got.ravel()[fp.indices], fp.values, tol)
+    rms = float(np.sqrt(fp.std ** 2 + fp.mean ** 2))  # of the whole tap, not of the sample
+    s = tap_stats(name, got.ravel()[fp.indices], fp.values,
+                  Tolerance(tol.floor(rms), tol.rtol))
     worst = tuple(int(i) for i in np.unravel_index(int(fp.indices[s.worst_index[0]]), fp.shape))
     g = got.astype(np.float64).ravel()
     have = {"mean": float(g.mean()), "std": float(g.std()), "min": float(g.min()),
             "max": float(g.max()), "l2": float(np.linalg.norm(g))}
-    bound = tol.atol + tol.rtol * max(abs(fp.min), abs(fp.max))
+    rms = float(np.sqrt(fp.std ** 2 + fp.mean ** 2))  # RMS of the whole reference tap
+    bound = tol.floor(rms) + tol.rtol * max(abs(fp.min), abs(fp.max))
     limits = {"mean": bound, "std": bound, "min": bound, "max": bound,
               "l2": bound * float(np.sqrt(g.size))}
     bad = [k for k, v in fp.summary().items() if abs(have[k] - v) > limits[k]]
     passed = s.passed and not bad
     return dataclasses.replace(
         s, shape=fp.shape, dtype=str(got.dtype), worst_index=worst, passed=passed,
+        atol=tol.atol, k_rms=tol.k_rms, rms=rms, floor=tol.floor(rms),
         size=int(got.size),
         n_fail=s.n_fail if not bad else max(s.n_fail, 1),
         note=(f"fingerprint {fp.indices.size}/{got.size}"
@@ -169,7 +174,7 @@ def worst_pairs(got: np.ndarray, want: np.ndarray, tol: Tolerance, k: int = 5) -
     g = got.astype(np.float64).ravel()
     w = want.astype(np.float64).ravel()
     d = np.abs(g - w)
-    excess = d - (tol.atol + tol.rtol * np.abs(w))
+    excess = d - (tol.floor(np.sqrt(np.mean(w * w))) + tol.rtol * np.abs(w))
     top = np.argsort(excess)[::-1][:k]
     return [(tuple(int(i) for i in np.unravel_index(int(j), want.shape)), float(g[j]),
              float(w[j]), float(d[j])) for j in top]

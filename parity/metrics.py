@@ -1,8 +1,9 @@
 """Error statistics of one tap: MLX output `got` against the reference `want`.
 
 All statistics are computed in float64 on the float values of both arrays. The pass rule is
-numpy's allclose rule with the reference on the right: every element must satisfy
-`|got - want| <= atol + rtol * |want|`. Nothing passes on "most elements matched".
+numpy's allclose rule with the reference on the right and an absolute part tied to the tap's
+scale: every element must satisfy `|got - want| <= max(atol, k_rms * rms(want)) + rtol * |want|`
+(see `parity.spec.Tolerance`). Nothing passes on "most elements matched".
 
 Gates outside the tap tables (an SNR >= 60 dB, a round-trip difference <= 0.1 dB) use `snr_db`,
 which refuses mismatched shapes and NaN/Inf, and `at_least` / `at_most`, which refuse NaN.
@@ -27,7 +28,7 @@ class TapStats:
     mean_abs: float
     cosine: float  # cosine similarity of the flattened arrays (1.0 when both are all zero)
     snr_db: float  # 10 log10(sum want^2 / sum (got-want)^2); inf when identical
-    needed_atol: float  # smallest atol that passes at the table's rtol
+    needed_atol: float  # smallest absolute floor that passes at the table's rtol
     needed_rtol: float  # smallest rtol that passes at the table's atol (inf if impossible)
     atol: float
     rtol: float
@@ -38,7 +39,10 @@ class TapStats:
     n_fail: int  # elements over the tolerance
     size: int
     note: str = ""  # e.g. "fingerprint 4096/576000" when compared against a stored fingerprint
-    over_tol: float = 0.0  # max |got - want| / (atol + rtol |want|): <= 1 passes
+    over_tol: float = 0.0  # max |got - want| / (floor + rtol |want|): <= 1 passes
+    rms: float = 0.0  # RMS of the reference tap (the scale k_rms multiplies)
+    floor: float = 0.0  # the absolute slack used: max(atol, k_rms * rms)
+    k_rms: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -93,14 +97,16 @@ def tap_stats(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> T
     err = float(np.sum(d * d))
     snr_db = float("inf") if err == 0 else float(10 * np.log10(max(float(np.sum(w * w)), 1e-300) / err))
     needed_atol = float(np.max(np.maximum(d - tol.rtol * aw, 0.0)))
-    over_atol = d > tol.atol
+    rms = float(np.sqrt(np.mean(w * w)))
+    floor = tol.floor(rms)
+    over_atol = d > floor
     if not over_atol.any():
         needed_rtol = 0.0
     elif (aw[over_atol] == 0).any():
         needed_rtol = float("inf")
     else:
-        needed_rtol = float(np.max((d[over_atol] - tol.atol) / aw[over_atol]))
-    bound = tol.atol + tol.rtol * aw
+        needed_rtol = float(np.max((d[over_atol] - floor) / aw[over_atol]))
+    bound = floor + tol.rtol * aw
     excess = d - bound
     n_fail = int(np.sum(excess > 0))
     pos = bound > 0
@@ -115,7 +121,7 @@ def tap_stats(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> T
         cosine=cosine, snr_db=snr_db, needed_atol=needed_atol, needed_rtol=needed_rtol,
         atol=tol.atol, rtol=tol.rtol, passed=n_fail == 0, worst_index=idx,
         worst_got=float(g[flat]), worst_want=float(w[flat]), n_fail=n_fail, size=int(got.size),
-        over_tol=over_tol)
+        over_tol=over_tol, rms=rms, floor=floor, k_rms=tol.k_rms)
 
 
 @dataclass(frozen=True)

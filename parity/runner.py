@@ -60,7 +60,7 @@ def _detail(cmp: Comparison, got: dict, want: dict) -> str:
     if hasattr(r, "first_index"):  # discrete
         return (f"first failing tap {r.name!r} (discrete): first mismatch at {r.first_index}: "
                 f"mlx {r.first_got} vs reference {r.first_want}; {r.n_mismatch} mismatches")
-    tol = Tolerance(r.atol, r.rtol)
+    tol = Tolerance(r.floor, r.rtol)  # the absolute slack this tap was held to
     if isinstance(w, Fingerprint):
         pairs = worst_pairs(g.ravel()[w.indices], w.values, tol)
         pairs = [(tuple(int(i) for i in np.unravel_index(int(w.indices[p[0][0]]), w.shape)),)
@@ -68,7 +68,8 @@ def _detail(cmp: Comparison, got: dict, want: dict) -> str:
     else:
         pairs = worst_pairs(g, np.asarray(w), tol)
     lines = [(f"first failing tap {r.name!r}: worst index {r.worst_index}: mlx {r.worst_got:.8g} "
-              f"vs reference {r.worst_want:.8g} (atol {r.atol:g}, rtol {r.rtol:g}; "
+              f"vs reference {r.worst_want:.8g} (floor {r.floor:.3g} = max(atol {r.atol:g}, "
+              f"k_rms {r.k_rms:g} x rms {r.rms:.3g}), rtol {r.rtol:g}; "
               f"{r.n_fail} of {r.size} elements over)"), "  index | mlx | reference | abs diff"]
     lines += [f"  {i} | {a:.8g} | {b:.8g} | {d:.3g}" for i, a, b, d in pairs]
     return "\n".join(lines)

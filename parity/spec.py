@@ -38,8 +38,20 @@ class Side(Protocol):
 
 @dataclass(frozen=True)
 class Tolerance:
-    atol: float  # absolute slack per element
-    rtol: float  # slack relative to |reference| per element; pass iff |got-want| <= atol+rtol*|want|
+    """Per-element bound: |got - want| <= max(atol, k_rms * rms(want)) + rtol * |want|.
+
+    `k_rms` ties the absolute slack to the tap's scale (the RMS of the whole reference tap), so
+    one default means the same thing on a tap of RMS 0.002 and on one of RMS 30; `atol` is the
+    floor that keeps an all-zero or tiny tap from demanding exact equality.
+    """
+
+    atol: float  # absolute floor of the slack per element
+    rtol: float  # slack relative to |reference| per element
+    k_rms: float = 0.0  # slack relative to the tap's RMS: floor = max(atol, k_rms * rms(want))
+
+    def floor(self, rms: float) -> float:
+        """The absolute part of the bound for a reference tap of this RMS."""
+        return max(self.atol, self.k_rms * float(rms))
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class Override:
     atol: float
     rtol: float
     reason: str  # why this tap needs a looser bound, with the measurement behind it
+    k_rms: float = 0.0  # see Tolerance
 
     def __post_init__(self):
         if not self.reason.strip():
@@ -60,17 +73,18 @@ class ToleranceTable:
     atol: float  # default for every tap without a matching override
     rtol: float
     overrides: tuple[Override, ...] = ()  # first matching pattern wins
+    k_rms: float = 0.0  # see Tolerance
 
     def for_tap(self, name: str) -> tuple[Tolerance, Override | None]:
         for o in self.overrides:
             if fnmatch.fnmatchcase(name, o.pattern):
-                return Tolerance(o.atol, o.rtol), o
-        return Tolerance(self.atol, self.rtol), None
+                return Tolerance(o.atol, o.rtol, o.k_rms), o
+        return Tolerance(self.atol, self.rtol, self.k_rms), None
 
     def to_dict(self) -> dict:
-        return {"atol": self.atol, "rtol": self.rtol,
+        return {"atol": self.atol, "rtol": self.rtol, "k_rms": self.k_rms,
                 "overrides": [{"pattern": o.pattern, "atol": o.atol, "rtol": o.rtol,
-                               "reason": o.reason} for o in self.overrides]}
+                               "k_rms": o.k_rms, "reason": o.reason} for o in self.overrides]}
 
 
 @dataclass(frozen=True)

@@ -466,3 +466,23 @@ def test_clip_paths_in_reports_are_relative():
     meta = audio_inputs(GoldenCase("fox", "", {"clip": "espeak_en_fox"})).meta
     assert meta["file"] == "tests/fixtures/speech/espeak_en_fox.wav", meta
     assert str(ROOT) not in meta["file"]
+
+
+def test_k_rms_ties_the_absolute_slack_to_the_taps_scale():
+    """floor = max(atol, k_rms * rms(want)): the same k_rms holds a tap of RMS 30 and one of
+    RMS 0.003 to the same relative slack, and atol stays the floor."""
+    rng = np.random.default_rng(0)
+    for scale in (30.0, 0.003):
+        want = rng.standard_normal(1000) * scale
+        rms = float(np.sqrt(np.mean(want ** 2)))
+        tol = Tolerance(atol=1e-9, rtol=0.0, k_rms=1e-3)
+        inside = want.copy()
+        inside[7] += 0.9e-3 * rms
+        outside = want.copy()
+        outside[7] += 1.1e-3 * rms
+        s_in, s_out = tap_stats("t", inside, want, tol), tap_stats("t", outside, want, tol)
+        assert s_in.passed and not s_out.passed
+        assert abs(s_in.floor - 1e-3 * rms) < 1e-12 * scale and abs(s_in.rms - rms) < 1e-9 * scale
+    zero = np.zeros(10)
+    assert tap_stats("t", zero + 5e-10, zero, Tolerance(1e-9, 0.0, k_rms=1.0)).passed
+    assert not tap_stats("t", zero + 2e-9, zero, Tolerance(1e-9, 0.0, k_rms=1.0)).passed

@@ -182,6 +182,11 @@ FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
     Override("encoder.layers.*", 5e-5, 1e-5, _ENC_REASON),
     Override("encoder_transformer.layers.*", 5e-5, 1e-5, _ENC_REASON),
     Override("downsample", 5e-5, 1e-5, _ENC_REASON),
+    Override("quantizer.quantized", 3e-5, 1e-5,
+             "sum of 8-32 codewords (values up to ~|10|): the whole-clip check measured 1.198 x "
+             "the default 1e-5 + 1e-5 |w| bound (fox 6.5 s, 8 codebooks) and 1.065 x (jfk 11 s) "
+             "on an AMD EPYC + MKL machine, 2026-12-04; the code before that session measured "
+             "1.047 x there too (summation order of the codeword sum, not a port change)"),
     Override("upsample", 5e-5, 1e-5, "latents up to |62| (rms 10) after 32 summed codewords: "
              "measured 0.78 x the default 1e-5 + 1e-5 |w| bound on the whole fox clip, 8 codebooks"),
     Override("decoder_transformer.layers.*", 5e-5, 1e-5,
