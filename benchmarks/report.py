@@ -314,8 +314,9 @@ def plot_parity(stem: str, rep: dict, out_dir: Path) -> list[Path]:
         ax.semilogy(x, [max(float(t["max_abs"]), floor) for t in taps], "o-", ms=3,
                     label="max |mlx − ref|")
         ax.semilogy(x, [max(float(t["needed_atol"]), floor) for t in taps], "s--", ms=3,
-                    label="needed atol (at the table's rtol)")
-        ax.semilogy(x, [float(t["atol"]) for t in taps], ":", color="k", label="allowed atol")
+                    label="needed floor (at the tap's rtol)")
+        ax.semilogy(x, [max(float(t.get("floor", t["atol"])), floor) for t in taps], ":",
+                    color="k", label="allowed floor max(atol, k_rms·rms)")
         fails = [i for i, t in enumerate(taps) if not t.get("passed")]
         if fails:
             ax.semilogy(fails, [max(float(taps[i]["max_abs"]), floor) for i in fails], "rx",

@@ -83,8 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         report.print_check(c)
     md, js = report.write(res, root=Path(a.report_dir) if a.report_dir else report.REPORTS)
     print("\n" + report.timing_table(res))
+    stale = res.stale_overrides
+    print("\n" + "\n".join(report.stale_lines(res)))
     print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}; report {md} and {js}")
-    return 0 if res.passed else 1
+    if stale:  # the port passed, but its table no longer says what was measured
+        print(f"FAIL: {len(stale)} stale tolerance override(s) in {spec.name}'s {a.dtype} "
+              "table (listed above); re-derive them from this report", file=sys.stderr)
+    return 0 if res.passed and not stale else 1
 
 
 if __name__ == "__main__":

@@ -8,13 +8,13 @@ a shape mismatch. Discrete taps are compared exactly.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from parity.metrics import DiscreteStats, TapStats, check_finite, discrete_stats, tap_stats
-from parity.spec import ParityError, Tolerance, ToleranceTable
+from parity.spec import STALE_FACTOR, ParityError, Tolerance, ToleranceTable
 
 Result = TapStats | DiscreteStats
 
@@ -178,3 +178,47 @@ def worst_pairs(got: np.ndarray, want: np.ndarray, tol: Tolerance, k: int = 5) -
     top = np.argsort(excess)[::-1][:k]
     return [(tuple(int(i) for i in np.unravel_index(int(j), want.shape)), float(g[j]),
              float(w[j]), float(d[j])) for j in top]
+
+
+def stale_overrides(table: ToleranceTable, results: Iterable[Result],
+                    factor: float = STALE_FACTOR) -> list[dict]:
+    """The overrides of `table` that are more than `factor` x looser than the run needed.
+
+    For each continuous tap an override governs (the first matching pattern), its looseness is
+    `granted / max(needed, default)`: the absolute floor it grants on that tap
+    (max(atol, k_rms * rms)) over the larger of the floor the tap needed (`needed_atol`, at the
+    override's rtol) and the floor the table's default would grant there (an override is never
+    asked to be tighter than the default); for an override that loosens rtol, the same ratio of
+    its rtol to max(needed rtol at its floor, the table's rtol) counts too (the larger of the
+    two). An override is stale when its looseness exceeds `factor` on every tap it governed in
+    `results` (all cases of a run), or when it governed none. Returns one JSON-able dict per
+    stale override, in table order.
+    """
+    default = table.default()
+    seen: dict[str, list[tuple[float, TapStats]]] = {o.pattern: [] for o in table.overrides}
+    for r in results:
+        if not isinstance(r, TapStats):
+            continue
+        _, o = table.for_tap(r.name)
+        if o is None:
+            continue
+        looseness = max(r.floor / max(r.needed_atol, default.floor(r.rms), 1e-300),
+                        r.rtol / max(r.needed_rtol, default.rtol, 1e-300))
+        seen[o.pattern].append((looseness, r))
+    out = []
+    for o in table.overrides:
+        base = {"pattern": o.pattern, "atol": o.atol, "k_rms": o.k_rms, "rtol": o.rtol,
+                "reason": o.reason}
+        got = seen[o.pattern]
+        if not got:
+            out.append(dict(base, taps=0, why="matched no tap of this run: remove it"))
+            continue
+        looseness, r = min(got, key=lambda x: x[0])
+        if looseness > factor:
+            out.append(dict(base, taps=len(got), looseness=looseness, tightest_tap=r.name,
+                            granted_floor=r.floor, needed_floor=r.needed_atol, rms=r.rms,
+                            why=(f"grants >= {looseness:.3g}x the floor needed on every tap it "
+                                 f"matched ({len(got)} tap comparisons; tightest {r.name!r}: "
+                                 f"floor {r.floor:.3g}, needed {r.needed_atol:.3g}, default "
+                                 f"{default.floor(r.rms):.3g}); re-derive it from this run")))
+    return out

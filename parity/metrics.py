@@ -28,7 +28,7 @@ class TapStats:
     mean_abs: float
     cosine: float  # cosine similarity of the flattened arrays (1.0 when both are all zero)
     snr_db: float  # 10 log10(sum want^2 / sum (got-want)^2); inf when identical
-    needed_atol: float  # smallest absolute floor that passes at the table's rtol
+    needed_atol: float  # smallest absolute floor that passes at the tap's rtol (needed floor)
     needed_rtol: float  # smallest rtol that passes at the table's atol (inf if impossible)
     atol: float
     rtol: float
@@ -44,10 +44,18 @@ class TapStats:
     floor: float = 0.0  # the absolute slack used: max(atol, k_rms * rms)
     k_rms: float = 0.0
 
+    @property
+    def needed_k(self) -> float:
+        """The needed floor relative to the tap's RMS (the k_rms that would just pass)."""
+        if self.rms > 0:
+            return self.needed_atol / self.rms
+        return 0.0 if self.needed_atol == 0 else float("inf")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["worst_index"] = list(self.worst_index)
+        d["needed_k"] = self.needed_k
         return d
 
 

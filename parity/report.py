@@ -10,12 +10,15 @@ from pathlib import Path
 
 from parity.metrics import DiscreteStats, TapStats
 from parity.runner import CaseResult, RunResult
+from parity.spec import STALE_FACTOR
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports" / "parity"
 TIER_TEXT = {"default": "the default items; `--full` runs every clip and strategy",
              "full": "every clip and strategy (`--full`)"}
-HEADER = ("tap", "shape", "dtype", "max_abs", "max_rel", "cos", "snr_db", "needed atol/rtol",
-          "PASS/FAIL")
+# tolerance used: floor = max(atol, k_rms * rms) and rtol; needed: the smallest floor that
+# passes at that rtol, and that floor over the tap's RMS (the k_rms that would just pass)
+HEADER = ("tap", "shape", "dtype", "max_abs", "max_rel", "cos", "snr_db", "rms",
+          "tol floor (k_rms) / rtol", "needed floor (k)", "PASS/FAIL")
 
 
 def _g(x: float, digits: int = 3) -> str:
@@ -32,13 +35,14 @@ def rows(case: CaseResult) -> list[tuple[str, ...]]:
         if isinstance(r, DiscreteStats):
             extra = "exact" if r.passed else (f"{r.n_mismatch} differ; first at {r.first_index}: "
                                               f"{r.first_got} vs {r.first_want}")
-            out.append((r.name, shape, r.dtype, "-", "-", "-", "-", extra, verdict))
+            out.append((r.name, shape, r.dtype, "-", "-", "-", "-", "-", "exact", extra, verdict))
         else:
             assert isinstance(r, TapStats)
             fp = " (fp)" if r.note.startswith("fingerprint") else ""
             out.append((r.name + fp, shape, r.dtype, _g(r.max_abs), _g(r.max_rel),
-                        f"{r.cosine:.7f}", _g(r.snr_db, 4),
-                        f"{_g(r.needed_atol)} / {_g(r.needed_rtol)}", verdict))
+                        f"{r.cosine:.7f}", _g(r.snr_db, 4), _g(r.rms),
+                        f"{_g(r.floor)} ({_g(r.k_rms)}) / {_g(r.rtol)}",
+                        f"{_g(r.needed_atol)} ({_g(r.needed_k)})", verdict))
     return out
 
 
@@ -121,6 +125,21 @@ def timing_table(res: RunResult) -> str:
     return "\n".join(lines + [f"| total | {wall:.1f} | {cpu:.1f} |"])
 
 
+def stale_lines(res: RunResult) -> list[str]:
+    """Markdown/terminal lines on the overrides more than STALE_FACTOR x looser than needed."""
+    stale = res.stale_overrides
+    if stale is None:
+        return ["Stale overrides: not evaluated (a case did not compare every tap)"]
+    if not stale:
+        return [f"Stale overrides: none (no override grants more than {STALE_FACTOR:g}x the "
+                "floor its taps needed)"]
+    lines = [f"**STALE overrides: {len(stale)}** (each grants more than {STALE_FACTOR:g}x the "
+             "floor its taps needed, or matched no tap; re-derive them from this run):"]
+    lines += [f"- `{o['pattern']}` (atol {o['atol']:g}, k_rms {o['k_rms']:g}): {o['why']}"
+              for o in stale]
+    return lines
+
+
 def _json_safe(x):
     if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
         return str(x)
@@ -139,6 +158,8 @@ def to_dict(res: RunResult) -> dict:
         "clips": clips_ran(res), "timings": res.timings,
         "config": res.config, "versions": res.versions,
         "tolerances": spec.tolerance(res.dtype).to_dict(),
+        "stale_factor": STALE_FACTOR,
+        "stale_overrides": res.stale_overrides,  # null: not evaluated (a case stopped early)
         "cases": [{
             "case": c.case, "against": c.against, "passed": c.passed, "error": c.error,
             "inputs": c.meta, "metrics": c.metrics, "detail": c.detail,
@@ -153,16 +174,22 @@ def to_dict(res: RunResult) -> dict:
 def to_markdown(res: RunResult) -> str:
     spec = res.spec
     tol = spec.tolerance(res.dtype)
+    stale = res.stale_overrides
+    flag = f" (with {len(stale)} STALE tolerance overrides)" if stale else ""
     lines = [f"# Parity: {spec.name} ({res.dtype})", "",
-             f"**{'PASS' if res.passed else 'FAIL'}** — {spec.description}", "",
+             f"**{'PASS' if res.passed else 'FAIL'}**{flag} — {spec.description}", "",
              f"- Weights: {spec.weights}", f"- Run: {res.started}",
              f"- Tier: {res.tier} ({TIER_TEXT[res.tier]})",
              f"- Clips: {', '.join(clips_ran(res)) or 'none'}",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()
                                           if not isinstance(v, dict)),
-             f"- Tolerance ({res.dtype}): atol {tol.atol:g}, rtol {tol.rtol:g}"]
+             f"- Tolerance ({res.dtype}): each element within max(atol, k_rms x rms(tap)) + "
+             f"rtol x |reference|; default atol {tol.atol:g}, k_rms {tol.k_rms:g}, "
+             f"rtol {tol.rtol:g}"]
     for o in tol.overrides:
-        lines.append(f"  - `{o.pattern}`: atol {o.atol:g}, rtol {o.rtol:g} — {o.reason}")
+        lines.append(f"  - `{o.pattern}`: atol {o.atol:g}, k_rms {o.k_rms:g}, rtol {o.rtol:g} — "
+                     f"{o.reason}")
+    lines += [("- " if i == 0 else "  ") + line for i, line in enumerate(stale_lines(res))]
     lines.append("- `(fp)`: compared at the golden's fingerprint indices plus summary statistics "
                  "(golden/README.md)")
     for c in res.cases:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from parity import golden as golden_store
-from parity.compare import Comparison, Fingerprint, compare_taps, worst_pairs
+from parity.compare import Comparison, Fingerprint, compare_taps, stale_overrides, worst_pairs
 from parity.metrics import check_finite
 from parity.progress import Progress
 from parity.spec import TIERS, CheckResult, ModelSpec, ParityError, Side, Tolerance
@@ -50,6 +50,17 @@ class RunResult:
     def passed(self) -> bool:
         return (bool(self.cases) and all(c.passed for c in self.cases)
                 and all(c.passed for c in self.checks))
+
+    @property
+    def stale_overrides(self) -> list[dict] | None:
+        """Overrides of this dtype's table more than STALE_FACTOR x looser than the run needed
+        (parity.compare.stale_overrides) over every case; None when some case did not compare
+        every tap (a hard error, --fail-fast), so staleness cannot be judged."""
+        if not self.cases or any(c.comparison is None or c.comparison.stopped_early
+                                 for c in self.cases):
+            return None
+        return stale_overrides(self.spec.tolerance(self.dtype),
+                               [r for c in self.cases for r in c.comparison.results])
 
 
 def _detail(cmp: Comparison, got: dict, want: dict) -> str:

@@ -20,9 +20,10 @@ from parity.spec import ModelSpec, ParityError, Tolerance
 
 
 def assert_close(name: str, got, want, atol: float = 0.0, rtol: float = 0.0, *,
-                 mean_atol: float | None = None, match_nonfinite: bool = False,
-                 inputs=None) -> None:
-    """Pass iff every element has |got - want| <= atol + rtol |want| (and, with `mean_atol`,
+                 k_rms: float = 0.0, mean_atol: float | None = None,
+                 match_nonfinite: bool = False, inputs=None) -> None:
+    """Pass iff every element has |got - want| <= max(atol, k_rms rms(want)) + rtol |want|, the
+    harness's rule (parity.spec.Tolerance; rms over the compared elements; with `mean_atol`,
     mean |got - want| <= mean_atol). `match_nonfinite`: NaN/Inf in `want` must be matched
     exactly by `got` (special-value sweeps); otherwise any NaN/Inf fails. `inputs` (same number
     of elements): the input at the worst element is shown too."""
@@ -50,18 +51,20 @@ def assert_close(name: str, got, want, atol: float = 0.0, rtol: float = 0.0, *,
             first = np.unravel_index(int(where[nonfinite[0]]), want.shape)
             raise AssertionError(f"{name}: {side} has {nonfinite.size} NaN/Inf of {where.size} "
                                  f"(first at {tuple(map(int, first))}: {a[where[nonfinite[0]]]})")
-    s = tap_stats(name, g[where], w[where], Tolerance(atol, rtol))
+    s = tap_stats(name, g[where], w[where], Tolerance(atol, rtol, k_rms))
     over_mean = mean_atol is not None and s.mean_abs > mean_atol
     if s.passed and not over_mean:
         return
     flat = int(where[s.worst_index[0]])
     idx = tuple(int(i) for i in np.unravel_index(flat, want.shape))
-    why = (f"{s.n_fail}/{s.size} elements outside atol={atol:g} rtol={rtol:g}" if not s.passed
+    why = (f"{s.n_fail}/{s.size} elements outside floor {s.floor:.3g} = max(atol {atol:g}, "
+           f"k_rms {k_rms:g} x rms {s.rms:.3g}) + rtol {rtol:g} |want|" if not s.passed
            else f"mean_abs {s.mean_abs:.3g} > mean_atol {mean_atol:g}")
     raise AssertionError(
         f"{name} {tuple(want.shape)}: {why}; max_abs {s.max_abs:.3g} max_rel {s.max_rel:.3g} "
-        f"mean_abs {s.mean_abs:.3g}; needs atol >= {s.needed_atol:.3g} (at rtol {rtol:g}) or "
-        f"rtol >= {s.needed_rtol:.3g} (at atol {atol:g}); worst at {idx}: got {s.worst_got!r} "
+        f"mean_abs {s.mean_abs:.3g}; needs floor >= {s.needed_atol:.3g} (k {s.needed_k:.3g}, at "
+        f"rtol {rtol:g}) or rtol >= {s.needed_rtol:.3g} (at floor {s.floor:.3g}); worst at "
+        f"{idx}: got {s.worst_got!r} "
         f"want {s.worst_want!r}" + ("" if src is None else f", input {src[flat].item()!r}"))
 
 
@@ -87,9 +90,10 @@ def assert_spec_passes(spec: ModelSpec, dtype: str = "float32", golden: bool = F
 
 
 def tol_for(spec: ModelSpec, tap: str, dtype: str = "float32") -> dict[str, float]:
-    """{"atol", "rtol"} of `tap` in the spec's table: `assert_close(..., **tol_for(spec, t))`."""
+    """{"atol", "rtol", "k_rms"} of `tap` in the spec's table:
+    `assert_close(..., **tol_for(spec, t))`."""
     tol, _ = spec.tolerance(dtype).for_tap(tap)
-    return {"atol": tol.atol, "rtol": tol.rtol}
+    return {"atol": tol.atol, "rtol": tol.rtol, "k_rms": tol.k_rms}
 
 
 def assert_taps_pass(spec: ModelSpec, got: dict, want: dict, label: str = "",

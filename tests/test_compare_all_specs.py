@@ -162,12 +162,15 @@ def _sweep(taps: dict, run_check, discrete=()) -> list[str]:
 
 
 def _over_tolerance(taps: dict, run_check, tap: str, table) -> None:
-    """A value just inside the tolerance passes; one just outside fails, naming the tap."""
+    """A value just inside the tolerance passes; one just outside fails, naming the tap. The
+    bound is the harness's rule: max(atol, k_rms * rms(reference tap)) + rtol |reference|."""
     tol = table.for_tap(tap)[0]
+    w = taps[tap].astype(np.float64)
+    floor = tol.floor(float(np.sqrt(np.mean(w * w))))
     for factor, passes in ((0.5, True), (2.0, False)):
         got = dict(taps)
-        g = taps[tap].astype(np.float64).copy()
-        g.flat[0] += factor * (tol.atol + tol.rtol * abs(g.flat[0]))
+        g = w.copy()
+        g.flat[0] += factor * (floor + tol.rtol * abs(g.flat[0]))
         got[tap] = g.astype(np.float32)
         res = run_check(taps, got)
         assert res.passed == passes, (factor, res.rows)

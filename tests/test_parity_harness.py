@@ -14,7 +14,13 @@ import pytest
 
 from parity import golden as golden_store
 from parity import report
-from parity.compare import Fingerprint, compare_fingerprint, compare_row, compare_taps
+from parity.compare import (
+    Fingerprint,
+    compare_fingerprint,
+    compare_row,
+    compare_taps,
+    stale_overrides,
+)
 from parity.metrics import at_least, at_most, discrete_stats, snr_db, tap_stats
 from parity.runner import generate_golden, run
 from parity.spec import (
@@ -25,6 +31,7 @@ from parity.spec import (
     ParityError,
     Tolerance,
     ToleranceTable,
+    fp32_table,
 )
 from tests.helpers import assert_close, assert_spec_passes
 
@@ -266,7 +273,7 @@ def test_assert_spec_passes_runs_the_harness_and_prints_the_failing_table():
         assert_spec_passes(spec)
     msg = str(e.value)
     assert "toy-mlp (float32) failed" in msg and "fc2" in msg and "FAIL" in msg, msg
-    assert "needed atol/rtol" in msg  # the tap table header
+    assert "needed floor (k)" in msg and "tol floor (k_rms) / rtol" in msg  # the table header
 
 
 def test_override_needs_a_reason_and_first_match_wins():
@@ -486,3 +493,84 @@ def test_k_rms_ties_the_absolute_slack_to_the_taps_scale():
     zero = np.zeros(10)
     assert tap_stats("t", zero + 5e-10, zero, Tolerance(1e-9, 0.0, k_rms=1.0)).passed
     assert not tap_stats("t", zero + 2e-9, zero, Tolerance(1e-9, 0.0, k_rms=1.0)).passed
+
+
+# ------------------------------------------------------------------------------------------
+# stale overrides
+
+
+def _stale_fixture(k_loose: float):
+    """A tap of RMS ~3 whose MLX side is off by 2e-4 * rms at one element (needed k ~2e-4),
+    and an untouched tap, under the fp32 defaults plus one override of k_rms `k_loose` on the
+    perturbed tap."""
+    rng = np.random.default_rng(5)
+    want = {"a": 3.0 * rng.standard_normal(2000), "b": rng.standard_normal(300)}
+    got = {k: v.copy() for k, v in want.items()}
+    rms = float(np.sqrt(np.mean(want["a"] ** 2)))
+    got["a"][17] += 2e-4 * rms
+    table = fp32_table(Override("a", 1e-7, 1e-5, "planted for the test", k_rms=k_loose))
+    return got, want, table
+
+
+def test_stale_flag_catches_a_100x_loose_override_and_spares_a_tight_one():
+    got, want, tight = _stale_fixture(5e-4)  # 2.5x the needed k ~2e-4
+    cmp = compare_taps(got, want, ("a", "b"), tight)
+    assert cmp.passed and stale_overrides(tight, cmp.results) == []
+    got, want, loose = _stale_fixture(2e-2)  # 100x the need
+    cmp = compare_taps(got, want, ("a", "b"), loose)
+    assert cmp.passed  # a stale override passes the port: it just no longer bites
+    (flag,) = stale_overrides(loose, cmp.results)
+    assert flag["pattern"] == "a" and flag["tightest_tap"] == "a" and flag["taps"] == 1
+    assert 90 < flag["looseness"] < 110, flag  # 2e-2 / ~2e-4
+    assert "re-derive" in flag["why"]
+    # the same loose override is not stale on a run that needed it (2e-3 * rms off: 10x less)
+    got["a"][17] += 1.8e-3 * float(np.sqrt(np.mean(want["a"] ** 2)))
+    assert stale_overrides(loose, compare_taps(got, want, ("a", "b"), loose).results) == []
+
+
+def test_stale_flag_uses_the_default_floor_and_flags_an_override_matching_nothing():
+    want = {"a": np.full(100, 2.0), "b": np.ones(10)}
+    exact = compare_taps(want, want, ("a", "b"), fp32_table()).results  # needs nothing
+    # needed 0: measured against the default floor (1e-4 * rms 2), so 5x the default is kept
+    five = fp32_table(Override("a", 1e-7, 1e-5, "r", k_rms=5e-4))
+    assert stale_overrides(five, compare_taps(want, want, ("a", "b"), five).results) == []
+    fifty = fp32_table(Override("a", 1e-7, 1e-5, "r", k_rms=5e-3))
+    assert [o["pattern"] for o in stale_overrides(
+        fifty, compare_taps(want, want, ("a", "b"), fifty).results)] == ["a"]
+    # an override looser in rtol: the same ratio on rtol
+    rt = fp32_table(Override("a", 1e-7, 1e-3, "r", k_rms=1e-4))
+    assert [o["pattern"] for o in stale_overrides(
+        rt, compare_taps(want, want, ("a", "b"), rt).results)] == ["a"]
+    none = fp32_table(Override("decoder.*", 1e-7, 1e-5, "r", k_rms=2e-4))
+    (flag,) = stale_overrides(none, exact)
+    assert flag["taps"] == 0 and "matched no tap" in flag["why"]
+
+
+def test_stale_overrides_reach_the_run_result_the_report_and_the_exit_status(
+        tmp_path, monkeypatch, capsys):
+    from parity import __main__ as cli
+    from parity import registry
+
+    loose = dataclasses.replace(TOY, tolerances=dict(TOY.tolerances, float32=fp32_table(
+        Override("fc1", 1e-7, 1e-5, "planted: 1e4 x the default", k_rms=1.0))))
+    res = run(loose, "float32", golden=False, log=quiet)
+    assert res.passed and [o["pattern"] for o in res.stale_overrides] == ["fc1"]
+    md, js = report.write(res, root=tmp_path)
+    data = json.loads(js.read_text())
+    assert [o["pattern"] for o in data["stale_overrides"]] == ["fc1"]
+    assert "STALE overrides: 1" in md.read_text() and "`fc1`" in md.read_text()
+    tap = data["cases"][0]["taps"][0]
+    assert {"rms", "floor", "k_rms", "rtol", "needed_atol", "needed_k"} <= set(tap), tap
+    assert abs(tap["needed_k"] - tap["needed_atol"] / tap["rms"]) <= 1e-12
+    monkeypatch.setitem(registry.REGISTRY, "toy-mlp", loose)
+    assert cli.main(["run", "toy-mlp", "--no-golden", "--report-dir", str(tmp_path)]) == 1
+    assert "stale tolerance override" in capsys.readouterr().err
+    clean = run(dataclasses.replace(TOY, tolerances=dict(TOY.tolerances,
+                                                         float32=fp32_table())),
+                "float32", golden=False, log=quiet)
+    assert clean.passed and clean.stale_overrides == []
+    w = toy_weights()
+    w["fc1.bias"] = w["fc1.bias"] + 1.0
+    stopped = run(dataclasses.replace(loose, build_mlx=lambda dt: ToyMlx(dt, w)), "float32",
+                  golden=False, fail_fast=True, log=quiet)
+    assert stopped.stale_overrides is None  # a run cut short cannot judge staleness

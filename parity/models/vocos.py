@@ -33,7 +33,7 @@ import numpy as np
 from parity.models import codec
 from parity.models import encodec as encodec_spec
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, Metric, ModelSpec,
-                         Override, ToleranceTable)
+                         ToleranceTable, fp32_override, fp32_table)
 
 WEIGHTS_SEED = 0
 SAMPLE_RATE = 24000
@@ -239,18 +239,26 @@ METRICS = (
            lambda r, g: abs(_roundtrip(r) - _roundtrip(g))),
 )
 
-FEATURES_OVERRIDE = Override(
-    "features", atol=5e-2, rtol=1e-5,
-    reason="log of mel bands as low as 3.6e-5 in frames whose spectrum peaks ~1e4 times higher: "
-           "fp32 FFT rounding of the frame shows up relative to the small band. Measured max "
-           "2.0e-2 on vocos-mel-24khz (fox 1 s); against a float64 computation torch's log-mel "
-           "is off by 1.8e-2 and ours by 1.1e-2")
-E2E_OVERRIDE = Override(
-    "audio_e2e", atol=2e-4, rtol=1e-5,
-    reason="MLX vocoding its own log-mel carries the front end's fp32 differences (see "
-           "'features') through the backbone: measured max 3.4e-5 on outputs up to 0.11 "
-           "(decoded SNR 75 dB) on vocos-mel-24khz")
-FP32 = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(FEATURES_OVERRIDE, E2E_OVERRIDE))
+# fp32 on CPU vs torch: the harness's defaults (parity.spec.fp32_table) plus, for the mel models,
+# their measured front-end entries (per spec: the encodec variants take their features from codes
+# and need no override; their `features`, RMS 0.03, is held to the default). Measured needs:
+# backbone, head and decoded audio taps <= 2.4e-6 x rms on every spec (2026-12-04 reports).
+_MEL_FEATURES = (
+    "log of mel bands as low as 3.6e-5 in frames whose spectrum peaks ~1e4 times higher: fp32 FFT "
+    "rounding of the frame shows up relative to the small band (against a float64 computation "
+    "torch's log-mel is off by 1.8e-2 and ours by 1.1e-2). ")
+_E2E = ("MLX vocoding its own log-mel carries the front end's fp32 differences (see 'features') "
+        "through the backbone. ")
+FP32 = fp32_table()
+FP32_MEL_24KHZ = fp32_table(
+    fp32_override("features", 1.5e-2, _MEL_FEATURES + "Need k 6.20e-3 (needed floor 2.37e-2 at "
+                  "rms 3.82; fox 1 s vs reference, report of 2026-12-04)"),
+    fp32_override("audio_e2e", 4e-3, _E2E + "Need k 1.53e-3 (needed floor 4.23e-5 at rms 0.0277, "
+                  "decoded SNR 75 dB; fox 1 s, report of 2026-12-04)"))
+# the tiny config's 'features' needs k 5.8e-5 (covered by the default)
+FP32_MEL_TEST_TINY = fp32_table(
+    fp32_override("audio_e2e", 3e-4, _E2E + "Need k 1.24e-4 (needed floor 5.2e-6 at rms 0.0418; "
+                  "fox 0.5 s vs reference, measured 2026-12-05)"))
 FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)
 
 
@@ -334,12 +342,14 @@ def _encodec_cases(bandwidths, seconds) -> tuple[GoldenCase, ...]:
 
 
 MEL_TEST_TINY = _spec("vocos-mel-test-tiny", "tiny random Vocos, mel features ('same' padding)",
-                      MEL_TEST_TINY_CONFIG, _mel_cases(0.5))
+                      MEL_TEST_TINY_CONFIG, _mel_cases(0.5),
+                      {"float32": FP32_MEL_TEST_TINY, "float16": FP16})
 ENCODEC_TEST_TINY = _spec("vocos-encodec-test-tiny",
                           "tiny random Vocos backbone on encodec-24khz codes",
                           ENCODEC_TEST_TINY_CONFIG, _encodec_cases((1.5, 12.0), 0.5))
 VOCOS_MEL_24KHZ = _spec("vocos-mel-24khz", "Vocos mel 24 kHz (charactr/vocos-mel-24khz config)",
-                        VOCOS_MEL_24KHZ_CONFIG, _mel_cases(1.0))
+                        VOCOS_MEL_24KHZ_CONFIG, _mel_cases(1.0),
+                        {"float32": FP32_MEL_24KHZ, "float16": FP16})
 VOCOS_ENCODEC_24KHZ = _spec("vocos-encodec-24khz",
                             "Vocos on EnCodec 24 kHz codes (charactr/vocos-encodec-24khz config)",
                             VOCOS_ENCODEC_24KHZ_CONFIG, _encodec_cases((1.5, 3.0, 6.0, 12.0), 0.5))

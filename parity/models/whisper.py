@@ -30,6 +30,8 @@ from parity.spec import (
     Override,
     ParityError,
     ToleranceTable,
+    fp32_override,
+    fp32_table,
 )
 from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE, pad_or_trim
 
@@ -272,31 +274,35 @@ METRICS = (
 # ------------------------------------------------------------------------------------------
 # tolerances (MLX against the float32 openai-whisper reference, CPU)
 
-# Measured on CPU (Linux x86_64, 2 cores; mlx 0.32.4, torch 2.13.0), MLX_ENABLE_TF32=0, with the
-# MLX encoder using the checkpoint's stored positional table (see the note on TINY_EN below).
-# "needed" = the smallest atol that passes at the entry's rtol, worst over the golden cases.
-# Reference for scale: transformers vs openai-whisper, both torch fp32 on the same weights, differ
-# by 3.9e-5..7.8e-5 in the logits of tiny.en and base.
-
-# small (seeded random weights) fp32: worst needed 2.3e-5 (encoder.blocks.10); default table.
-# small fp16: not measured yet (the CPU run did not finish in this session's time).
-# test-tiny fp32: worst needed 8.2e-6 (encoder.conv1, from the MLX log-mel's 3.9e-5 difference);
-# 6x margin for other backends (Metal accumulates in another order).
-FP32_TEST = ToleranceTable(atol=5e-5, rtol=1e-4)
-FP32 = ToleranceTable(atol=1e-4, rtol=1e-4)
+# fp32: the harness's defaults (parity.spec.fp32_table: floor max(1e-7, 1e-4 x rms(tap)), rtol
+# 1e-5) plus the overrides below. Measured 2026-12-05 on CPU (AMD EPYC, 2 cores, MKL; mlx 0.32.4,
+# torch 2.13.0), MLX_ENABLE_TF32=0, with the MLX encoder using the checkpoint's stored positional
+# table (see the note on TINY_EN below). "need k" = the smallest floor that passes at rtol 1e-5
+# over the tap's RMS, worst over the cases (reference and golden). Reference for scale:
+# transformers vs openai-whisper, both torch fp32 on the same weights, differ by 3.9e-5..7.8e-5
+# in the logits of tiny.en and base (need k ~1e-5 at logits RMS 7-11).
+# test-tiny: worst need k 6.3e-5 (mel; log-mel bins near the max - 8 floor), the rest <= 1.6e-5.
+# small (seeded random weights, 2026-12-04 report): max |diff| / rms <= 2.1e-5 on every tap but
+# mel (5.7e-5, the same front end as tiny.en's): the defaults.
+FP32_TEST = fp32_table()
+FP32 = fp32_table()
 # fp16: MLX float16 against the float32 reference. test-tiny: worst needed 5.6e-3 (rtol 1e-4).
 FP16 = ToleranceTable(atol=1e-2, rtol=1e-2)
 
-FP32_TINY_EN = ToleranceTable(1e-4, 1e-4, (
-    Override("encoder.blocks.3*", 1e-2, 1e-4,
-             "needed 2.1e-3 (fox; 3 of 576000 elements of blocks.3.mlp at values ~30, e.g. "
-             "(159, 354): ours -30.7763, torch -30.7711). The last block's MLP is ill-conditioned "
-             "there: a float64 run of the same encoder gives -30.7695, so torch fp32 itself is "
-             "1.6e-3 off (2.1e-3 over the tap), ours 3.5-6.8e-3; as whisper-base's deeper blocks"),
-    Override("decoder.ln", 5e-4, 1e-4,
-             "needed 1.7e-4 (fox; max abs 5.2e-4, SNR 107 dB): the final LayerNorm's large gains "
-             "amplify fp32 rounding of its input; logits after it need only 6.0e-5"),
-))
+# tiny.en's last encoder block: outlier channels at |w| ~620 (tap RMS 4.9) whose fp32 rounding
+# differs between torch and MLX by up to 1.1e-3 (1.6e-6 relative); a float64 run of the same
+# encoder is itself 1.6e-3 from torch there, so neither side is the "wrong" one.
+_TINY_EN_BLOCK3 = ("need k 2.18e-4 at encoder.blocks.3.mlp and 2.15e-4 at encoder.blocks.3 "
+                   "(fox vs reference, needed floor 1.06e-3 / 1.08e-3 at rms 4.87 / 5.04; "
+                   "measured 2026-12-05): the ill-conditioned last block's MLP outlier channels; "
+                   "blocks.3.attn needs 1e-5 (default)")
+FP32_TINY_EN = fp32_table(
+    fp32_override("encoder.blocks.3.mlp", 5e-4, _TINY_EN_BLOCK3),
+    fp32_override("encoder.blocks.3", 5e-4, _TINY_EN_BLOCK3),
+    fp32_override("encoder.ln_post", 3e-4,
+                  "need k 1.07e-4 (fox vs reference: floor 1.13e-4 at rms 1.06; measured "
+                  "2026-12-05), carried from encoder.blocks.3 through the final LayerNorm"),
+)
 FP16_TINY_EN = ToleranceTable(1e-2, 1e-2, (
     Override("encoder.blocks.3.mlp", 2.0, 1e-2,
              "needed 1.07 (fox; max abs 1.42 at values ~30, SNR 63 dB): fp16 products of the "
@@ -314,16 +320,26 @@ FP16_BASE = ToleranceTable(1e-2, 1e-2, (
     Override("decoder.ln", 0.25, 1e-2, "needed 0.10 (max abs 0.16, SNR 56 dB)"),
     Override("logits", 0.05, 1e-2, "needed 0.025 (max abs 0.045, SNR 59 dB); argmax exact"),
 ))
-FP32_BASE = ToleranceTable(1e-4, 1e-4, (
-    Override("encoder.blocks.[345]*", 1e-2, 1e-4,
-             "needed 4.6e-3 (blocks.5; max abs 9.5e-3, SNR >= 96 dB): fp32 rounding on the "
-             "large-magnitude channels of the deeper encoder blocks grows block by block"),
-    Override("encoder.ln_post", 1e-3, 1e-4, "needed 4.7e-4 (max abs 1.2e-3, SNR 108 dB)"),
-    Override("decoder.ln", 5e-4, 1e-4, "needed 1.2e-4 (max abs 7.8e-4, SNR 109 dB)"),
-    Override("logits", 5e-4, 1e-4,
-             "needed 1.2e-4 (max abs 1.3e-4, SNR 111 dB); transformers vs openai-whisper "
-             "differ by 7.8e-5 on the same weights"),
-))
+# base: fp32 rounding on the large-magnitude channels of the deeper encoder blocks (|w| up to 540,
+# tap RMS 1-3.4) grows block by block from blocks.3; blocks 0-2 and every decoder tap need
+# k <= 5.7e-5 (the default). Each entry: need k on the fox case vs the reference (the golden's
+# sampled indices need less), measured 2026-12-05; bound ~2.5x.
+def _base(pattern: str, k_rms: float, need_k: float, floor: float, rms: float) -> Override:
+    return fp32_override(pattern, k_rms, f"need k {need_k:.3e} (needed floor {floor:.2e} at rms "
+                         f"{rms:g}; fox vs reference, measured 2026-12-05)")
+
+
+FP32_BASE = fp32_table(
+    _base("encoder.blocks.3.mlp", 1e-3, 3.71e-4, 8.7e-4, 2.35),
+    _base("encoder.blocks.3", 1e-3, 3.42e-4, 8.6e-4, 2.53),
+    _base("encoder.blocks.4.attn", 4e-4, 1.37e-4, 6.5e-5, 0.474),
+    _base("encoder.blocks.4.mlp", 2e-3, 7.27e-4, 7.8e-4, 1.07),
+    _base("encoder.blocks.4", 7e-4, 2.69e-4, 7.7e-4, 2.86),
+    _base("encoder.blocks.5.attn", 1e-3, 3.34e-4, 2.4e-4, 0.705),
+    _base("encoder.blocks.5.mlp", 2.5e-3, 1.07e-3, 1.4e-3, 1.32),
+    _base("encoder.blocks.5", 1.5e-3, 5.50e-4, 1.9e-3, 3.41),
+    _base("encoder.ln_post", 8e-4, 3.17e-4, 4.7e-4, 1.48),
+)
 
 
 def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16,
