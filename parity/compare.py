@@ -152,8 +152,8 @@ def compare_row(
     Checks never compute their own error ratio: this is their way in. A hard error (NaN/Inf,
     shape mismatch, missing tap) fails the row, and its message, which names the tap, is the
     row's `error`. Returns JSON-able {"passed", "error", "failing_taps", "worst_tap",
-    "worst_over_tolerance"} (the largest max |got-want| / (atol + rtol |want|) over the
-    continuous taps; <= 1 passes).
+    "worst_over_tolerance"} (the largest max |got-want| / (floor + rtol |want|), floor =
+    max(atol, k_rms * rms(want)), over the continuous taps; <= 1 passes).
     """
     names = tuple(want) if taps is None else tuple(taps)
     try:
