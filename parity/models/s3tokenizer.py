@@ -29,7 +29,8 @@ import numpy as np
 from parity.clips import FIXTURES, SHARED_SPEECH, audio_inputs, manifest, read_clip
 from parity.models import codec
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
-                         Metric, ModelSpec, ToleranceTable, fp32_table)
+                         Metric, ModelSpec, ToleranceTable, fp32_override,
+                         fp32_table)
 
 LONG_MIN_S = 35.0  # the tokens check's concatenation: > 30 s takes upstream's window path
 
@@ -206,8 +207,12 @@ def bench_build_for(config: Mapping):
 # the max - 8 floor: FFT rounding relative to the frame moves their log most; needed floor
 # 3.5e-5), encoder taps <= 3.4e-5, `quantizer.*` less. The real v1/v2 specs (2026-12-04 reports,
 # rtol 1e-4 then): max |diff| / rms <= 9.8e-5 on mel (the same front end, floor 5.0e-5 at rms
-# 0.51), <= 3.0e-5 elsewhere.
-FP32 = fp32_table()
+# 0.51), <= 3.0e-5 elsewhere. Re-run 2026-12-05: mel needs k 8.53e-5 on s3tokenizer-v1 (1.2x
+# under the default), hence its override.
+FP32 = fp32_table(fp32_override(
+    "mel", 2.5e-4, "log-mel bins of near-silence close to the max - 8 floor: FFT rounding "
+    "relative to the frame; need k 8.53e-5 on s3tokenizer-v1 (fox 0.5 s), 6.22e-5 on v2, 6.80e-5 "
+    "on the tiny configs (measured 2026-12-05)"))
 # float16 is not validated for this model (the specs are run in fp32): like EnCodec's, a float16
 # run is expected to fail on `quantizer.codes` (FSQ/VQ decisions move with fp16 rounding).
 FP16 = ToleranceTable(atol=1e-2, rtol=1e-2)

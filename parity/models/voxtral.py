@@ -42,6 +42,7 @@ from parity.spec import (
     ModelSpec,
     ParityError,
     ToleranceTable,
+    fp32_override,
     fp32_table,
 )
 from weights.whisper_audio import HOP_LENGTH
@@ -179,8 +180,12 @@ METRICS = (
 # STFT vs the feature extractor's float64 path; needed floor 3.5e-5), encoder.conv1 2.8e-5, the
 # rest less (language-model taps of RMS 0.0024 need 1e-6 x rms: a fixed atol 1e-4 was 4 % of
 # them). voxtral-mini-3b (2026-12-04 report, rtol 1e-4): max |diff| / rms 9.9e-5 on mel (floor
-# 6.4e-5 at rms 0.65), need <= 2.6e-5 x rms elsewhere.
-FP32 = fp32_table()
+# 6.4e-5 at rms 0.65), need <= 2.6e-5 x rms elsewhere. mini-3b was not re-run at rtol 1e-5: its
+# mel's bound (9.9e-5 x rms) is within 1.01x of the default, hence the mel override.
+FP32 = fp32_table(fp32_override(
+    "mel", 2.5e-4, "float32 STFT vs the feature extractor's float64 path on log-mel bins near the "
+    "floor: need k 6.28e-5 on voxtral-test-tiny (fox, 2026-12-05); voxtral-mini-3b max |diff| 6.4e-5 "
+    "at rms 0.646, i.e. need k <= 9.9e-5 (2026-12-04 report at rtol 1e-4)"))
 # fp16 MLX against the fp32 reference (voxtral-test-tiny, fox + weather): measured max abs
 # 8.8e-3 (encoder/decoder activations of magnitude ~4-8, one fp16 step 3.9e-3-7.8e-3); logits
 # 8.3e-4, teacher-forced argmax and 8 greedy tokens identical. Not measured at mini-3b size.
