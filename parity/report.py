@@ -160,9 +160,11 @@ def to_markdown(res: RunResult) -> str:
              f"- Clips: {', '.join(clips_ran(res)) or 'none'}",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in res.versions.items()
                                           if not isinstance(v, dict)),
-             f"- Tolerance ({res.dtype}): atol {tol.atol:g}, rtol {tol.rtol:g}"]
+             f"- Tolerance ({res.dtype}): atol {tol.atol:g}, rtol {tol.rtol:g}, "
+             f"k_rms {tol.k_rms:g}"]
     for o in tol.overrides:
-        lines.append(f"  - `{o.pattern}`: atol {o.atol:g}, rtol {o.rtol:g} — {o.reason}")
+        lines.append(f"  - `{o.pattern}`: atol {o.atol:g}, rtol {o.rtol:g}, k_rms {o.k_rms:g} — "
+                     f"{o.reason}")
     lines.append("- `(fp)`: compared at the golden's fingerprint indices plus summary statistics "
                  "(golden/README.md)")
     for c in res.cases:
