@@ -151,8 +151,8 @@ METRICS = codec.codec_metrics(_codes_equal, "fraction of RVQ codes equal between
 FP32 = ToleranceTable(atol=1e-5, rtol=1e-5)
 # Half precision: MLX in float16 / bfloat16 against the float32 reference. Measured 2026-12-05 on
 # a 2-core AMD EPYC (MKL), mlx 0.32.4 (docs/PRECISION.md), as k_rms = max(|got - want| -
-# rtol |want|) / rms(want) per tap, over encodec-24khz (fox 1 s at 1.5 and 24 kbps),
-# encodec-48khz (fox 1.5 s) and both tiny configs. The RVQ search runs in float32
+# rtol |want|) / rms(want) per tap, over encodec-24khz (fox 1 s at 1.5 and 24 kbps) and both
+# tiny configs (encodec-48khz has its own, below). The RVQ search runs in float32
 # (mlx_impl.layers.quantize), but the encoder's half-precision error reaches near-tie decisions
 # (the random-weight codebooks of these specs make most decisions near-ties): fp16 codes equal
 # 97.7 % / 94.8 % (encodec-test-tiny 12 / 48 kbps), 95.3 % / 78.4 % (encodec-24khz 1.5 / 24
@@ -184,6 +184,16 @@ BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=8.5e-2, overrides=tuple(
 # (decoder.layers.13, values ~0.06) on fox 1.5 s at 3 kbps; audio_values 1.5e-6 (108 dB).
 # Bound 3e-5 abs + 1e-5 rel.
 FP32_48KHZ = ToleranceTable(atol=3e-5, rtol=1e-5)
+
+# encodec-48khz in half precision: every conv is followed by a group norm over a whole 1-s chunk,
+# whose statistics and 1/std scaling carry the encoder's rounding further than the 24 kHz model
+# (fox 1.5 s at 3 and 24 kbps, 2026-12-05, codes forced equal for the decoder):
+# - float16: worst k_rms 0.022 (encoder.layers.7; audio_values 0.0215, decoded SNR 56.5 dB);
+#   the free-running codes are 98.1-99.3 % equal, so its fp16 runs FAIL at the codes (kept).
+# - bfloat16: worst 0.159 (encoder.layers.6); decoder <= 0.071, audio 0.063 (SNR 38.5 dB); codes
+#   86-94 % equal, so its bf16 runs FAIL at the codes (kept).
+FP16_48KHZ = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=6.5e-2)
+BF16_48KHZ = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=4.5e-1)
 
 
 # ------------------------------------------------------------------------------------------
@@ -250,8 +260,8 @@ ENCODEC_48KHZ = FAMILY.spec("encodec-48khz",
                             "EnCodec 48 kHz (facebook/encodec_48khz configuration): stereo, 1-s "
                             "chunks with 1 % overlap, per-chunk scale, non-causal, group norm",
                             ENCODEC_48KHZ_CONFIG, _cases((3.0, 24.0), 1.5),
-                            tolerances={"float32": FP32_48KHZ, "float16": FP16,
-                                        "bfloat16": BF16})
+                            tolerances={"float32": FP32_48KHZ, "float16": FP16_48KHZ,
+                                        "bfloat16": BF16_48KHZ})
 ENCODEC_24KHZ = FAMILY.spec("encodec-24khz",
                             "EnCodec 24 kHz (facebook/encodec_24khz configuration), causal, 32 "
                             "stages", ENCODEC_24KHZ_CONFIG, _cases((1.5, 24.0), 1.0))
