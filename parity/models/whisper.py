@@ -292,10 +292,15 @@ FP32 = ToleranceTable(atol=1e-4, rtol=1e-4)
 # Half precision: MLX in float16 / bfloat16 against the float32 reference. Measured 2026-12-05 on
 # a 2-core AMD EPYC (MKL), mlx 0.32.4 (docs/PRECISION.md), as k_rms = max(|got - want| -
 # rtol |want|) / rms(want) per tap (rtol 1e-3 in fp16, 1e-2 in bf16, about one unit of each
-# format). test-tiny: fp16 worst 0.0044 (logits), bf16 0.036 (logits). small: not measured (its
-# half-precision matmuls on this CPU did not fit the session), so it uses these tables.
+# format). test-tiny: fp16 worst 0.0044 (logits), bf16 0.036 (logits).
 FP16 = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=1.3e-2)
 BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.1e-1)
+# small (seeded random weights, 12+12 layers), fox: fp16 worst 0.0087 (logits; SNR 56.4 dB),
+# bf16 worst 0.059 (decoder.blocks.11; logits SNR 38.2 dB). In bf16 the teacher-forced argmax
+# differs at 2 of 23 positions (the random-weight head's near-ties, issue 22 item 4), so
+# whisper-small-bfloat16 FAILS there (kept).
+FP16_SMALL = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=2.5e-2)
+BF16_SMALL = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.8e-1)
 
 FP32_TINY_EN = ToleranceTable(1e-4, 1e-4, (
     Override("encoder.blocks.3*", 1e-2, 1e-4,
@@ -418,4 +423,4 @@ BASE = _spec(
 SMALL = _spec(
     "whisper-small", "Whisper small dimensions (768 wide, 12 heads, 12+12 layers), 30 s window",
     f"seeded random weights, not trained (numpy seed {WEIGHTS_SEED}); real small dimensions",
-    SMALL_DIMS, SMALL_DIMS, (_FOX,))
+    SMALL_DIMS, SMALL_DIMS, (_FOX,), fp16=FP16_SMALL, bf16=BF16_SMALL)
