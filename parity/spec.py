@@ -174,7 +174,9 @@ class ModelSpec:
     def __post_init__(self):
         missing = [d for d in DTYPES if d not in self.tolerances]
         if missing:
-            raise ValueError(f"spec {self.name!r} has no tolerance table for {missing}")
+            raise ValueError(f"spec {self.name!r} has no tolerance table for {missing}; add one "
+                             "per dtype, measured with scripts/measure_precision.py "
+                             "(docs/PRECISION.md says how the tables are derived)")
         if len(set(self.taps)) != len(self.taps):
             raise ValueError(f"spec {self.name!r} lists a tap twice")
         unknown = sorted(set(self.discrete) - set(self.taps))
