@@ -35,8 +35,10 @@ class LoadedMlxSide:
     def __init__(self, folder: Path, config: Mapping, dtype: str):
         import mlx.core as mx
 
+        from mlx_impl.loading import as_dtype
+
         self._mx = mx
-        self.dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
+        self.dtype = as_dtype(dtype)
         self.model, _ = importlib.import_module(f"mlx_impl.{self.package}.load").load(
             folder, self.dtype)
         self.config = dict(config)

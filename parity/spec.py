@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "float16", "bfloat16")  # MLX compute dtypes; every spec has a table for each
 TIERS = ("default", "full")  # `python -m parity run MODEL` and `... run MODEL --full`
 
 Arrays = dict[str, np.ndarray]
@@ -189,7 +189,7 @@ class ModelSpec:
     name: str
     description: str
     weights: str  # e.g. "real weights: ..." or "seeded random weights, not trained (seed 0)"
-    build_mlx: Callable[[str], Side]  # dtype name ("float32" | "float16") -> MLX side
+    build_mlx: Callable[[str], Side]  # dtype name (one of DTYPES) -> MLX side
     build_reference: Callable[[], Side]  # -> reference side (float32)
     make_inputs: Callable[[GoldenCase], CaseInputs]
     taps: tuple[str, ...]  # names compared, in the reference's execution order
@@ -205,7 +205,9 @@ class ModelSpec:
     def __post_init__(self):
         missing = [d for d in DTYPES if d not in self.tolerances]
         if missing:
-            raise ValueError(f"spec {self.name!r} has no tolerance table for {missing}")
+            raise ValueError(f"spec {self.name!r} has no tolerance table for {missing}; add one "
+                             "per dtype, measured with scripts/measure_precision.py "
+                             "(docs/PRECISION.md says how the tables are derived)")
         if len(set(self.taps)) != len(self.taps):
             raise ValueError(f"spec {self.name!r} lists a tap twice")
         unknown = sorted(set(self.discrete) - set(self.taps))

@@ -203,8 +203,8 @@ def test_mimi_roundtrip_check_fails_on_defects(monkeypatch, dtype):
     taps = mimi_taps()
     assert not _sweep(taps, run_check)
     assert mimi.MIMI.checks[0].fn.__code__ is check.fn.__code__  # the registered check
-    table = mimi.FP32 if dtype == "float32" else mimi.FP16
-    # fp16's atol 5e-2 on the decoded audio would also trip the 60 dB SNR gate
+    table = mimi.TABLES[dtype]
+    # a half-precision table's k_rms slack on the decoded audio would also trip the 60 dB SNR gate
     for tap in ("input_values", "decoder_transformer.layers.0") + (
             ("audio_values",) if dtype == "float32" else ()):
         _over_tolerance(taps, run_check, tap, table)

@@ -57,7 +57,9 @@ class ToyMlx:
         import mlx.core as mx
 
         self.mx = mx
-        self.dt = {"float32": mx.float32, "float16": mx.float16}[dtype]
+        from mlx_impl.loading import as_dtype
+
+        self.dt = as_dtype(dtype)
         self.w = {k: mx.array(v).astype(self.dt) for k, v in (weights or toy_weights()).items()}
         self.config = {"width": 16}
         self.versions = {"mlx": mx.__version__}
@@ -70,7 +72,9 @@ class ToyMlx:
         taps["act"] = a = mx.tanh(h)
         taps["fc2"] = y = a @ w["fc2.weight"].T + w["fc2.bias"]
         taps["argmax"] = mx.argmax(y, axis=-1)
-        out = {k: np.array(v) for k, v in taps.items()}
+        # numpy has no bfloat16: such taps come back as float32 (exact)
+        out = {k: np.array(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v)
+               for k, v in taps.items()}
         out["argmax"] = out["argmax"].astype(np.int64)
         return out
 
@@ -113,7 +117,8 @@ TOY = ModelSpec(
     name="toy-mlp", description="2-layer MLP", weights="seeded random weights, not trained",
     build_mlx=ToyMlx, build_reference=ToyTorch, make_inputs=toy_inputs, taps=TOY_TAPS,
     tolerances={"float32": ToleranceTable(1e-6, 1e-6),
-                "float16": ToleranceTable(2e-3, 2e-3, (Override("act", 5e-3, 5e-3, "test"),))},
+                "float16": ToleranceTable(2e-3, 2e-3, (Override("act", 5e-3, 5e-3, "test"),)),
+                "bfloat16": ToleranceTable(1e-5, 1e-2, k_rms=5e-2)},
     golden_cases=(GoldenCase("a", "seed 1", {"seed": 1}), GoldenCase("b", "seed 2", {"seed": 2})),
     discrete=("argmax",), config={"width": 16})
 

@@ -94,9 +94,12 @@ class EncodecModel(nn.Module):
     def _encode_chunk(self, x: mx.array, n_q: int, taps: Taps):
         scale = None
         if self.cfg.normalize:
-            mono = x.mean(axis=2, keepdims=True)  # (B, N, 1)
+            # in float32 whatever the model's dtype: in float16 the squares of a quiet chunk
+            # (|x| ~ 1e-4) underflow and the 1e-8 guard rounds to 0, so x / scale was 0/0 = NaN
+            # (measured on encodec-chunked-test-tiny fox, first chunk, 2026-12-05)
+            mono = x.astype(mx.float32).mean(axis=2, keepdims=True)  # (B, N, 1)
             scale = mx.sqrt((mono * mono).mean(axis=1, keepdims=True)) + 1e-8
-            x = x / scale
+            x = (x.astype(mx.float32) / scale).astype(x.dtype)
             scale = scale.reshape(-1)
         emb = self.encoder(x, taps=taps)  # (B, frames, hidden)
         codes = self.quantizer.encode(emb, n_q)  # (n_q, B, frames)
@@ -132,7 +135,7 @@ class EncodecModel(nn.Module):
         emb = self.quantizer.decode(codes.transpose(1, 0, 2)).astype(self.dtype)  # (B, F, D)
         emb = taps("quantizer.quantized", emb)
         out = self.decoder(emb, taps=taps)  # (B, N', channels)
-        return out if scale is None else out * scale.reshape(-1, 1, 1)
+        return out if scale is None else (out * scale.reshape(-1, 1, 1)).astype(out.dtype)
 
     def decode(self, codes, scales=None, n_samples: int | None = None,
                last_frame_pad_length: int = 0, taps: Taps = NO_TAPS) -> mx.array:

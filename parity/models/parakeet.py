@@ -139,12 +139,22 @@ class MlxSide(LoadedMlxSide):
 # <= 3.7e-5 (encoder.layers.0.feed_forward2, weather, 2026-12-05), features (float64 numpy vs
 # float32 torch STFT) 3.1e-5 on the 0.6b specs, every other 0.6b tap <= 2.4e-5 (2026-12-04).
 FP32 = fp32_table()
-# fp16 MLX against the fp32 reference (`python -m parity run <id> --dtype float16`, fixture
-# clips fox + weather, tiny configs). Measured max abs: ctc logits 1.19e-2 (SNR 56.0 dB),
-# encoder layers <= 1.10e-2, tdt/rnnt encoder_projector <= 1.05e-2, joint <= 8.1e-3; features are
-# computed in fp32 numpy on both sides (error 2e-5). Table: ~2.5x the worst. Tokens and TDT
-# durations are identical to the reference in fp16 on both clips for all three heads.
-FP16 = ToleranceTable(atol=3e-2, rtol=1e-2)
+# Half precision: MLX in float16 / bfloat16 against the float32 reference, fixture clips fox +
+# weather. Features are computed in float32 numpy on both sides. Measured 2026-12-05 on a 2-core
+# AMD EPYC (MKL), mlx 0.32.4 (docs/PRECISION.md), as k_rms = max(|got - want| - rtol |want|) /
+# rms(want) per tap, over the three tiny configs and parakeet-ctc-0.6b / -tdt-0.6b (fox 0.5 s):
+# - float16 (rtol 1e-3): worst 0.0153 (encoder.layers.22.conv, ctc-0.6b); tiny <= 0.0135; ctc
+#   logits 0.011, joint 0.0099, encoder_projector 0.012; tap SNR >= 49 dB.
+# - bfloat16 (rtol 1e-2): worst 0.106 (encoder.layers.18/22.conv, 0.6b); tiny <= 0.085; logits
+#   0.074, joint 0.069; tap SNR >= 31 dB.
+# Tokens and TDT durations stay exact (never loosened). The greedy decoding takes another path in
+# half precision on some clips, and those reports FAIL (kept visible): fp16 tdt-test-tiny fox
+# (38 decoding steps against the reference's 37: `joint` shape differs); bf16 ctc-test-tiny
+# weather (98.75 % of frames), rnnt-test-tiny fox (126 steps against 108), tdt-test-tiny fox
+# (38 against 37) and weather (tokens 99.9 %, durations 99.1 %). The 0.6b random-weight heads
+# emit only blanks / one class here, so their decoding agrees trivially (issue 22, item 4).
+FP16 = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=4.5e-2)
+BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=3e-1)
 
 _FOX = GoldenCase("fox", "espeak 'quick brown fox' clip", {"clip": "espeak_en_fox"})
 _WEATHER = GoldenCase("weather", "espeak weather-forecast clip", {"clip": "espeak_en_weather"})
@@ -177,13 +187,13 @@ def bench_build_for(config: Mapping):
         seconds = audio.shape[0] / SAMPLE_RATE
         folder = checkpoint(config)
         if engine == "mlx":
-            import mlx.core as mx
+            from mlx_impl.loading import as_dtype
 
             from mlx_impl.parakeet.load import load
             from mlx_impl.parakeet.tokenizer import PieceTokenizer
             from mlx_impl.parakeet.transcribe import ParakeetTranscriber
 
-            model, w = load(folder, {"float32": mx.float32, "float16": mx.float16}[dtype])
+            model, w = load(folder, as_dtype(dtype))
             stt = ParakeetTranscriber(model, PieceTokenizer(w.vocab, model.config.blank_token_id))
             return [BenchStage("transcribe", lambda: stt.transcribe(audio), seconds)]
         if engine == "torch":
@@ -222,7 +232,7 @@ def _spec(name: str, description: str, config: Mapping,
         build_reference=lambda: ReferenceSide(config),
         make_inputs=make_inputs,
         taps=tap_names(config),
-        tolerances={"float32": FP32, "float16": FP16},
+        tolerances={"float32": FP32, "float16": FP16, "bfloat16": BF16},
         golden_cases=cases,
         discrete=discrete,
         config={"config": dict(config), "weights_seed": WEIGHTS_SEED},

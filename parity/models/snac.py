@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from parity.models import codec
-from parity.spec import GoldenCase, ToleranceTable, fp32_table
+from parity.spec import GoldenCase, Override, ToleranceTable, fp32_table
 NOISE_SEED = 1234
 
 TEST_TINY_CONFIG = dict(
@@ -138,12 +138,48 @@ def _codes(taps) -> np.ndarray:
 # audio_values 1.28e-5 (k 1.5e-5); snac-test-tiny <= 5.2e-6 (2026-12-05). Codes identical. The
 # earlier overrides (decoder.model.* atol 5e-4, audio_values 3e-5) are covered by the default.
 FP32 = fp32_table()
-FP16 = ToleranceTable(atol=5e-2, rtol=5e-2)  # DAC's
+# Half precision: MLX in float16 / bfloat16 against the float32 reference (same noise on both
+# sides). Measured 2026-12-05 on a 2-core AMD EPYC (MKL), mlx 0.32.4 (docs/PRECISION.md), as
+# k_rms = max(|got - want| - rtol |want|) / rms(want) per tap, over snac-24khz (fox and weather
+# 1.5 s) and snac-test-tiny. The code decisions (float32 search on a half-precision encoder) flip
+# on a few frames: fp16 snac-test-tiny fox codes.2 99 %; bf16 snac-24khz codes.1 94.4 %, codes.2
+# 93.1 %, every tiny case 96-98 %. Those runs FAIL at the first differing codes tap and after it
+# (kept, not loosened). The decoder's own rounding is measured with the reference's codes forced
+# into the MLX search (`scripts/measure_precision.py --forced-codes`):
+# - float16 (rtol 1e-3): encoder <= 0.021, decoder.model.0-4 <= 0.024, decoder.model.5 <= 0.044,
+#   decoder.model.6 (the final Snake) 0.062, audio 0.030 (snac-24khz weather); decoded SNR
+#   47.2 dB with equal codes.
+# - bfloat16 (rtol 1e-2): encoder <= 0.151, decoder.model.0-3 <= 0.121, .4 <= 0.209, .5 <= 0.278,
+#   .6 0.434, .7 0.189, audio 0.258 (snac-24khz); decoded SNR 29.3 dB (tiny 32) with equal
+#   codes: each noise block and Snake of the upsampling decoder adds bf16 rounding of
+#   activations up to ~15.
+FP16 = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=7.5e-2, overrides=(
+    Override("decoder.model.[56]*", atol=1e-5, rtol=1e-3, k_rms=2e-1,
+             reason="last upsampling block and the final Snake: measured k_rms 0.044 (model.5) "
+                    "and 0.062 (model.6) on snac-24khz weather, float16, codes forced equal, "
+                    "2026-12-05"),))
+BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=4.5e-1, overrides=(
+    Override("decoder.model.4*", atol=1e-5, rtol=1e-2, k_rms=6e-1,
+             reason="measured k_rms 0.209 on snac-24khz weather, bfloat16, codes forced equal, "
+                    "2026-12-05"),
+    Override("decoder.model.5*", atol=1e-5, rtol=1e-2, k_rms=8e-1,
+             reason="measured k_rms 0.278 on snac-24khz fox, bfloat16, codes forced equal, "
+                    "2026-12-05"),
+    Override("decoder.model.6", atol=1e-5, rtol=1e-2, k_rms=1.3,
+             reason="the final Snake (x + sin^2(a x)/a cancels, as in fp32): measured k_rms 0.434 "
+                    "on snac-24khz weather, bfloat16, codes forced equal, 2026-12-05"),
+    Override("decoder.model.7", atol=1e-5, rtol=1e-2, k_rms=8e-1,
+             reason="measured k_rms 0.189 on snac-24khz weather, bfloat16, codes forced equal, "
+                    "2026-12-05 (audio_values is this tap cut to the input length)"),
+    Override("audio_values", atol=1e-5, rtol=1e-2, k_rms=8e-1,
+             reason="measured k_rms 0.258 on snac-24khz weather, bfloat16, codes forced equal, "
+                    "2026-12-05 (decoded SNR 29.3 dB)"),))
 
 
 FAMILY = codec.CodecFamily(
     package="snac", adapter="SnacReference", mlx_side=MlxSide, checkpoint=checkpoint,
-    taps=tap_names, discrete=code_taps, tolerances={"float32": FP32, "float16": FP16},
+    taps=tap_names, discrete=code_taps, tolerances={"float32": FP32, "float16": FP16,
+                                                   "bfloat16": BF16},
     # the decoded audio is cut to the input length: round-trip SNR over the whole input
     metrics=codec.codec_metrics(lambda ref, got: float(np.mean(_codes(ref) == _codes(got))),
                                 "fraction of codes (all stages) equal between MLX and reference"),

