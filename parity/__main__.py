@@ -84,10 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         report.print_check(c)
     md, js = report.write(res, root=Path(a.report_dir) if a.report_dir else report.REPORTS)
     print("\n" + report.timing_table(res))
-    verdict = "PASS" if res.passed else "FAIL"
-    if res.error is not None:
-        verdict += f" (the run stopped on {res.error.splitlines()[0][:200]})"
-    print(f"\n{verdict}: {spec.name} {a.dtype}; report {md} and {js}")
+    stopped = "" if res.error is None else f"; the run stopped on {res.error}"
+    print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}{stopped}; report {md} "
+          f"and {js}")
     if isinstance(res.exception, KeyboardInterrupt):
         return 130
     return 0 if res.passed else 1
