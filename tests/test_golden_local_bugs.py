@@ -2,9 +2,10 @@
 zeroed, one sample spiked. Each must fail at that tap both live (MLX against the reference
 array, `compare_taps`) and against a golden written by `parity.golden` and read back, on real
 tap shapes: whisper-tiny.en's encoder block (1, 1500, 384) and a 1-D audio tap of 103399 samples
-(wav2vec2's `input_values`), each held to its spec's own fp32 tolerance. The bugs are planted
-where the golden stores no element whole, so the failure comes from the frame and channel
-statistics (golden/README.md), and the failure names the frame or channel. Then a real
+(wav2vec2's `input_values`), each held to its spec's own fp32 tolerance. The spike is planted
+where the golden stores no element whole; for every bug the test also asserts that the frame or
+channel statistics themselves (golden/README.md) flag the planted block and no other, so the
+failure never rests on a lucky sample. Then a real
 test-tiny spec end to end: its golden generated into a temporary root, a bug planted in one tap
 of the MLX side, and the golden comparison fails at exactly that tap.
 """
@@ -29,9 +30,10 @@ AUDIO_TAP = "input_values"
 
 def whisper_block_like(seed: int = 0) -> np.ndarray:
     """(1, 1500, 384) with the scale of whisper-tiny.en's `encoder.blocks.3` on the fox clip
-    (committed golden summary: mean 0.45, std 5.0, min -625, max 140): a residual stream near
-    N(0.45, 1) correlated over time, per-channel gains, and two outlier channels of large
-    magnitude (one reaching -625 on the first frame) as trained transformers have."""
+    (committed golden summary: mean 0.45, std 5.0, min -625, max 140; this one: mean 0.32,
+    std 5.6, min -625, max 140): a residual stream near N(0.45, 1) correlated over time,
+    per-channel gains, and two outlier channels of large magnitude (one reaching -625 on the
+    first frame) as trained transformers have."""
     rng = np.random.default_rng(seed)
     t, c = 1500, 384
     x = np.empty((t, c))
