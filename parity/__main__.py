@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from parity.spec import DTYPES, ParityError
@@ -62,20 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     from parity.progress import Progress
     from parity.runner import run
 
-    try:
-        res = run(spec, a.dtype, fail_fast=a.fail_fast, reference=not a.golden_only,
-                  golden=not a.no_golden, checks=not a.no_checks, log=Progress(),
-                  tier="full" if a.full else "default")
-    except ParityError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
-        return 1
-    except ImportError as e:
-        if a.golden_only or (e.name or "").split(".")[0] not in REFERENCE_PACKAGES:
-            raise
-        print(f"ERROR: the reference side needs {e.name or e}; install the reference packages "
-              "(torch, openai-whisper, transformers) or compare against the stored goldens with "
-              "--golden-only", file=sys.stderr)
-        return 1
+    res = run(spec, a.dtype, fail_fast=a.fail_fast, reference=not a.golden_only,
+              golden=not a.no_golden, checks=not a.no_checks, log=Progress(),
+              tier="full" if a.full else "default", raise_errors=False)
+    if res.error is not None:
+        e = res.exception
+        if isinstance(e, ImportError) and not a.golden_only and \
+                (e.name or "").split(".")[0] in REFERENCE_PACKAGES:
+            print(f"ERROR: the reference side needs {e.name or e}; install the reference "
+                  "packages (torch, openai-whisper, transformers) or compare against the stored "
+                  "goldens with --golden-only", file=sys.stderr)
+        elif isinstance(e, ParityError):
+            print(f"ERROR: {e}", file=sys.stderr)
+        else:  # an unexpected exception: its traceback, and still a FAIL report
+            traceback.print_exception(e, file=sys.stderr)
     print(report.header(res))
     for c in res.cases:
         report.print_case(c)
@@ -85,10 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report.timing_table(res))
     stale = res.stale_overrides
     print("\n" + "\n".join(report.stale_lines(res)))
-    print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}; report {md} and {js}")
+    stopped = "" if res.error is None else f"; the run stopped on {res.error}"
+    print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}{stopped}; report {md} "
+          f"and {js}")
     if stale:  # the port passed, but its table no longer says what was measured
         print(f"FAIL: {len(stale)} stale tolerance override(s) in {spec.name}'s {a.dtype} "
               "table (listed above); re-derive them from this report", file=sys.stderr)
+    if isinstance(res.exception, KeyboardInterrupt):
+        return 130
     return 0 if res.passed and not stale else 1
 
 

@@ -64,7 +64,7 @@ def print_case(case: CaseResult, log=print) -> None:
         return
     log(table(case))
     for r in case.comparison.results:
-        if isinstance(r, TapStats) and "summary out of bounds" in r.note:
+        if isinstance(r, TapStats) and "out of bounds" in r.note and r.note not in case.detail:
             log(f"{r.name}: {r.note}")
     if case.comparison.stopped_early:
         log("stopped at the first failing tap (--fail-fast)")
@@ -154,7 +154,8 @@ def to_dict(res: RunResult) -> dict:
     spec = res.spec
     return _json_safe({
         "model": spec.name, "description": spec.description, "weights": spec.weights,
-        "dtype": res.dtype, "passed": res.passed, "started": res.started, "tier": res.tier,
+        "dtype": res.dtype, "passed": res.passed, "error": res.error, "started": res.started,
+        "tier": res.tier,
         "clips": clips_ran(res), "timings": res.timings,
         "config": res.config, "versions": res.versions,
         "tolerances": spec.tolerance(res.dtype).to_dict(),
@@ -178,6 +179,9 @@ def to_markdown(res: RunResult) -> str:
     flag = f" (with {len(stale)} STALE tolerance overrides)" if stale else ""
     lines = [f"# Parity: {spec.name} ({res.dtype})", "",
              f"**{'PASS' if res.passed else 'FAIL'}**{flag} — {spec.description}", "",
+             *([f"**ERROR: the run stopped on {res.error}**", "",
+                "The cases below (if any) finished before it; nothing after it ran.", ""]
+               if res.error else []),
              f"- Weights: {spec.weights}", f"- Run: {res.started}",
              f"- Tier: {res.tier} ({TIER_TEXT[res.tier]})",
              f"- Clips: {', '.join(clips_ran(res)) or 'none'}",
@@ -190,8 +194,9 @@ def to_markdown(res: RunResult) -> str:
         lines.append(f"  - `{o.pattern}`: atol {o.atol:g}, k_rms {o.k_rms:g}, rtol {o.rtol:g} — "
                      f"{o.reason}")
     lines += [("- " if i == 0 else "  ") + line for i, line in enumerate(stale_lines(res))]
-    lines.append("- `(fp)`: compared at the golden's fingerprint indices plus summary statistics "
-                 "(golden/README.md)")
+    lines.append("- `(fp)`: compared against the golden's fingerprint: samples in every frame "
+                 "block, the first and last frame, and bounds on the sum, L2, min and max of every "
+                 "frame block and channel block (golden/README.md)")
     for c in res.cases:
         lines += ["", f"## {c.case} vs {c.against}: {'PASS' if c.passed else 'FAIL'}", ""]
         if c.meta:

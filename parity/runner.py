@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from parity import golden as golden_store
-from parity.compare import Comparison, Fingerprint, compare_taps, stale_overrides, worst_pairs
+from parity.compare import (
+    EDGE_1D,
+    MAX_COL_BLOCKS,
+    MAX_EDGE,
+    MAX_ROW_BLOCKS,
+    STATS,
+    Comparison,
+    Fingerprint,
+    compare_taps,
+    stale_overrides,
+    worst_pairs,
+)
 from parity.metrics import check_finite
 from parity.progress import Progress
 from parity.spec import TIERS, CheckResult, ModelSpec, ParityError, Side, Tolerance
@@ -45,10 +56,12 @@ class RunResult:
     started: str = ""
     tier: str = "default"  # "default" (`parity run`) or "full" (`--full`): which checks ran
     timings: list[dict] = field(default_factory=list)  # {"phase", "wall_s", "cpu_s"} in order
+    error: str | None = None  # the run stopped on this exception: it fails
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
-        return (bool(self.cases) and all(c.passed for c in self.cases)
+        return (self.error is None and bool(self.cases) and all(c.passed for c in self.cases)
                 and all(c.passed for c in self.checks))
 
     @property
@@ -73,8 +86,9 @@ def _detail(cmp: Comparison, got: dict, want: dict) -> str:
                 f"mlx {r.first_got} vs reference {r.first_want}; {r.n_mismatch} mismatches")
     tol = Tolerance(r.floor, r.rtol)  # the absolute slack this tap was held to
     if isinstance(w, Fingerprint):
-        pairs = worst_pairs(g.ravel()[w.indices], w.values, tol)
-        pairs = [(tuple(int(i) for i in np.unravel_index(int(w.indices[p[0][0]]), w.shape)),)
+        idx, vals = w.checked()
+        pairs = worst_pairs(g.ravel()[idx], vals, tol)
+        pairs = [(tuple(int(i) for i in np.unravel_index(int(idx[p[0][0]]), w.shape)),)
                  + p[1:] for p in pairs]
     else:
         pairs = worst_pairs(g, np.asarray(w), tol)
@@ -83,6 +97,8 @@ def _detail(cmp: Comparison, got: dict, want: dict) -> str:
               f"k_rms {r.k_rms:g} x rms {r.rms:.3g}), rtol {r.rtol:g}; "
               f"{r.n_fail} of {r.size} elements over)"), "  index | mlx | reference | abs diff"]
     lines += [f"  {i} | {a:.8g} | {b:.8g} | {d:.3g}" for i, a, b, d in pairs]
+    if "out of bounds" in r.note:
+        lines.append(f"  {r.note}")
     return "\n".join(lines)
 
 
@@ -156,25 +172,43 @@ def _run_case(name: str, against: str, mlx: Side, inputs: dict, want: dict, spec
 
 def run(spec: ModelSpec, dtype: str = "float32", fail_fast: bool = False,
         reference: bool = True, golden: bool = True, log=print,
-        golden_root=golden_store.ROOT, checks: bool = True, tier: str = "default") -> RunResult:
+        golden_root=golden_store.ROOT, checks: bool = True, tier: str = "default",
+        raise_errors: bool = True) -> RunResult:
     """Compare the MLX side of `spec` in `dtype` against the reference and/or its goldens.
 
     `tier` picks the checks: "default" those of a plain run, "full" the full sweeps (`--full`).
     `log` may be a `Progress`: then each phase line says the time left.
+    An exception while running (building a side, a ParityError, a GoldenError) or an interrupt
+    is recorded in the result's `error` (the run then fails, keeping the cases finished before
+    it); with `raise_errors` it is raised again, without it the result is returned so that the
+    caller can write a FAIL report naming the error (`python -m parity run` does).
     """
     spec.tolerance(dtype)  # unknown dtype -> clear error before building anything
     if not (reference or golden):
         raise ValueError("nothing to compare against: enable the reference, the goldens, or both")
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; choose one of {TIERS}")
+    out = RunResult(spec, dtype, config=dict(spec.config), tier=tier,
+                    started=datetime.datetime.now(datetime.UTC).isoformat(
+                        timespec="seconds"))
+    try:
+        _run(out, spec, dtype, fail_fast, reference, golden, log, golden_root, checks, tier)
+    except (Exception, KeyboardInterrupt) as e:  # recorded for the FAIL report
+        out.error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        out.exception = e
+        if raise_errors:
+            raise
+    return out
+
+
+def _run(out: RunResult, spec: ModelSpec, dtype: str, fail_fast: bool, reference: bool,
+         golden: bool, log, golden_root, checks: bool, tier: str) -> RunResult:
+    """The body of `run`: fills `out` phase by phase (returns early with --fail-fast)."""
     # MLX's CPU matmuls are fast only if mlx_impl preloads MKL/OpenBLAS before mlx itself loads
     # (mlx_impl/_blas.py); a spec's builder that imports mlx first got the bundled BLAS, ~20x
     # slower (whisper-base's encoder: 37 s of CPU instead of 1.8 s).
     import mlx_impl  # noqa: F401
 
-    out = RunResult(spec, dtype, config=dict(spec.config), tier=tier,
-                    started=datetime.datetime.now(datetime.UTC).isoformat(
-                        timespec="seconds"))
     out.versions = {"python": platform.python_version(), "numpy": np.__version__,
                     "MLX_ENABLE_TF32": os.environ.get("MLX_ENABLE_TF32", "unset"),
                     "blas": mlx_impl.blas_info()["library"]}
@@ -271,10 +305,14 @@ def generate_golden(spec: ModelSpec, log=print, root=golden_store.ROOT):
                      **getattr(ref, "versions", {})},
         "config": dict(spec.config),
         "fingerprint": {"max_whole_elements": golden_store.MAX_WHOLE,
-                        "n_indices": golden_store.N_INDICES,
-                        "index_seed": golden_store.INDEX_SEED,
-                        "rule": "numpy.random.default_rng(index_seed).choice(size, n_indices, "
-                                "replace=False), sorted"},
+                        "max_frame_blocks": MAX_ROW_BLOCKS, "max_channel_blocks": MAX_COL_BLOCKS,
+                        "min_samples": golden_store.MIN_SAMPLES, "max_edge": MAX_EDGE,
+                        "edge_1d": EDGE_1D, "index_seed": golden_store.INDEX_SEED,
+                        "statistics": list(STATS),
+                        "rule": "golden/README.md: sum, L2, min, max of every frame block and "
+                                "channel block; samples stratified over frame blocks "
+                                "(numpy.random.default_rng(index_seed)); first and last frame "
+                                "whole"},
         "tolerances": {d: t.to_dict() for d, t in spec.tolerances.items()},
         "cases": cases,
     }

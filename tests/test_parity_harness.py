@@ -16,6 +16,7 @@ from parity import golden as golden_store
 from parity import report
 from parity.compare import (
     Fingerprint,
+    Grid,
     compare_fingerprint,
     compare_row,
     compare_taps,
@@ -347,36 +348,49 @@ def test_cli_exits_non_zero_on_failure(tmp_path, monkeypatch, capsys):
 # golden store
 
 
-def test_fingerprint_catches_an_error_outside_the_sampled_indices():
+def test_fingerprint_catches_an_error_outside_the_stored_elements():
     rng = np.random.default_rng(3)
     want = rng.standard_normal(100_000).astype(np.float32)
-    idx = golden_store.fingerprint_indices(want.size)
-    assert idx.size == golden_store.N_INDICES and np.all(np.diff(idx) > 0)
-    np.testing.assert_array_equal(idx, golden_store.fingerprint_indices(want.size))  # fixed set
+    grid = Grid.of(want.shape)
+    idx = golden_store.sample_indices(grid)
+    np.testing.assert_array_equal(idx, golden_store.sample_indices(grid))  # fixed set
+    assert np.all(np.diff(idx) > 0) and idx.size >= golden_store.MIN_SAMPLES
     fp = Fingerprint.of(want, idx)
     tol = Tolerance(1e-4, 0)
     assert compare_fingerprint("t", want + 5e-5, fp, tol).passed
     got = want.copy()
-    outside = np.setdiff1d(np.arange(want.size), idx)[:2000]
-    got[outside] += 0.5  # moves mean, std and L2 beyond what a passing tap allows
+    stored, _ = fp.checked()
+    outside = np.setdiff1d(np.arange(want.size), stored)[:2000]
+    got[outside] += 0.5  # moves the sums of the blocks holding them
     r = compare_fingerprint("t", got, fp, tol)
-    assert not r.passed and "summary out of bounds" in r.note
+    assert not r.passed and "out of bounds" in r.note and r.needed_atol > 0.1, r.note
 
 
 def test_pack_case_stores_whole_taps_and_fingerprints_with_shared_indices():
     rng = np.random.default_rng(4)
     small = rng.standard_normal(golden_store.MAX_WHOLE).astype(np.float32)
     big_a = rng.standard_normal((30, 500)).astype(np.float32)
-    big_b = rng.standard_normal((500, 30)).astype(np.float32)  # same size: shares big_a's indices
+    big_b = rng.standard_normal((30, 500)).astype(np.float32)  # same shape: shares the samples
+    big_c = rng.standard_normal((500, 30)).astype(np.float32)  # same size, other grid
     codes = rng.integers(0, 9, (2, 7))
-    tensors, entries = golden_store.pack_case({"x": small}, {"small": small, "a": big_a,
-                                              "b": big_b, "codes": codes}, discrete=("codes",))
-    assert [e["kind"] for e in entries] == ["whole", "fingerprint", "fingerprint", "discrete"]
-    assert entries[1]["indices"] == entries[2]["indices"] == "index.15000"
-    assert sorted(k for k in tensors if k.startswith("index.")) == ["index.15000"]
-    idx = tensors["index.15000"]
-    assert idx.size == golden_store.N_INDICES
+    tensors, entries = golden_store.pack_case(
+        {"x": small}, {"small": small, "a": big_a, "b": big_b, "c": big_c, "codes": codes},
+        discrete=("codes",))
+    assert [e["kind"] for e in entries] == ["whole"] + ["fingerprint"] * 3 + ["discrete"]
+    assert entries[1]["indices"] == entries[2]["indices"] == "index.30x500"
+    assert entries[3]["indices"] == "index.500x30"
+    assert sorted(k for k in tensors if k.startswith("index.")) == ["index.30x500",
+                                                                    "index.500x30"]
+    idx = tensors["index.30x500"]
+    assert idx.size >= golden_store.MIN_SAMPLES
     np.testing.assert_array_equal(tensors["fp.b.values"], big_b.ravel()[idx])
+    np.testing.assert_array_equal(tensors["fp.b.edges"], big_b[[0, -1]])  # first, last frame
+    rows, cols = tensors["fp.b.rows"], tensors["fp.b.cols"]
+    assert rows.shape == (4, 30) and cols.shape == (4, 500)  # every frame, every channel
+    assert_close("frame sums", rows[0], big_b.sum(1), atol=1e-4)
+    assert_close("channel L2", cols[1], np.linalg.norm(big_b, axis=0), atol=1e-4)
+    assert_close("frame max", rows[3], big_b.max(1), atol=0)
+    assert_close("channel min", cols[2], big_b.min(0), atol=0)
     np.testing.assert_array_equal(tensors["taps.small"], small)
     assert tensors["taps.codes"].dtype == np.int64
 
