@@ -9,8 +9,9 @@ on the reference's taps and on the MLX side's for every case, the report shows t
 next to the requirement, and an unmet requirement fails the run.
 
 Kinds (each measured value must be >= `minimum`):
-- `distinct`: distinct values of a discrete tap along `axis` (ids in `ignore` not counted); for
-  a tap with more axes, the fewest over the other axes' slices (e.g. every codebook over time);
+- `distinct`: distinct values of a discrete tap along `axis` (one axis or a tuple taken
+  together; ids in `ignore` not counted); for a tap with more axes, the fewest over the other
+  axes' slices (e.g. every codebook over time);
 - `non_blank`: fraction of the entries of a discrete tap that are not `blank`;
 - `non_mode`: fraction of the entries that differ from the tap's most frequent value (1 - the
   share of the commonest token; ids in `ignore` are dropped first);
@@ -42,7 +43,8 @@ class Exercise:
     kind: str  # one of KINDS
     tap: str  # the tap it is measured on (a discrete tap for DISCRETE_KINDS)
     minimum: float  # the measured value must be at least this
-    axis: int = -1  # distinct: the axis counted along; time_varying: the time axis
+    axis: int | tuple[int, ...] = -1  # distinct: the axes counted along (the rest are slices);
+    # time_varying: the time axis
     ignore: tuple[int, ...] = ()  # distinct / non_mode: ids not counted (blank, padding)
     blank: int | None = None  # non_blank: the blank id
     input: str = ""  # output_variance: the input array compared against ("audio")
@@ -60,7 +62,8 @@ class Exercise:
         """One line: what is required, e.g. `distinct(tokens) >= 5 (ignoring 1024)`."""
         extra = []
         if self.kind == "distinct" and self.axis != -1:
-            extra.append(f"along axis {self.axis}")
+            extra.append(f"along axes {self.axis}" if isinstance(self.axis, tuple)
+                         else f"along axis {self.axis}")
         if self.kind == "time_varying":
             extra.append(f"time axis {self.axis}")
         if self.ignore:
@@ -108,9 +111,13 @@ class Exercise:
         return float(np.std(x)) / s
 
 
-def distinct_along(x: np.ndarray, axis: int, ignore: tuple[int, ...] = ()) -> int:
-    """The fewest distinct values (ignoring `ignore`) among the 1-d slices of `x` along `axis`."""
-    rows = np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])
+def distinct_along(x: np.ndarray, axis: int | tuple[int, ...],
+                   ignore: tuple[int, ...] = ()) -> int:
+    """The fewest distinct values (ignoring `ignore`) among the slices of `x` along `axis` (one
+    axis, or several taken together: (chunks, frames) of chunked codes)."""
+    axes = tuple(a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis))
+    rows = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    rows = rows.reshape(-1, int(np.prod([x.shape[a] for a in axes])))
     return min(len(np.setdiff1d(np.unique(r), np.asarray(ignore, dtype=x.dtype))) for r in rows)
 
 
@@ -146,3 +153,24 @@ def evaluate(exercises, want: Mapping, got: Mapping, inputs: Mapping) -> list[Ex
         except ExerciseError as err:
             out.append(ExerciseResult(e, None, None, error=str(err)))
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# declarations shared by the spec families
+
+AUDIO_VARYING = 0.5  # decoded audio: at least half its RMS varies over time (not an offset)
+AUDIO_VARIANCE = 0.05  # decoded audio's std at least 5 % of the input's (not silence)
+
+
+def decoded_audio(tap: str, time_axis: int, input: str = "audio",
+                  varying: float = AUDIO_VARYING,
+                  variance: float = AUDIO_VARIANCE) -> tuple[Exercise, ...]:
+    """A codec's or vocoder's output: time-varying (not a DC offset) and not near silence
+    against the input clip."""
+    return (Exercise("time_varying", tap, varying, axis=time_axis),
+            Exercise("output_variance", tap, variance, input=input))
+
+
+def argmax_tokens(tap: str, distinct: int, non_mode: float) -> tuple[Exercise, ...]:
+    """A teacher-forced or per-frame argmax: several tokens, none taking most positions."""
+    return (Exercise("distinct", tap, distinct), Exercise("non_mode", tap, non_mode))

@@ -12,6 +12,19 @@ the residual for stage q + 1 is what stage q leaves over. (Picking residual fram
 upstream's k-means start, was tried first: with 1024 codewords for 300 frames every stage nearly
 zeroes the residual and stages 13-32 all collapsed to one code.) `embed_avg` is set to
 `embed`, `cluster_size` to ones (training statistics, unused at inference).
+
+Centred convolutions (weight-normed configs only, before the codebooks are drawn): with
+transformers' init (Kaiming-normal convs, ELU between them) every ELU turns part of the
+time-varying signal into a per-channel constant, and nothing removes it: on encodec-24khz the
+time-varying part of the encoder output was 2.3 % of its RMS on the fox clip (encodec-test-tiny
+1.4 %), so every code decision was made on a near-constant latent (near ties) and the decoded
+audio was essentially a DC offset (time-varying part 9.5 % of its RMS). So, as weight
+normalisation's data-dependent initialisation does (Salimans & Kingma 2016, its mean part only),
+each convolution of the encoder, in execution order, gets its bias shifted so that its output
+has zero mean per channel over the calibration noise; then each convolution of the decoder, fed
+the centred encoder's output of that noise. Group-normed configs (`time_group_norm`: the 48 kHz
+structure) normalise every conv output already and are left as they were. Measured on the fox
+cases after centring: see `parity.models.encodec` (time_varying requirements).
 The model is then written by `save_pretrained` (config.json + model.safetensors; transformers 5
 stores weight norm as `parametrizations.weight.original0/1`) into a cache directory outside the
 repository, atomically (temporary directory + os.replace), keyed by config, seed and package
@@ -45,6 +58,7 @@ from reference.hooks import channels_last, hook_taps
 
 CODEBOOK_INIT_SECONDS = 4.0  # noise encoded to draw the codebooks from
 CODEBOOK_INIT = "residual-gaussian-v1"  # in the cache key: a new scheme, a new checkpoint
+CONV_INIT = "data-dependent-v1"  # weight-normed configs: convs normalised on the calibration noise
 
 
 def versions() -> dict:
@@ -64,6 +78,9 @@ def build_random(config: Mapping, seed: int = 0):
     n = int(CODEBOOK_INIT_SECONDS * cfg.sampling_rate)
     with torch.no_grad():
         noise = 0.1 * torch.randn(1, cfg.audio_channels, n)
+        if cfg.norm_type == "weight_norm":
+            normalise_convs(model.encoder, noise)
+            normalise_convs(model.decoder, model.encoder(noise), last_std=float(noise.std()))
         residual = model.encoder(noise)[0].T  # (frames, D)
         for layer in model.quantizer.layers:
             cb = layer.codebook
@@ -75,10 +92,39 @@ def build_random(config: Mapping, seed: int = 0):
     return model
 
 
+def normalise_convs(stack: torch.nn.Module, x: torch.Tensor, last_std: float | None = None) -> None:
+    """Weight normalisation's data-dependent init over `stack` (encoder or decoder): every
+    convolution, in execution order (each after the earlier ones), gets its bias and weight
+    rescaled so that its output on `x` has zero mean and unit std per channel; the last one
+    std `last_std` instead, when given."""
+    from transformers.models.encodec.modeling_encodec import (EncodecConv1d,
+                                                              EncodecConvTranspose1d)
+
+    convs = [m for m in stack.modules() if isinstance(m, (EncodecConv1d, EncodecConvTranspose1d))]
+    for i, conv in enumerate(convs):
+        got: list[torch.Tensor] = []
+        hook = conv.register_forward_hook(lambda _m, _i, out: got.append(out))
+        try:
+            stack(x)
+        finally:
+            hook.remove()
+        out = got[0]  # (B, C_out, T)
+        std = out.std(dim=(0, 2))
+        if i == len(convs) - 1 and last_std is not None:
+            std = std / last_std
+        out_dim = 1 if isinstance(conv, EncodecConvTranspose1d) else 0  # (in, out, k) / (out, in, k)
+        shape = [1, 1, 1]
+        shape[out_dim] = -1
+        w = conv.conv.weight.detach().clone()  # weight norm: assigning sets g and v
+        conv.conv.weight = w / std.view(shape)
+        conv.conv.bias.copy_((conv.conv.bias - out.mean(dim=(0, 2))) / std)
+
+
 def random_checkpoint(config: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """Directory holding `save_pretrained` output of `build_random(config, seed)` (cached)."""
     return seeded_checkpoint("encodec", config, seed,
-                             {"codebook_init": CODEBOOK_INIT, **versions()},
+                             {"codebook_init": CODEBOOK_INIT, "conv_init": CONV_INIT,
+                              **versions()},
                              ("model.safetensors", "config.json"),
                              lambda folder: build_random(config, seed).save_pretrained(folder),
                              cache)

@@ -29,6 +29,8 @@ def test_measured_values_on_hand_made_taps():
     assert Exercise("distinct", "c", 1).measure({"c": codes}, {}) == 2
     assert distinct_along(codes, 0) == 2  # along the codebooks: every frame has 2 codes
     assert distinct_along(np.array([[1, 1, 2], [1, 3, 3]]), 0) == 1  # frame 0: (1, 1)
+    chunked = np.stack([codes, codes + 10])  # (chunks, n_q, B, T): per codebook over both
+    assert distinct_along(chunked, (0, 3)) == 4 and distinct_along(chunked, -1) == 2
     # time_varying: constant + a zero-mean sine of amplitude a: rms(varying)/rms(all)
     t = np.arange(1000) / 1000
     lat = (3.0 + 0.3 * np.sin(2 * np.pi * 5 * t))[None, :, None] * np.ones((1, 1, 4))  # (B, T, C)
