@@ -38,7 +38,7 @@ import numpy as np
 
 from parity.exercise import Exercise, decoded_audio
 from parity.models import codec
-from parity.spec import GoldenCase, ToleranceTable
+from parity.spec import GoldenCase, Override, ToleranceTable
 
 TEST_TINY_CONFIG = dict(
     target_bandwidths=[12.0, 24.0, 48.0], sampling_rate=24000, audio_channels=1, normalize=False,
@@ -157,6 +157,16 @@ FP16 = ToleranceTable(atol=1e-2, rtol=1e-2)
 # (decoder.layers.13, values ~0.06) on fox 1.5 s at 3 kbps; audio_values 1.5e-6 (108 dB).
 # Bound 3e-5 abs + 1e-5 rel.
 FP32_48KHZ = ToleranceTable(atol=3e-5, rtol=1e-5)
+# encodec-24khz after its convs were normalised (reference/encodec.py, 2026-12-05): the encoder's
+# activations are unit-scale (RMS 1.0-1.5) and its fp32 conv sums (up to 256 x 16 terms) differ
+# by up to 1.39e-5 (SNR 115-119 dB): measured needed atol at rtol 1e-5, fox 1 s, both cases:
+# encoder.layers.12 1.004e-5 (1 of 38400 elements past 1e-5), .10 9.5e-6, .13 9.5e-6. Decoder
+# and audio within the default. Bound 3e-5 on the encoder taps (3x the worst).
+FP32_24KHZ = ToleranceTable(atol=1e-5, rtol=1e-5, overrides=(
+    Override("encoder.layers.*", atol=3e-5, rtol=1e-5,
+             reason="unit-scale activations of the normalised random encoder: fp32 conv sums "
+                    "differ by up to 1.39e-5, needed atol 1.004e-5 at encoder.layers.12 (fox 1 s, "
+                    "2026-12-05, SNR 115 dB, codes identical)"),))
 
 
 # ------------------------------------------------------------------------------------------
@@ -248,4 +258,5 @@ ENCODEC_48KHZ = FAMILY.spec("encodec-48khz",
 ENCODEC_24KHZ = FAMILY.spec("encodec-24khz",
                             "EnCodec 24 kHz (facebook/encodec_24khz configuration), causal, 32 "
                             "stages", ENCODEC_24KHZ_CONFIG, _cases((1.5, 24.0), 1.0),
+                            tolerances={"float32": FP32_24KHZ, "float16": FP16},
                             exercise=exercise(ENCODEC_24KHZ_CONFIG, 16))  # of 1024, 75 frames
