@@ -298,6 +298,12 @@ FP32_TEST = ToleranceTable(atol=5e-5, rtol=1e-4)
 FP32 = ToleranceTable(atol=1e-4, rtol=1e-4)
 # fp16: MLX float16 against the float32 reference. test-tiny: worst needed 5.6e-3 (rtol 1e-4).
 FP16 = ToleranceTable(atol=1e-2, rtol=1e-2)
+# test-tiny fp16 after the token embedding (the tied head) went to N(0, 1) (2026-12-05): the
+# logits have RMS 8.2 (was ~1) and their fp16 error grew with them: needed 0.033 at rtol 1e-2
+# (fox; max abs 0.041, SNR 61 dB, argmax exact); every other tap within the default.
+FP16_TEST = ToleranceTable(atol=1e-2, rtol=1e-2, overrides=(
+    Override("logits", 0.1, 1e-2, "needed 0.033 (fox; max abs 0.041 on logits of RMS 8.2, SNR "
+                                  "61 dB, 2026-12-05); argmax exact"),))
 
 FP32_TINY_EN = ToleranceTable(1e-4, 1e-4, (
     Override("encoder.blocks.3*", 1e-2, 1e-4,
@@ -377,7 +383,8 @@ TEST_TINY = _spec(
     "whisper-test-tiny",
     "tiny random Whisper for CI (width 64, 2 heads, 2+2 layers, 100 audio positions = 2 s)",
     f"seeded random weights, not trained (numpy seed {WEIGHTS_SEED})",
-    TEST_TINY_DIMS, TEST_TINY_DIMS, (_FOX,), fp32=FP32_TEST, exercise=EXERCISE_TINY)
+    TEST_TINY_DIMS, TEST_TINY_DIMS, (_FOX,), fp32=FP32_TEST, fp16=FP16_TEST,
+    exercise=EXERCISE_TINY)
 # Real checkpoints store encoder.positional_embedding in float16 and openai-whisper uses that
 # stored table (load_state_dict overwrites its computed buffer), so the MLX encoder loads it too.
 # Recomputing the sinusoids instead differs by up to 3.3e-4 at encoder.embed and ~0.2 at
