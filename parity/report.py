@@ -57,6 +57,38 @@ def table(case: CaseResult) -> str:
     return "\n".join([fmt(HEADER), "-+-".join("-" * w for w in widths), *map(fmt, body)])
 
 
+def exercise_rows(case: CaseResult) -> list[tuple[str, ...]]:
+    """(requirement, reference, mlx, PASS/FAIL) per declared exercise of the case."""
+    def val(v):
+        return "-" if v is None else _g(v, 4)
+
+    return [(e.exercise.describe(), val(e.reference), val(e.mlx),
+             ("PASS" if e.passed else "FAIL") + (f": {e.error}" if e.error else ""))
+            for e in case.exercised]
+
+
+EXERCISE_HEADER = ("requirement", "reference", "mlx", "PASS/FAIL")
+
+
+def exercise_section(res: RunResult) -> list[str]:
+    """Markdown lines of the "Decoding exercised" section: every case's requirements."""
+    head = ["", "## Decoding exercised", "",
+            "What the spec requires its decoding to exercise (parity/exercise.py), measured on "
+            "the reference's taps and on the MLX side's; an unmet requirement fails the run. "
+            "Reference `-`: a golden fingerprint of a continuous tap, not measurable.", ""]
+    if not res.spec.exercise:
+        return head + ["No requirement declared by this spec."]
+    lines = head + ["| case | against | " + " | ".join(EXERCISE_HEADER) + " |",
+                    "|" + "---|" * (2 + len(EXERCISE_HEADER))]
+    for c in res.cases:
+        if not c.exercised:
+            lines.append(f"| {c.case} | {c.against} | not measured: "
+                         f"{'the case errored' if c.error else 'no taps'} | - | - | FAIL |")
+        lines += [f"| {c.case} | {c.against} | " + " | ".join(r) + " |"
+                  for r in exercise_rows(c)]
+    return lines
+
+
 def print_case(case: CaseResult, log=print) -> None:
     log(f"\n== case {case.case} vs {case.against}: {'PASS' if case.passed else 'FAIL'}")
     if case.error:
@@ -70,6 +102,8 @@ def print_case(case: CaseResult, log=print) -> None:
         log("stopped at the first failing tap (--fail-fast)")
     if case.detail:
         log(case.detail)
+    for row in exercise_rows(case):
+        log("decoding exercised: " + " | ".join(row))
     for k, v in case.metrics.items():
         log(f"metric {k}: {v:.6g}")
 
@@ -167,6 +201,7 @@ def to_dict(res: RunResult) -> dict:
             "stopped_early": bool(c.comparison and c.comparison.stopped_early),
             "not_compared": c.comparison.not_compared if c.comparison else {},
             "taps": [r.to_dict() for r in (c.comparison.results if c.comparison else [])],
+            "exercised": [e.to_dict() for e in c.exercised],
         } for c in res.cases],
         "checks": [{"name": c.name, "passed": c.passed, "error": c.error, "summary": c.summary,
                     "rows": c.rows} for c in res.checks]})
@@ -197,6 +232,7 @@ def to_markdown(res: RunResult) -> str:
     lines.append("- `(fp)`: compared against the golden's fingerprint: samples in every frame "
                  "block, the first and last frame, and bounds on the sum, L2, min and max of every "
                  "frame block and channel block (golden/README.md)")
+    lines += exercise_section(res)
     for c in res.cases:
         lines += ["", f"## {c.case} vs {c.against}: {'PASS' if c.passed else 'FAIL'}", ""]
         if c.meta:

@@ -25,6 +25,7 @@ from parity.compare import (
     stale_overrides,
     worst_pairs,
 )
+from parity.exercise import ExerciseResult, evaluate
 from parity.metrics import check_finite
 from parity.progress import Progress
 from parity.spec import TIERS, CheckResult, ModelSpec, ParityError, Side, Tolerance
@@ -39,10 +40,12 @@ class CaseResult:
     meta: dict = field(default_factory=dict)
     error: str | None = None  # a hard error (ParityError): the case failed without a table
     detail: str = ""  # with --fail-fast: worst index, both values and a few pairs
+    exercised: list[ExerciseResult] = field(default_factory=list)  # the spec's requirements
 
     @property
     def passed(self) -> bool:
-        return self.error is None and self.comparison is not None and self.comparison.passed
+        return (self.error is None and self.comparison is not None and self.comparison.passed
+                and all(e.passed for e in self.exercised))
 
 
 @dataclass
@@ -162,7 +165,8 @@ def _run_case(name: str, against: str, mlx: Side, inputs: dict, want: dict, spec
                            fail_fast=fail_fast, want_label=against)
     except ParityError as e:
         return CaseResult(name, against, None, meta=meta, error=str(e))
-    res = CaseResult(name, against, cmp, meta=meta)
+    res = CaseResult(name, against, cmp, meta=meta,
+                     exercised=evaluate(spec.exercise, want, got, inputs))
     if metrics:
         res.metrics = {m.name: float(m.fn(want, got)) for m in spec.metrics}
     if not cmp.passed:

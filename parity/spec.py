@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from parity.exercise import DISCRETE_KINDS, Exercise
+
 DTYPES = ("float32", "float16", "bfloat16")  # MLX compute dtypes; every spec has a table for each
 TIERS = ("default", "full")  # `python -m parity run MODEL` and `... run MODEL --full`
 
@@ -201,6 +203,9 @@ class ModelSpec:
     golden_whole: tuple[str, ...] = ()  # taps stored whole in goldens whatever their size
     config: Mapping[str, Any] = field(default_factory=dict)  # model config (reports, goldens)
     bench: BenchSpec | None = None  # how `make bench` times it against its peers (None: not timed)
+    # what its decoding must exercise on every case, measured on both sides (parity/exercise.py);
+    # an unmet requirement fails the run
+    exercise: tuple[Exercise, ...] = ()
 
     def __post_init__(self):
         missing = [d for d in DTYPES if d not in self.tolerances]
@@ -213,6 +218,15 @@ class ModelSpec:
         unknown = sorted(set(self.discrete) - set(self.taps))
         if unknown:
             raise ValueError(f"spec {self.name!r}: discrete taps {unknown} are not in its tap list")
+        unknown = sorted({e.tap for e in self.exercise} - set(self.taps))
+        if unknown:
+            raise ValueError(f"spec {self.name!r}: exercise taps {unknown} are not in its tap "
+                             "list")
+        continuous = sorted({e.tap for e in self.exercise if e.kind in DISCRETE_KINDS}
+                            - set(self.discrete))
+        if continuous:
+            raise ValueError(f"spec {self.name!r}: exercises {DISCRETE_KINDS} need discrete "
+                             f"taps; {continuous} are not in its discrete list")
         names = [c.name for c in self.golden_cases]
         if len(set(names)) != len(names):
             raise ValueError(f"spec {self.name!r} repeats golden case names: {names}")

@@ -14,7 +14,23 @@ to constants (a port that swapped or ignored those would still match):
   the prediction-network embedding N(0, 1); the LSTM keeps torch's U(-1/sqrt(H), 1/sqrt(H));
 - every LayerNorm and batch-norm gain 1 + N(0, 0.1^2), every bias N(0, 0.05^2), the batch
   norms' running mean N(0, 0.1^2) and variance U(0.5, 1.5);
-- the joint bias favours blank (+BLANK_BIAS) and lowers every TDT duration logit by the same
+- deep encoders (more than 2 layers: the 0.6b configs' 24) draw the output projection of
+  every residual branch (feed-forward `linear2`, attention `o_proj`, conv `pointwise_conv2`)
+  with gain `residual_gain(config)` = 0.15 instead of 1. At unit gain each of the 24 conformer
+  layers mixes in its attention's average over frames and its nonlinearities' per-channel
+  offsets, so the part of the encoder output that varies over time fell from 0.65 of its RMS
+  after the front end to 0.145 at the last layer (fox, first 0.5 s), and the transducers'
+  joint saw nearly the same frame at every step: parakeet-tdt/rnnt-0.6b emitted only blanks and
+  one duration, parakeet-ctc-0.6b one class in every frame. Measured on parakeet-tdt-0.6b's
+  case (2026-12-05): gain 0.5 -> 0.154, 0.29 (sqrt(2/24)) -> 0.31 and still one duration,
+  0.15 -> 0.50 with tokens of two ids and durations 1 and 3, 0.08 -> 0.56 but a token looping
+  on duration 0 to the length limit. Centring every branch on noise (its mean over the frames
+  of a calibration input subtracted) was tried first: 0.134, no better. The 2-layer tiny
+  configs keep gain 1 (their last layer varies by 0.63);
+- the joint bias favours blank (+`blank_bias(config)`: 2.75 for the tiny configs, tuned there so
+  that blanks, emissions and all durations occur; 2.0 for the 0.6b configs, where 2.75 left
+  every step blank at gain 0.15 and 2.0 gives blanks, two tokens and durations 0, 1, 3 on the
+  fox case) and lowers every TDT duration logit by the same
   amount (DURATION_BIAS: the argmax over durations is unchanged, but the token block stays the
   larger one, because upstream's generate() emits the argmax of the concatenated
   token+duration logits as the token).
@@ -52,12 +68,29 @@ from transformers import (
 from reference.checkpoints import save_pretrained_atomically
 from reference.hooks import hook_taps
 
-INIT_VERSION = 3  # bump when the perturbation below changes (part of the cache key)
+INIT_VERSION = 4  # bump when the perturbation below changes (part of the cache key)
 NORM_GAIN_STD = 0.1
 BIAS_STD = 0.05
 RELU_GAIN = 2 ** 0.5  # front-end convs feed ReLUs
 BLANK_BIAS = 2.75  # tuned on the tiny configs: blanks, emissions and all durations occur
+BLANK_BIAS_DEEP = 2.0  # the 24-layer configs, with DEEP_RESIDUAL_GAIN (see the docstring)
 DURATION_BIAS = -3.0
+DEEP_RESIDUAL_GAIN = 0.15  # residual-branch output projections of encoders deeper than 2 layers
+RESIDUAL_BRANCH_OUTPUTS = ("linear2.weight", "o_proj.weight", "pointwise_conv2.weight")
+
+
+def _deep(config: Mapping) -> bool:
+    return config["encoder_config"]["num_hidden_layers"] > 2
+
+
+def residual_gain(config: Mapping) -> float:
+    """Gain of the encoder's residual-branch output projections (the docstring says why)."""
+    return DEEP_RESIDUAL_GAIN if _deep(config) else 1.0
+
+
+def blank_bias(config: Mapping) -> float:
+    """What the joint's blank logit is raised by (the docstring says why)."""
+    return BLANK_BIAS_DEEP if _deep(config) else BLANK_BIAS
 
 _CLASSES = {"parakeet_ctc": (ParakeetCTCConfig, ParakeetForCTC),
             "parakeet_rnnt": (ParakeetRNNTConfig, ParakeetForRNNT),
@@ -89,6 +122,8 @@ def _perturb(model: torch.nn.Module, config: Mapping, seed: int) -> None:
             if p.ndim >= 2 and not name.startswith("decoder.lstm") and "embedding" not in name:
                 fan_in = int(np.prod(p.shape[1:]))  # linears and convs: unit gain
                 gain = RELU_GAIN if name.startswith("encoder.subsampling.layers") else 1.0
+                if name.startswith("encoder.layers.") and name.endswith(RESIDUAL_BRANCH_OUTPUTS):
+                    gain = residual_gain(config)
                 p.copy_(randn(p.shape, gain / fan_in ** 0.5))
             elif name.endswith(".bias"):
                 p.copy_(randn(p.shape, BIAS_STD))
@@ -109,7 +144,7 @@ def _perturb(model: torch.nn.Module, config: Mapping, seed: int) -> None:
                 w.copy_((2 * torch.rand(w.shape, generator=gen) - 1) * bound)
         bias = model.joint.head.bias
         b = bias.clone()
-        b[config["blank_token_id"]] += BLANK_BIAS
+        b[config["blank_token_id"]] += blank_bias(config)
         b[config["vocab_size"]:] += DURATION_BIAS  # TDT only (an empty slice for RNN-T)
         bias.copy_(b)
 
@@ -117,7 +152,8 @@ def _perturb(model: torch.nn.Module, config: Mapping, seed: int) -> None:
 def checkpoint_key(config: Mapping, seed: int, vocab: list[str]) -> str:
     blob = json.dumps({"config": dict(config), "seed": seed, "vocab": list(vocab),
                        "init": INIT_VERSION, "gains": [NORM_GAIN_STD, BIAS_STD, RELU_GAIN,
-                                                       BLANK_BIAS, DURATION_BIAS],
+                                                       BLANK_BIAS, DURATION_BIAS,
+                                                       BLANK_BIAS_DEEP, DEEP_RESIDUAL_GAIN],
                        **versions()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

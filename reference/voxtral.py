@@ -8,6 +8,14 @@ Weights: no checkpoint is downloaded (the real one is 9 GB of bf16 and gated beh
 under `torch.manual_seed(seed)` (transformers' own initialisation), then perturbs every norm gain
 (1 + N(0, 0.1^2)) and bias (N(0, 0.05^2)) from a generator seeded with `seed`, because upstream
 initialises those to exactly 1 and 0 and a port that swapped or ignored them would still match.
+Then the language model's input embedding is re-drawn N(0, s^2) with s = initializer_range^2 x
+hidden_size, the per-element scale of an attention or MLP branch's output at transformers' init
+(two stacked N(0, initializer_range^2) projections of a unit-scale input). At the upstream
+N(0, 0.02^2) a 3072-wide token entered with norm ~1 against branches adding ~1 per element, so
+every text position saw nearly the same (audio-averaged) hidden state: voxtral-mini-3b's
+teacher-forced argmax was one token at 18 of 18 positions (fox) and 12 of 18 (librispeech).
+s is 1.23 for mini-3b and 0.0256 for the 64-wide test-tiny (where upstream's 0.02 was already
+that scale).
 It is written with `save_pretrained` (config.json + safetensors in the published on-disk key
 layout) into a cache folder outside the repository, keyed by (config, seed, versions). The MLX
 side reads the same files through `weights.voxtral.load`.
@@ -40,7 +48,7 @@ from reference.checkpoints import save_pretrained_atomically
 from reference.hooks import channels_last, hook_taps, numpy_of
 from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE
 
-INIT_VERSION = 1  # bump when the initialisation below changes (it is part of the cache key)
+INIT_VERSION = 2  # bump when the initialisation below changes (it is part of the cache key)
 NORM_GAIN_STD = 0.1
 BIAS_STD = 0.05
 
@@ -69,6 +77,10 @@ def _perturb(model: torch.nn.Module, seed: int) -> None:
                 p.copy_(1 + NORM_GAIN_STD * torch.randn(p.shape, generator=gen))
             elif name.endswith(".bias"):
                 p.copy_(BIAS_STD * torch.randn(p.shape, generator=gen))
+        text = model.config.text_config
+        emb = model.get_input_embeddings().weight
+        emb.copy_(text.initializer_range ** 2 * text.hidden_size
+                  * torch.randn(emb.shape, generator=gen))
 
 
 def checkpoint_key(config: Mapping, seed: int) -> str:

@@ -74,10 +74,12 @@ def positions(taps: tuple[str, ...]) -> dict[str, str]:
 
 
 def fake_spec(spec: ModelSpec, got: dict, want: dict) -> ModelSpec:
+    """The spec with synthetic sides; its decoding requirements dropped (random synthetic taps
+    exercise no decoding; tests/test_exercise.py covers those)."""
     return dataclasses.replace(
         spec, build_mlx=lambda dtype: FakeSide(got), build_reference=lambda: FakeSide(want),
         make_inputs=lambda case: CaseInputs({"x": np.zeros(3, np.float32)}, {}),
-        golden_cases=(GoldenCase("synthetic", "synthetic taps"),), checks=())
+        golden_cases=(GoldenCase("synthetic", "synthetic taps"),), checks=(), exercise=())
 
 
 def expect_error(res: runner.RunResult, tap: str, what: str) -> list[str]:

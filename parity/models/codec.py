@@ -37,6 +37,7 @@ import numpy as np
 from parity import clips
 from parity.clips import FIXTURES, SHARED_SPEECH, read_clip
 from parity.compare import compare_row
+from parity.exercise import Exercise
 from parity.metrics import at_least, at_most, check_pair, snr_db  # noqa: F401  (snr_db: codec.snr_db)
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase, Metric,
                          ModelSpec, ParityError, ToleranceTable)
@@ -391,13 +392,17 @@ class CodecFamily:
         return {"audio": audio, **arrays}, meta
 
     def make_inputs_for(self, config: Mapping) -> Callable[[GoldenCase], CaseInputs]:
-        """A case's input: its fixture clip (`params`: clip, seconds) at the model rate."""
+        """A case's input: its fixture clip (`params`: clip, seconds; `start`: seconds skipped
+        first, e.g. a silent onset) at the model rate."""
         def make_inputs(case: GoldenCase) -> CaseInputs:
             p, sr = case.params, self.sample_rate(config)
-            entry, audio = fixture_clip(p["clip"], sr, p.get("seconds"))
+            start, seconds = p.get("start", 0.0), p.get("seconds")
+            entry, audio = fixture_clip(p["clip"], sr, None if seconds is None else start + seconds)
+            audio = np.ascontiguousarray(audio[round(start * sr):])
             arrays, meta = self.inputs(config, audio, p)
             n = arrays["audio"].shape[0]
-            return CaseInputs(arrays, {**clip_meta(entry, sr, p.get("seconds"), n), **meta})
+            return CaseInputs(arrays, {**clip_meta(entry, sr, seconds, n),
+                                       **({"start": start} if start else {}), **meta})
         return make_inputs
 
     def bench_build_for(self, config: Mapping):
@@ -424,9 +429,11 @@ class CodecFamily:
 
     def spec(self, name: str, description: str, config: Mapping,
              cases: tuple[GoldenCase, ...], tolerances: Mapping[str, ToleranceTable] | None = None,
-             checks: tuple[Check, ...] = (), **extra_config) -> ModelSpec:
+             checks: tuple[Check, ...] = (), exercise: tuple[Exercise, ...] = (),
+             **extra_config) -> ModelSpec:
         """`tolerances`: this spec's tables where they differ from the family's; `checks`: its
-        own end-to-end checks; `extra_config`: more entries for the reports' config block."""
+        own end-to-end checks; `exercise`: what its decoding must exercise (parity/exercise.py);
+        `extra_config`: more entries for the reports' config block."""
         config = dict(config)
         if self.shared_check:
             checks += (roundtrip_check(
@@ -440,7 +447,7 @@ class CodecFamily:
             build_reference=lambda: self.reference_side(config),
             make_inputs=self.make_inputs_for(config), taps=self.taps(config),
             tolerances=tolerances or self.tolerances, golden_cases=cases, discrete=self.discrete(config),
-            metrics=self.metrics, checks=checks,
+            metrics=self.metrics, checks=checks, exercise=exercise,
             config={f"{self.package}_config": config, "weights_seed": WEIGHTS_SEED,
                     **extra_config},
             bench=BenchSpec(engines=("mlx", "torch"), build=self.bench_build_for(config),

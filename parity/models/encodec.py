@@ -36,6 +36,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from parity.exercise import Exercise, decoded_audio
 from parity.models import codec
 from parity.spec import (GoldenCase, Override, ToleranceTable, fp32_table)
 
@@ -179,6 +180,11 @@ BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=8.5e-2, overrides=tuple(
     Override(t, atol=1e-5, rtol=1e-2, k_rms=2e-1,
              reason=_ENC_OUT.format(need="0.060 / 0.068", dt="bfloat16", rest="<= 0.028"))
     for t in ("decoder.layers.9", "audio_values")))
+# encodec-24khz after its convs were normalised (reference/encodec.py, 2026-12-05): unit-scale
+# encoder activations (RMS 1.0-1.5) whose fp32 conv sums differ by up to 1.39e-5 (needed floor
+# 1.004e-5 at encoder.layers.12, fox 1 s, SNR 115 dB, codes identical): the default floor
+# (1e-4 x rms >= 1e-4) covers it.
+FP32_24KHZ = FP32
 FP32_48KHZ = FP32  # measured <= 7.4e-6 x rms (2026-12-04): the defaults, see above
 
 # encodec-48khz in half precision: every conv is followed by a group norm over a whole 1-s chunk,
@@ -228,8 +234,9 @@ FAMILY = codec.CodecFamily(
     taps=tap_names, discrete=_discrete,
     tolerances={"float32": FP32, "float16": FP16, "bfloat16": BF16},
     metrics=METRICS,
-    weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}; codebooks "
-             "re-drawn from the encoder's output statistics, seed "
+    weights=(f"seeded random weights, not trained (torch seed {codec.WEIGHTS_SEED}; weight-normed "
+             "convs normalised on calibration noise and codebooks re-drawn from the encoder's "
+             "output statistics, seed "
              f"{codec.WEIGHTS_SEED + 1}); transformers save_pretrained checkpoint"),
     bench_mlx=bench_mlx, bench_torch=bench_torch, prepare=stereo_input, extras=inputs,
     shared_check=False)
@@ -237,27 +244,50 @@ ReferenceSide = FAMILY.reference_side
 bench_build_for = FAMILY.bench_build_for
 
 
-def _cases(bandwidths, seconds) -> tuple[GoldenCase, ...]:
+def _cases(bandwidths, seconds, start: float = 0.0) -> tuple[GoldenCase, ...]:
+    cut = f"from {start} s, {seconds} s" if start else f"first {seconds} s"
     return tuple(GoldenCase(f"fox-{str(bw).replace('.', 'p')}kbps",
-                            f"espeak 'quick brown fox' clip at the model rate, first {seconds} s, "
-                            f"{bw} kbps",
-                            {"clip": "espeak_en_fox", "seconds": seconds, "bandwidth": bw})
+                            f"espeak 'quick brown fox' clip at the model rate, {cut}, {bw} kbps",
+                            {"clip": "espeak_en_fox", "seconds": seconds, "bandwidth": bw,
+                             **({"start": start} if start else {})})
                  for bw in bandwidths)
+
+
+def exercise(config: Mapping, min_codes: int) -> tuple[Exercise, ...]:
+    """Every stage picks at least `min_codes` codes over the (first chunk's) frames; the
+    encoder's output (the latent the codes are chosen on, (B, F, D)) varies over time; the
+    decoded audio is neither an offset nor silence (reference/encodec.py: before its convs were
+    normalised, encodec-24khz's latent varied by 2.3 % of its RMS, encodec-test-tiny's by 1.4 %,
+    and encodec-24khz's decoded audio by 9.5 %)."""
+    latent = [t for t in tap_names(config) if t.startswith("encoder.")][-1]
+    chunked = config.get("chunk_length_s") is not None
+    return (Exercise("distinct", "quantizer.codes", min_codes),  # (n_q, B, F)
+            *((Exercise("distinct", "audio_codes", min_codes, axis=(0, 3)),) if chunked else ()),
+            Exercise("time_varying", latent, 0.5, axis=1),
+            *decoded_audio("audio_values", time_axis=1))  # (B, N, channels)
 
 
 TEST_TINY = FAMILY.spec("encodec-test-tiny",
                         "tiny random EnCodec for CI (4 filters, ratios 4x2, 16 codes, 4 stages)",
-                        TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.2))
+                        TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.2),
+                        exercise=exercise(TEST_TINY_CONFIG, 8))  # of 16 codes, 600 frames
+# The chunked cases skip the clip's first 20 ms: its first 10 ms are digital silence, exactly the
+# first 240-sample chunk, whose layer and quantizer taps are the ones compared (its codes were one
+# code in every frame, its encoder taps the normalised silence).
 CHUNKED_TEST_TINY = FAMILY.spec(
     "encodec-chunked-test-tiny",
     "tiny random stereo EnCodec, chunked (240-sample chunks, stride 216), normalised, group norm",
-    CHUNKED_TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.05))
+    CHUNKED_TEST_TINY_CONFIG, _cases((12.0, 48.0), 0.05, start=0.02),
+    exercise=exercise(CHUNKED_TEST_TINY_CONFIG, 4))  # of 16 codes, 30 frames per chunk
 ENCODEC_48KHZ = FAMILY.spec("encodec-48khz",
                             "EnCodec 48 kHz (facebook/encodec_48khz configuration): stereo, 1-s "
                             "chunks with 1 % overlap, per-chunk scale, non-causal, group norm",
                             ENCODEC_48KHZ_CONFIG, _cases((3.0, 24.0), 1.5),
                             tolerances={"float32": FP32_48KHZ, "float16": FP16_48KHZ,
-                                        "bfloat16": BF16_48KHZ})
+                                        "bfloat16": BF16_48KHZ},
+                            exercise=exercise(ENCODEC_48KHZ_CONFIG, 16))  # of 1024, 150 frames
 ENCODEC_24KHZ = FAMILY.spec("encodec-24khz",
                             "EnCodec 24 kHz (facebook/encodec_24khz configuration), causal, 32 "
-                            "stages", ENCODEC_24KHZ_CONFIG, _cases((1.5, 24.0), 1.0))
+                            "stages", ENCODEC_24KHZ_CONFIG, _cases((1.5, 24.0), 1.0),
+                            tolerances={"float32": FP32_24KHZ, "float16": FP16, "bfloat16": BF16},
+                            exercise=exercise(ENCODEC_24KHZ_CONFIG, 16))  # of 1024, 75 frames

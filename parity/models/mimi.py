@@ -32,6 +32,7 @@ from parity.clips import FIXTURES, SHARED_SPEECH, manifest, read_audio
 from parity.clips import resample as resample_rate
 from parity.compare import compare_row
 from parity.metrics import at_least, at_most
+from parity.exercise import Exercise, decoded_audio
 from parity.models import codec
 from parity.models.codec import ROUNDTRIP_DIFF_DB, SNR_MIN_DB
 from parity.spec import (Check, CheckResult, GoldenCase, Metric, ToleranceTable,
@@ -289,17 +290,29 @@ ReferenceSide = FAMILY.reference_side
 bench_build_for = FAMILY.bench_build_for
 make_inputs = FAMILY.make_inputs_for(MIMI_CONFIG)  # both configs: 24 kHz mono
 
+def exercise(min_codes: int) -> tuple[Exercise, ...]:
+    """Every codebook's codes (B, n_q, F) take at least `min_codes` values over the frames; the
+    decoded audio (B, N, 1), whole and streamed, varies over time and is not near silence
+    (measured before: test-tiny 7-15 codes per codebook; audio time-varying >= 0.83 of its
+    RMS, std >= 52x the clip's)."""
+    return (Exercise("distinct", "audio_codes", min_codes),
+            *decoded_audio("audio_values", TIME_AXIS),
+            *decoded_audio("streaming.audio_values", TIME_AXIS))
+
+
 TEST_TINY = FAMILY.spec(
     "mimi-test-tiny", "tiny random Mimi for CI (4 filters, ratios 4x2, 16 codes, 4 codebooks, "
     "2+2 layers, window 6)", TEST_TINY_CONFIG,
     (GoldenCase("fox-nq4", "espeak fox clip at 24 kHz, first 0.1 s, 4 codebooks",
                 {"clip": "espeak_en_fox", "seconds": 0.1, "num_quantizers": 4}),
      GoldenCase("weather-nq2", "espeak weather clip at 24 kHz, first 0.1 s, 2 codebooks",
-                {"clip": "espeak_en_weather", "seconds": 0.1, "num_quantizers": 2})))
+                {"clip": "espeak_en_weather", "seconds": 0.1, "num_quantizers": 2})),
+    exercise=exercise(4))
 MIMI = FAMILY.spec(
     "mimi", "Mimi (kyutai/mimi configuration): 24 kHz, 12.5 Hz, split RVQ 1 + 31 codebooks",
     MIMI_CONFIG,
     # one short golden case (the goldens stay ~3 MB); 8 codebooks and whole clips: the check
     (GoldenCase("fox-nq32", "espeak fox clip at 24 kHz, first 1 s, 32 codebooks",
                 {"clip": "espeak_en_fox", "seconds": 1.0, "num_quantizers": 32}),),
-    checks=(roundtrip_check_for(MIMI_CONFIG, (8, 32)),))
+    checks=(roundtrip_check_for(MIMI_CONFIG, (8, 32)),),
+    exercise=exercise(4))  # 13 frames

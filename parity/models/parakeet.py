@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.exercise import Exercise
 from parity.sides import AdapterSide, LoadedMlxSide
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, GoldenCase, ModelSpec, ParityError,
                          ToleranceTable, fp32_table)
@@ -220,14 +221,39 @@ def bench_build_for(config: Mapping):
     return build
 
 
+def exercise(config: Mapping) -> tuple[Exercise, ...]:
+    """What greedy decoding must exercise. The encoder output varies over time (its part that
+    varies over the frames >= 0.3 of its RMS: CTC logits / the projected encoder output, (B, T,
+    C)); CTC: several classes over the frames (tokens (1, T), blanks included), none in most of
+    them; transducers: non-blank steps (tokens (1, S + 1): the start token, a blank, first),
+    several non-blank ids, TDT several durations (durations (1, S + 1), the start's 0 included).
+    The 0.6b cases are 0.5 s (7 frames), so their counts are lower than the tiny specs'.
+    Measured before reference/parakeet.py's INIT_VERSION 4 (2026-12-05): the 0.6b transducers
+    every step blank, durations {0, 1}, projected encoder output varying by 0.14 of its RMS;
+    parakeet-ctc-0.6b one class in all 7 frames."""
+    deep = config["encoder_config"]["num_hidden_layers"] > 2
+    blank = config["vocab_size"] - 1
+    if config["model_type"] == "parakeet_ctc":
+        return (Exercise("time_varying", "logits", 0.3, axis=1),
+                Exercise("distinct", "tokens", 3 if deep else 5),
+                Exercise("non_mode", "tokens", 0.3 if deep else 0.5))
+    out = (Exercise("time_varying", "encoder_projector", 0.3, axis=1),
+           Exercise("non_blank", "tokens", 0.25 if deep else 0.1, blank=blank),
+           Exercise("distinct", "tokens", 2 if deep else 1, ignore=(blank,)))
+    if config["model_type"] == "parakeet_tdt":
+        out += (Exercise("distinct", "durations", 3),)
+    return out
+
+
 def _spec(name: str, description: str, config: Mapping,
           cases: tuple[GoldenCase, ...] = (_FOX, _WEATHER), bench: bool = False) -> ModelSpec:
     discrete = ("tokens",) if config["model_type"] == "parakeet_ctc" else ("tokens", "durations")
     return ModelSpec(
         name=name, description=description,
         weights=f"seeded random weights, not trained (seed {WEIGHTS_SEED}: unit-gain linears and "
-                "convs, perturbed norms, biases and batch-norm statistics, blank-favouring joint "
-                "bias; reference.parakeet); no real checkpoint offline",
+                "convs (residual-branch outputs at gain 0.15 in the 24-layer encoders), "
+                "perturbed norms, biases and batch-norm statistics, blank-favouring joint bias; "
+                "reference.parakeet); no real checkpoint offline",
         build_mlx=lambda dtype: MlxSide(config, dtype),
         build_reference=lambda: ReferenceSide(config),
         make_inputs=make_inputs,
@@ -235,6 +261,7 @@ def _spec(name: str, description: str, config: Mapping,
         tolerances={"float32": FP32, "float16": FP16, "bfloat16": BF16},
         golden_cases=cases,
         discrete=discrete,
+        exercise=exercise(config),
         config={"config": dict(config), "weights_seed": WEIGHTS_SEED},
         bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
                         audio_seconds=10.0) if bench else None,

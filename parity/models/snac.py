@@ -27,6 +27,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from parity.exercise import Exercise, decoded_audio
 from parity.models import codec
 from parity.spec import GoldenCase, Override, ToleranceTable, fp32_table
 NOISE_SEED = 1234
@@ -198,9 +199,18 @@ def _cases(seconds: float) -> tuple[GoldenCase, ...]:
                  for clip in ("espeak_en_fox", "espeak_en_weather"))
 
 
+def exercise(min_codes: int) -> tuple[Exercise, ...]:
+    """Each stage's codes (B, F_k) take at least `min_codes` values; the decoded audio (B, N)
+    varies over time and is not near silence (measured before: test-tiny 7-35 codes per stage,
+    snac-24khz 15-68 of 18-72 frames; audio time-varying >= 0.91 of its RMS, std >= 5x the
+    clip's)."""
+    return (*(Exercise("distinct", f"quantizer.codes.{k}", min_codes) for k in range(3)),
+            *decoded_audio("audio_values", 1))
+
+
 TEST_TINY = FAMILY.spec("snac-test-tiny", "tiny random SNAC for CI (local attention window 4, "
                         "noise, depthwise, strides [4, 2, 1])", TEST_TINY_CONFIG, _cases(0.1),
-                        noise_seed=NOISE_SEED)
+                        exercise=exercise(4), noise_seed=NOISE_SEED)
 SNAC_24KHZ = FAMILY.spec("snac-24khz", "SNAC 24 kHz (hubertsiuzdak/snac_24khz configuration), 3 "
                          "stages at 12, 23, 47 Hz", SNAC_24KHZ_CONFIG, _cases(1.5),
-                         noise_seed=NOISE_SEED)
+                         exercise=exercise(8), noise_seed=NOISE_SEED)

@@ -22,6 +22,7 @@ import numpy as np
 
 from parity.clips import read_clip
 from parity.models.whisper_transcription import transcription_checks
+from parity.exercise import argmax_tokens
 from parity.spec import (
     CaseInputs,
     GoldenCase,
@@ -80,9 +81,20 @@ def random_state(dims: Mapping[str, int], seed: int = WEIGHTS_SEED) -> dict[str,
     """Seeded random canonical Whisper weights (float32), scaled so activations stay O(1).
 
     Linear and conv weights ~ N(0, 1/fan_in), biases ~ N(0, 0.02^2), layer-norm gains
-    ~ 1 + N(0, 0.05^2), token embedding ~ N(0, 1/n_text_state) (it is also the output
-    projection), decoder positions ~ N(0, 0.02^2), encoder positions the sinusoid table.
+    ~ 1 + N(0, 0.05^2), token embedding ~ N(0, 1) (it is also the output projection), decoder
+    positions ~ N(0, 0.02^2), encoder positions the sinusoid table.
     Not trained: outputs carry no meaning; only their agreement between the two sides does.
+
+    The token embedding was N(0, 1/n_text_state) until 2026-12-05: a token then entered the
+    decoder with norm ~1 while every attention and MLP branch adds ~1 per element (norm
+    ~sqrt(n_text_state)), so the decoder's output hardly depended on the token (the part of
+    `decoder.ln` varying over positions was 0.15 of its RMS on whisper-small) and the
+    teacher-forced argmax was one token at 15 of 23 positions (4 distinct; whisper-test-tiny 6
+    distinct, one token at 10 of 23). At N(0, 1) the token keeps the branches' scale: measured
+    on the fox case, whisper-small 21 distinct of 23, the commonest at 2 positions (embedding
+    std 8/sqrt(768) or 16/sqrt(768): still 4-6 distinct); whisper-test-tiny 16 distinct. As
+    the head is tied, the argmax now mostly repeats the input token (21 of 23 positions on
+    small); logits have std ~sqrt(n_text_state) (28 on small, 8 on test-tiny).
     """
     rng = np.random.default_rng(seed)
     f32 = np.float32
@@ -118,7 +130,7 @@ def random_state(dims: Mapping[str, int], seed: int = WEIGHTS_SEED) -> dict[str,
     for i in range(dims["n_audio_layer"]):
         s |= block(f"encoder.blocks.{i}", na, cross=False)
     s |= ln("encoder.ln_post", na)
-    s |= {"decoder.token_embedding.weight": normal((dims["n_vocab"], nt), nt ** -0.5),
+    s |= {"decoder.token_embedding.weight": normal((dims["n_vocab"], nt), 1.0),
           "decoder.positional_embedding": normal((dims["n_text_ctx"], nt), 0.02)}
     for i in range(dims["n_text_layer"]):
         s |= block(f"decoder.blocks.{i}", nt, cross=True)
@@ -388,8 +400,17 @@ FP32_BASE = fp32_table(
 )
 
 
+# Teacher-forced argmax (1, T): several tokens, none at most positions. Real weights (tiny.en,
+# base) predict the transcript: 19-21 distinct of 21-24, the commonest at 8-10 %. The random
+# weights before 2026-12-05 gave whisper-small 4 distinct, one token at 15 of 23 positions, and
+# test-tiny 6 distinct, one at 10 of 23; with the token embedding at N(0, 1) (`random_state`)
+# small 21 and test-tiny 16 distinct, the commonest at <= 3 of 23 positions.
+EXERCISE = argmax_tokens("logits.argmax", distinct=10, non_mode=0.6)
+EXERCISE_TINY = argmax_tokens("logits.argmax", distinct=8, non_mode=0.6)  # 2-s window
+
+
 def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16, bf16=BF16,
-          checks=()) -> ModelSpec:
+          checks=(), exercise=EXERCISE) -> ModelSpec:
     return ModelSpec(
         name=name, description=description, weights=weights,
         build_mlx=lambda dtype: MlxSide(source, dtype),
@@ -401,6 +422,7 @@ def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16,
         discrete=("logits.argmax",),
         metrics=METRICS,
         checks=checks,
+        exercise=exercise,
         golden_whole=("mel",),
         config={"dims": dict(dims),
                 "weights_source": source if isinstance(source, str) else "random",
@@ -417,7 +439,8 @@ TEST_TINY = _spec(
     "whisper-test-tiny",
     "tiny random Whisper for CI (width 64, 2 heads, 2+2 layers, 100 audio positions = 2 s)",
     f"seeded random weights, not trained (numpy seed {WEIGHTS_SEED})",
-    TEST_TINY_DIMS, TEST_TINY_DIMS, (_FOX,), fp32=FP32_TEST)
+    TEST_TINY_DIMS, TEST_TINY_DIMS, (_FOX,), fp32=FP32_TEST,
+    exercise=EXERCISE_TINY)
 # Real checkpoints store encoder.positional_embedding in float16 and openai-whisper uses that
 # stored table (load_state_dict overwrites its computed buffer), so the MLX encoder loads it too.
 # Recomputing the sinusoids instead differs by up to 3.3e-4 at encoder.embed and ~0.2 at
