@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         report.print_check(c)
     md, js = report.write(res, root=Path(a.report_dir) if a.report_dir else report.REPORTS)
     print("\n" + report.timing_table(res))
-    print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}; report {md} and {js}")
+    print(f"\n{report.run_verdict(res)}: {spec.name} {a.dtype}; report {md} and {js}")
     return 0 if res.passed else 1
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from parity import clips
-from parity.clips import FIXTURES, SHARED_SPEECH, read_clip
+from parity.clips import FIXTURES, missing_shared_speech, read_clip, shared_speech
 from parity.compare import compare_row
 from parity.metrics import at_least, at_most, check_pair, snr_db  # noqa: F401  (snr_db: codec.snr_db)
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase, Metric,
@@ -283,12 +283,12 @@ def roundtrip_row(want: dict, got: dict, code_taps: tuple[str, ...]) -> dict:
     return row
 
 
-def shared_speech_missing(name: str) -> CheckResult:
-    """A check that needs ../shared/speech and cannot run: FAIL ("not run"), never a pass."""
-    return CheckResult(name, False, {"not run": True}, [],
-                       error=f"not run: the real-speech clips are missing, no "
-                             f"{SHARED_SPEECH / 'manifest.jsonl'}; put the shared speech folder "
-                             "beside the repository (../shared/speech) to run this check")
+def shared_speech_missing(name: str) -> CheckResult | None:
+    """None when the real-speech clips are there (`parity.clips.shared_speech`), else the result
+    of a check that needs them and cannot run: "not run", naming the manifest path it looked for
+    (it fails the run; never a pass)."""
+    reason = missing_shared_speech()
+    return None if reason is None else CheckResult.missing(name, reason)
 
 
 def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray], dict],
@@ -298,9 +298,9 @@ def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray],
     against the reference, round-trip SNR within 0.1 dB of the reference's."""
 
     def fn(dtype: str, log) -> CheckResult:
-        if not (SHARED_SPEECH / "manifest.jsonl").exists():
-            return shared_speech_missing(name)
-        entry, audio16k = read_clip(clip_id, SHARED_SPEECH)
+        if (missing := shared_speech_missing(name)) is not None:
+            return missing
+        entry, audio16k = read_clip(clip_id, shared_speech())
         inputs = make_inputs(audio16k)
         log(f"  {clip_id}: reference")
         want = build_ref()(inputs, layer_taps=False)
