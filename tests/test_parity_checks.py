@@ -18,7 +18,7 @@ import pytest
 
 from parity import report
 from parity.runner import run
-from parity.spec import Check, CheckResult, Goal, Metric, ParityError
+from parity.spec import Check, CheckResult, Goal, Metric
 from tests.test_parity_harness import TOY
 
 

@@ -17,7 +17,8 @@ decoder; its conv layers re-pad on every call).
 
 Goldens hold short cases (1 s) to stay small; the `roundtrip` check runs the whole fixture clips
 and a ../shared/speech clip longer than the 10-s attention window (jfk, 11 s: 275 transformer
-steps > 250) with every tap compared, codes exact, decoded SNR, round-trip SNR and streaming.
+steps > 250) with every tap compared, codes exact, decoded SNR, round-trip SNR and streaming;
+without the shared clips it is "not run" (a run FAIL naming the manifest path).
 
 Importing this module imports neither torch nor mlx: builders import them when called.
 """
