@@ -229,8 +229,6 @@ def test_missing_shared_speech_fails_the_check_naming_the_folder(tmp_path, monke
 
 @pytest.mark.needs_weights
 def test_missing_shared_speech_fails_the_run(tmp_path, monkeypatch):
-    from parity.models import whisper_transcription as T
-
     missing = tmp_path / "speech"
     monkeypatch.setenv("PARITY_SHARED_SPEECH", str(missing))
     check = next(c for c in W.TINY_EN.checks if "default" in c.tiers)
