@@ -53,8 +53,10 @@ AVG_LOGPROB_TOLERANCE = 1e-4
 # - no_speech_prob: max 2.61e-6 (base aishell1 beam 5; tiny.en 8.3e-7). ~3x.
 NO_SPEECH_TOLERANCE = 8e-6
 # The forced fallback: every decode "needs" a fallback (compression ratio > 0), so each window is
-# decoded at every temperature and the last one's samples (best of 2) are kept.
-FALLBACK = {"temperature": (0.0, 0.4, 0.8), "compression_ratio_threshold": 0.0, "best_of": 2}
+# decoded greedily, then sampled at 0.8 (best of 2), which is kept. Two temperatures, not three:
+# openai-whisper re-encodes the window per temperature, and with (0, 0.4, 0.8) the item took 31 s
+# of CPU on its side (whisper-base, 2026-12-05), a fifth of the default check.
+FALLBACK = {"temperature": (0.0, 0.8), "compression_ratio_threshold": 0.0, "best_of": 2}
 NOISE_SEED = 0  # seed of the Gumbel noise both sides replay (ReplayedNoise)
 STRATEGIES = {"greedy": {"beam_size": None}, "beam5": {"beam_size": 5}, "fallback": FALLBACK}
 SWEEP = ("greedy", "beam5")  # the strategies --full runs on every clip
@@ -84,11 +86,12 @@ DEFAULT_ITEMS = (
 # in a --full run (2-core machine, loaded: +-50%; e.g. ours 3.2-3.8 s greedy and 4.4-7.9 s beam 5
 # on 4-11 s clips, openai-whisper 5.2-12.9 s and 7.2-27.5 s, the 67-s long-form 13.5/34.0 s
 # ours and 21.9/122.3 s openai-whisper); only the progress ETA and the job order use them.
-# The fallback's: guessed as greedy plus two sampled decodes of 2 rows (not fitted).
-COST_PER_WINDOW_S = {("ours", "greedy"): 2.5, ("ours", "beam5"): 3.5, ("ours", "fallback"): 4.0,
+# The fallback's: from whisper-base's 4-s item with three temperatures (ours 8.4 s, openai-whisper
+# 30.9 s of CPU), scaled by 2/3 for two.
+COST_PER_WINDOW_S = {("ours", "greedy"): 2.5, ("ours", "beam5"): 3.5, ("ours", "fallback"): 5.0,
                      ("openai", "greedy"): 3.5, ("openai", "beam5"): 5.5,
-                     ("openai", "fallback"): 6.0}
-COST_PER_AUDIO_S = {("ours", "greedy"): 0.15, ("ours", "beam5"): 0.3, ("ours", "fallback"): 0.5,
+                     ("openai", "fallback"): 17.0}
+COST_PER_AUDIO_S = {("ours", "greedy"): 0.15, ("ours", "beam5"): 0.3, ("ours", "fallback"): 0.3,
                     ("openai", "greedy"): 0.35, ("openai", "beam5"): 0.8,
                     ("openai", "fallback"): 1.0}
 
