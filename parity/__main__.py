@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report.timing_table(res))
     stale = res.stale_overrides
     print("\n" + "\n".join(report.stale_lines(res)))
-    stopped = "" if res.error is None else f"; the run stopped on {res.error}"
-    print(f"\n{'PASS' if res.passed else 'FAIL'}: {spec.name} {a.dtype}{stopped}; report {md} "
-          f"and {js}")
+    print(f"\n{report.run_verdict(res)}: {spec.name} {a.dtype}; report {md} and {js}")
     if stale:  # the port passed, but its table no longer says what was measured
         print(f"FAIL: {len(stale)} stale tolerance override(s) in {spec.name}'s {a.dtype} "
               "table (listed above); re-derive them from this report", file=sys.stderr)

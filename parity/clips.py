@@ -4,6 +4,12 @@ Clips live in folders with a `manifest.jsonl` (one JSON object per line: `id`, `
 the folder, `text`, `language`, `sha256`, ...): the committed espeak fixtures
 (tests/fixtures/speech) and the real speech in ../shared/speech (absent on some machines).
 
+- `shared_speech()`: the real-speech folder the checks read: ../shared/speech beside the clone,
+  or the folder named by the environment variable PARITY_SHARED_SPEECH (read at each call; a
+  location only, nothing numeric: e.g. `PARITY_SHARED_SPEECH=/tmp/empty make parity
+  MODEL=whisper-base` shows what a machine without the clips gets: the real-speech checks are
+  "not run" and the run FAILs naming the manifest path they looked for).
+
 - `manifest(folder)`: the entries, each with `path` added; a missing manifest is an error that
   names it (`missing_ok=True`: [] instead).
 - `read_audio(path, sample_rate, seconds)`: float32 mono at `sample_rate` (channels averaged,
@@ -18,6 +24,7 @@ mlx_impl.audio_io).
 from __future__ import annotations
 
 import json
+import os
 from math import gcd
 from pathlib import Path
 
@@ -28,6 +35,25 @@ from parity.spec import CaseInputs, GoldenCase
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "speech"
 SHARED_SPEECH = ROOT.parent / "shared" / "speech"  # real speech; absent on some machines
+SHARED_SPEECH_ENV = "PARITY_SHARED_SPEECH"  # overrides where shared_speech() looks
+
+
+def shared_speech() -> Path:
+    """The real-speech folder: $PARITY_SHARED_SPEECH when set and not empty, else
+    ../shared/speech beside the clone (`SHARED_SPEECH`). It may be absent: `shared_manifest`."""
+    return Path(os.environ.get(SHARED_SPEECH_ENV) or SHARED_SPEECH)
+
+
+def missing_shared_speech() -> str | None:
+    """None when `shared_speech()` has its manifest, else the reason a check needing real speech
+    cannot run, naming the manifest path it looked for and the fix."""
+    path = shared_speech() / "manifest.jsonl"
+    if path.is_file():
+        return None
+    via = (f" (from ${SHARED_SPEECH_ENV})" if os.environ.get(SHARED_SPEECH_ENV) else "")
+    return (f"the real-speech clips are missing: no {path}{via}; put the shared speech folder "
+            f"beside the repository (../shared/speech, see its README) or point "
+            f"{SHARED_SPEECH_ENV} at it")
 SAMPLE_RATE = 16000
 
 

@@ -105,12 +105,48 @@ def print_case(case: CaseResult, log=print) -> None:
     for row in exercise_rows(case):
         log("decoding exercised: " + " | ".join(row))
     for k, v in case.metrics.items():
-        log(f"metric {k}: {v:.6g}")
+        log(f"metric {k}: {metric_text(case, k, v)}")
+
+
+def metric_text(case: CaseResult, name: str, value: float) -> str:
+    """`value`, and against its goal where the metric has one: "112.7 (goal >= 60: met)"."""
+    g = case.goals.get(name)
+    if g is None:
+        return f"{value:.6g}"
+    verdict = "met" if g["met"] else "MISSED"
+    gate = "" if g["gated"] else ", not gated in this dtype"
+    return f"{value:.6g} (goal {g['goal']}: {verdict}{gate}; {g['why']})"
+
+
+def check_verdict(check) -> str:
+    """PASS, FAIL, or NOT RUN (a check that could not run fails the run)."""
+    return {"passed": "PASS", "failed": "FAIL", "not run": "NOT RUN"}[check.status]
+
+
+def run_verdict(res: RunResult) -> str:
+    """PASS or FAIL, and what made it fail beyond the tap tables: checks that did not run (with
+    their reason), failed checks, missed metric goals; and the checks left out on request."""
+    why = [f"the run stopped on {res.error}"] if res.error else []
+    why += [f"check {c.name} not run: {c.not_run}" for c in res.checks_not_run]
+    why += [f"check {c.name} failed" for c in res.checks if c.status == "failed"]
+    why += [f"{c.case} vs {c.against}: metric {k} missed its goal {c.goals[k]['goal']}"
+            for c in res.cases for k in c.goals_missed]
+    why += [f"{c.case} vs {c.against}: decoding not exercised: {e.exercise.kind} of {e.exercise.tap}" for c in res.cases
+            for e in c.exercised if not e.passed]
+    text = "PASS" if res.passed else "FAIL"
+    if why:
+        text += " (" + "; ".join(why) + ")"
+    if res.checks_skipped:
+        text += " [checks left out: " + "; ".join(f"{k}: {v}" for k, v in
+                                                   res.checks_skipped.items()) + "]"
+    return text
 
 
 def check_table(check) -> list[str]:
     """Markdown lines of a check's rows (a table) and summary."""
     lines = []
+    if check.not_run is not None:
+        return [f"NOT RUN (this fails the run): {check.not_run}"]
     if check.error:
         return [f"ERROR: {check.error}"]
     if check.rows:
@@ -131,7 +167,7 @@ def _cell(v) -> str:
 
 
 def print_check(check, log=print) -> None:
-    log(f"\n== check {check.name}: {'PASS' if check.passed else 'FAIL'}")
+    log(f"\n== check {check.name}: {check_verdict(check)}")
     for line in check_table(check):
         log(line)
 
@@ -197,14 +233,16 @@ def to_dict(res: RunResult) -> dict:
         "stale_overrides": res.stale_overrides,  # null: not evaluated (a case stopped early)
         "cases": [{
             "case": c.case, "against": c.against, "passed": c.passed, "error": c.error,
-            "inputs": c.meta, "metrics": c.metrics, "detail": c.detail,
+            "inputs": c.meta, "metrics": c.metrics, "goals": c.goals, "detail": c.detail,
             "stopped_early": bool(c.comparison and c.comparison.stopped_early),
             "not_compared": c.comparison.not_compared if c.comparison else {},
             "taps": [r.to_dict() for r in (c.comparison.results if c.comparison else [])],
             "exercised": [e.to_dict() for e in c.exercised],
         } for c in res.cases],
-        "checks": [{"name": c.name, "passed": c.passed, "error": c.error, "summary": c.summary,
-                    "rows": c.rows} for c in res.checks]})
+        "verdict": run_verdict(res), "checks_skipped": res.checks_skipped,
+        "checks": [{"name": c.name, "status": c.status, "passed": c.passed, "error": c.error,
+                    "not_run": c.not_run, "summary": c.summary, "rows": c.rows}
+                   for c in res.checks]})
 
 
 def to_markdown(res: RunResult) -> str:
@@ -213,7 +251,7 @@ def to_markdown(res: RunResult) -> str:
     stale = res.stale_overrides
     flag = f" (with {len(stale)} STALE tolerance overrides)" if stale else ""
     lines = [f"# Parity: {spec.name} ({res.dtype})", "",
-             f"**{'PASS' if res.passed else 'FAIL'}**{flag} — {spec.description}", "",
+             f"**{run_verdict(res)}**{flag} — {spec.description}", "",
              *([f"**ERROR: the run stopped on {res.error}**", "",
                 "The cases below (if any) finished before it; nothing after it ran.", ""]
                if res.error else []),
@@ -253,11 +291,11 @@ def to_markdown(res: RunResult) -> str:
             lines += ["", "```", c.detail, "```"]
         for k, v in c.metrics.items():
             desc = next(m.description for m in spec.metrics if m.name == k)
-            lines.append(f"\n- {k}: {v:.6g} ({desc})")
+            lines.append(f"\n- {k}: {metric_text(c, k, v)} ({desc})")
     for ch in res.checks:
         desc = next((c.description for c in spec.checks
                      if c.name == ch.name and res.tier in c.tiers), "")
-        lines += ["", f"## check {ch.name}: {'PASS' if ch.passed else 'FAIL'}", "", desc, ""]
+        lines += ["", f"## check {ch.name}: {check_verdict(ch)}", "", desc, ""]
         lines += check_table(ch)
     if res.timings:
         lines += ["", "## timings", "", "Wall and CPU seconds per phase (CPU includes the worker "

@@ -26,9 +26,9 @@ from parity.compare import (
     worst_pairs,
 )
 from parity.exercise import ExerciseResult, evaluate
-from parity.metrics import check_finite
+from parity.metrics import at_least, at_most, check_finite
 from parity.progress import Progress
-from parity.spec import TIERS, CheckResult, ModelSpec, ParityError, Side, Tolerance
+from parity.spec import TIERS, CheckResult, Metric, ModelSpec, ParityError, Side, Tolerance
 
 
 @dataclass
@@ -37,6 +37,8 @@ class CaseResult:
     against: str  # "reference" (live torch run) or "golden" (stored reference taps)
     comparison: Comparison | None
     metrics: dict[str, float] = field(default_factory=dict)
+    # metric name -> {"value", "goal", "met", "gated", "why"} for metrics with a goal
+    goals: dict[str, dict] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     error: str | None = None  # a hard error (ParityError): the case failed without a table
     detail: str = ""  # with --fail-fast: worst index, both values and a few pairs
@@ -45,7 +47,12 @@ class CaseResult:
     @property
     def passed(self) -> bool:
         return (self.error is None and self.comparison is not None and self.comparison.passed
-                and all(e.passed for e in self.exercised))
+                and all(e.passed for e in self.exercised)
+                and all(g["met"] for g in self.goals.values() if g["gated"]))
+
+    @property
+    def goals_missed(self) -> list[str]:
+        return [k for k, g in self.goals.items() if g["gated"] and not g["met"]]
 
 
 @dataclass
@@ -62,10 +69,19 @@ class RunResult:
     error: str | None = None  # the run stopped on this exception: it fails
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
+    # checks left out on the caller's request ("--no-checks", "--golden-only") or not defined
+    # for this dtype/tier: check name -> why. They do not fail the run; the report lists them.
+    # A check that was asked for and could not run is a CheckResult "not run" and fails the run.
+    checks_skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def checks_not_run(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "not run"]
+
     @property
     def passed(self) -> bool:
         return (self.error is None and bool(self.cases) and all(c.passed for c in self.cases)
-                and all(c.passed for c in self.checks))
+                and all(c.passed for c in self.checks) and not self.checks_not_run)
 
     @property
     def stale_overrides(self) -> list[dict] | None:
@@ -168,10 +184,26 @@ def _run_case(name: str, against: str, mlx: Side, inputs: dict, want: dict, spec
     res = CaseResult(name, against, cmp, meta=meta,
                      exercised=evaluate(spec.exercise, want, got, inputs))
     if metrics:
-        res.metrics = {m.name: float(m.fn(want, got)) for m in spec.metrics}
+        try:
+            res.metrics = {m.name: float(m.fn(want, got)) for m in spec.metrics}
+            res.goals = {m.name: goal_verdict(m, res.metrics[m.name], dtype)
+                         for m in spec.metrics if m.goal is not None}
+        except ParityError as e:
+            res.error = str(e)
+            return res
     if not cmp.passed:
         res.detail = _detail(cmp, got, want)
     return res
+
+
+def goal_verdict(metric: Metric, value: float, dtype: str) -> dict:
+    """A metric's value against its goal: met or not, and whether it gates in `dtype`. A NaN
+    value raises ParityError (`at_least` / `at_most`)."""
+    g = metric.goal
+    met = (at_least(metric.name, value, g.at_least) if g.at_least is not None
+           else at_most(metric.name, value, g.at_most))
+    return {"value": value, "goal": g.text(), "met": met, "gated": dtype in g.dtypes,
+            "why": g.why}
 
 
 def run(spec: ModelSpec, dtype: str = "float32", fail_fast: bool = False,
@@ -219,6 +251,14 @@ def _run(out: RunResult, spec: ModelSpec, dtype: str, fail_fast: bool, reference
     phase = _Phases(log, out.timings)
     run_checks = [c for c in (spec.checks if checks and reference else ())
                   if tier in c.tiers and dtype in c.dtypes]
+    for c in spec.checks:
+        if tier not in c.tiers:
+            continue
+        why = ("not run by request (--no-checks)" if not checks else
+               "not run: the checks need the reference (--golden-only)" if not reference else
+               f"not defined for {dtype}" if dtype not in c.dtypes else None)
+        if why:
+            out.checks_skipped[c.name] = why
     phase.plan("build mlx side")
     if reference:
         phase.plan("build reference side")
@@ -247,17 +287,16 @@ def _run(out: RunResult, spec: ModelSpec, dtype: str, fail_fast: bool, reference
                                                spec, dtype, fail_fast, inp.meta, metrics=True))
             if fail_fast and not out.cases[-1].passed:
                 return out
-        for check in spec.checks if checks else ():
-            if dtype not in check.dtypes:
-                log(f"check {check.name}: not defined for {dtype}, skipped")
-                continue
-            if check not in run_checks:
-                continue
+        for name, why in out.checks_skipped.items():
+            log(f"check {name}: {why}")
+        for check in run_checks:
             with phase(f"check {check.name}", f"check {check.name}: {check.description}"):
                 try:
                     out.checks.append(check.fn(dtype, log))
                 except ParityError as e:
                     out.checks.append(CheckResult(check.name, False, {}, [], error=str(e)))
+            if out.checks[-1].status == "not run":
+                log(f"check {check.name}: NOT RUN: {out.checks[-1].not_run}")
             if fail_fast and not out.checks[-1].passed:
                 return out
     if golden:

@@ -134,19 +134,63 @@ class CaseInputs:
 
 
 @dataclass(frozen=True)
+class Goal:
+    """A gate on a metric: `value >= at_least` or `value <= at_most` (exactly one is given),
+    applied in `dtypes` (elsewhere the metric is reported against the goal but not gated). A NaN
+    value is a hard error, never a pass or a quiet fail (`parity.metrics.at_least`)."""
+
+    why: str  # where the threshold comes from (the issue's bound, a measurement with its date)
+    at_least: float | None = None
+    at_most: float | None = None
+    dtypes: tuple[str, ...] = ("float32",)
+
+    def __post_init__(self):
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("a metric goal takes exactly one of at_least= and at_most=")
+        if not self.why.strip():
+            raise ValueError("a metric goal must say why its threshold is what it is")
+
+    def text(self) -> str:
+        return f">= {self.at_least:g}" if self.at_least is not None else f"<= {self.at_most:g}"
+
+
+@dataclass(frozen=True)
 class Metric:
     name: str
     description: str
-    fn: Callable[[Arrays, Arrays], float]  # (reference taps, mlx taps) -> value; reported, not gated
+    fn: Callable[[Arrays, Arrays], float]  # (reference taps, mlx taps) -> value
+    goal: Goal | None = None  # None: reported only; else a value that misses it fails the case
+
+
+CHECK_STATUSES = ("passed", "failed", "not run")
 
 
 @dataclass(frozen=True)
 class CheckResult:
+    """The outcome of one `Check`: "passed", "failed", or "not run" (`not_run` says why, e.g.
+    the manifest path of missing clips). A check that did not run is never a pass: it fails the
+    run, with its reason in the report (`CheckResult.missing`)."""
+
     name: str
     passed: bool
     summary: dict  # headline numbers (JSON-able), e.g. token identity rate, word-time max diff
     rows: list[dict]  # one JSON-able row per item checked (clip x strategy), shown as a table
     error: str | None = None  # a hard error: the check could not be carried out
+    not_run: str | None = None  # why the check could not run at all (missing inputs: the path)
+
+    def __post_init__(self):
+        if self.not_run is not None and self.passed:
+            raise ValueError(f"check {self.name!r} did not run ({self.not_run}); it cannot pass")
+
+    @property
+    def status(self) -> str:
+        return "not run" if self.not_run is not None else "passed" if self.passed else "failed"
+
+    @classmethod
+    def missing(cls, name: str, reason: str, summary: dict | None = None) -> CheckResult:
+        """A check whose required inputs are missing: status "not run", `reason` naming the path
+        it looked for and how to provide it."""
+        return cls(name, False, dict(summary or {}), [], not_run=reason)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,22 @@ Attention path: openai-whisper picks torch's `scaled_dot_product_attention` or i
 `softmax((q*s)(k*s)^T)v` through the class-global `MultiHeadAttention.use_sdpa`. This adapter
 takes `use_sdpa` as an explicit argument (default False: the explicit formula, which is what the
 MLX port mirrors) and sets that global only for the duration of each call, restoring it after.
+
+Sampling with injected randomness (`sampling_noise`): openai-whisper's `GreedyDecoder.update`
+draws at temperature T > 0 with `Categorical(logits=logits / T).sample()` from torch's global
+RNG, which MLX cannot replay. Inside `with sampling_noise(noise):` the name `Categorical` of
+`whisper.decoding` (used there only by that line) is a stand-in whose `sample()` returns
+argmax(logits / T + g), g = torch.from_numpy(noise(shape)) of the logits' shape (rows, n_vocab):
+the Gumbel-max draw, a sample of the same softmax(logits / T). Everything else in upstream's
+`update` (log probabilities, end-of-text handling) runs unchanged. Our decoder draws
+argmax(logits / T + g) from the same g (`mlx_impl.whisper.decoding`, `DecodingOptions.noise`),
+so two noise sources of one seed, called in the same order (one call per sampled step, which
+identical tokens guarantee), give identical samples. The name is restored on exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -75,6 +87,30 @@ def set_alignment_heads(model: TorchWhisper, heads) -> None:
     mask = np.zeros((model.dims.n_text_layer, model.dims.n_text_head), dtype=bool)
     mask[tuple(np.asarray(heads).reshape(-1, 2).T)] = True
     model.register_buffer("alignment_heads", torch.from_numpy(mask).to_sparse(), persistent=False)
+
+
+@contextlib.contextmanager
+def sampling_noise(noise):
+    """openai-whisper's temperature sampling draws argmax(logits / T + noise(shape)) inside this
+    block (module docstring); `noise(shape)` returns float32 Gumbel(0, 1) noise of `shape`."""
+    import whisper.decoding as decoding
+
+    class GumbelMax:  # stands in for torch.distributions.Categorical(logits=...)
+        def __init__(self, logits: torch.Tensor):
+            self.logits = logits  # logits / T, (rows, n_vocab)
+
+        def sample(self) -> torch.Tensor:
+            g = np.asarray(noise(tuple(self.logits.shape)), dtype=np.float32)
+            if g.shape != tuple(self.logits.shape):
+                raise ValueError(f"noise of shape {g.shape} for logits {tuple(self.logits.shape)}")
+            return (self.logits + torch.from_numpy(g).to(self.logits.dtype)).argmax(dim=-1)
+
+    original = decoding.Categorical
+    decoding.Categorical = GumbelMax
+    try:
+        yield
+    finally:
+        decoding.Categorical = original
 
 
 def sot_tokens(text: str, multilingual: bool, language: str = "en") -> list[int]:

@@ -213,7 +213,7 @@ def test_mimi_roundtrip_check_fails_on_defects(monkeypatch, dtype):
 
 
 @pytest.mark.skipif(not (SHARED_SPEECH / "manifest.jsonl").exists(),
-                    reason="../shared/speech is absent: the codec check skips itself there")
+                    reason="../shared/speech is absent: the codec check is \"not run\" there (a run FAIL)")
 @pytest.mark.parametrize("spec", [dac.DAC_44KHZ, snac.SNAC_24KHZ], ids=lambda s: s.name)
 def test_codec_roundtrip_check_fails_on_defects(spec):
     (check,) = spec.checks
@@ -237,7 +237,7 @@ def test_codec_roundtrip_check_fails_on_defects(spec):
 
 
 @pytest.mark.skipif(not (SHARED_SPEECH / "manifest.jsonl").exists(),
-                    reason="../shared/speech is absent: the BigVGAN check skips itself there")
+                    reason="../shared/speech is absent: the BigVGAN check is \"not run\" there (a run FAIL)")
 def test_bigvgan_shared_speech_check_fails_on_defects(monkeypatch):
     sides = {}
     monkeypatch.setattr(bigvgan, "ReferenceSide", lambda config: FakeSide(sides["want"]))

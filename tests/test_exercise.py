@@ -83,7 +83,7 @@ def test_an_unmet_requirement_fails_the_run_and_the_report_shows_it(tmp_path):
     case = res.cases[i].case
     md, js = report.write(res, root=tmp_path)
     text = md.read_text()
-    assert "## Decoding exercised" in text and text.startswith("# Parity: toy-mlp (float32)\n\n**FAIL**")
+    assert "## Decoding exercised" in text and text.startswith("# Parity: toy-mlp (float32)\n\n**FAIL (")
     assert f"| {case} | reference | distinct(argmax) >= {n + 1:g} | {n:g} | {n:g} | FAIL |" in text
     ex = json.loads(js.read_text())["cases"][i]["exercised"]
     assert ex[2] == {"requirement": f"distinct(argmax) >= {n + 1:g}", "kind": "distinct",

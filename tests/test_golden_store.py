@@ -206,11 +206,11 @@ def test_an_errored_run_replaces_the_old_report_with_a_fail(how, tmp_path, monke
     argv = ["run", "toy-mlp", *args, "--report-dir", str(tmp_path)]
     assert cli.main(argv) == code
     out = capsys.readouterr()
-    assert f"FAIL: toy-mlp float32; the run stopped on {want}" in out.out, out.out[-2000:]
+    assert f"FAIL (the run stopped on {want}" in out.out, out.out[-2000:]
     data = json.loads(js.read_text())
     assert data["passed"] is False and want in data["error"], data["error"]
     text = md.read_text()
-    assert "**FAIL**" in text and f"ERROR: the run stopped on {want}" in text, text[:1000]
+    assert "**FAIL (the run stopped on" in text and f"ERROR: the run stopped on {want}" in text, text[:1000]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy-mlp.json", "toy-mlp.md"]
 
 

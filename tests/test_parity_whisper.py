@@ -201,7 +201,7 @@ def test_default_tier_covers_strategies_languages_and_long_form():
     long = [c for c, _ in items if c["id"].startswith(T.LONG)]
     assert len(long) == 1 and 35.0 <= len(long[0]["audio"]) / 16000 < 50.0  # two windows
     english_only = T.plan(multilingual=False, tier="default")
-    assert {c["language"] for c, _ in english_only} == {"en"} and len(english_only) == 4
+    assert {c["language"] for c, _ in english_only} == {"en"} and len(english_only) == 5
 
 
 def test_full_tier_is_every_clip_with_both_strategies():
@@ -213,7 +213,7 @@ def test_full_tier_is_every_clip_with_both_strategies():
     ids = [m["id"] for m in manifest(FIXTURES) + manifest(SHARED_SPEECH)]
     long = [c for c, _ in items if c["id"].startswith(T.LONG)]
     assert [(c["id"], s) for c, s in items if not c["id"].startswith(T.LONG)] == \
-        [(i, s) for i in ids for s in T.STRATEGIES]
+        [(i, s) for i in ids for s in T.SWEEP] + list(T.FALLBACK_ITEMS)
     assert len(long) == 2 and len(long[0]["audio"]) / 16000 >= 60.0
 
 
@@ -221,7 +221,7 @@ def test_missing_shared_speech_fails_the_check_naming_the_folder(tmp_path, monke
     from parity.models import whisper_transcription as T
 
     missing = tmp_path / "shared" / "speech"
-    monkeypatch.setattr(T, "SHARED_SPEECH", missing)
+    monkeypatch.setenv("PARITY_SHARED_SPEECH", str(missing))
     for tier in ("default", "full"):
         with pytest.raises(FileNotFoundError, match=str(missing / "manifest.jsonl")):
             T.plan(multilingual=False, tier=tier)
@@ -229,14 +229,12 @@ def test_missing_shared_speech_fails_the_check_naming_the_folder(tmp_path, monke
 
 @pytest.mark.needs_weights
 def test_missing_shared_speech_fails_the_run(tmp_path, monkeypatch):
-    from parity.models import whisper_transcription as T
-
     missing = tmp_path / "speech"
-    monkeypatch.setattr(T, "SHARED_SPEECH", missing)
+    monkeypatch.setenv("PARITY_SHARED_SPEECH", str(missing))
     check = next(c for c in W.TINY_EN.checks if "default" in c.tiers)
     res = check.fn("float32", lambda *_: None)
-    assert not res.passed and not res.rows
-    assert str(missing / "manifest.jsonl") in res.error
+    assert res.status == "not run" and not res.passed and not res.rows
+    assert str(missing / "manifest.jsonl") in res.not_run
 
 
 def test_estimates_grow_with_audio_and_beam():
@@ -255,4 +253,4 @@ def test_default_tier_check_is_token_identical_on_tiny_en():
     res = check.fn("float32", lambda *_: None)
     assert res.error is None, res.error
     assert res.passed, [r for r in res.rows if r["PASS/FAIL"] != "PASS"]
-    assert res.summary["tokens_identical"] == "4/4" and res.summary["tier"] == "default"
+    assert res.summary["tokens_identical"] == "5/5" and res.summary["tier"] == "default"

@@ -15,7 +15,10 @@ Deviations:
 - Sampling uses `mx.random.categorical` with an explicit key from `DecodingOptions.seed`, so sampled
   tokens differ from torch's global RNG; the sampling semantics (softmax(logits / T), best-of-N
   ranked by length-normalised log probability) are the same. Greedy and beam search are
-  deterministic and give upstream's tokens.
+  deterministic and give upstream's tokens. With `DecodingOptions.noise` the draw is instead
+  `mlx_impl.layers.sampling.sample(logits, noise((rows, vocab)), T, "gumbel")`, i.e.
+  argmax(logits / T + g): a reference that adds the same Gumbel array g draws the same tokens
+  (the parity check replays it into openai-whisper: reference/whisper.py `sampling_noise`).
 - No `fp16` option: the precision is the model's dtype (`load(..., dtype=)`).
 - Beam search and best-of-N share one encoder pass per audio; the cross-attention K/V are
   repeated per beam/sample.
@@ -28,6 +31,7 @@ Deviations:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 import dataclasses
 import zlib
 from dataclasses import dataclass, field
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import numpy as np
 
+from mlx_impl.layers import sampling
 from mlx_impl.layers.activations import logsumexp
 from mlx_impl.whisper.tokenizer import Tokenizer, resolve_language
 from weights.whisper_audio import CHUNK_LENGTH
@@ -103,6 +108,10 @@ class DecodingOptions:
     max_initial_timestamp: float | None = 1.0
     # seed of the sampling RNG (temperature > 0); equal seeds give equal samples
     seed: int = 0
+    # injected randomness for sampling (temperature > 0): called once per sampled step with the
+    # logits' shape (rows, n_vocab), returns float32 Gumbel(0, 1) noise of that shape (e.g.
+    # `sampling.draw_noise(rng, "gumbel", shape)`); None draws from MLX's RNG (`seed`)
+    noise: Callable[[tuple[int, ...]], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -265,10 +274,12 @@ class TokenDecoder(ABC):
 class GreedyDecoder(TokenDecoder):
     """Argmax at temperature 0, else one sample from softmax(logits / temperature) per row."""
 
-    def __init__(self, temperature: float, eot: int, seed: int = 0):
+    def __init__(self, temperature: float, eot: int, seed: int = 0,
+                 noise: Callable[[tuple[int, ...]], np.ndarray] | None = None):
         self.temperature = temperature
         self.eot = eot
         self.seed = seed
+        self.noise = noise  # DecodingOptions.noise
         self.key = None
 
     def reset(self):
@@ -278,6 +289,9 @@ class GreedyDecoder(TokenDecoder):
         """The next token of every row and its log probability, as lazy arrays (B,), (B,)."""
         if self.temperature == 0:
             next_tokens = mx.argmax(logits, axis=-1)
+        elif self.noise is not None:  # argmax(logits / T + g), g injected (replayable)
+            g = self.noise(tuple(logits.shape))
+            next_tokens = sampling.sample(logits, g, self.temperature, "gumbel")
         else:
             self.key, step_key = mx.random.split(self.key)
             next_tokens = mx.random.categorical(logits / self.temperature, key=step_key)
@@ -425,7 +439,8 @@ class DecodingTask:
             self.decoder: TokenDecoder = BeamSearchDecoder(options.beam_size, tok.eot,
                                                            options.patience)
         else:
-            self.decoder = GreedyDecoder(options.temperature, tok.eot, options.seed)
+            self.decoder = GreedyDecoder(options.temperature, tok.eot, options.seed,
+                                         options.noise)
 
         n_vocab = model.dims.n_vocab
         self.logit_filters: list[LogitFilter] = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.clips import SHARED_SPEECH, display_path, read_clip
+from parity.clips import display_path, read_clip, shared_speech
 from parity.compare import compare_row
 from parity.metrics import at_least
 from parity.models import codec
@@ -111,8 +111,8 @@ class MlxSide(codec.MlxSide):
 
 
 METRICS = (
-    Metric("decoded_snr_db", "SNR of the MLX audio against the reference's (dB; goal >= 60)",
-           lambda ref, got: codec.snr_db(ref["audio"], got["audio"])),
+    Metric("decoded_snr_db", "SNR of the MLX audio against the reference's (dB)",
+           lambda ref, got: codec.snr_db(ref["audio"], got["audio"]), goal=codec.SNR_GOAL),
 )
 
 # fp32 on CPU vs torch: the harness's defaults (parity.spec.fp32_table) plus the log-mel front
@@ -192,10 +192,10 @@ def shared_speech_check(config: Mapping) -> Check:
     the reference mel, audio within the table and SNR >= 60 dB."""
 
     def fn(dtype: str, log) -> CheckResult:
-        if not (SHARED_SPEECH / "manifest.jsonl").exists():
-            return codec.shared_speech_missing(name)
+        if (missing := codec.shared_speech_missing(name)) is not None:
+            return missing
         case = GoldenCase(SHARED_CLIP, "", {"clip": SHARED_CLIP, "seconds": 1.0,
-                                           "folder": str(SHARED_SPEECH)})
+                                           "folder": str(shared_speech())})
         inputs = make_inputs_for(config)(case).arrays
         log(f"  {SHARED_CLIP}: reference")
         want = ReferenceSide(config)(inputs)

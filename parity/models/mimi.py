@@ -17,7 +17,8 @@ decoder; its conv layers re-pad on every call).
 
 Goldens hold short cases (1 s) to stay small; the `roundtrip` check runs the whole fixture clips
 and a ../shared/speech clip longer than the 10-s attention window (jfk, 11 s: 275 transformer
-steps > 250) with every tap compared, codes exact, decoded SNR, round-trip SNR and streaming.
+steps > 250) with every tap compared, codes exact, decoded SNR, round-trip SNR and streaming;
+without the shared clips it is "not run" (a run FAIL naming the manifest path).
 
 Importing this module imports neither torch nor mlx: builders import them when called.
 """
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from parity.clips import FIXTURES, SHARED_SPEECH, manifest, read_audio
+from parity.clips import FIXTURES, manifest, read_audio, shared_speech
 from parity.clips import resample as resample_rate
 from parity.compare import compare_row
 from parity.metrics import at_least, at_most
@@ -197,12 +198,17 @@ TABLES = {"float32": FP32, "float16": FP16, "bfloat16": BF16}
 # whole-clip check
 
 
+LONG_CLIP = "jfk_inaugural_1961"  # 11 s: longer than the 10-s attention window
+
+
 def _check_clips() -> list[dict]:
+    """The fixtures and the shared long clip; raises KeyError when that clip is not in the
+    shared manifest (the caller checks the manifest exists: `codec.shared_speech_missing`)."""
     out = [dict(e, folder="tests/fixtures/speech") for e in manifest(FIXTURES)]
-    shared = {e["id"]: e for e in manifest(SHARED_SPEECH, missing_ok=True)}
-    if "jfk_inaugural_1961" in shared:  # 11 s: longer than the 10-s attention window
-        out.append(dict(shared["jfk_inaugural_1961"], folder="../shared/speech"))
-    return out
+    shared = {e["id"]: e for e in manifest(shared_speech())}
+    if LONG_CLIP not in shared:
+        raise KeyError(f"clip {LONG_CLIP!r} is not in {shared_speech() / 'manifest.jsonl'}")
+    return out + [dict(shared[LONG_CLIP], folder="../shared/speech")]
 
 
 def roundtrip_row(want: dict, got: dict, table: ToleranceTable) -> dict:
@@ -227,11 +233,16 @@ def roundtrip_row(want: dict, got: dict, table: ToleranceTable) -> dict:
 
 def roundtrip_check_for(config: Mapping, num_quantizers: tuple[int, ...]):
     def run(dtype: str, log) -> CheckResult:
+        # the check's point is the clip longer than the attention window: without the shared
+        # clips it is "not run" (a FAIL naming the path), never a pass on the short fixtures
+        if (missing := codec.shared_speech_missing("roundtrip")) is not None:
+            return missing
+        try:
+            clips = _check_clips()
+        except KeyError as e:
+            return CheckResult.missing("roundtrip", e.args[0])
         ref, ours = ReferenceSide(config), MlxSide(config, dtype)
         table = TABLES[dtype]
-        clips = _check_clips()
-        if not clips:
-            return CheckResult("roundtrip", False, {}, [], error="no clips found")
         # each fixture clip at one codebook count (taking turns), the shared clip at all of them
         plan = [(e, (num_quantizers[i % len(num_quantizers)],) if e["folder"].startswith("tests")
                  else num_quantizers) for i, e in enumerate(clips)]

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from parity.clips import FIXTURES, SHARED_SPEECH, audio_inputs, manifest, read_clip
+from parity.clips import FIXTURES, audio_inputs, manifest, read_clip, shared_speech
 from parity.models import codec
 from parity.exercise import argmax_tokens
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
@@ -134,11 +134,17 @@ METRICS = (
 
 def check_clips(shared: tuple[str, ...] | None = None) -> list[tuple[str, np.ndarray]]:
     """(id, 16 kHz audio): every fixture, the shared clips (all, or the ids in `shared`), and a
-    > 30 s concatenation of them."""
+    > 30 s concatenation of them. The shared manifest must exist (FileNotFoundError naming it)
+    and hold every id of `shared` (KeyError)."""
     items = [(e["id"], read_clip(e["id"], FIXTURES)[1]) for e in manifest(FIXTURES)]
-    for e in manifest(SHARED_SPEECH, missing_ok=True):
+    folder = shared_speech()
+    entries = manifest(folder)
+    absent = sorted(set(shared or ()) - {e["id"] for e in entries})
+    if absent:
+        raise KeyError(f"clips {absent} are not in {folder / 'manifest.jsonl'}")
+    for e in entries:
         if shared is None or e["id"] in shared:
-            items.append((e["id"], read_clip(e["id"], SHARED_SPEECH)[1]))
+            items.append((e["id"], read_clip(e["id"], folder)[1]))
     pieces, total = [], 0.0
     while items and total < LONG_MIN_S:
         for _, a in items:
@@ -153,9 +159,17 @@ def check_clips(shared: tuple[str, ...] | None = None) -> list[tuple[str, np.nda
 
 def tokens_check_for(config: Mapping, shared: tuple[str, ...] | None = None):
     def fn(dtype: str, log) -> CheckResult:
+        # real speech is part of what this check promises: without it, "not run" (a FAIL
+        # naming the manifest path), never a pass on the fixtures alone
+        if (missing := codec.shared_speech_missing("tokens")) is not None:
+            return missing
+        try:
+            items = check_clips(shared)
+        except KeyError as e:
+            return CheckResult.missing("tokens", e.args[0])
         ours, ref = MlxSide(config, dtype), ReferenceSide(config)
         rows, ok = [], True
-        for clip_id, audio in check_clips(shared):
+        for clip_id, audio in items:
             want, got = ref.tokenize(audio), ours.tokenize(audio)
             same = want.shape == got.shape and bool((want == got).all())
             n = min(len(want), len(got))
