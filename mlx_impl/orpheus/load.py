@@ -5,7 +5,7 @@
   converted by `convert.py`, set strictly by `mlx_impl.loading.make_loader`.
 - `load_tts(path, dtype) -> OrpheusTTS`: a model folder with `lm/` (that folder) and `snac/`
   (a `snac` package folder, `mlx_impl.snac.load`), or a model id resolved by
-  `mlx_impl.tts_models.resolve` (a local cache folder; nothing is downloaded).
+  `mlx_impl.tts.models.resolve` (a local cache folder; nothing is downloaded).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ DEFAULTS = SamplingOptions(temperature=0.6, top_p=0.8, repetition_penalty=1.3, m
 class OrpheusTTS:
     def __init__(self, lm, snac):
         self.lm, self.snac = lm, snac
+        self.defaults, self.default_voice = DEFAULTS, T.DEFAULT_VOICE
         self.sample_rate = snac.sample_rate
         # SNAC latent frames (finest codebook) per Orpheus frame, samples per Orpheus frame
         self.fine_per_frame = max(snac.cfg.vq_strides) // min(snac.cfg.vq_strides)
@@ -46,6 +47,17 @@ class OrpheusTTS:
             raise ValueError("Orpheus takes a voice name here (voice cloning from a clip is not "
                              f"implemented); choose one of {', '.join(T.VOICES)}")
         return T.prompt_ids(text, voice)
+
+    def check(self, text: str, voice, options: SamplingOptions | None = None) -> list[int]:
+        """The prompt, after checking text, voice and that prompt + max_tokens fit the model's
+        positions (what `synthesize` would raise, before any generation)."""
+        prompt = self.prompt(text, voice)
+        limit = self.lm.config.max_position_embeddings
+        n = (options or DEFAULTS).max_tokens
+        if len(prompt) + n > limit:
+            raise ValueError(f"prompt ({len(prompt)} tokens) + max_tokens ({n}) exceeds the "
+                             f"model's {limit} positions; shorten the text or lower max_tokens")
+        return prompt
 
     def snac_noise(self, first: int, last: int, seed: int) -> list[np.ndarray]:
         """Noise of frames [first, last) for each noise block, (1, T_k, 1) float32."""
