@@ -4,8 +4,8 @@
   (config.json + model.safetensors), read by `weights.hf_safetensors.read_pretrained` (numpy),
   converted by `convert.py`, set strictly by `mlx_impl.loading.make_loader`.
 - `load_tts(path, dtype) -> OrpheusTTS`: a model folder with `lm/` (that folder) and `snac/`
-  (a `snac` package folder, `mlx_impl.snac.load`), or a model id resolved by
-  `mlx_impl.tts.models.resolve` (a local cache folder; nothing is downloaded).
+  (a `snac` package folder, `mlx_impl.snac.load`). Model ids are resolved to such a folder by
+  `mlx_impl.tts.models` (a local cache folder; nothing is downloaded).
 """
 
 from __future__ import annotations
