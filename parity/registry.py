@@ -7,6 +7,7 @@ from parity.models import s3tokenizer
 from parity.models import voxtral
 from parity.models import dac, snac
 from parity.models import bigvgan
+from parity.models import orpheus
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -26,6 +27,7 @@ SPECS: tuple[ModelSpec, ...] = (
     s3tokenizer.V2, s3tokenizer.V1, s3tokenizer.V2_TEST_TINY, s3tokenizer.V1_TEST_TINY,
     voxtral.TEST_TINY, voxtral.MINI_3B,
     bigvgan.TEST_TINY, bigvgan.BIGVGAN_V2_24KHZ,
+    orpheus.TEST_TINY, orpheus.ORPHEUS_3B,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

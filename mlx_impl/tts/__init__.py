@@ -4,6 +4,9 @@ A TTS model is built by its package's `load(path, dtype)` and composes a languag
 codec or vocoder through `mlx_impl.codec`. Randomness is explicit: `synthesize` takes a seed,
 and the generation loop draws its sampling noise from `mlx_impl.layers.sampling` with that seed,
 so that the reference and the port, given the same draws, produce the same tokens.
+
+The package also holds `models.py` (the TTS model ids and where their weights come from) and
+`cli.py` (`python -m mlx_impl.tts`); this module is the protocol only.
 """
 
 from __future__ import annotations

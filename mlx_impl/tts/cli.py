@@ -1,0 +1,152 @@
+"""Command line: speak text with a TTS model on MLX, write a WAV file.
+
+    python -m mlx_impl.tts --model orpheus-test-tiny "Hello there" -o out.wav
+        [--voice tara] [--seed 0] [--temperature T] [--top-p P] [--top-k K] [--min-p P]
+        [--repetition-penalty R] [--max-tokens N] [--stream] [--dtype float32|float16]
+
+Weights: `--model` is a model id (`mlx_impl.tts.models.MODELS`; its seeded weights are built
+offline by `python -m parity.tts_models build <id>` into the cache, never downloaded) or the
+path of a checkpoint folder. Sampling options left out take the model's defaults (Orpheus:
+temperature 0.6, top-p 0.8, repetition penalty 1.3, 1200 tokens). The same seed gives the same
+bytes. `--stream` writes the audio as frames are decoded (the file's header is completed at
+the end); otherwise the WAV is written atomically once synthesis ends. Progress goes to stderr.
+Bad input (empty or over-long text, an unknown voice or model, options out of range, a model
+not built) prints one line `error: ...` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import sys
+import tempfile
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mlx_impl.tts.models import MODELS
+
+    p = argparse.ArgumentParser(prog="python -m mlx_impl.tts",
+                                description="Text to speech on MLX; writes a 16-bit PCM WAV.")
+    p.add_argument("text", help="the text to speak")
+    p.add_argument("-o", "--output", required=True, help="WAV file to write")
+    p.add_argument("--model", default="orpheus-test-tiny",
+                   help=f"model id ({', '.join(MODELS)}) or checkpoint folder")
+    p.add_argument("--voice", default=None, help="voice name (Orpheus: tara, leah, jess, leo, "
+                   "dan, mia, zac, zoe; default tara); 'none' for no voice prefix")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling and codec noise")
+    p.add_argument("--temperature", type=float, default=None, help="0: greedy")
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--top-k", type=int, default=None, help="0: off")
+    p.add_argument("--min-p", type=float, default=None)
+    p.add_argument("--repetition-penalty", type=float, default=None)
+    p.add_argument("--max-tokens", type=int, default=None, help="generated token limit")
+    p.add_argument("--stream", action="store_true", help="write audio as it is generated")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def options_from(args, defaults):
+    """The model's default `SamplingOptions` with the options given on the command line."""
+    given = {"temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
+             "min_p": args.min_p, "repetition_penalty": args.repetition_penalty,
+             "max_tokens": args.max_tokens}
+    names = {f.name for f in fields(defaults)}
+    return replace(defaults, **{k: v for k, v in given.items() if v is not None and k in names})
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+def wav_header(sample_rate: int, n_bytes: int) -> bytes:
+    return (b"RIFF" + struct.pack("<I", 36 + n_bytes) + b"WAVE"
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16)
+            + b"data" + struct.pack("<I", n_bytes))
+
+
+def write_wav_atomically(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    data = pcm16(audio)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(wav_header(sample_rate, len(data)) + data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Progress:
+    def __init__(self, quiet: bool, limit: int):
+        self.quiet, self.limit, self.start = quiet, limit, time.perf_counter()
+
+    def __call__(self, step: int, token: int) -> None:
+        if self.quiet or (step + 1) % 7:
+            return
+        rate = (step + 1) / max(time.perf_counter() - self.start, 1e-9)
+        print(f"\r{step + 1}/{self.limit} tokens ({(step + 1) // 7} frames), {rate:.1f} "
+              "tokens/s", end="", file=sys.stderr, flush=True)
+
+    def done(self, line: str) -> None:
+        if not self.quiet:
+            print(f"\r{line}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mlx_impl.loading import LoadError
+    from mlx_impl.tts.models import load
+
+    voice = None if (args.voice or "").lower() == "none" else args.voice
+    try:
+        # checks that need no model first, so bad input fails before a load
+        if not args.text.strip():
+            raise ValueError("text is empty; pass the words to speak")
+        tts = load(args.model, args.dtype)
+        options = options_from(args, tts.defaults)
+        if args.voice is None:
+            voice = tts.default_voice
+        tts.check(args.text, voice, options)  # text, voice, length, before any generation
+    except (ValueError, LoadError) as e:
+        return _error(str(e))
+    out = Path(args.output)
+    progress = Progress(args.quiet, options.max_tokens)
+    t0 = time.perf_counter()
+    if args.stream:
+        n_bytes = 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as f:
+            f.write(wav_header(tts.sample_rate, 0))
+            for chunk in tts.stream(args.text, voice, options=options, seed=args.seed,
+                                    on_token=progress):
+                data = pcm16(chunk)
+                f.write(data)
+                f.flush()
+                n_bytes += len(data)
+            f.seek(0)
+            f.write(wav_header(tts.sample_rate, n_bytes))
+        seconds = n_bytes / 2 / tts.sample_rate
+        stop = "streamed"
+    else:
+        speech = tts.synthesize(args.text, voice, options=options, seed=args.seed,
+                                on_token=progress)
+        write_wav_atomically(out, speech.audio, speech.sample_rate)
+        seconds, stop = speech.seconds, speech.meta["stop"]
+    progress.done(f"wrote {out} ({seconds:.2f} s of audio at {tts.sample_rate} Hz, stop: {stop},"
+                  f" {time.perf_counter() - t0:.1f} s)")
+    return 0

@@ -1,0 +1,77 @@
+"""The TTS model ids the CLI knows, and where their weights come from.
+
+No TTS checkpoint is downloaded (the hub is off limits here, and the real ones are gated): a
+model id names a preset (its configuration, `mlx_impl.<model>.presets`) whose seeded random
+weights the reference adapter builds offline, as the parity harness does, into
+`<cache>/mlx-audio-parity/tts/<id>` (cache: $XDG_CACHE_HOME, else ~/.cache):
+
+    python -m parity.tts_models build orpheus-test-tiny
+
+(`parity/tts_models.py`: `build_model(preset, seed=0)` writes the seeded folder, this name
+links to it). The MLX side only reads: `resolve(model)` gives the folder of an id, or the path
+given, or a `LoadError` naming that build command. A real checkpoint laid out the same way
+(e.g. Orpheus: `lm/` a LlamaForCausalLM save_pretrained folder, `snac/` a snac folder) is
+passed as a path. As Whisper's `load(path_or_id)`: an id resolves to a local folder, anything
+else must be an existing path. Plain data and paths: importing this imports no mlx (the
+reference builder reads `MODELS` and `cache_root`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+
+@dataclass(frozen=True)
+class TTSModel:
+    id: str
+    package: str  # mlx_impl.<package>.load.load_tts(folder, dtype) builds it
+    description: str
+
+
+MODELS: dict[str, TTSModel] = {m.id: m for m in (
+    TTSModel("orpheus-3b", "orpheus", "Orpheus 3B (Llama-3.2-3B + SNAC 24 kHz), seeded random "
+             "weights at the real dimensions (12.9 GB in fp32)"),
+    TTSModel("orpheus-test-tiny", "orpheus", "tiny Orpheus for tests (real vocabulary layout, "
+             "tiny SNAC 24 kHz)"),
+)}
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlx-audio-parity" / "tts"
+
+
+def build_command(model_id: str) -> str:
+    return f"python -m parity.tts_models build {model_id}"
+
+
+def resolve(model: str | Path) -> tuple[TTSModel | None, Path]:
+    """(the registered model or None, its folder). An unknown id that is not a path, or a known
+    id not built yet, is a `LoadError` saying what to do."""
+    from mlx_impl.loading import LoadError
+
+    if str(model) in MODELS:
+        entry = MODELS[str(model)]
+        folder = cache_root() / entry.id
+        if not folder.exists():
+            raise LoadError(f"model {entry.id!r} is not built on this machine (no {folder}); "
+                            f"build its seeded weights offline with `{build_command(entry.id)}`,"
+                            " or pass --model PATH to a checkpoint folder")
+        return entry, folder.resolve()
+    path = Path(model).expanduser()
+    if path.exists():
+        return None, path
+    raise LoadError(f"unknown TTS model {str(model)!r}: not one of {', '.join(MODELS)} and not a "
+                    "path; pass a model id or the folder of a checkpoint")
+
+
+def load(model: str | Path, dtype: str = "float32"):
+    """The `TextToSpeech` of a model id or folder (a folder is taken as Orpheus's layout)."""
+    import importlib
+
+    entry, folder = resolve(model)
+    package = entry.package if entry else "orpheus"
+    return importlib.import_module(f"mlx_impl.{package}.load").load_tts(folder, dtype)
