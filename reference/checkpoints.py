@@ -70,3 +70,14 @@ def seeded_checkpoint(kind: str, config: Mapping, seed: int, stamp: Mapping,
         (tmp / "seed.json").write_text(key)
 
     return write_atomically(out, write_with_key, files[0])
+
+
+def from_pretrained_strict(model_cls, folder: Path, **kwargs):
+    """`model_cls.from_pretrained(folder)` with eager attention, in float32 and eval mode; any
+    missing, unexpected or mismatched key transformers reports is an error naming the folder."""
+    model, info = model_cls.from_pretrained(str(folder), attn_implementation="eager",
+                                            output_loading_info=True, **kwargs)
+    bad = {k: v for k, v in info.items() if v}
+    if bad:
+        raise ValueError(f"{folder}: transformers reports loading problems {bad}")
+    return model.float().eval()

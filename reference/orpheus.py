@@ -56,7 +56,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from reference.checkpoints import seeded_checkpoint
+from reference.checkpoints import from_pretrained_strict, seeded_checkpoint
 from reference.hooks import hook_taps, numpy_of
 from reference.snac import build_random as build_snac
 from reference.snac import fed_noise
@@ -110,12 +110,7 @@ def build_model(preset: Mapping, seed: int = 0, cache: Path | None = None) -> Pa
 
 
 def load_lm(folder: Path) -> LlamaForCausalLM:
-    model, info = LlamaForCausalLM.from_pretrained(
-        str(folder), attn_implementation="eager", output_loading_info=True, dtype=torch.float32)
-    bad = {k: v for k, v in info.items() if v}
-    if bad:
-        raise ValueError(f"{folder}: transformers reports loading problems {bad}")
-    return model.eval()
+    return from_pretrained_strict(LlamaForCausalLM, folder, dtype=torch.float32)
 
 
 def load_snac(folder: Path):

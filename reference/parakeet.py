@@ -65,7 +65,7 @@ from transformers import (
     ParakeetTDTConfig,
 )
 
-from reference.checkpoints import save_pretrained_atomically
+from reference.checkpoints import from_pretrained_strict, save_pretrained_atomically
 from reference.hooks import hook_taps
 
 INIT_VERSION = 4  # bump when the perturbation below changes (part of the cache key)
@@ -205,12 +205,7 @@ def features(audio: np.ndarray, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
 def load_model(folder: Path):
     config = json.loads((Path(folder) / "config.json").read_text())
     _, model_cls = _CLASSES[config["model_type"]]
-    model, info = model_cls.from_pretrained(str(folder), attn_implementation="eager",
-                                            output_loading_info=True)
-    bad = {k: v for k, v in info.items() if v}
-    if bad:
-        raise ValueError(f"{folder}: transformers reports loading problems {bad}")
-    return model.float().eval()
+    return from_pretrained_strict(model_cls, folder)
 
 
 def greedy(model, feats: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:

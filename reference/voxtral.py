@@ -44,7 +44,7 @@ import torch
 import transformers
 from transformers import VoxtralConfig, VoxtralForConditionalGeneration, WhisperFeatureExtractor
 
-from reference.checkpoints import save_pretrained_atomically
+from reference.checkpoints import from_pretrained_strict, save_pretrained_atomically
 from reference.hooks import channels_last, hook_taps, numpy_of
 from weights.whisper_audio import HOP_LENGTH, SAMPLE_RATE
 
@@ -107,12 +107,7 @@ def build_checkpoint(config: Mapping, seed: int, cache_root: Path | None = None)
 
 
 def load_model(folder: Path) -> VoxtralForConditionalGeneration:
-    model, info = VoxtralForConditionalGeneration.from_pretrained(
-        str(folder), attn_implementation="eager", output_loading_info=True, dtype=torch.float32)
-    bad = {k: v for k, v in info.items() if v}
-    if bad:
-        raise ValueError(f"{folder}: transformers reports loading problems {bad}")
-    return model.eval()
+    return from_pretrained_strict(VoxtralForConditionalGeneration, folder, dtype=torch.float32)
 
 
 def feature_extractor(n_mels: int) -> WhisperFeatureExtractor:

@@ -36,7 +36,7 @@ from transformers import (
     Wav2Vec2ForCTC,
 )
 
-from reference.checkpoints import save_pretrained_atomically
+from reference.checkpoints import from_pretrained_strict, save_pretrained_atomically
 from reference.hooks import channels_last, hook_taps, numpy_of
 
 INIT_VERSION = 1  # bump when the perturbation below changes (it is part of the cache key)
@@ -101,12 +101,7 @@ def tokenizer(folder: Path) -> Wav2Vec2CTCTokenizer:
 
 
 def load_model(folder: Path) -> Wav2Vec2ForCTC:
-    model, info = Wav2Vec2ForCTC.from_pretrained(str(folder), attn_implementation="eager",
-                                                 output_loading_info=True)
-    bad = {k: v for k, v in info.items() if v}
-    if bad:
-        raise ValueError(f"{folder}: transformers reports loading problems {bad}")
-    return model.float().eval()
+    return from_pretrained_strict(Wav2Vec2ForCTC, folder)
 
 
 # taps not hooked: recorded here (the input, the logits) or derived from them by the spec
