@@ -87,7 +87,10 @@ class RunResult:
     def stale_overrides(self) -> list[dict] | None:
         """Overrides of this dtype's table more than STALE_FACTOR x looser than the run needed
         (parity.compare.stale_overrides) over every case; None when some case did not compare
-        every tap (a hard error, --fail-fast), so staleness cannot be judged."""
+        every tap (a hard error, --fail-fast), so staleness cannot be judged; [] for a table
+        without overrides, which has nothing to be stale whatever the cases did."""
+        if not self.spec.tolerance(self.dtype).overrides:
+            return []
         if not self.cases or any(c.comparison is None or c.comparison.stopped_early
                                  for c in self.cases):
             return None

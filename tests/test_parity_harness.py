@@ -595,3 +595,6 @@ def test_stale_overrides_reach_the_run_result_the_report_and_the_exit_status(
     stopped = run(dataclasses.replace(loose, build_mlx=lambda dt: ToyMlx(dt, w)), "float32",
                   golden=False, fail_fast=True, log=quiet)
     assert stopped.stale_overrides is None  # a run cut short cannot judge staleness
+    plain = run(dataclasses.replace(TOY, build_mlx=lambda dt: ToyMlx(dt, w), tolerances=dict(
+        TOY.tolerances, float32=fp32_table())), "float32", golden=False, fail_fast=True, log=quiet)
+    assert not plain.passed and plain.stale_overrides == []  # no override: nothing to be stale
