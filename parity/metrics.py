@@ -71,7 +71,9 @@ def check_finite(name: str, side: str, a: np.ndarray) -> None:
 def check_shapes(name: str, got: np.ndarray, want: np.ndarray) -> None:
     if got.shape != want.shape:
         raise ParityError(f"tap {name!r}: shape mismatch, mlx {got.shape} vs reference "
-                          f"{want.shape}; fix the layout on one side (MLX is channels-last)")
+                          f"{want.shape}; if only the steps/frames axis differs, the decoding "
+                          "took another path (compare the tokens or codes before this tap); "
+                          "otherwise fix the layout on one side (MLX is channels-last)")
 
 
 def check_pair(name: str, got: np.ndarray, want: np.ndarray) -> None:
