@@ -7,7 +7,7 @@ from parity.models import s3tokenizer
 from parity.models import voxtral
 from parity.models import dac, snac
 from parity.models import bigvgan
-from parity.models import orpheus
+from parity.models import orpheus, outetts
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -28,6 +28,7 @@ SPECS: tuple[ModelSpec, ...] = (
     voxtral.TEST_TINY, voxtral.MINI_3B,
     bigvgan.TEST_TINY, bigvgan.BIGVGAN_V2_24KHZ,
     orpheus.TEST_TINY, orpheus.ORPHEUS_3B,
+    outetts.TEST_TINY,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

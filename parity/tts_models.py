@@ -22,10 +22,13 @@ def build(model_id: str, seed: int = 0) -> Path:
 
     if model_id not in MODELS:
         raise SystemExit(f"error: unknown TTS model {model_id!r}; known: {', '.join(MODELS)}")
-    if MODELS[model_id].package != "orpheus":
+    import importlib
+
+    package = MODELS[model_id].package
+    if package not in ("orpheus", "outetts"):
         raise SystemExit(f"error: no reference builder for {model_id!r} yet")
-    from mlx_impl.orpheus.presets import PRESETS
-    from reference.orpheus import build_model
+    PRESETS = importlib.import_module(f"mlx_impl.{package}.presets").PRESETS
+    build_model = importlib.import_module(f"reference.{package}").build_model
 
     folder = build_model(PRESETS[model_id], seed)
     link = cache_root() / model_id

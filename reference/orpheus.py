@@ -155,6 +155,56 @@ def gumbel_noise(seed: int, vocab: int) -> Callable[[int], np.ndarray]:
     return lambda step: rng.gumbel(size=(1, vocab)).astype(np.float32)
 
 
+@torch.no_grad()
+def generate_loop(model, prompt: Sequence[int], grammar, stop: int, temperature: float,
+                  top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0,
+                  repetition_penalty: float = 1.0, repetition_window: int = 0,
+                  max_tokens: int = 70, seed: int = 0,
+                  noise: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+    """The manual loop of the module docstring for any `LlamaForCausalLM` and audio grammar (a
+    transformers-style processor, applied first) stopping at `stop` (kept as the last id). The
+    windowed repetition penalty (`repetition_window` > 0: transformers'
+    `RepetitionPenaltyLogitsProcessor` on the last `repetition_window` ids) is OuteTTS's
+    `RepetitionPenaltyLogitsProcessorPatch` (outetts 0.4.4 models/hf_model.py, last 64 ids)."""
+    vocab = model.config.vocab_size
+    noise = noise or gumbel_noise(seed, vocab)
+    procs = [grammar]
+    if repetition_penalty != 1.0:
+        rep = RepetitionPenaltyLogitsProcessor(repetition_penalty)
+        procs.append(lambda ids, s: rep(ids[:, -repetition_window:] if repetition_window
+                                        else ids, s))
+    if temperature > 0:
+        if temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(temperature))
+        if top_k > 0:
+            procs.append(TopKLogitsWarper(top_k))
+        if top_p < 1.0:
+            procs.append(TopPLogitsWarper(top_p))
+        if min_p > 0:
+            procs.append(MinPLogitsWarper(min_p))
+    ids = torch.tensor([list(prompt)], dtype=torch.long)
+    out = model(input_ids=ids, use_cache=True)
+    past = out.cache
+    scores = out.logits[:, -1].float()
+    generated: list[int] = []
+    for step in range(max_tokens):
+        for proc in procs:
+            scores = proc(ids, scores)
+        if temperature > 0:
+            token = int(torch.argmax(scores + torch.from_numpy(noise(step)), dim=-1)[0])
+        else:
+            token = int(torch.argmax(scores, dim=-1)[0])
+        generated.append(token)
+        if token == stop:
+            break
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        if step + 1 < max_tokens:
+            out = model(input_ids=ids[:, -1:], cache=past, use_cache=True)
+            past = out.cache
+            scores = out.logits[:, -1].float()
+    return np.array(generated, dtype=np.int64)
+
+
 class OrpheusReference:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -184,43 +234,10 @@ class OrpheusReference:
                  repetition_window: int = 0, max_tokens: int = 70, seed: int = 0,
                  noise: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
         """Generated ids (module docstring), the stop token included when it came."""
-        vocab = self.model.config.vocab_size
-        noise = noise or gumbel_noise(seed, vocab)
-        procs = [AudioGrammar(len(prompt), vocab)]
-        if repetition_penalty != 1.0:
-            rep = RepetitionPenaltyLogitsProcessor(repetition_penalty)
-            procs.append(lambda ids, s: rep(ids[:, -repetition_window:] if repetition_window
-                                            else ids, s))
-        if temperature > 0:
-            if temperature != 1.0:
-                procs.append(TemperatureLogitsWarper(temperature))
-            if top_k > 0:
-                procs.append(TopKLogitsWarper(top_k))
-            if top_p < 1.0:
-                procs.append(TopPLogitsWarper(top_p))
-            if min_p > 0:
-                procs.append(MinPLogitsWarper(min_p))
-        ids = torch.tensor([list(prompt)], dtype=torch.long)
-        out = self.model(input_ids=ids, use_cache=True)
-        past = out.cache
-        scores = out.logits[:, -1].float()
-        generated: list[int] = []
-        for step in range(max_tokens):
-            for proc in procs:
-                scores = proc(ids, scores)
-            if temperature > 0:
-                token = int(torch.argmax(scores + torch.from_numpy(noise(step)), dim=-1)[0])
-            else:
-                token = int(torch.argmax(scores, dim=-1)[0])
-            generated.append(token)
-            if token == END_OF_SPEECH:
-                break
-            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
-            if step + 1 < max_tokens:
-                out = self.model(input_ids=ids[:, -1:], cache=past, use_cache=True)
-                past = out.cache
-                scores = out.logits[:, -1].float()
-        return np.array(generated, dtype=np.int64)
+        return generate_loop(self.model, prompt, AudioGrammar(len(prompt),
+                             self.model.config.vocab_size), END_OF_SPEECH, temperature, top_p,
+                             top_k, min_p, repetition_penalty, repetition_window, max_tokens,
+                             seed, noise)
 
     @torch.no_grad()
     def decode(self, audio_tokens: np.ndarray, noise: list[np.ndarray]) -> np.ndarray:

@@ -46,7 +46,7 @@ class OrpheusConfig(StrictConfig):
     @classmethod
     def prepare(cls, d: dict) -> dict:
         if d.get("model_type", "llama") != "llama":
-            raise ValueError(f"Orpheus's language model is a Llama; config.json has model_type "
+            raise ValueError(f"{cls.WHAT}'s language model is a Llama; config.json has model_type "
                              f"{d.get('model_type')!r}")
         if "rope_parameters" not in d:
             rope = dict(d.pop("rope_scaling", None) or {})
@@ -65,6 +65,9 @@ class OrpheusConfig(StrictConfig):
         if "rope_theta" not in self.rope_parameters:
             raise ValueError("rope_parameters has no rope_theta")
         scaling_from_config(self.rope_parameters)  # refuses unsupported rope types by name
+        self.check_vocab()
+
+    def check_vocab(self) -> None:
         from mlx_impl.orpheus.tokens import AUDIO_OFFSET, N_AUDIO_TOKENS
 
         if self.vocab_size < AUDIO_OFFSET + N_AUDIO_TOKENS:

@@ -66,21 +66,26 @@ def seeded_noise(seed: int, draw: str) -> Noise:
 
 
 def iter_tokens(lm, prompt: list[int], options: SamplingOptions, seed: int = 0,
-                noise: Noise | None = None) -> Iterator[int]:
-    """Generated ids one at a time, the last `END_OF_SPEECH` when it comes (module docstring).
-    The prompt and options are checked before the first step."""
+                noise: Noise | None = None, masks: list[mx.array] | None = None,
+                stop: int = T.END_OF_SPEECH) -> Iterator[int]:
+    """Generated ids one at a time, the last `stop` when it comes (module docstring).
+    The prompt and options are checked before the first step. `masks`: the allowed ids per
+    position of the audio grammar, cycled (default: Orpheus's 7, `audio_masks`); OuteTTS passes
+    its own masks and stop id (mlx_impl/outetts/generate.py)."""
     if not prompt:
-        raise ValueError("the prompt is empty; build it with mlx_impl.orpheus.tokens.prompt_ids")
+        raise ValueError("the prompt is empty; build it with the model's tokens.prompt_ids")
     limit = lm.config.max_position_embeddings
     if len(prompt) + options.max_tokens > limit:
         raise ValueError(f"prompt ({len(prompt)} tokens) + max_tokens ({options.max_tokens}) "
                          f"exceeds the model's {limit} positions; shorten the text or lower "
                          "max_tokens")
-    return _steps(lm, prompt, options, noise or seeded_noise(seed, options.draw))
+    if masks is None:
+        masks = audio_masks(lm.config.vocab_size)
+    return _steps(lm, prompt, options, noise or seeded_noise(seed, options.draw), masks, stop)
 
 
-def _steps(lm, prompt: list[int], options: SamplingOptions, noise: Noise) -> Iterator[int]:
-    masks = audio_masks(lm.config.vocab_size)
+def _steps(lm, prompt: list[int], options: SamplingOptions, noise: Noise,
+           masks: list[mx.array], stop: int) -> Iterator[int]:
     processors = make_logits_processors(options)
     sampler = make_sampler(options)
     minus_inf = mx.array(-mx.inf, mx.float32)
@@ -88,7 +93,7 @@ def _steps(lm, prompt: list[int], options: SamplingOptions, noise: Noise) -> Ite
     history = list(prompt)
     logits = lm.forward([prompt], cache, last_only=True)[:, -1]  # (1, V)
     for step in range(options.max_tokens):
-        logits = mx.where(masks[(len(history) - len(prompt)) % T.FRAME], logits, minus_inf)
+        logits = mx.where(masks[(len(history) - len(prompt)) % len(masks)], logits, minus_inf)
         if processors:
             hist = mx.array([history], dtype=mx.int32)
             for proc in processors:
@@ -96,7 +101,7 @@ def _steps(lm, prompt: list[int], options: SamplingOptions, noise: Noise) -> Ite
         n = noise(step, tuple(logits.shape)) if options.temperature > 0 else None
         token = int(sampler(logits, None if n is None else mx.array(n))[0])
         yield token
-        if token == T.END_OF_SPEECH:
+        if token == stop:
             return
         history.append(token)
         if step + 1 < options.max_tokens:

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="orpheus-test-tiny",
                    help=f"model id ({', '.join(MODELS)}) or checkpoint folder")
     p.add_argument("--voice", default=None, help="voice name (Orpheus: tara, leah, jess, leo, "
-                   "dan, mia, zac, zoe; default tara); 'none' for no voice prefix")
+                   "dan, mia, zac, zoe; default tara; OuteTTS: a speaker profile .json, default none); "
+                   "'none' for no voice prefix")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling and codec noise")
     p.add_argument("--temperature", type=float, default=None, help="0: greedy")
     p.add_argument("--top-p", type=float, default=None)
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.voice is None:
             voice = tts.default_voice
         tts.check(args.text, voice, options)  # text, voice, length, before any generation
+        if args.stream and not hasattr(tts, "stream"):
+            raise ValueError(f"--stream is not implemented for {args.model}; drop --stream")
     except (ValueError, LoadError) as e:
         return _error(str(e))
     out = Path(args.output)

@@ -36,6 +36,10 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
              "weights at the real dimensions (12.9 GB in fp32)"),
     TTSModel("orpheus-test-tiny", "orpheus", "tiny Orpheus for tests (real vocabulary layout, "
              "tiny SNAC 24 kHz)"),
+    TTSModel("outetts-1.0-1b", "outetts", "OuteTTS 1.0 1B (Llama-3.2-1B + DAC 24 kHz, 2 "
+             "codebooks), seeded random weights at the real dimensions, test token layout"),
+    TTSModel("outetts-1.0-1b-test-tiny", "outetts", "tiny OuteTTS for tests (test token "
+             "layout, tiny DAC 24 kHz with 2 codebooks of 1024)"),
 )}
 
 

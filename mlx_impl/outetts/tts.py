@@ -1,0 +1,91 @@
+"""`OuteTTS`: text (+ a speaker profile) -> OuteTTS LM code tokens -> DAC 24 kHz audio
+(`mlx_impl.tts.TextToSpeech`).
+
+Defaults (`DEFAULTS`): outetts 0.4.4 `models/config.py` `SamplerConfig`: temperature 0.4,
+repetition_penalty 1.1 over the last 64 ids (`repetition_range` 64, and `hf_model.py`'s patched
+processor hard-codes 64), top_k 40, top_p 0.9, min_p 0.05. `max_tokens` 1200 here (16 s of
+audio at 75 frames/s; upstream bounds prompt + output by `max_length` 8192).
+
+Voices: `None` (no speaker), a speaker profile dict as outetts `create_speaker` writes
+(text, words with duration, c1, c2, features) or the path of its JSON file (`save_speaker`). Building a profile from a reference clip
+(Whisper word timings + DAC codes + features) is not implemented.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+
+from mlx_impl.outetts import tokens as T
+from mlx_impl.outetts.generate import Generation, generate
+from mlx_impl.tts import SamplingOptions, Speech
+
+DEFAULTS = SamplingOptions(temperature=0.4, top_k=40, top_p=0.9, min_p=0.05,
+                           repetition_penalty=1.1, repetition_window=64, max_tokens=1200)
+
+
+def read_speaker(path: str | Path) -> dict:
+    """A speaker profile JSON file (outetts `save_speaker`'s format) -> dict."""
+    import json
+
+    p = Path(path)
+    if p.suffix != ".json" or not p.is_file():
+        raise ValueError(f"unknown voice {str(path)!r}: OuteTTS takes a speaker profile JSON "
+                         "file (outetts save_speaker's format) or no voice")
+    try:
+        speaker = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"speaker profile {p} is not readable JSON ({e})") from None
+    T.check_speaker(speaker)
+    return speaker
+
+
+class OuteTTS:
+    def __init__(self, lm, dac):
+        self.lm, self.dac = lm, dac
+        self.defaults, self.default_voice = DEFAULTS, None
+        self.sample_rate = dac.sample_rate
+        self.samples_per_frame = dac.cfg.hop_length
+
+    def prompt(self, text: str, voice) -> list[int]:
+        if isinstance(voice, (str, Path)):
+            voice = read_speaker(voice)
+        if voice is not None and not isinstance(voice, dict):
+            raise ValueError("OuteTTS takes a speaker profile (a dict of text and words with "
+                             "codes, as outetts create_speaker writes) or no voice; building a "
+                             f"profile from a clip is not implemented (got {type(voice).__name__})")
+        return T.prompt_ids(text, voice)
+
+    def check(self, text: str, voice, options: SamplingOptions | None = None) -> list[int]:
+        """The prompt, after checking text, voice and that prompt + max_tokens fit."""
+        prompt = self.prompt(text, voice)
+        limit = self.lm.config.max_position_embeddings
+        n = (options or DEFAULTS).max_tokens
+        if len(prompt) + n > limit:
+            raise ValueError(f"prompt ({len(prompt)} tokens) + max_tokens ({n}) exceeds the "
+                             f"model's {limit} positions; shorten the text or lower max_tokens")
+        return prompt
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """DAC codes (2, T) -> (T * hop,) float32 at `sample_rate`."""
+        codes = np.asarray(codes, np.int32)
+        if codes.shape[-1] == 0:
+            return np.zeros(0, np.float32)
+        audio = self.dac.decode(mx.array(codes[None]))
+        return np.array(audio[0].astype(mx.float32))
+
+    def generate(self, text: str, voice=None, options: SamplingOptions | None = None,
+                 seed: int = 0, on_token=None) -> Generation:
+        return generate(self.lm, self.prompt(text, voice), options or DEFAULTS, seed=seed,
+                        on_token=on_token)
+
+    def synthesize(self, text: str, voice: str | Path | np.ndarray | dict | None = None, *,
+                   options: SamplingOptions | None = None, seed: int = 0,
+                   on_token=None) -> Speech:
+        gen = self.generate(text, voice, options, seed, on_token)
+        codes = gen.codes
+        return Speech(self.decode(codes), self.sample_rate, T.codes_to_tokens(codes),
+                      {"stop": gen.stop, "n_tokens": int(gen.tokens.size),
+                       "n_frames": int(codes.shape[1])})

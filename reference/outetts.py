@@ -1,0 +1,142 @@
+"""Reference adapter for OuteTTS 1.0: transformers `LlamaForCausalLM` (seeded) + transformers
+`DacModel` (the reference DAC of reference/dac.py) with 2 codebooks.
+
+Upstream: transformers 5.24.0, torch 2.13.0, CPU, float32, eager attention. The `outetts`
+package (0.4.4) itself is not imported: it pins transformers 4.52 and imports llama.cpp / vLLM
+/ exl2 backends, `dac` (descript) and the hub at import time; its prompt, token and sampler code
+was read instead (mlx_impl/outetts/tokens.py and generate.py cite the files). Its sampler is
+transformers' processors with one patch, the repetition penalty over the last 64 ids
+(`models/hf_model.py` `RepetitionPenaltyLogitsProcessorPatch`): here transformers'
+`RepetitionPenaltyLogitsProcessor` applied to the last 64 ids of the history, which is the same
+operation (each id of the window penalised once, from the unpenalised score).
+
+Weights: no checkpoint is downloaded. `build_model(preset, seed)` writes a model folder `lm/`
+(`reference.orpheus.build_lm`: transformers' init under `torch.manual_seed(seed)`, RMSNorm gains
+1 + N(0, 0.1^2)) + `dac/` (`reference.dac.build_random`: its documented re-draws), atomically
+into a cache folder outside the repository keyed by (config, seed, init, versions).
+`mlx_impl.outetts.load.load_tts` reads the same folder.
+
+Tokens: both sides are fed ids (`mlx_impl.outetts.tokens.prompt_ids`, the offline TEST token
+layout; OuteTTS's tokenizer comes only from the hub).
+
+Generation: `reference.orpheus.generate_loop` (the manual KV-cached loop with transformers'
+processors and injected Gumbel noise) with `CodeGrammar`, the port's documented c1/c2 mask
+(mlx_impl/outetts/generate.py): at even steps after the prompt only c1_0..c1_1023 and eos, at
+odd steps only c2_0..c2_1023. Stop: eos `<|im_end|>` (kept) or `max_tokens`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reference.checkpoints import from_pretrained_strict, seeded_checkpoint
+from reference.dac import build_random as build_dac
+from reference.orpheus import build_lm, generate_loop, load_lm, tables, versions as _versions
+from reference.hooks import hook_taps, numpy_of
+
+INIT = "outetts-init-v1"  # bump when the initialisation changes (part of the cache key)
+
+# the TEST token layout of mlx_impl/outetts/tokens.py (written again: reference/ never imports
+# mlx_impl): Llama-3's 128256 ids, 16 specials (im_start, im_end, ...), c1_0.., c2_0..
+TEXT_VOCAB = 128256
+EOS = TEXT_VOCAB + 1  # <|im_end|>
+C1_0 = TEXT_VOCAB + 16
+C2_0 = C1_0 + 1025
+CODEBOOK_SIZE = 1024
+
+
+def versions() -> dict:
+    v = _versions()
+    v.pop("snac", None)
+    return v
+
+
+def build_model(preset: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
+    """The model folder (lm/ + dac/) of `preset` ({"lm": LlamaConfig dict, "dac": DacConfig
+    dict}) with seeded random weights, built once and reused from the cache."""
+
+    def write(folder: Path) -> None:
+        lm = build_lm(preset["lm"], seed)
+        lm.save_pretrained(folder / "lm")
+        del lm
+        gc.collect()
+        build_dac(preset["dac"], seed).save_pretrained(folder / "dac")
+
+    return seeded_checkpoint("outetts", preset, seed, {"init": INIT, **versions()},
+                             ("lm/model.safetensors", "lm/config.json", "dac/model.safetensors",
+                              "dac/config.json"), write, cache,
+                             prefix=f"{preset['lm']['hidden_size']}h{preset['lm']['num_hidden_layers']}l-")
+
+
+class CodeGrammar:
+    """transformers-style logits processor: the port's c1/c2 mask (module docstring)."""
+
+    def __init__(self, n_prompt: int, vocab: int):
+        self.n_prompt = n_prompt
+        self.allowed = torch.zeros(2, vocab, dtype=torch.bool)
+        self.allowed[0, C1_0:C1_0 + CODEBOOK_SIZE] = True
+        self.allowed[0, EOS] = True
+        self.allowed[1, C2_0:C2_0 + CODEBOOK_SIZE] = True
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        p = (input_ids.shape[1] - self.n_prompt) % 2
+        return scores.masked_fill(~self.allowed[p], -float("inf"))
+
+
+def extract_codes(tokens) -> np.ndarray:
+    """outetts `extract_audio_from_tokens`: c1 ids and c2 ids in order, cut to the shorter ->
+    (2, T) int64 DAC codes."""
+    ids = np.asarray(tokens, np.int64).reshape(-1)
+    c1 = ids[(ids >= C1_0) & (ids < C1_0 + 1025)] - C1_0
+    c2 = ids[(ids >= C2_0) & (ids < C2_0 + 1025)] - C2_0
+    t = min(c1.size, c2.size)
+    return np.stack([c1[:t], c2[:t]])
+
+
+class OuteTTSReference:
+    def __init__(self, folder: Path):
+        from transformers import DacModel
+
+        self.folder = Path(folder)
+        self.model = load_lm(self.folder / "lm")
+        self.dac = DacModel.from_pretrained(str(self.folder / "dac")).float().eval()
+        self.config = self.model.config.to_dict()
+        self.versions = versions()
+
+    @torch.no_grad()
+    def forward_taps(self, ids: np.ndarray, keep_logits: int, taps: Sequence[str]) -> dict:
+        """Teacher-forced pass over `ids` (1, L): the hooked taps that `taps` names, `logits` of
+        the last `keep_logits` positions, `logits.argmax` of every position."""
+        table = {k: v for k, v in tables(self.model.config.num_hidden_layers).items()
+                 if v[0] in taps}
+        rec: dict[str, np.ndarray] = {}
+        with hook_taps(self.model, table, rec):
+            out = self.model(input_ids=torch.from_numpy(np.asarray(ids, np.int64)))
+        logits = out.logits.float()
+        rec["logits"] = logits[:, -keep_logits:].numpy().copy()
+        rec["logits.argmax"] = logits.argmax(-1).numpy().astype(np.int64)
+        return rec
+
+    def generate(self, prompt: Sequence[int], temperature: float, top_p: float = 1.0,
+                 top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0,
+                 repetition_window: int = 0, max_tokens: int = 70, seed: int = 0,
+                 noise: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        """Generated ids (module docstring), eos included when it came."""
+        return generate_loop(self.model, prompt, CodeGrammar(len(prompt),
+                             self.model.config.vocab_size), EOS, temperature, top_p, top_k,
+                             min_p, repetition_penalty, repetition_window, max_tokens, seed,
+                             noise)
+
+    @torch.no_grad()
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """DAC codes (2, T) -> (T * hop,) float32."""
+        c = torch.from_numpy(np.ascontiguousarray(np.asarray(codes, np.int64)))[None]
+        if c.shape[-1] == 0:
+            return np.zeros(0, np.float32)
+        return self.dac.decode(audio_codes=c).audio_values[0].numpy().copy()
