@@ -90,15 +90,20 @@ def build_lm(config: Mapping, seed: int) -> LlamaForCausalLM:
     return model
 
 
+def write_lm(folder: Path, config: Mapping, seed: int) -> None:
+    """`build_lm(config, seed)` written with `save_pretrained` (also OuteTTS's `lm/`)."""
+    lm = build_lm(config, seed)
+    lm.save_pretrained(folder)
+    del lm
+    gc.collect()
+
+
 def build_model(preset: Mapping, seed: int = 0, cache: Path | None = None) -> Path:
     """The model folder (lm/ + snac/) of `preset` ({"lm": LlamaConfig dict, "snac": SNAC
     kwargs}) with seeded random weights, built once and reused from the cache."""
 
     def write(folder: Path) -> None:
-        lm = build_lm(preset["lm"], seed)
-        lm.save_pretrained(folder / "lm")
-        del lm
-        gc.collect()
+        write_lm(folder / "lm", preset["lm"], seed)
         (folder / "snac").mkdir()
         torch.save(build_snac(preset["snac"], seed).state_dict(), folder / "snac" / "pytorch_model.bin")
         (folder / "snac" / "config.json").write_text(json.dumps(dict(preset["snac"]), indent=2))
@@ -131,6 +136,21 @@ def tables(n_layers: int) -> dict:
         t[p] = (p, numpy_of)
     t["model.norm"] = ("model.norm", numpy_of)
     return t
+
+
+@torch.no_grad()
+def forward_taps(model, ids: np.ndarray, keep_logits: int, taps: Sequence[str]) -> dict:
+    """Teacher-forced pass of a `LlamaForCausalLM` over `ids` (1, L): the hooked taps that
+    `taps` names, and `logits` of the last `keep_logits` positions, `logits.argmax` of every
+    position."""
+    table = {k: v for k, v in tables(model.config.num_hidden_layers).items() if v[0] in taps}
+    rec: dict[str, np.ndarray] = {}
+    with hook_taps(model, table, rec):
+        out = model(input_ids=torch.from_numpy(np.asarray(ids, np.int64)))
+    logits = out.logits.float()
+    rec["logits"] = logits[:, -keep_logits:].numpy().copy()
+    rec["logits.argmax"] = logits.argmax(-1).numpy().astype(np.int64)
+    return rec
 
 
 class AudioGrammar:
@@ -205,7 +225,31 @@ def generate_loop(model, prompt: Sequence[int], grammar, stop: int, temperature:
     return np.array(generated, dtype=np.int64)
 
 
-class OrpheusReference:
+class LlamaCodesReference:
+    """The shared part of the Llama-based TTS references (Orpheus, OuteTTS): `self.model` a
+    `LlamaForCausalLM`; subclasses name their audio grammar (`grammar(n_prompt, vocab)`, a
+    transformers-style processor) and their stop id."""
+
+    grammar: type
+    stop: int
+
+    def forward_taps(self, ids: np.ndarray, keep_logits: int, taps: Sequence[str]) -> dict:
+        return forward_taps(self.model, ids, keep_logits, taps)
+
+    def generate(self, prompt: Sequence[int], temperature: float, top_p: float = 1.0,
+                 top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0,
+                 repetition_window: int = 0, max_tokens: int = 70, seed: int = 0,
+                 noise: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        """Generated ids (`generate_loop`), the stop token included when it came."""
+        return generate_loop(self.model, prompt, self.grammar(len(prompt),
+                             self.model.config.vocab_size), self.stop, temperature, top_p,
+                             top_k, min_p, repetition_penalty, repetition_window, max_tokens,
+                             seed, noise)
+
+
+class OrpheusReference(LlamaCodesReference):
+    grammar, stop = AudioGrammar, END_OF_SPEECH
+
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.model = load_lm(self.folder / "lm")
@@ -213,31 +257,6 @@ class OrpheusReference:
         self.snac_config = json.loads((self.folder / "snac" / "config.json").read_text())
         self.config = self.model.config.to_dict()
         self.versions = versions()
-
-    @torch.no_grad()
-    def forward_taps(self, ids: np.ndarray, keep_logits: int, taps: Sequence[str]) -> dict:
-        """Teacher-forced pass over `ids` (1, L): the hooked taps that `taps` names, and
-        `logits` of the last `keep_logits` positions, `logits.argmax` of every position."""
-        table = {k: v for k, v in tables(self.model.config.num_hidden_layers).items()
-                 if v[0] in taps}
-        rec: dict[str, np.ndarray] = {}
-        with hook_taps(self.model, table, rec):
-            out = self.model(input_ids=torch.from_numpy(np.asarray(ids, np.int64)))
-        logits = out.logits.float()
-        rec["logits"] = logits[:, -keep_logits:].numpy().copy()
-        rec["logits.argmax"] = logits.argmax(-1).numpy().astype(np.int64)
-        return rec
-
-    @torch.no_grad()
-    def generate(self, prompt: Sequence[int], temperature: float, top_p: float = 1.0,
-                 top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0,
-                 repetition_window: int = 0, max_tokens: int = 70, seed: int = 0,
-                 noise: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
-        """Generated ids (module docstring), the stop token included when it came."""
-        return generate_loop(self.model, prompt, AudioGrammar(len(prompt),
-                             self.model.config.vocab_size), END_OF_SPEECH, temperature, top_p,
-                             top_k, min_p, repetition_penalty, repetition_window, max_tokens,
-                             seed, noise)
 
     @torch.no_grad()
     def decode(self, audio_tokens: np.ndarray, noise: list[np.ndarray]) -> np.ndarray:

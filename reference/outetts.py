@@ -11,7 +11,7 @@ transformers' processors with one patch, the repetition penalty over the last 64
 operation (each id of the window penalised once, from the unpenalised score).
 
 Weights: no checkpoint is downloaded. `build_model(preset, seed)` writes a model folder `lm/`
-(`reference.orpheus.build_lm`: transformers' init under `torch.manual_seed(seed)`, RMSNorm gains
+(`reference.orpheus.write_lm`: transformers' init under `torch.manual_seed(seed)`, RMSNorm gains
 1 + N(0, 0.1^2)) + `dac/` (`reference.dac.build_random`: its documented re-draws), atomically
 into a cache folder outside the repository keyed by (config, seed, init, versions).
 `mlx_impl.outetts.load.load_tts` reads the same folder.
@@ -27,18 +27,16 @@ odd steps only c2_0..c2_1023. Stop: eos `<|im_end|>` (kept) or `max_tokens`.
 
 from __future__ import annotations
 
-import gc
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from reference.checkpoints import from_pretrained_strict, seeded_checkpoint
+from reference.checkpoints import seeded_checkpoint
 from reference.dac import build_random as build_dac
-from reference.orpheus import build_lm, generate_loop, load_lm, tables, versions as _versions
-from reference.hooks import hook_taps, numpy_of
+from reference.orpheus import LlamaCodesReference, load_lm, write_lm
+from reference.orpheus import versions as _versions
 
 INIT = "outetts-init-v1"  # bump when the initialisation changes (part of the cache key)
 
@@ -62,10 +60,7 @@ def build_model(preset: Mapping, seed: int = 0, cache: Path | None = None) -> Pa
     dict}) with seeded random weights, built once and reused from the cache."""
 
     def write(folder: Path) -> None:
-        lm = build_lm(preset["lm"], seed)
-        lm.save_pretrained(folder / "lm")
-        del lm
-        gc.collect()
+        write_lm(folder / "lm", preset["lm"], seed)
         build_dac(preset["dac"], seed).save_pretrained(folder / "dac")
 
     return seeded_checkpoint("outetts", preset, seed, {"init": INIT, **versions()},
@@ -99,7 +94,9 @@ def extract_codes(tokens) -> np.ndarray:
     return np.stack([c1[:t], c2[:t]])
 
 
-class OuteTTSReference:
+class OuteTTSReference(LlamaCodesReference):
+    grammar, stop = CodeGrammar, EOS
+
     def __init__(self, folder: Path):
         from transformers import DacModel
 
@@ -108,30 +105,6 @@ class OuteTTSReference:
         self.dac = DacModel.from_pretrained(str(self.folder / "dac")).float().eval()
         self.config = self.model.config.to_dict()
         self.versions = versions()
-
-    @torch.no_grad()
-    def forward_taps(self, ids: np.ndarray, keep_logits: int, taps: Sequence[str]) -> dict:
-        """Teacher-forced pass over `ids` (1, L): the hooked taps that `taps` names, `logits` of
-        the last `keep_logits` positions, `logits.argmax` of every position."""
-        table = {k: v for k, v in tables(self.model.config.num_hidden_layers).items()
-                 if v[0] in taps}
-        rec: dict[str, np.ndarray] = {}
-        with hook_taps(self.model, table, rec):
-            out = self.model(input_ids=torch.from_numpy(np.asarray(ids, np.int64)))
-        logits = out.logits.float()
-        rec["logits"] = logits[:, -keep_logits:].numpy().copy()
-        rec["logits.argmax"] = logits.argmax(-1).numpy().astype(np.int64)
-        return rec
-
-    def generate(self, prompt: Sequence[int], temperature: float, top_p: float = 1.0,
-                 top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0,
-                 repetition_window: int = 0, max_tokens: int = 70, seed: int = 0,
-                 noise: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
-        """Generated ids (module docstring), eos included when it came."""
-        return generate_loop(self.model, prompt, CodeGrammar(len(prompt),
-                             self.model.config.vocab_size), EOS, temperature, top_p, top_k,
-                             min_p, repetition_penalty, repetition_window, max_tokens, seed,
-                             noise)
 
     @torch.no_grad()
     def decode(self, codes: np.ndarray) -> np.ndarray:

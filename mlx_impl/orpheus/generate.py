@@ -47,17 +47,31 @@ class Generation:
         return ids[: ids.size // T.FRAME * T.FRAME]
 
 
-def audio_masks(vocab_size: int) -> list[mx.array]:
-    """(vocab,) bool per frame position: the ids allowed there (module docstring, step 1)."""
+def grammar_masks(vocab_size: int, ranges: list[tuple[int, int]], stop: int) -> list[mx.array]:
+    """(vocab,) bool per frame position p: ids [lo, hi) of `ranges[p]` allowed, plus `stop` at
+    p = 0 (a frame boundary)."""
     out = []
-    for p in range(T.FRAME):
+    for p, (lo, hi) in enumerate(ranges):
         allowed = np.zeros(vocab_size, dtype=bool)
-        lo, hi = T.audio_token_range(p)
         allowed[lo:hi] = True
         if p == 0:
-            allowed[T.END_OF_SPEECH] = True
+            allowed[stop] = True
         out.append(mx.array(allowed))
     return out
+
+
+def audio_masks(vocab_size: int) -> list[mx.array]:
+    """(vocab,) bool per frame position: the ids allowed there (module docstring, step 1)."""
+    return grammar_masks(vocab_size, [T.audio_token_range(p) for p in range(T.FRAME)],
+                         T.END_OF_SPEECH)
+
+
+def check_fits(lm, n_prompt: int, max_tokens: int) -> None:
+    """prompt + max_tokens must fit the model's positions (a clear error otherwise)."""
+    limit = lm.config.max_position_embeddings
+    if n_prompt + max_tokens > limit:
+        raise ValueError(f"prompt ({n_prompt} tokens) + max_tokens ({max_tokens}) exceeds the "
+                         f"model's {limit} positions; shorten the text or lower max_tokens")
 
 
 def seeded_noise(seed: int, draw: str) -> Noise:
@@ -74,11 +88,7 @@ def iter_tokens(lm, prompt: list[int], options: SamplingOptions, seed: int = 0,
     its own masks and stop id (mlx_impl/outetts/generate.py)."""
     if not prompt:
         raise ValueError("the prompt is empty; build it with the model's tokens.prompt_ids")
-    limit = lm.config.max_position_embeddings
-    if len(prompt) + options.max_tokens > limit:
-        raise ValueError(f"prompt ({len(prompt)} tokens) + max_tokens ({options.max_tokens}) "
-                         f"exceeds the model's {limit} positions; shorten the text or lower "
-                         "max_tokens")
+    check_fits(lm, len(prompt), options.max_tokens)
     if masks is None:
         masks = audio_masks(lm.config.vocab_size)
     return _steps(lm, prompt, options, noise or seeded_noise(seed, options.draw), masks, stop)
@@ -108,14 +118,20 @@ def _steps(lm, prompt: list[int], options: SamplingOptions, noise: Noise,
             logits = lm.forward([[token]], cache)[:, -1]
 
 
+def collect(steps: Iterator[int], on_token: Callable[[int, int], None] | None) -> list[int]:
+    """Every id of a token iterator, calling `on_token(step, id)` after each."""
+    out: list[int] = []
+    for step, token in enumerate(steps):
+        out.append(token)
+        if on_token is not None:
+            on_token(step, token)
+    return out
+
+
 def generate(lm, prompt: list[int], options: SamplingOptions, seed: int = 0,
              noise: Noise | None = None,
              on_token: Callable[[int, int], None] | None = None) -> Generation:
     """Generate from `prompt` (ids, `tokens.prompt_ids`); `on_token(step, id)` after each."""
-    out: list[int] = []
-    for step, token in enumerate(iter_tokens(lm, prompt, options, seed, noise)):
-        out.append(token)
-        if on_token is not None:
-            on_token(step, token)
+    out = collect(iter_tokens(lm, prompt, options, seed, noise), on_token)
     stop = "end_of_speech" if out and out[-1] == T.END_OF_SPEECH else "max_tokens"
     return Generation(np.array(out, dtype=np.int64), stop)

@@ -25,7 +25,7 @@ import mlx.core as mx
 import numpy as np
 
 from mlx_impl.orpheus import tokens as T
-from mlx_impl.orpheus.generate import Generation, generate, iter_tokens
+from mlx_impl.orpheus.generate import Generation, check_fits, generate, iter_tokens
 from mlx_impl.tts import SamplingOptions, Speech
 
 DEFAULTS = SamplingOptions(temperature=0.6, top_p=0.8, repetition_penalty=1.3, max_tokens=1200)
@@ -52,11 +52,7 @@ class OrpheusTTS:
         """The prompt, after checking text, voice and that prompt + max_tokens fit the model's
         positions (what `synthesize` would raise, before any generation)."""
         prompt = self.prompt(text, voice)
-        limit = self.lm.config.max_position_embeddings
-        n = (options or DEFAULTS).max_tokens
-        if len(prompt) + n > limit:
-            raise ValueError(f"prompt ({len(prompt)} tokens) + max_tokens ({n}) exceeds the "
-                             f"model's {limit} positions; shorten the text or lower max_tokens")
+        check_fits(self.lm, len(prompt), (options or DEFAULTS).max_tokens)
         return prompt
 
     def snac_noise(self, first: int, last: int, seed: int) -> list[np.ndarray]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from mlx_impl.orpheus.generate import Noise, iter_tokens as _iter_tokens
+from mlx_impl.orpheus.generate import Noise, collect, grammar_masks
+from mlx_impl.orpheus.generate import iter_tokens as _iter_tokens
 from mlx_impl.outetts import tokens as T
 from mlx_impl.tts import SamplingOptions
 
@@ -42,15 +43,7 @@ class Generation:
 
 def audio_masks(vocab_size: int) -> list[mx.array]:
     """(vocab,) bool for frame positions 0 (c1 or eos) and 1 (c2) (module docstring)."""
-    out = []
-    for p in range(T.FRAME):
-        allowed = np.zeros(vocab_size, dtype=bool)
-        lo, hi = T.audio_token_range(p)
-        allowed[lo:hi] = True
-        if p == 0:
-            allowed[T.STOP] = True
-        out.append(mx.array(allowed))
-    return out
+    return grammar_masks(vocab_size, [T.audio_token_range(p) for p in range(T.FRAME)], T.STOP)
 
 
 def iter_tokens(lm, prompt: list[int], options: SamplingOptions, seed: int = 0,
@@ -63,10 +56,6 @@ def generate(lm, prompt: list[int], options: SamplingOptions, seed: int = 0,
              noise: Noise | None = None,
              on_token: Callable[[int, int], None] | None = None) -> Generation:
     """Generate from `prompt` (`tokens.prompt_ids`); `on_token(step, id)` after each."""
-    out: list[int] = []
-    for step, token in enumerate(iter_tokens(lm, prompt, options, seed, noise)):
-        out.append(token)
-        if on_token is not None:
-            on_token(step, token)
+    out = collect(iter_tokens(lm, prompt, options, seed, noise), on_token)
     stop = "eos" if out and out[-1] == T.STOP else "max_tokens"
     return Generation(np.array(out, dtype=np.int64), stop)

@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# the same text checks as Orpheus (empty text, over 2000 UTF-8 bytes per prompt)
+from mlx_impl.orpheus.tokens import MAX_TEXT_BYTES, check_text  # noqa: F401
+
 TEXT_VOCAB = 128256  # Llama-3's text + reserved special ids
 SPECIALS = ("im_start", "im_end", "text_start", "text_end", "voice_characteristic_start",
             "voice_characteristic_end", "emotion_start", "emotion_end", "audio_start",
@@ -52,22 +55,11 @@ NEWLINE = 10  # "\n" in the test tokenizer
 CODEBOOK_SIZE = 1024  # DAC codes; c*_1024 exists as a token but is no DAC code
 FRAME = 2  # tokens per codec frame: c1, c2
 STOP = EOS  # generation stops at the tokenizer's eos (transformers generate's default)
-MAX_TEXT_BYTES = 2000  # one prompt; longer text is an error (split it into sentences)
 
 
 def encode_text(text: str) -> list[int]:
     """The TEST tokenizer: UTF-8 bytes as ids (module docstring)."""
     return list(text.encode("utf-8"))
-
-
-def check_text(text: str) -> None:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("text is empty; pass the words to speak")
-    n = len(text.encode("utf-8"))
-    if n > MAX_TEXT_BYTES:
-        raise ValueError(f"text is {n} bytes long, over the limit of {MAX_TEXT_BYTES} bytes per "
-                         "prompt; split it into shorter pieces (e.g. sentences) and synthesize "
-                         "each")
 
 
 def _feature(name: str, value) -> int:

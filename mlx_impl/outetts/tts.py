@@ -18,6 +18,7 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 
+from mlx_impl.orpheus.generate import check_fits
 from mlx_impl.outetts import tokens as T
 from mlx_impl.outetts.generate import Generation, generate
 from mlx_impl.tts import SamplingOptions, Speech
@@ -61,11 +62,7 @@ class OuteTTS:
     def check(self, text: str, voice, options: SamplingOptions | None = None) -> list[int]:
         """The prompt, after checking text, voice and that prompt + max_tokens fit."""
         prompt = self.prompt(text, voice)
-        limit = self.lm.config.max_position_embeddings
-        n = (options or DEFAULTS).max_tokens
-        if len(prompt) + n > limit:
-            raise ValueError(f"prompt ({len(prompt)} tokens) + max_tokens ({n}) exceeds the "
-                             f"model's {limit} positions; shorten the text or lower max_tokens")
+        check_fits(self.lm, len(prompt), (options or DEFAULTS).max_tokens)
         return prompt
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

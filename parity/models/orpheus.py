@@ -141,59 +141,105 @@ def make_inputs_for(config: Mapping):
     return make_inputs
 
 
-class ReferenceSide:
-    def __init__(self, config: Mapping, taps: tuple[str, ...]):
-        from reference.orpheus import OrpheusReference
+def teacher_ids(inputs) -> tuple[list[int], np.ndarray]:
+    """(the prompt's ids, prompt + teacher (1, L)) of a case's inputs."""
+    prompt = [int(t) for t in np.asarray(inputs["prompt"])[0]]
+    return prompt, np.concatenate([inputs["prompt"], inputs["teacher"]], axis=1)
 
-        self.ref = OrpheusReference(checkpoint(config))
+
+def mlx_teacher_taps(lm, ids: np.ndarray, keep_logits: int) -> dict:
+    """The MLX taps of a teacher-forced pass over `ids` (any `layers.llm.DecoderLM` port with
+    `forward`): every tap, `logits` of the last `keep_logits` positions, `logits.argmax`."""
+    import mlx.core as mx
+
+    from mlx_impl.taps import Taps
+
+    taps = Taps()
+    logits = lm.forward(ids, lm.new_cache(), taps)
+    mx.eval(list(taps.values()))
+    out = {k: np.array(v.astype(mx.float32)) for k, v in taps.items() if k != "logits"}
+    out["logits"] = np.array(logits[:, -keep_logits:])
+    out["logits.argmax"] = np.array(mx.argmax(logits, axis=-1)).astype(np.int64)
+    return out
+
+
+class ReferenceSide:
+    """The reference side of a Llama-codes TTS spec (Orpheus; OuteTTS subclasses it, as
+    `MlxSide`): `reference.<package>`'s reference class, the same taps and generations."""
+
+    package, reference_class = "orpheus", "OrpheusReference"
+    keep_logits, n_greedy, n_sampled, sampled, sample_seed = (KEEP_LOGITS, N_GREEDY, N_SAMPLED,
+                                                              SAMPLED, SAMPLE_SEED)
+
+    def __init__(self, config: Mapping, taps: tuple[str, ...]):
+        import importlib
+
+        cls = getattr(importlib.import_module(f"reference.{self.package}"), self.reference_class)
+        self.ref = cls(self.checkpoint(config))
         self.config = dict(config)
         self.versions = self.ref.versions
         self.taps = taps
 
-    def __call__(self, inputs) -> dict:
-        prompt = [int(t) for t in np.asarray(inputs["prompt"])[0]]
-        ids = np.concatenate([inputs["prompt"], inputs["teacher"]], axis=1)
-        out = self.ref.forward_taps(ids, KEEP_LOGITS, self.taps)
-        out["generated.greedy"] = self.ref.generate(prompt, 0.0, max_tokens=N_GREEDY)
-        sampled = self.ref.generate(prompt, **SAMPLED, max_tokens=N_SAMPLED, seed=SAMPLE_SEED)
-        out["generated.sampled"] = sampled
+    @staticmethod
+    def checkpoint(config: Mapping) -> Path:
+        return checkpoint(config)
+
+    def audio(self, sampled: np.ndarray) -> np.ndarray:
         n = sampled[sampled != 128258].size // 7
         whole = sampled[sampled != 128258][: n * 7]
-        out["audio"] = self.ref.decode(whole, self.ref.snac_noise(0, n, SAMPLE_SEED))
+        return self.ref.decode(whole, self.ref.snac_noise(0, n, self.sample_seed))
+
+    def __call__(self, inputs) -> dict:
+        prompt, ids = teacher_ids(inputs)
+        out = self.ref.forward_taps(ids, self.keep_logits, self.taps)
+        out["generated.greedy"] = self.ref.generate(prompt, 0.0, max_tokens=self.n_greedy)
+        sampled = self.ref.generate(prompt, **self.sampled, max_tokens=self.n_sampled,
+                                    seed=self.sample_seed)
+        out["generated.sampled"] = sampled
+        out["audio"] = self.audio(sampled)
         return {k: out[k] for k in self.taps}
 
 
 class MlxSide:
+    """The MLX side of a Llama-codes TTS spec (Orpheus; OuteTTS subclasses it): teacher-forced
+    taps, greedy and sampled generation, the sampled codes' audio. Subclasses set the package
+    (`mlx_impl.<package>.load.load_tts`, `.generate.generate`), `checkpoint`, the constants and
+    `audio(gen)`."""
+
+    package = "orpheus"
+    keep_logits, n_greedy, n_sampled, sampled, sample_seed = (KEEP_LOGITS, N_GREEDY, N_SAMPLED,
+                                                              SAMPLED, SAMPLE_SEED)
+
     def __init__(self, config: Mapping, dtype: str):
+        import importlib
+
         import mlx.core as mx
 
-        from mlx_impl.orpheus.load import load_tts
-
-        self._mx = mx
-        self.tts = load_tts(checkpoint(config), dtype)
+        load_tts = importlib.import_module(f"mlx_impl.{self.package}.load").load_tts
+        self.generate = importlib.import_module(f"mlx_impl.{self.package}.generate").generate
+        self.tts = load_tts(self.checkpoint(config), dtype)
         self.config = dict(config)
         self.versions = {"mlx": mx.__version__}
 
+    @staticmethod
+    def checkpoint(config: Mapping) -> Path:
+        return checkpoint(config)
+
+    def audio(self, gen) -> np.ndarray:
+        return self.tts.decode(gen.audio_tokens, self.sample_seed)
+
     def __call__(self, inputs) -> dict:
-        from mlx_impl.orpheus.generate import generate
-        from mlx_impl.taps import Taps
         from mlx_impl.tts import SamplingOptions
 
-        mx, lm = self._mx, self.tts.lm
-        prompt = [int(t) for t in np.asarray(inputs["prompt"])[0]]
-        ids = np.concatenate([inputs["prompt"], inputs["teacher"]], axis=1)
-        taps = Taps()
-        logits = lm.forward(ids, lm.new_cache(), taps)
-        mx.eval(list(taps.values()))
-        out = {k: np.array(v.astype(mx.float32)) for k, v in taps.items() if k != "logits"}
-        out["logits"] = np.array(logits[:, -KEEP_LOGITS:])
-        out["logits.argmax"] = np.array(mx.argmax(logits, axis=-1)).astype(np.int64)
-        out["generated.greedy"] = generate(lm, prompt, SamplingOptions(
-            temperature=0.0, max_tokens=N_GREEDY)).tokens
-        gen = generate(lm, prompt, SamplingOptions(**SAMPLED, max_tokens=N_SAMPLED),
-                       seed=SAMPLE_SEED)
+        lm = self.tts.lm
+        prompt, ids = teacher_ids(inputs)
+        out = mlx_teacher_taps(lm, ids, self.keep_logits)
+        out["generated.greedy"] = self.generate(lm, prompt, SamplingOptions(
+            temperature=0.0, max_tokens=self.n_greedy)).tokens
+        gen = self.generate(lm, prompt, SamplingOptions(**self.sampled,
+                            max_tokens=self.n_sampled), seed=self.sample_seed)
         out["generated.sampled"] = gen.tokens
-        out["audio"] = self.tts.decode(gen.audio_tokens, SAMPLE_SEED)
+        out["audio"] = self.audio(gen)
         return out
 
 

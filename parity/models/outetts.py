@@ -42,6 +42,7 @@ from parity.clips import FIXTURES, display_path, read_clip
 from parity.compare import compare_row
 from parity.exercise import AUDIO_VARYING, Exercise
 from parity.metrics import at_least, snr_db
+from parity.models import orpheus as orpheus_spec
 from parity.models.orpheus import METRICS, tap_names
 from parity.spec import (
     CaseInputs,
@@ -142,60 +143,32 @@ def make_inputs_for(config: Mapping):
     return make_inputs
 
 
-class ReferenceSide:
-    def __init__(self, config: Mapping, taps: tuple[str, ...]):
-        from reference.outetts import OuteTTSReference
+class ReferenceSide(orpheus_spec.ReferenceSide):
+    package, reference_class = "outetts", "OuteTTSReference"
+    keep_logits, n_greedy, n_sampled, sampled, sample_seed = (KEEP_LOGITS, N_GREEDY, N_SAMPLED,
+                                                              SAMPLED, SAMPLE_SEED)
 
-        self.ref = OuteTTSReference(checkpoint(config))
-        self.config = dict(config)
-        self.versions = self.ref.versions
-        self.taps = taps
+    @staticmethod
+    def checkpoint(config: Mapping) -> Path:
+        return checkpoint(config)
 
-    def __call__(self, inputs) -> dict:
+    def audio(self, sampled: np.ndarray) -> np.ndarray:
         from reference.outetts import extract_codes
 
-        prompt = [int(t) for t in np.asarray(inputs["prompt"])[0]]
-        ids = np.concatenate([inputs["prompt"], inputs["teacher"]], axis=1)
-        out = self.ref.forward_taps(ids, KEEP_LOGITS, self.taps)
-        out["generated.greedy"] = self.ref.generate(prompt, 0.0, max_tokens=N_GREEDY)
-        sampled = self.ref.generate(prompt, **SAMPLED, max_tokens=N_SAMPLED, seed=SAMPLE_SEED)
-        out["generated.sampled"] = sampled
-        out["audio"] = self.ref.decode(extract_codes(sampled))
-        return {k: out[k] for k in self.taps}
+        return self.ref.decode(extract_codes(sampled))
 
 
-class MlxSide:
-    def __init__(self, config: Mapping, dtype: str):
-        import mlx.core as mx
+class MlxSide(orpheus_spec.MlxSide):
+    package = "outetts"
+    keep_logits, n_greedy, n_sampled, sampled, sample_seed = (KEEP_LOGITS, N_GREEDY, N_SAMPLED,
+                                                              SAMPLED, SAMPLE_SEED)
 
-        from mlx_impl.outetts.load import load_tts
+    @staticmethod
+    def checkpoint(config: Mapping) -> Path:
+        return checkpoint(config)
 
-        self._mx = mx
-        self.tts = load_tts(checkpoint(config), dtype)
-        self.config = dict(config)
-        self.versions = {"mlx": mx.__version__}
-
-    def __call__(self, inputs) -> dict:
-        from mlx_impl.outetts.generate import generate
-        from mlx_impl.taps import Taps
-        from mlx_impl.tts import SamplingOptions
-
-        mx, lm = self._mx, self.tts.lm
-        prompt = [int(t) for t in np.asarray(inputs["prompt"])[0]]
-        ids = np.concatenate([inputs["prompt"], inputs["teacher"]], axis=1)
-        taps = Taps()
-        logits = lm.forward(ids, lm.new_cache(), taps)
-        mx.eval(list(taps.values()))
-        out = {k: np.array(v.astype(mx.float32)) for k, v in taps.items() if k != "logits"}
-        out["logits"] = np.array(logits[:, -KEEP_LOGITS:])
-        out["logits.argmax"] = np.array(mx.argmax(logits, axis=-1)).astype(np.int64)
-        out["generated.greedy"] = generate(lm, prompt, SamplingOptions(
-            temperature=0.0, max_tokens=N_GREEDY)).tokens
-        gen = generate(lm, prompt, SamplingOptions(**SAMPLED, max_tokens=N_SAMPLED),
-                       seed=SAMPLE_SEED)
-        out["generated.sampled"] = gen.tokens
-        out["audio"] = self.tts.decode(gen.codes)
-        return out
+    def audio(self, gen) -> np.ndarray:
+        return self.tts.decode(gen.codes)
 
 
 # fp32, CPU, MLX against transformers: the harness's defaults (parity.spec.fp32_table).
