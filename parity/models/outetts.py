@@ -176,9 +176,14 @@ class MlxSide(orpheus_spec.MlxSide):
 # 9.5e-7, logits 2.4e-7 (needed k 7.7e-7), DAC audio 7.3e-7 (SNR 122.1 dB); argmax and every
 # generated token identical; generation check 8/8 runs, min audio SNR 122.1 dB.
 FP32 = fp32_table()
-# Half precision: the Orpheus tables (same shared Llama layers, same tiny width; measured there
-# on orpheus-test-tiny 2026-12-05: fp16 worst k 0.0054, bf16 0.057). NOT yet measured on this
-# spec; run `python -m parity run outetts-1.0-1b-test-tiny --dtype float16` to measure.
+# Half precision, measured 2026-12-05 on outetts-1.0-1b-test-tiny (fox + weather, against the
+# reference and the goldens; 2-core AMD EPYC, mlx 0.32.4), as k_rms = needed floor / rms:
+# - float16 (rtol 1e-3): worst 0.0061 (model.layers.1.self_attn), logits 0.0036; every token
+#   identical, PASS; table 0.018 (3.0x, Orpheus's value).
+# - bfloat16 (rtol 1e-2): worst 0.040 (model.layers.1.mlp), logits 0.027; table 0.16 (4x). The
+#   teacher-forced argmax of the random-weight head flips at near-ties and the fox case's greedy
+#   and sampled streams diverge (then its audio), so bf16 FAILS there (kept: discrete taps are
+#   never loosened), as on orpheus-test-tiny.
 FP16 = ToleranceTable(atol=1e-5, rtol=1e-3, k_rms=1.8e-2)
 BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.6e-1)
 
