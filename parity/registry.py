@@ -28,7 +28,7 @@ SPECS: tuple[ModelSpec, ...] = (
     voxtral.TEST_TINY, voxtral.MINI_3B,
     bigvgan.TEST_TINY, bigvgan.BIGVGAN_V2_24KHZ,
     orpheus.TEST_TINY, orpheus.ORPHEUS_3B,
-    outetts.TEST_TINY,
+    outetts.TEST_TINY, outetts.OUTETTS_1B,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

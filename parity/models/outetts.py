@@ -6,6 +6,11 @@ Specs (seeded random weights, `reference.outetts.build_model`; no real checkpoin
   layers, GQA 4/2 x 16, llama3 RoPE (factor 32), untied head, the TEST token layout
   (`tokens.VOCAB_SIZE` ids, the real token kinds and prompt grammar, not the real ids); a tiny
   DAC at 24 kHz with the real 2 codebooks of 1024 and strides (2, 4, 5, 8) (75 frames/s).
+- `outetts-1.0-1b`: Llama-3.2-1B's layer dimensions (width 2048, GQA 32/8 x 64, SwiGLU 8192,
+  rope 500000 llama3 x32, tied embeddings) over the test token layout, with REDUCED DEPTH: 2 of
+  16 decoder layers (the embedding is 1.08 GB in fp32, 2 layers add 0.47 GB; the full model is
+  ~5 GB per side), and the 2-codebook DAC 24 kHz at descript dac_24khz's widths. The tiny spec
+  has its full (2-layer) stack.
 
 Inputs per case: the prompt `mlx_impl.outetts.tokens.prompt_ids(text, speaker)` for the clip's
 transcript, without a speaker ("fox") or with a speaker profile ("weather": the fox clip's
@@ -72,7 +77,10 @@ SPEAKER_CLIP = "espeak_en_fox"
 def config_for(name: str) -> dict:
     from mlx_impl.outetts.presets import PRESETS
 
-    return json.loads(json.dumps(PRESETS[name]))
+    p = json.loads(json.dumps(PRESETS[name]))
+    if name == "outetts-1.0-1b":
+        p["lm"]["num_hidden_layers"] = 2  # reduced depth (module docstring)
+    return p
 
 
 @functools.lru_cache(maxsize=4)
@@ -175,6 +183,8 @@ class MlxSide(orpheus_spec.MlxSide):
 # Measured 2026-12-05 on outetts-1.0-1b-test-tiny (fox + weather): layers <= 2.1e-8, model.norm
 # 9.5e-7, logits 2.4e-7 (needed k 7.7e-7), DAC audio 7.3e-7 (SNR 122.1 dB); argmax and every
 # generated token identical; generation check 8/8 runs, min audio SNR 122.1 dB.
+# outetts-1.0-1b (2 of 16 layers at width 2048, fox): worst needed k 4.6e-6 (logits 4.7e-6 abs),
+# DAC audio 3.8e-6 (SNR 110.8 dB); every token identical; generation check 4/4, min SNR 110.7 dB.
 FP32 = fp32_table()
 # Half precision, measured 2026-12-05 on outetts-1.0-1b-test-tiny (fox + weather, against the
 # reference and the goldens; 2-core AMD EPYC, mlx 0.32.4), as k_rms = needed floor / rms:
@@ -310,3 +320,8 @@ TEST_TINY = _spec("outetts-1.0-1b-test-tiny", "tiny random OuteTTS 1.0 for CI (w
                   "DAC 24 kHz with 2 codebooks of 1024, hop 320)",
                   config_for("outetts-1.0-1b-test-tiny"), (_FOX, _WEATHER),
                   {"float32": FP32, "float16": FP16, "bfloat16": BF16})
+OUTETTS_1B = _spec("outetts-1.0-1b", "OuteTTS 1.0 1B layer dimensions (Llama-3.2-1B: 2048 wide, "
+                   "GQA 32/8 x 64, SwiGLU 8192, rope 500000 llama3 x32, tied embeddings, test "
+                   "token layout) with reduced depth: 2 of 16 decoder layers; DAC 24 kHz with 2 "
+                   "codebooks of 1024 (dac_24khz widths)", config_for("outetts-1.0-1b"),
+                   (_FOX,), {"float32": FP32, "float16": FP16, "bfloat16": BF16})
