@@ -49,6 +49,7 @@ class OuteTTS:
         self.defaults, self.default_voice = DEFAULTS, None
         self.sample_rate = dac.sample_rate
         self.samples_per_frame = dac.cfg.hop_length
+        self.tokens_per_frame = T.FRAME
 
     def prompt(self, text: str, voice) -> list[int]:
         if isinstance(voice, (str, Path)):

@@ -93,14 +93,15 @@ def write_wav_atomically(path: Path, audio: np.ndarray, sample_rate: int) -> Non
 
 
 class Progress:
-    def __init__(self, quiet: bool, limit: int):
+    def __init__(self, quiet: bool, limit: int, per_frame: int = 7):
         self.quiet, self.limit, self.start = quiet, limit, time.perf_counter()
+        self.per_frame = per_frame  # generated tokens per codec frame (Orpheus 7, OuteTTS 2)
 
     def __call__(self, step: int, token: int) -> None:
-        if self.quiet or (step + 1) % 7:
+        if self.quiet or (step + 1) % self.per_frame:
             return
         rate = (step + 1) / max(time.perf_counter() - self.start, 1e-9)
-        print(f"\r{step + 1}/{self.limit} tokens ({(step + 1) // 7} frames), {rate:.1f} "
+        print(f"\r{step + 1}/{self.limit} tokens ({(step + 1) // self.per_frame} frames), {rate:.1f} "
               "tokens/s", end="", file=sys.stderr, flush=True)
 
     def done(self, line: str) -> None:
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, LoadError) as e:
         return _error(str(e))
     out = Path(args.output)
-    progress = Progress(args.quiet, options.max_tokens)
+    progress = Progress(args.quiet, options.max_tokens, getattr(tts, "tokens_per_frame", 7))
     t0 = time.perf_counter()
     if args.stream:
         n_bytes = 0
