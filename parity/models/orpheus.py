@@ -93,14 +93,17 @@ def tap_names(n_layers: int) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=4)
-def _checkpoint(config_json: str) -> Path:
-    from reference.orpheus import build_model
+def _checkpoint(config_json: str, package: str) -> Path:
+    import importlib
 
+    build_model = importlib.import_module(f"reference.{package}").build_model
     return build_model(json.loads(config_json), WEIGHTS_SEED)
 
 
-def checkpoint(config: Mapping) -> Path:
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+def checkpoint(config: Mapping, package: str = "orpheus") -> Path:
+    """The seeded model folder of `config`, built by `reference.<package>.build_model` (Orpheus;
+    OuteTTS's spec passes "outetts"), once per process."""
+    return _checkpoint(json.dumps(dict(config), sort_keys=True), package)
 
 
 @functools.lru_cache(maxsize=4)
@@ -175,14 +178,10 @@ class ReferenceSide:
         import importlib
 
         cls = getattr(importlib.import_module(f"reference.{self.package}"), self.reference_class)
-        self.ref = cls(self.checkpoint(config))
+        self.ref = cls(checkpoint(config, self.package))
         self.config = dict(config)
         self.versions = self.ref.versions
         self.taps = taps
-
-    @staticmethod
-    def checkpoint(config: Mapping) -> Path:
-        return checkpoint(config)
 
     def audio(self, sampled: np.ndarray) -> np.ndarray:
         n = sampled[sampled != 128258].size // 7
@@ -217,13 +216,9 @@ class MlxSide:
 
         load_tts = importlib.import_module(f"mlx_impl.{self.package}.load").load_tts
         self.generate = importlib.import_module(f"mlx_impl.{self.package}.generate").generate
-        self.tts = load_tts(self.checkpoint(config), dtype)
+        self.tts = load_tts(checkpoint(config, self.package), dtype)
         self.config = dict(config)
         self.versions = {"mlx": mx.__version__}
-
-    @staticmethod
-    def checkpoint(config: Mapping) -> Path:
-        return checkpoint(config)
 
     def audio(self, gen) -> np.ndarray:
         return self.tts.decode(gen.audio_tokens, self.sample_seed)

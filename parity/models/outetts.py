@@ -60,7 +60,7 @@ from parity.spec import (
     fp32_table,
 )
 
-WEIGHTS_SEED = 0
+WEIGHTS_SEED = orpheus_spec.WEIGHTS_SEED  # the seed `checkpoint` builds with (0)
 SAMPLE_SEED = 7
 N_TEACHER_FRAMES = 32
 KEEP_LOGITS = 16
@@ -83,15 +83,8 @@ def config_for(name: str) -> dict:
     return p
 
 
-@functools.lru_cache(maxsize=4)
-def _checkpoint(config_json: str) -> Path:
-    from reference.outetts import build_model
-
-    return build_model(json.loads(config_json), WEIGHTS_SEED)
-
-
 def checkpoint(config: Mapping) -> Path:
-    return _checkpoint(json.dumps(dict(config), sort_keys=True))
+    return orpheus_spec.checkpoint(config, "outetts")
 
 
 @functools.lru_cache(maxsize=4)
@@ -156,10 +149,6 @@ class ReferenceSide(orpheus_spec.ReferenceSide):
     keep_logits, n_greedy, n_sampled, sampled, sample_seed = (KEEP_LOGITS, N_GREEDY, N_SAMPLED,
                                                               SAMPLED, SAMPLE_SEED)
 
-    @staticmethod
-    def checkpoint(config: Mapping) -> Path:
-        return checkpoint(config)
-
     def audio(self, sampled: np.ndarray) -> np.ndarray:
         from reference.outetts import extract_codes
 
@@ -170,10 +159,6 @@ class MlxSide(orpheus_spec.MlxSide):
     package = "outetts"
     keep_logits, n_greedy, n_sampled, sampled, sample_seed = (KEEP_LOGITS, N_GREEDY, N_SAMPLED,
                                                               SAMPLED, SAMPLE_SEED)
-
-    @staticmethod
-    def checkpoint(config: Mapping) -> Path:
-        return checkpoint(config)
 
     def audio(self, gen) -> np.ndarray:
         return self.tts.decode(gen.codes)
