@@ -122,3 +122,16 @@ def checkpoint_path(path_or_id: str | Path, what: str, writes_it: str) -> Path:
         return p
     raise LoadError(f"no {what} checkpoint at {str(path_or_id)!r}: pass the path of a local "
                     f"checkpoint ({writes_it}); nothing is downloaded")
+
+
+def require_parts(folder: Path, model: str, parts: dict[str, str]) -> Path:
+    """A model folder made of sub-folders (e.g. an LM and its codec): each name in `parts` must be
+    a directory, else a LoadError that names the one missing and what every part holds."""
+    folder = Path(folder)
+    for sub in parts:
+        if not (folder / sub).is_dir():
+            need = " and ".join(f"{k}/ ({v})" for k, v in parts.items())
+            raise LoadError(f"{folder} is not {model} model folder: it needs {need}; {sub}/ is "
+                            "missing")
+    return folder
+

@@ -229,3 +229,15 @@ def test_vocoder_protocol(family):
     want = model.decode(feats) if family == "vocos" else model(feats)
     assert out.shape == (1, feats.shape[1] * model.hop_length), (out.shape, feats.shape)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(want))
+
+
+def test_a_model_folder_missing_a_part_names_it(tmp_path):
+    from mlx_impl.loading import LoadError, require_parts
+
+    (tmp_path / "lm").mkdir()
+    parts = {"lm": "a LlamaForCausalLM save_pretrained folder", "dac": "a DacModel folder"}
+    with pytest.raises(LoadError, match=r"needs lm/ \(a LlamaForCausalLM.*dac/ \(a DacModel "
+                                        r"folder\); dac/ is missing"):
+        require_parts(tmp_path, "an OuteTTS", parts)
+    (tmp_path / "dac").mkdir()
+    assert require_parts(tmp_path, "an OuteTTS", parts) == tmp_path

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from mlx_impl.loading import LoadError, make_loader
+from mlx_impl.loading import LoadError, make_loader, require_parts
 from mlx_impl.orpheus.config import OrpheusConfig
 from mlx_impl.orpheus.convert import convert
 from mlx_impl.orpheus.model import OrpheusLM
@@ -40,10 +40,7 @@ def load_tts(path: str | Path, dtype: str | mx.Dtype = "float32"):
     from mlx_impl.orpheus.tts import OrpheusTTS
     from mlx_impl.snac.load import load as load_snac
 
-    folder = Path(path)
-    for sub in ("lm", "snac"):
-        if not (folder / sub).is_dir():
-            raise LoadError(f"{folder} is not an Orpheus model folder: it needs lm/ (a "
-                            "LlamaForCausalLM save_pretrained folder) and snac/ (config.json + "
-                            f"pytorch_model.bin); {sub}/ is missing")
+    folder = require_parts(path, "an Orpheus", {
+        "lm": "a LlamaForCausalLM save_pretrained folder",
+        "snac": "config.json + pytorch_model.bin"})
     return OrpheusTTS(load(folder / "lm", dtype), load_snac(folder / "snac", "float32"))

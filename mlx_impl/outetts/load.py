@@ -14,7 +14,7 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from mlx_impl.loading import LoadError, make_loader
+from mlx_impl.loading import make_loader, require_parts
 from mlx_impl.orpheus.convert import convert
 from mlx_impl.orpheus.load import _read
 from mlx_impl.orpheus.model import OrpheusLM
@@ -30,10 +30,7 @@ def load_tts(path: str | Path, dtype: str | mx.Dtype = "float32"):
     from mlx_impl.dac.load import load as load_dac
     from mlx_impl.outetts.tts import OuteTTS
 
-    folder = Path(path)
-    for sub in ("lm", "dac"):
-        if not (folder / sub).is_dir():
-            raise LoadError(f"{folder} is not an OuteTTS model folder: it needs lm/ (a "
-                            "LlamaForCausalLM save_pretrained folder) and dac/ (a DacModel "
-                            f"save_pretrained folder); {sub}/ is missing")
+    folder = require_parts(path, "an OuteTTS", {
+        "lm": "a LlamaForCausalLM save_pretrained folder",
+        "dac": "a DacModel save_pretrained folder"})
     return OuteTTS(load(folder / "lm", dtype), load_dac(folder / "dac", "float32"))
