@@ -26,7 +26,7 @@ Result = TapStats | DiscreteStats
 # fingerprints of large taps (stored in goldens; golden/README.md)
 
 STATS = ("sum", "l2", "min", "max")  # the rows of Fingerprint.rows / Fingerprint.cols
-MAX_ROW_BLOCKS = 2048  # frames are grouped so a tap has at most this many frame blocks
+MAX_ROW_BLOCKS = 1024  # frames are grouped so a tap has at most this many frame blocks (golden/ size: README)
 MAX_COL_BLOCKS = 1024  # channels are grouped so a tap has at most this many channel blocks
 MAX_EDGE = 4096  # the first and last frame are stored whole up to this many elements each
 EDGE_1D = 1024  # a 1-D signal stores its first and last this many samples whole
