@@ -127,6 +127,7 @@ def transcribe(
     hallucination_silence_threshold: float | None = None,
     seed: int = 0,
     progress: bool = False,
+    on_segment=None,
     **decode_options,
 ) -> Transcription:
     """Transcribe (or translate) audio of any length with upstream's window and fallback logic.
@@ -134,7 +135,9 @@ def transcribe(
     audio: a file path, or samples at `sample_rate` Hz (None: 16 kHz). tokenizer: the model's
     (see `load`). temperature: a value or the fallback sequence. decode_options: fields of
     `DecodingOptions` (language, task, beam_size, best_of, patience, length_penalty,
-    suppress_tokens, ...). progress: a tqdm bar over the audio on stderr.
+    suppress_tokens, ...). progress: a tqdm bar over the audio on stderr. on_segment: called
+    with each segment's dict (upstream's keys) as soon as its window is decoded, in order (the
+    server streams these as text deltas); it does not change the result.
     """
     bad = sorted(set(decode_options) - {f.name for f in dataclasses.fields(DecodingOptions)})
     if bad:
@@ -370,6 +373,8 @@ def transcribe(
 
             for segment in current_segments:
                 all_segments.append({"id": len(all_segments), **segment})
+                if on_segment is not None:
+                    on_segment(all_segments[-1])
             all_tokens.extend(t for segment in current_segments for t in segment["tokens"])
 
             if not condition_on_previous_text or result.temperature > 0.5:
