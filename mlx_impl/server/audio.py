@@ -7,7 +7,7 @@ use: libsndfile (soundfile) for wav/flac/ogg, the ffmpeg command for the rest (m
 reason, which the server answers with 400.
 
 Out (`encode`), 16-bit mono at the model's rate:
-- wav, flac: soundfile (libsndfile), PCM_16;
+- wav, flac: soundfile (libsndfile), PCM_16, the same samples as pcm;
 - pcm: raw signed 16-bit little-endian samples, no header (OpenAI's `pcm`), numpy;
 - mp3: ffmpeg's libmp3lame, 128 kb/s; opus: ffmpeg's libopus in an Ogg container, 64 kb/s
   (at 48 kHz when the model's rate is not one Opus codes: 8/12/16/24/48 kHz); aac: ffmpeg's
@@ -118,11 +118,15 @@ def encode(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
         import soundfile as sf
 
         buf = io.BytesIO()
-        sf.write(buf, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16",
+        # the pcm samples themselves (soundfile's own float scaling differs by one step)
+        sf.write(buf, np.frombuffer(pcm16(audio), "<i2"), sample_rate, subtype="PCM_16",
                  format=fmt.upper())
         return buf.getvalue()
     if fmt in _FFMPEG_ARGS:
         rate = [] if fmt != "opus" or sample_rate in _OPUS_RATES else ["-ar", "48000"]
+        # bitexact: no random Ogg serial number, no version tag: the same audio gives the same
+        # bytes (a fixed seed gives the same response)
         return _run_ffmpeg(["-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
-                            *rate, *_FFMPEG_ARGS[fmt], "pipe:1"], pcm16(audio))
+                            *rate, *_FFMPEG_ARGS[fmt], "-fflags", "+bitexact",
+                            "-flags:a", "+bitexact", "pipe:1"], pcm16(audio))
     raise ValueError(f"unknown audio format {fmt!r}; choose one of {', '.join(FORMATS)}")
