@@ -1,7 +1,9 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
-.PHONY: help setup test test-all parity parity-full golden bench report lint fixtures
+.PHONY: help setup test test-all parity parity-full golden bench report lint fixtures serve
 
 PY := .venv/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
 STAMP := .venv/.setup-done
 # fp32 parity needs full-precision matmuls on backends that would use TF32 (CUDA).
 export MLX_ENABLE_TF32 := 0
@@ -38,6 +40,9 @@ report: $(STAMP)  ## reports/success-metrics.md (+ .json, plots)
 
 lint: $(STAMP)  ## ruff
 	$(PY) -m ruff check .
+
+serve: $(STAMP)  ## the OpenAI-compatible audio server on HOST:PORT (default 127.0.0.1:8000)
+	$(PY) -m mlx_impl.server serve --host $(HOST) --port $(PORT)
 
 fixtures: $(STAMP)  ## re-synthesize tests/fixtures/speech with espeak-ng
 	$(PY) scripts/make_fixtures.py
