@@ -43,8 +43,13 @@ FAST_TTS = {"max_tokens": 21}  # 3 Orpheus frames: 3 x 2048 samples at 24 kHz
 
 @pytest.fixture(scope="module")
 def server():
+    import parity.models.parakeet as P
+    import parity.models.voxtral as V
+
     orpheus_tiny()
-    config = ServerConfig(stt_models={"wav2vec2-test-tiny": str(wav2vec2_folder())})
+    config = ServerConfig(stt_models={"wav2vec2-test-tiny": str(wav2vec2_folder()),
+                                      "parakeet-tdt-test-tiny": str(P.checkpoint(P.TDT_TINY)),
+                                      "voxtral-test-tiny": str(V.checkpoint(V.TEST_TINY_CONFIG))})
     with live_server(config) as (base, app):
         yield base, app
 
@@ -123,10 +128,6 @@ def test_every_format_and_granularity_agree(api):
     assert create(response_format="srt") == writers.render(result, "srt")
     assert create(response_format="vtt") == writers.render(result, "vtt")
     assert create().text == segments.text  # json
-    words_only = create(response_format="verbose_json", timestamp_granularities=["word"])
-    assert words_only.segments is None
-    assert [(w.word, w.start, w.end) for w in words_only.words] == \
-        [(w.word, w.start, w.end) for w in both.words]
     # SSE: one delta per decoded segment, then done with the whole text
     with open(FOX, "rb") as f:
         events = list(api.audio.transcriptions.create(model="whisper-tiny.en", file=f,
@@ -172,7 +173,35 @@ def test_wav2vec2_through_the_server_equals_the_model(api):
                                               response_format="verbose_json",
                                               timestamp_granularities=["word"])
     assert got.text == want.text.strip() and got.text  # random weights: gibberish, but fixed
+    assert got.segments is None  # word granularity alone: words, no segments
     assert [w.word for w in got.words] == [w.word.strip() for w in want.segments[0].words]
+
+
+def test_parakeet_and_voxtral_through_the_server_equal_the_models(api, server):
+    import parity.models.parakeet as P
+    import parity.models.voxtral as V
+    from mlx_impl.parakeet.load import load
+    from mlx_impl.parakeet.tokenizer import PieceTokenizer
+    from mlx_impl.parakeet.transcribe import ParakeetTranscriber
+    from mlx_impl.voxtral.transcribe import VoxtralTranscriber
+
+    model, w = load(P.checkpoint(P.TDT_TINY))
+    parakeet = ParakeetTranscriber(model, PieceTokenizer(w.vocab, model.config.blank_token_id))
+    voxtral = VoxtralTranscriber.from_pretrained(V.checkpoint(V.TEST_TINY_CONFIG))
+    for name, stt in (("parakeet-tdt-test-tiny", parakeet), ("voxtral-test-tiny", voxtral)):
+        want = stt.transcribe(str(FOX))
+        with open(FOX, "rb") as f:
+            got = api.audio.transcriptions.create(model=name, file=f, response_format="text")
+        assert got == (want.text.strip() + "\n" if want.text else ""), name
+        with open(FOX, "rb") as f, pytest.raises(openai.BadRequestError) as e:
+            api.audio.transcriptions.create(model=name, file=f, prompt="a prompt")
+        assert_error(e.value, 400, "invalid_value", "prompt")
+    with open(FOX, "rb") as f:
+        words = api.audio.transcriptions.create(model="parakeet-tdt-test-tiny", file=f,
+                                                response_format="verbose_json",
+                                                timestamp_granularities=["word"]).words
+    assert [w.word for w in words] == [w.word.strip() for s in parakeet.transcribe(str(FOX))
+                                       .segments for w in s.words]
 
 
 def _decode(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
