@@ -62,6 +62,7 @@ class ModelPool:
     def __init__(self, memory_budget: int, idle_ttl: float):
         self.memory_budget, self.idle_ttl = memory_budget, idle_ttl
         self._models: OrderedDict[str, Loaded] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()  # /health reads the table from the event loop's thread
         self.loads = self.unloads = 0
 
     def get(self, model_id: str, load: Callable[[], object]):
@@ -71,13 +72,15 @@ class ModelPool:
             t0 = time.perf_counter()
             model = load()
             entry = Loaded(model, parameter_bytes(model), time.monotonic())
-            self._models[model_id] = entry
+            with self._lock:
+                self._models[model_id] = entry
             self.loads += 1
             log.info("loaded %s (%.0f MB) in %.2f s", model_id, entry.nbytes / 2**20,
                      time.perf_counter() - t0)
             self._fit_budget(keep=model_id)
         entry.last_used = time.monotonic()
-        self._models.move_to_end(model_id)
+        with self._lock:
+            self._models.move_to_end(model_id)
         return entry.model
 
     def _fit_budget(self, keep: str) -> None:
@@ -93,7 +96,10 @@ class ModelPool:
     def unload(self, model_id: str, why: str) -> None:
         import mlx.core as mx
 
-        if self._models.pop(model_id, None) is not None:
+        with self._lock:
+            entry = self._models.pop(model_id, None)
+        if entry is not None:
+            del entry
             gc.collect()
             mx.clear_cache()
             self.unloads += 1
@@ -101,15 +107,18 @@ class ModelPool:
 
     def unload_idle(self) -> None:
         now = time.monotonic()
-        for model_id, entry in list(self._models.items()):
-            if now - entry.last_used > self.idle_ttl:
-                self.unload(model_id, f"idle > {self.idle_ttl:g} s")
+        with self._lock:  # ids only: no reference to a model may outlive its unload
+            stale = [k for k, e in self._models.items() if now - e.last_used > self.idle_ttl]
+        for model_id in stale:
+            self.unload(model_id, f"idle > {self.idle_ttl:g} s")
 
     def held_bytes(self) -> int:
-        return sum(e.nbytes for e in self._models.values())
+        return sum(self.loaded().values())
 
     def loaded(self) -> dict[str, int]:
-        return {k: e.nbytes for k, e in self._models.items()}
+        """Bytes of each model held, least recently used first."""
+        with self._lock:
+            return {k: e.nbytes for k, e in self._models.items()}
 
 
 _END = object()
