@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -52,12 +53,13 @@ def test_pool_loads_once_and_evicts_least_recently_used():
 
 def test_pool_unloads_idle_models():
     pool = ModelPool(memory_budget=2**30, idle_ttl=0.05)
-    pool.get("a", lambda: linear(4))
+    model = weakref.ref(pool.get("a", lambda: linear(4)))
     pool.unload_idle()
     assert list(pool.loaded()) == ["a"]
     time.sleep(0.1)
     pool.unload_idle()
     assert pool.loaded() == {} and pool.unloads == 1
+    assert model() is None  # nothing holds the unloaded model: its memory is free
 
 
 def test_worker_runs_one_at_a_time_in_order_and_refuses_a_full_queue():
