@@ -29,6 +29,8 @@ DEFAULTS = SamplingOptions(temperature=1.3, top_k=35, top_p=0.95, cfg_scale=3.0,
 
 class DiaTTS:
     tokens_per_frame = 1  # one row of 9 codes per step (CLI progress)
+    uses_cfg = True  # the CLI's --cfg-scale applies
+    takes_voice_text = True  # the CLI's --voice-text: the reference clip's transcript
 
     def __init__(self, model, dac):
         self.model, self.dac = model, dac

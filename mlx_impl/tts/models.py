@@ -40,6 +40,11 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
              "codebooks), seeded random weights at the real dimensions, test token layout"),
     TTSModel("outetts-1.0-1b-test-tiny", "outetts", "tiny OuteTTS for tests (test token "
              "layout, tiny DAC 24 kHz with 2 codebooks of 1024)"),
+    TTSModel("dia-1.6b", "dia", "Dia 1.6B (byte encoder + 9-channel decoder with delay pattern "
+             "and CFG, DAC 44.1 kHz), seeded random weights at the real dimensions (6.5 GB in "
+             "fp32)"),
+    TTSModel("dia-test-tiny", "dia", "tiny Dia for tests (real channels, special ids and delay "
+             "pattern; tiny DAC 44.1 kHz with 9 codebooks of 1024)"),
 )}
 
 
