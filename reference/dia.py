@@ -26,7 +26,9 @@ per step, the numbers of `mlx_impl.layers.sampling.draw_noise`); `torch.multinom
 picks that id with probability 1. argmax(scores + Gumbel) is a draw from softmax(scores), as
 multinomial's, but takes the port's random numbers.
 Decoding: `processor.batch_decode` (revert the delay, cut bos rows and channel 0's eos, DAC
-decode); the codes the DAC receives are recorded.
+decode); the codes the DAC receives are recorded. Voice cloning: `processor(text=[transcript +
+text], audio=[clip])` (the processor's DAC encodes the clip into the decoder's prompt rows) and
+`batch_decode(audio_prompt_len=get_audio_prompt_len(...))`, upstream's documented usage.
 
 Taps of a teacher-forced pass (`forward_taps`): module outputs under their module paths
 (`model.encoder.embedding`, `model.encoder.layers.{i}[.self_attention|.mlp]`,
@@ -150,8 +152,20 @@ class DiaReference:
         dec = self.model.config.decoder_config
         self.channels, self.vocab = dec.num_channels, dec.vocab_size
 
-    def inputs(self, text: str) -> dict:
-        return self.processor(text=[text], padding=True, return_tensors="pt")
+    def inputs(self, text: str, audio: np.ndarray | None = None) -> dict:
+        """`DiaProcessor(text=[text], audio=[audio])`: with an audio prompt (voice cloning;
+        `text` then starts with the clip's transcript) the decoder rows hold its DAC codes."""
+        if audio is None:
+            return self.processor(text=[text], padding=True, return_tensors="pt")
+        return self.processor(text=[text], audio=[np.asarray(audio, np.float32)], padding=True,
+                              return_tensors="pt")
+
+    def prompt_frames(self, audio: np.ndarray) -> np.ndarray:
+        """The audio prompt's codes (F, C) as the processor lays them into the decoder rows."""
+        rows = self.inputs("[S1]", audio)["decoder_input_ids"][0].numpy().astype(np.int64)
+        delays = self.model.config.delay_pattern
+        f = rows.shape[0] - 1 - max(delays)
+        return np.stack([rows[1 + d:1 + d + f, c] for c, d in enumerate(delays)], axis=1)
 
     def text_ids(self, text: str) -> np.ndarray:
         return self.inputs(text)["input_ids"].numpy().astype(np.int64)
@@ -180,9 +194,11 @@ class DiaReference:
     @torch.no_grad()
     def generate(self, text: str, temperature: float, top_k: int | None = None,
                  top_p: float = 1.0, cfg_scale: float = 1.0, max_tokens: int = 80,
-                 seed: int = 0, noise: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
-        """Upstream generate's output sequence (T, C) (module docstring)."""
-        inputs = self.inputs(text)
+                 seed: int = 0, noise: Callable[[int], np.ndarray] | None = None,
+                 audio: np.ndarray | None = None) -> np.ndarray:
+        """Upstream generate's output sequence (T, C) (module docstring); `audio`: an audio
+        prompt at the DAC's rate (voice cloning)."""
+        inputs = self.inputs(text, audio)
         kw = dict(max_new_tokens=max_tokens, guidance_scale=cfg_scale, top_k=top_k)
         model = self.model
         original = model._get_logits_processor
@@ -204,9 +220,11 @@ class DiaReference:
         return out[0].numpy().astype(np.int64)
 
     @torch.no_grad()
-    def decode(self, sequence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, sequence: np.ndarray, audio_prompt_len: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """(codes (C, F) the DAC received, audio (N,)) of a generated sequence (T, C) through
-        `processor.batch_decode`."""
+        `processor.batch_decode` (`audio_prompt_len`: upstream `get_audio_prompt_len`, prompt
+        frames + 1, to decode the generated part only)."""
         seen = {}
         original = self.dac.decode
 
@@ -215,7 +233,8 @@ class DiaReference:
             return original(*args, **kwargs)
         self.dac.decode = spy
         try:
-            audio = self.processor.batch_decode(torch.from_numpy(sequence[None]))[0]
+            audio = self.processor.batch_decode(torch.from_numpy(sequence[None]),
+                                                audio_prompt_len=audio_prompt_len)[0]
         finally:
             del self.dac.decode
         return seen["codes"], audio.numpy().astype(np.float32).reshape(-1)

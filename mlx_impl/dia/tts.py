@@ -50,9 +50,6 @@ class DiaTTS:
         """A reference clip's DAC codes as decoder prompt frames (F, C), or None."""
         if voice is None:
             return None
-        if isinstance(voice, str) and not Path(voice).exists():
-            raise ValueError(f"Dia has no named voices; --voice must be a reference clip (a WAV "
-                             f"file at {self.sample_rate} Hz) with its transcript, got {voice!r}")
         if isinstance(voice, (str, Path)):
             from mlx_impl.audio_io import load_audio
 
@@ -60,16 +57,31 @@ class DiaTTS:
         audio = np.asarray(voice, dtype=np.float32).reshape(-1)
         if audio.size == 0 or not np.all(np.isfinite(audio)):
             raise ValueError("the reference clip is empty or holds NaN/Inf samples")
+        # zeros up to a whole frame, as DiaFeatureExtractor pads (pad_to_multiple_of=hop)
+        hop = self.dac.cfg.hop_length
+        audio = np.pad(audio, (0, -audio.size % hop))
         codes = self.dac.encode(mx.array(audio[None]), self.sample_rate).codes  # (1, C, F)
         return np.array(codes[0]).T.astype(np.int64)
+
+    def check_voice(self, voice, voice_text: str | None) -> None:
+        if voice is None:
+            if voice_text is not None:
+                raise ValueError("voice_text is the transcript of a reference clip; pass the "
+                                 "clip as voice too")
+            return
+        if isinstance(voice, (str, Path)) and not Path(voice).exists():
+            raise ValueError(f"Dia has no named voices; a voice is a reference clip (an audio "
+                             f"file, resampled to {self.sample_rate} Hz) with its transcript, "
+                             f"got {str(voice)!r} (no such file)")
+        if voice_text is None or not str(voice_text).strip():
+            raise ValueError("voice cloning needs the reference clip's transcript (voice_text, "
+                             "CLI --voice-text), with its speaker tags, e.g. \"[S1] ...\"")
 
     def check(self, text: str, voice=None, options: SamplingOptions | None = None,
               voice_text: str | None = None) -> list[int]:
         """The text ids, after checking text, options and lengths (what `synthesize` would
         raise, before any generation)."""
-        if voice is not None and voice_text is None and not (isinstance(voice, str)
-                                                              and not Path(voice).exists()):
-            raise ValueError("voice cloning needs the reference clip's transcript (voice_text)")
+        self.check_voice(voice, voice_text)
         ids = self.text_ids(text, voice_text)
         check_options(self.model, options or DEFAULTS, 1)
         return ids

@@ -31,7 +31,11 @@ codebook has max_tokens - 16 = 64 decoded frames.
 Check `generation` (gated): `DiaTTS.generate` + decode against the reference pipeline
 (`model.generate` + `processor.batch_decode`): identical rows, stop reason, codes, audio SNR >=
 `SNR_MIN_DB`, for greedy, sampled (defaults), sampled without CFG, a short `max_tokens` (eos
-forced by the length limit, then the delayed tail) and eos chosen by the model. Random weights
+forced by the length limit, then the delayed tail), eos chosen by the model, and voice cloning:
+an audio prompt (`VOICE_CLIP`'s first 40 frames + 100 samples, zero-padded to a frame as
+`DiaFeatureExtractor` pads) encoded by each side's own DAC into the decoder's prompt rows
+(upstream: `DiaProcessor(text=[transcript + text], audio=[clip])`, `batch_decode(
+audio_prompt_len=...)`), so the prompt rows compare the two DAC encoders' codes too. Random weights
 never make eos channel 0's best id (measured 2026-12-05 on dia-test-tiny: 0 of 25 sampled seeds
 in 200 rows), so that run scales the (channel 0, eos) row of `logits_dense` by `EOS_ROW_SCALE`
 on both sides (same weights both sides; the run requires stop "eos" on both).
@@ -73,6 +77,8 @@ N_GREEDY = 80  # rows generated: 64 decoded frames in every codebook
 N_SAMPLED = 80
 N_SHORT = 40  # the short run: eos forced at row 25, 24 frames
 SNR_MIN_DB = 60.0
+VOICE_CLIP = "espeak_en_weather"  # the voice-cloning run's reference clip
+VOICE_SAMPLES = 40 * 512 + 100  # 40 DAC frames and 100 samples: the last frame zero-padded
 SAMPLED = dict(temperature=1.3, top_k=35, top_p=0.95, cfg_scale=3.0)  # nari-labs defaults
 GREEDY = dict(temperature=0.0, top_k=35, cfg_scale=3.0)
 REDUCED = {"encoder_config": 2, "decoder_config": 2}  # dia-1.6b layers kept (docstring)
@@ -268,6 +274,15 @@ def _eos_row_scaled(ref, tts, scale: float | None):
         tts.model.logits_dense.weight = w_mlx
 
 
+def voice_prompt(config: Mapping) -> tuple[np.ndarray, str]:
+    """(the reference clip's first `VOICE_SAMPLES` at the DAC's rate, its transcript with a
+    speaker tag). The transcript is the whole clip's: random weights do not care, the layout
+    (transcript before the text, codes as prompt rows) is what is checked."""
+    rate = config["dac"]["sampling_rate"]
+    entry, audio = read_clip(VOICE_CLIP, FIXTURES, rate)
+    return audio[:VOICE_SAMPLES].astype(np.float32), f"[S2] {entry['text']}"
+
+
 def _stop_of(seq: np.ndarray, max_tokens: int, max_delay: int, eos: int) -> str:
     """The reference's stop reason from its rows: eos at the row the length limit forces
     (1 + max_tokens - max_delay - 1) is "max_tokens", earlier is "eos"."""
@@ -292,29 +307,40 @@ def generation_check(config: Mapping, cases: tuple[GoldenCase, ...], table: Tole
         for case in cases:
             entry, text = case_text(case)
             runs = {
-                "greedy (cfg 3, guidance top-k 35)": (GREEDY, N_GREEDY, None, None),
-                "sampled (nari-labs defaults)": (SAMPLED, N_SAMPLED, None, None),
+                "greedy (cfg 3, guidance top-k 35)": (GREEDY, N_GREEDY, None, None, False),
+                "sampled (nari-labs defaults)": (SAMPLED, N_SAMPLED, None, None, False),
                 "sampled without cfg": (dict(temperature=1.0, top_k=0, top_p=0.9, cfg_scale=1.0),
-                                        N_SAMPLED, None, None),
+                                        N_SAMPLED, None, None, False),
                 f"max_tokens {N_SHORT} (eos forced by the length limit)":
-                    (SAMPLED, N_SHORT, None, "max_tokens"),
+                    (SAMPLED, N_SHORT, None, "max_tokens", False),
                 f"eos chosen (eos row x{eos_row_scale})": (SAMPLED, N_SAMPLED, eos_row_scale,
-                                                           "eos"),
+                                                           "eos", False),
+                f"voice clone ({VOICE_CLIP} audio prompt + transcript)":
+                    (SAMPLED, N_SAMPLED, None, None, True),
             }
-            for label, (opts, n, scale, want_stop) in runs.items():
+            for label, (opts, n, scale, want_stop, voice) in runs.items():
                 log(f"  {entry['id']}: {label}")
+                options = SamplingOptions(**opts, max_tokens=n)
+                prompt_len = None
                 with _eos_row_scaled(ref, tts, scale):
-                    gen = generate(tts.model, encode_text(text),
-                                   SamplingOptions(**opts, max_tokens=n), seed=SAMPLE_SEED)
-                    seq = ref.generate(text, **_kw(opts), max_tokens=n, seed=SAMPLE_SEED)
-                ref_stop = _stop_of(seq, n, max_delay, eos)
+                    if voice:
+                        clip, transcript = voice_prompt(config)
+                        gen = tts.generate(text, clip, options, SAMPLE_SEED,
+                                           voice_text=transcript)
+                        seq = ref.generate(f"{transcript} {text}", **_kw(opts), max_tokens=n,
+                                           seed=SAMPLE_SEED, audio=clip)
+                        prompt_len = gen.n_prompt
+                    else:
+                        gen = generate(tts.model, encode_text(text), options, seed=SAMPLE_SEED)
+                        seq = ref.generate(text, **_kw(opts), max_tokens=n, seed=SAMPLE_SEED)
+                ref_stop = _stop_of(seq[gen.n_prompt - 1:], n, max_delay, eos)
                 same = gen.sequence.shape == seq.shape and bool(np.array_equal(gen.sequence, seq))
                 first = None
                 if not same:
                     m = min(len(seq), len(gen.sequence))
                     diff = np.argwhere(gen.sequence[:m] != seq[:m])
                     first = [int(v) for v in diff[0]] if diff.size else [m, 0]
-                ref_codes, ref_audio = ref.decode(seq)
+                ref_codes, ref_audio = ref.decode(seq, prompt_len)
                 got_codes = gen.codes
                 got_audio = tts.decode(got_codes)
                 cmp = compare_row({"codes": got_codes, "audio": got_audio},
@@ -324,8 +350,9 @@ def generation_check(config: Mapping, cases: tuple[GoldenCase, ...], table: Tole
                 ok = (cmp["passed"] and same and gen.stop == ref_stop
                       and (want_stop is None or gen.stop == want_stop)
                       and at_least("audio SNR", snr, SNR_MIN_DB))
-                row = {"clip": entry["id"], "run": label, "rows": int(gen.steps),
-                       "reference_rows": int(len(seq) - 1), "stop": gen.stop,
+                row = {"clip": entry["id"], "run": label, "prompt_rows": gen.n_prompt,
+                       "rows": int(gen.steps), "reference_rows": int(len(seq) - gen.n_prompt),
+                       "stop": gen.stop,
                        "reference_stop": ref_stop, "frames": int(got_codes.shape[1]),
                        "rows_identical": same, "first_mismatch (row, channel)": first,
                        "error": cmp["error"],
@@ -343,7 +370,8 @@ def generation_check(config: Mapping, cases: tuple[GoldenCase, ...], table: Tole
     return Check("generation", "DiaTTS generation + DAC decode vs upstream model.generate + "
                  "DiaProcessor.batch_decode (injected Gumbel draws): identical rows, stop reason "
                  "and codes for greedy, sampled, sampled without CFG, eos forced by the length "
-                 "limit and eos chosen by the model; audio SNR >= "
+                 "limit, eos chosen by the model, and voice cloning (an audio prompt through each "
+                 "side's DAC encoder, its transcript before the text); audio SNR >= "
                  f"{SNR_MIN_DB} dB", fn, estimate_s=40.0)
 
 
