@@ -177,3 +177,13 @@ def test_cli_bad_input(built, tmp_path, capsys, args, match):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and __import__("re").search(match, err), err
     assert not out.exists()
+
+
+def test_cli_takes_a_dia_folder_as_path(built, tmp_path):
+    from mlx_impl.tts.cli import main
+
+    out = tmp_path / "p.wav"
+    assert main(["[S1] Hi.", "-o", str(out), "--model", str(built.resolve()), "--max-tokens",
+                 "18", "--quiet"]) == 0
+    audio, sr = sf.read(out, dtype="float32")
+    assert sr == 44100 and audio.shape == (2 * 512,)

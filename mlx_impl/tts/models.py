@@ -77,10 +77,23 @@ def resolve(model: str | Path) -> tuple[TTSModel | None, Path]:
                     "path; pass a model id or the folder of a checkpoint")
 
 
+def _package_of(folder: Path) -> str:
+    """The package of a checkpoint folder passed as a path: Dia's `lm/config.json` says
+    model_type "dia"; any other folder is taken as Orpheus's layout (as before)."""
+    import json
+
+    cfg = Path(folder) / "lm" / "config.json"
+    try:
+        model_type = json.loads(cfg.read_text()).get("model_type")
+    except (OSError, ValueError):
+        model_type = None
+    return "dia" if model_type == "dia" else "orpheus"
+
+
 def load(model: str | Path, dtype: str = "float32"):
-    """The `TextToSpeech` of a model id or folder (a folder is taken as Orpheus's layout)."""
+    """The `TextToSpeech` of a model id or folder (`_package_of` picks a folder's package)."""
     import importlib
 
     entry, folder = resolve(model)
-    package = entry.package if entry else "orpheus"
+    package = entry.package if entry else _package_of(folder)
     return importlib.import_module(f"mlx_impl.{package}.load").load_tts(folder, dtype)
