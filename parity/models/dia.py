@@ -237,7 +237,14 @@ class MlxSide:
 
 
 # fp32, CPU, MLX against transformers: the harness's defaults (parity.spec.fp32_table: floor
-# max(1e-7, 1e-4 x rms(tap)), rtol 1e-5), no override. Measured 2026-12-05: see the report.
+# max(1e-7, 1e-4 x rms(tap)), rtol 1e-5), no override. Measured 2026-12-05 (2-core AMD EPYC,
+# mlx 0.32.4, torch 2.13.0): dia-test-tiny (fox + weather) layers <= 4.5e-8, norms 9.5e-7,
+# logits 1.4e-6 (needed k 5.2e-7), DAC audio 4.2e-6 (needed k 9.3e-6, SNR 118.5 dB); every
+# text id, argmax, generated row and code identical; generation check 6/6, min SNR 118.2 dB.
+# dia-1.6b (2 + 2 layers at the real widths, fox): worst needed k 6.6e-5
+# (model.decoder.layers.1.cross_attention: scale-1 attention over 128-wide heads is sharp),
+# logits 4.7e-5 abs (k 4.6e-5), audio SNR 105.7 dB; every discrete tap identical; generation
+# check 6/6, min SNR 105.7 dB; `python -m parity run dia-1.6b` peak RSS 6.0 GB, 2:20 wall.
 FP32 = fp32_table()
 # Half precision, measured 2026-12-05 on dia-test-tiny (fox + weather, against the reference and
 # the goldens; 2-core AMD EPYC, mlx 0.32.4), as k_rms = needed floor / rms, with Orpheus's
