@@ -3,8 +3,8 @@ reference builders, and reference/ never imports mlx_impl) the CLI resolves by i
 
     python -m parity.tts_models build orpheus-test-tiny [--seed 0]
 
-writes the preset's seeded random checkpoint with its reference builder (Orpheus:
-`reference.orpheus.build_model`, the parity harness's folder) and points
+writes the preset's seeded random checkpoint with its reference builder
+(`reference.<package>.build_model`: the parity harness's folder) and points
 `<cache>/mlx-audio-parity/tts/<id>` at it (a symlink replaced atomically). Offline: nothing is
 downloaded. Prints the folder.
 """
@@ -25,10 +25,15 @@ def build(model_id: str, seed: int = 0) -> Path:
     import importlib
 
     package = MODELS[model_id].package
-    if package not in ("orpheus", "outetts"):
-        raise SystemExit(f"error: no reference builder for {model_id!r} yet")
-    PRESETS = importlib.import_module(f"mlx_impl.{package}.presets").PRESETS
-    build_model = importlib.import_module(f"reference.{package}").build_model
+    # every TTS package names its presets in mlx_impl.<package>.presets and its seeded builder
+    # in reference.<package>.build_model (plain convention, no registry side effects)
+    try:
+        PRESETS = importlib.import_module(f"mlx_impl.{package}.presets").PRESETS
+        build_model = importlib.import_module(f"reference.{package}").build_model
+    except (ModuleNotFoundError, AttributeError) as e:
+        raise SystemExit(f"error: no preset table or reference builder for {model_id!r} "
+                         f"(mlx_impl.{package}.presets.PRESETS, reference.{package}.build_model):"
+                         f" {e}") from e
 
     folder = build_model(PRESETS[model_id], seed)
     link = cache_root() / model_id

@@ -291,3 +291,55 @@ def test_whole_lm_full_and_cached_decode(kind, device, monkeypatch):
     assert_close(f"{kind} {device} full forward", full, want, atol=3e-5)
     assert_close(f"{kind} {device} cached decode", stepwise, want, atol=3e-5)
     assert_close(f"{kind} {device} cached decode vs full", stepwise, full, atol=2e-5)
+
+
+def dia_decoder_config():
+    from transformers import DiaDecoderConfig
+
+    cfg = DiaDecoderConfig(hidden_size=48, intermediate_size=72, num_hidden_layers=1,
+                           num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                           cross_num_attention_heads=4, cross_num_key_value_heads=2,
+                           cross_head_dim=16, cross_hidden_size=40,
+                           rope_parameters={"rope_type": "default", "rope_theta": 1e4})
+    cfg._attn_implementation = "eager"
+    return cfg
+
+
+def test_cross_attention_gqa_matches_dia():
+    """`CrossAttention` (no positions, K/V projected once, GQA 4/2, scale 1) against transformers'
+    `DiaCrossAttention`: measured 2026-12-05 max 5.0e-6 on outputs up to 6.0 (scale 1 on
+    N(0, 0.2^2) weights: sharp softmax), so atol 1e-5 here (2x), not the 5e-6 of the others."""
+    from transformers.models.dia.modeling_dia import DiaCrossAttention
+
+    from mlx_impl.layers.llm import CrossAttention
+
+    ref = DiaCrossAttention(dia_decoder_config(), layer_idx=0).eval()
+    randomize(ref)
+    ours = CrossAttention(48, 40, 4, 2, 16, scale=1.0)
+    load_into(ours, ref)
+    x, src = x_of(2, 5, 48), x_of(2, 11, 40)
+    with torch.no_grad():
+        want, _ = ref(torch.from_numpy(x), torch.from_numpy(src))
+    got = ours(mx.array(x), ours.project_kv(mx.array(src)))
+    assert_close("cross_attention", np.array(got), want.numpy(), atol=1e-5)
+
+
+def test_attention_scale_one_matches_dia_self_attention():
+    """`LMArgs.attention_scale=1` (Dia's self-attention, causal GQA with RoPE) against
+    `DiaSelfAttention`: measured 2026-12-05 max 9.5e-7 (outputs up to 3.9)."""
+    from transformers.models.dia.modeling_dia import DiaRotaryEmbedding, DiaSelfAttention
+
+    cfg = dia_decoder_config()
+    ref = DiaSelfAttention(cfg, layer_idx=0, is_causal=True).eval()
+    randomize(ref)
+    args = LMArgs(vocab_size=8, hidden_size=48, intermediate_size=72, num_hidden_layers=1,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-5,
+                  rope_theta=1e4, attention_scale=1.0)
+    ours = Attention(args)
+    load_into(ours, ref)
+    x = x_of(1, 9, 48, scale=0.5)
+    pos = DiaRotaryEmbedding(cfg)(torch.zeros(1, 9, 16), torch.arange(9)[None])
+    with torch.no_grad():
+        want, _ = ref(torch.from_numpy(x), pos, torch_causal(9, 9))
+    got = ours(mx.array(x), KVCache(), causal_mask(9, 0))
+    assert_close("self_attention scale 1", np.array(got), want.numpy(), atol=5e-6)

@@ -23,6 +23,8 @@ Numerics, fp32 on the CPU (Metal/CUDA use `mx.fast.rms_norm`, `mx.fast.rope` and
 - SwiGLU: `down(silu(gate(x)) * up(x))`, silu = x / (1 + exp(-x)) with the fp32-exact
   `activations.exp`.
 - The vocabulary projection is `x @ W^T` with W the (tied or separate) head, (vocab, C).
+- `LMArgs.attention_scale` replaces d**-0.5 (Dia's attention uses 1); `CrossAttention` is the
+  position-free grouped-query cross-attention of encoder-decoder LMs (Dia), K/V projected once.
 
 Taps: pass `taps=Taps()` (mlx_impl/taps.py) to record `{name}.embed`,
 `{name}.layers.{i}.self_attn` / `.mlp` (sub-layer
@@ -61,6 +63,7 @@ class LMArgs:
     tie_word_embeddings: bool = False  # True: logits use embed_tokens.weight, no lm_head
     qkv_bias: bool = False  # biases on q/k/v only, not o (Qwen2)
     rope_scaling: Llama3Scaling | None = None  # Llama 3.1/3.2 (rope_type "llama3"); None: default
+    attention_scale: float | None = None  # None: head_dim**-0.5; Dia: 1 (its q weights carry it)
 
     def __post_init__(self):
         if self.num_attention_heads % self.num_key_value_heads:
@@ -112,7 +115,8 @@ class Attention(nn.Module):
         super().__init__()
         self.n_head, self.n_kv, self.head_dim = (args.num_attention_heads,
                                                  args.num_key_value_heads, args.head_dim)
-        self.scale = self.head_dim ** -0.5
+        self.scale = (self.head_dim ** -0.5 if args.attention_scale is None
+                      else args.attention_scale)
         h, d, b = args.hidden_size, args.head_dim, args.attention_bias
         self.q_proj = Linear(h, self.n_head * d, bias=b or args.qkv_bias)
         self.k_proj = Linear(h, self.n_kv * d, bias=b or args.qkv_bias)
@@ -130,6 +134,36 @@ class Attention(nn.Module):
         q, k = self.rope(q, offset), self.rope(k, offset)
         k, v = cache.update(k, v)  # (B, Hkv, S, D), S = offset + t
         out = scaled_dot_product_attention(q, k, v, self.scale, mask)  # (B, H, T, D)
+        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(b, t, -1))
+
+
+class CrossAttention(nn.Module):
+    """Grouped-query cross-attention without positions (Dia's `DiaCrossAttention`): queries from
+    `x` (B, T, hidden), keys/values from a source (B, S, source_dim) projected once
+    (`project_kv`) and reused every step; no mask (the whole source is attended)."""
+
+    def __init__(self, hidden: int, source_dim: int, n_head: int, n_kv: int, head_dim: int,
+                 scale: float | None = None, bias: bool = False):
+        super().__init__()
+        self.n_head, self.n_kv, self.head_dim = n_head, n_kv, head_dim
+        self.scale = head_dim ** -0.5 if scale is None else scale
+        self.q_proj = Linear(hidden, n_head * head_dim, bias=bias)
+        self.k_proj = Linear(source_dim, n_kv * head_dim, bias=bias)
+        self.v_proj = Linear(source_dim, n_kv * head_dim, bias=bias)
+        self.o_proj = Linear(n_head * head_dim, hidden, bias=bias)
+
+    def project_kv(self, source: mx.array) -> tuple[mx.array, mx.array]:
+        """source (B, S, source_dim) -> keys, values (B, Hkv, S, D)."""
+        b, s, _ = source.shape
+        k = self.k_proj(source).reshape(b, s, self.n_kv, self.head_dim).transpose(0, 2, 1, 3)
+        v = self.v_proj(source).reshape(b, s, self.n_kv, self.head_dim).transpose(0, 2, 1, 3)
+        return k, v
+
+    def __call__(self, x: mx.array, kv: tuple[mx.array, mx.array],
+                 mask: mx.array | None = None) -> mx.array:
+        b, t, _ = x.shape  # (B, T, C)
+        q = self.q_proj(x).reshape(b, t, self.n_head, self.head_dim).transpose(0, 2, 1, 3)
+        out = scaled_dot_product_attention(q, kv[0], kv[1], self.scale, mask)  # (B, H, T, D)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(b, t, -1))
 
 

@@ -2,12 +2,16 @@
 
     python -m mlx_impl.tts --model orpheus-test-tiny "Hello there" -o out.wav
         [--voice tara] [--seed 0] [--temperature T] [--top-p P] [--top-k K] [--min-p P]
-        [--repetition-penalty R] [--max-tokens N] [--stream] [--dtype float32|float16]
+        [--repetition-penalty R] [--cfg-scale S] [--max-tokens N] [--stream]
+        [--dtype float32|float16]
+    python -m mlx_impl.tts --model dia-test-tiny "[S1] Hello. [S2] Hi! (laughs)" -o out.wav
+        [--voice ref.wav --voice-text "[S1] what the clip says"]
 
 Weights: `--model` is a model id (`mlx_impl.tts.models.MODELS`; its seeded weights are built
 offline by `python -m parity.tts_models build <id>` into the cache, never downloaded) or the
 path of a checkpoint folder. Sampling options left out take the model's defaults (Orpheus:
-temperature 0.6, top-p 0.8, repetition penalty 1.3, 1200 tokens). The same seed gives the same
+temperature 0.6, top-p 0.8, repetition penalty 1.3, 1200 tokens; Dia: cfg 3, temperature 1.3,
+top-k 35, top-p 0.95, 3071 rows). The same seed gives the same
 bytes. `--stream` writes the audio as frames are decoded (the file's header is completed at
 the end); otherwise the WAV is written atomically once synthesis ends. Progress goes to stderr.
 Bad input (empty or over-long text, an unknown voice or model, options out of range, a model
@@ -48,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=None, help="0: off")
     p.add_argument("--min-p", type=float, default=None)
     p.add_argument("--repetition-penalty", type=float, default=None)
+    p.add_argument("--cfg-scale", type=float, default=None,
+                   help="classifier-free guidance scale (Dia; 1: off)")
+    p.add_argument("--voice-text", default=None,
+                   help="transcript of the --voice reference clip (Dia voice cloning)")
     p.add_argument("--max-tokens", type=int, default=None, help="generated token limit")
     p.add_argument("--stream", action="store_true", help="write audio as it is generated")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
@@ -64,7 +72,7 @@ def options_from(args, defaults):
     """The model's default `SamplingOptions` with the options given on the command line."""
     given = {"temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
              "min_p": args.min_p, "repetition_penalty": args.repetition_penalty,
-             "max_tokens": args.max_tokens}
+             "max_tokens": args.max_tokens, "cfg_scale": args.cfg_scale}
     names = {f.name for f in fields(defaults)}
     return replace(defaults, **{k: v for k, v in given.items() if v is not None and k in names})
 
@@ -123,7 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         options = options_from(args, tts.defaults)
         if args.voice is None:
             voice = tts.default_voice
-        tts.check(args.text, voice, options)  # text, voice, length, before any generation
+        # capabilities a model declares (class attributes), so an option it would ignore is
+        # an error instead
+        if args.cfg_scale is not None and not getattr(tts, "uses_cfg", False):
+            raise ValueError(f"--cfg-scale: {args.model} has no classifier-free guidance")
+        extra = {}
+        if args.voice_text is not None:
+            if not getattr(tts, "takes_voice_text", False):
+                raise ValueError(f"--voice-text is for voice cloning from a clip with its "
+                                 f"transcript (Dia); {args.model} does not take it")
+            extra["voice_text"] = args.voice_text
+        tts.check(args.text, voice, options, **extra)  # text, voice, length, before generation
         if args.stream and not hasattr(tts, "stream"):
             raise ValueError(f"--stream is not implemented for {args.model}; drop --stream")
     except (ValueError, LoadError) as e:
@@ -148,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         stop = "streamed"
     else:
         speech = tts.synthesize(args.text, voice, options=options, seed=args.seed,
-                                on_token=progress)
+                                on_token=progress, **extra)
         write_wav_atomically(out, speech.audio, speech.sample_rate)
         seconds, stop = speech.seconds, speech.meta["stop"]
     progress.done(f"wrote {out} ({seconds:.2f} s of audio at {tts.sample_rate} Hz, stop: {stop},"

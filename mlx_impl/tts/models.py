@@ -40,6 +40,11 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
              "codebooks), seeded random weights at the real dimensions, test token layout"),
     TTSModel("outetts-1.0-1b-test-tiny", "outetts", "tiny OuteTTS for tests (test token "
              "layout, tiny DAC 24 kHz with 2 codebooks of 1024)"),
+    TTSModel("dia-1.6b", "dia", "Dia 1.6B (byte encoder + 9-channel decoder with delay pattern "
+             "and CFG, DAC 44.1 kHz), seeded random weights at the real dimensions (6.5 GB in "
+             "fp32)"),
+    TTSModel("dia-test-tiny", "dia", "tiny Dia for tests (real channels, special ids and delay "
+             "pattern; tiny DAC 44.1 kHz with 9 codebooks of 1024)"),
 )}
 
 
@@ -72,10 +77,23 @@ def resolve(model: str | Path) -> tuple[TTSModel | None, Path]:
                     "path; pass a model id or the folder of a checkpoint")
 
 
+def _package_of(folder: Path) -> str:
+    """The package of a checkpoint folder passed as a path: Dia's `lm/config.json` says
+    model_type "dia"; any other folder is taken as Orpheus's layout (as before)."""
+    import json
+
+    cfg = Path(folder) / "lm" / "config.json"
+    try:
+        model_type = json.loads(cfg.read_text()).get("model_type")
+    except (OSError, ValueError):
+        model_type = None
+    return "dia" if model_type == "dia" else "orpheus"
+
+
 def load(model: str | Path, dtype: str = "float32"):
-    """The `TextToSpeech` of a model id or folder (a folder is taken as Orpheus's layout)."""
+    """The `TextToSpeech` of a model id or folder (`_package_of` picks a folder's package)."""
     import importlib
 
     entry, folder = resolve(model)
-    package = entry.package if entry else "orpheus"
+    package = entry.package if entry else _package_of(folder)
     return importlib.import_module(f"mlx_impl.{package}.load").load_tts(folder, dtype)
