@@ -3,6 +3,7 @@
     python -m mlx_impl.tts --model orpheus-test-tiny "Hello there" -o out.wav
         [--voice tara] [--seed 0] [--temperature T] [--top-p P] [--top-k K] [--min-p P]
         [--repetition-penalty R] [--max-tokens N] [--stream] [--dtype float32|float16]
+        [--ref-audio CLIP.wav [--ref-text "what the clip says"] [--ref-whisper whisper-base]]
 
 Weights: `--model` is a model id (`mlx_impl.tts.models.MODELS`; its seeded weights are built
 offline by `python -m parity.tts_models build <id>` into the cache, never downloaded) or the
@@ -10,8 +11,13 @@ path of a checkpoint folder. Sampling options left out take the model's defaults
 temperature 0.6, top-p 0.8, repetition penalty 1.3, 1200 tokens). The same seed gives the same
 bytes. `--stream` writes the audio as frames are decoded (the file's header is completed at
 the end); otherwise the WAV is written atomically once synthesis ends. Progress goes to stderr.
-Bad input (empty or over-long text, an unknown voice or model, options out of range, a model
-not built) prints one line `error: ...` and exits with status 2.
+`--ref-audio` clones the voice of a reference clip, for the models that clone (their
+`reference` needs and `clone(clip)`; `mlx_impl.tts.reference_audio`): the clip is checked
+(readable, not silent, >= 16 kHz, within the model's length limits), resampled to the model's
+codec rate, and its transcript is `--ref-text`, or our Whisper's (`--ref-whisper`, default
+whisper-base) when left out. Bad input (empty or over-long text, a bad reference clip, an
+unknown voice or model, options out of range, a model not built) prints one line `error: ...`
+and exits with status 2.
 """
 
 from __future__ import annotations
@@ -42,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice", default=None, help="voice name (Orpheus: tara, leah, jess, leo, "
                    "dan, mia, zac, zoe; default tara; OuteTTS: a speaker profile .json, default none); "
                    "'none' for no voice prefix")
+    p.add_argument("--ref-audio", default=None, metavar="PATH",
+                   help="reference clip of the voice to clone (models that clone: OuteTTS)")
+    p.add_argument("--ref-text", default=None, metavar="TEXT",
+                   help="what the reference clip says (default: transcribed by Whisper)")
+    p.add_argument("--ref-whisper", default="whisper-base", metavar="MODEL",
+                   help="Whisper model for the reference transcript (whisper-base, "
+                        "whisper-tiny.en or a weights path)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling and codec noise")
     p.add_argument("--temperature", type=float, default=None, help="0: greedy")
     p.add_argument("--top-p", type=float, default=None)
@@ -109,6 +122,23 @@ class Progress:
             print(f"\r{line}", file=sys.stderr, flush=True)
 
 
+def cloned_voice(tts, args):
+    """The voice `tts.clone` makes of `--ref-audio` (checked, transcribed when needed)."""
+    from mlx_impl.tts.reference_audio import load_reference
+
+    if not hasattr(tts, "clone"):
+        raise ValueError(f"{args.model} does not clone voices from a clip; drop --ref-audio "
+                         "(use --voice), or use a model that clones (outetts-1.0-1b)")
+    if not args.quiet:
+        how = "given transcript" if args.ref_text is not None else f"{args.ref_whisper} transcript"
+        print(f"reference clip {args.ref_audio} ({how})", file=sys.stderr, flush=True)
+    clip = load_reference(args.ref_audio, args.ref_text, whisper=args.ref_whisper,
+                          **tts.reference.kwargs())
+    if not args.quiet and clip.text_from != "given":
+        print(f"reference transcript ({clip.text_from}): {clip.text}", file=sys.stderr, flush=True)
+    return tts.clone(clip)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from mlx_impl.loading import LoadError
@@ -119,10 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         # checks that need no model first, so bad input fails before a load
         if not args.text.strip():
             raise ValueError("text is empty; pass the words to speak")
+        if args.ref_text is not None and args.ref_audio is None:
+            raise ValueError("--ref-text describes a reference clip; pass --ref-audio PATH too")
+        if args.ref_audio is not None and args.voice is not None:
+            raise ValueError("pass either --voice or --ref-audio (a cloned voice), not both")
         tts = load(args.model, args.dtype)
         options = options_from(args, tts.defaults)
         if args.voice is None:
             voice = tts.default_voice
+        if args.ref_audio is not None:
+            voice = cloned_voice(tts, args)
         tts.check(args.text, voice, options)  # text, voice, length, before any generation
         if args.stream and not hasattr(tts, "stream"):
             raise ValueError(f"--stream is not implemented for {args.model}; drop --stream")
