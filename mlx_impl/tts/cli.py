@@ -9,8 +9,10 @@ Weights: `--model` is a model id (`mlx_impl.tts.models.MODELS`; its seeded weigh
 offline by `python -m parity.tts_models build <id>` into the cache, never downloaded) or the
 path of a checkpoint folder. Sampling options left out take the model's defaults (Orpheus:
 temperature 0.6, top-p 0.8, repetition penalty 1.3, 1200 tokens). The same seed gives the same
-bytes. `--stream` writes the audio as frames are decoded (the file's header is completed at
-the end); otherwise the WAV is written atomically once synthesis ends. Progress goes to stderr.
+bytes. `--stream` writes the audio as frames are decoded, to a partial WAV beside the output
+(`.<name>.*.partial`, a readable WAV of the audio so far) renamed to the output at the end;
+otherwise the WAV is written atomically once synthesis ends. Either way the output path only
+ever holds a complete file. Progress goes to stderr.
 `--ref-audio` clones the voice of a reference clip, for the models that clone (their
 `reference` needs and `clone(clip)`; `mlx_impl.tts.reference_audio`): the clip is checked
 (readable, not silent, >= 16 kHz, within the model's length limits), resampled to the model's
@@ -105,6 +107,32 @@ def write_wav_atomically(path: Path, audio: np.ndarray, sample_rate: int) -> Non
         raise
 
 
+def write_wav_stream(path: Path, chunks, sample_rate: int) -> int:
+    """Write audio chunks ((N_i,) float32) as they come to a temporary WAV beside `path` (its
+    header updated after each chunk, so the partial file is a readable WAV of the audio so far),
+    then rename it to `path` atomically; on any error the partial file is removed and `path` is
+    left as it was. Returns the bytes of audio written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    n_bytes = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(wav_header(sample_rate, 0))
+            for chunk in chunks:
+                data = pcm16(chunk)
+                f.write(data)
+                n_bytes += len(data)
+                f.seek(0)
+                f.write(wav_header(sample_rate, n_bytes))
+                f.seek(0, os.SEEK_END)
+                f.flush()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n_bytes
+
+
 class Progress:
     def __init__(self, quiet: bool, limit: int, per_frame: int = 7):
         self.quiet, self.limit, self.start = quiet, limit, time.perf_counter()
@@ -168,18 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(args.quiet, options.max_tokens, getattr(tts, "tokens_per_frame", 7))
     t0 = time.perf_counter()
     if args.stream:
-        n_bytes = 0
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "wb") as f:
-            f.write(wav_header(tts.sample_rate, 0))
-            for chunk in tts.stream(args.text, voice, options=options, seed=args.seed,
-                                    on_token=progress):
-                data = pcm16(chunk)
-                f.write(data)
-                f.flush()
-                n_bytes += len(data)
-            f.seek(0)
-            f.write(wav_header(tts.sample_rate, n_bytes))
+        chunks = tts.stream(args.text, voice, options=options, seed=args.seed, on_token=progress)
+        n_bytes = write_wav_stream(out, chunks, tts.sample_rate)
         seconds = n_bytes / 2 / tts.sample_rate
         stop = "streamed"
     else:
