@@ -85,33 +85,23 @@ class ReferenceClip:
 
 def _read(source, sample_rate: int | None) -> tuple[np.ndarray, int, str]:
     """(samples (N,) float64 mono, their rate, a name for messages), at the source's own rate."""
-    import soundfile as sf
-
-    from mlx_impl.audio_io import load_audio
+    from mlx_impl.audio_io import load_audio_native
 
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise ValueError("reference audio given as an array without its rate; pass "
                              "sample_rate= (Hz)")
-        return load_audio(source, sample_rate, sample_rate=sample_rate), int(sample_rate), "array"
+        audio, rate = load_audio_native(source, sample_rate=sample_rate)
+        return audio, rate, "array"
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"reference audio must be a path or an array, got {type(source).__name__}")
-    path = Path(source)
-    if sample_rate is not None:
-        raise ValueError(f"sample_rate={sample_rate} was passed with the file {path}; a file "
-                         "carries its own rate")
     try:
-        rate = sf.info(str(path)).samplerate
-    except Exception:  # not a format soundfile knows: load_audio decodes it (ffmpeg) or explains
-        rate = None
-    try:
-        if rate is None:  # decoded by ffmpeg at 48 kHz: rate checks below see a valid rate
-            rate = 48000
-        return load_audio(path, int(rate)), int(rate), str(path)
+        audio, rate = load_audio_native(source, sample_rate=sample_rate)
     except FileNotFoundError as e:
         raise ValueError(f"reference audio: {e}; pass the path of an existing audio file") from None
     except ValueError as e:
         raise ValueError(f"reference audio: {e}") from None
+    return audio, rate, str(source)
 
 
 def load_reference(source: str | os.PathLike | np.ndarray, text: str | None = None, *,
