@@ -124,6 +124,17 @@ def test_given_text_is_aligned_word_by_word(stt):
     assert parity.start - dog.end > 0.2 and 3.0 < dog.end < 3.6
 
 
+@pytest.mark.slow
+@needs_whisper
+def test_real_speech_clip_from_shared_speech(shared_clips, stt):
+    """A real 16 kHz recording (../shared/speech; skipped with the reason when absent) is
+    resampled to 24 kHz and transcribed by whisper-tiny.en."""
+    entry = next(e for e in shared_clips if e["id"] == "jfk_inaugural_1961")
+    clip = load_reference(entry["path"], None, target_rate=24000, max_seconds=20.0, stt=stt)
+    assert clip.sample_rate == 24000 and clip.audio.shape == (int(entry["duration_s"] * 24000),)
+    assert "ask not what your country can do for you" in clip.text.lower()
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -136,7 +147,14 @@ def built():
 
 def test_cli_ref_errors(built, tmp_path, capsys):
     out = str(tmp_path / "x.wav")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt garbage" * 10)
+    write(tmp_path / "phone.wav", tone(3.0, 8000), 8000)
+    oute = ["--model", "outetts-1.0-1b-test-tiny", "--ref-text", "hi", "--ref-audio"]
     cases = [
+        ([*oute, str(tmp_path / "empty.wav")], "audio file is empty (0 bytes)"),
+        ([*oute, str(tmp_path / "corrupt.wav")], "not an audio file"),
+        ([*oute, str(tmp_path / "phone.wav")], "8000 Hz, below 16000 Hz"),
         (["--model", "outetts-1.0-1b-test-tiny", "--ref-text", "hi"], "pass --ref-audio PATH too"),
         (["--model", "orpheus-test-tiny", "--ref-audio", str(FOX)], "does not clone voices"),
         (["--model", "outetts-1.0-1b-test-tiny", "--ref-audio", str(FOX), "--voice", "a.json"],
