@@ -59,7 +59,13 @@ class OuteTTS:
                                         word_timestamps=True)
 
     def clone(self, clip: ReferenceClip) -> dict:
-        """The speaker profile of a reference clip (outetts `create_speaker`)."""
+        """The speaker profile of a reference clip (outetts `create_speaker`; like upstream, a
+        warning above 15 s: shorter clips clone better and leave more room for the text)."""
+        if clip.seconds > 15:
+            import warnings
+
+            warnings.warn(f"the reference clip is {clip.seconds:.1f} s long; OuteTTS clones best "
+                          "from up to 15 s of speech", stacklevel=2)
         return create_speaker(self.dac, clip)
 
     def prompt(self, text: str, voice) -> list[int]:
