@@ -54,9 +54,19 @@ def load_audio(source: str | os.PathLike | np.ndarray, sr: int = SAMPLE_RATE, *,
         upstream assumes for arrays). Not allowed with a path: a file carries its own rate.
     """
     _check_rate("sr", sr)
+    if isinstance(source, np.ndarray) and sample_rate is None:
+        sample_rate = sr
+    mono, rate = load_audio_native(source, sample_rate=sample_rate)
+    return resample(mono, rate, sr).astype(np.float32)
+
+
+def load_audio_native(source: str | os.PathLike | np.ndarray, *,
+                      sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """(float64 mono samples (N,), their rate) at the source's own rate, with `load_audio`'s
+    checks; an array `source` needs its `sample_rate`."""
     if isinstance(source, np.ndarray):
         if sample_rate is None:
-            sample_rate = sr
+            raise ValueError("an audio array needs its rate; pass sample_rate=")
         _check_rate("sample_rate", sample_rate)
         data = _array_samples(source)
         where = "audio array"
@@ -72,8 +82,7 @@ def load_audio(source: str | os.PathLike | np.ndarray, sr: int = SAMPLE_RATE, *,
     if data.shape[0] == 0:
         raise ValueError(f"{where} contains no samples (0 frames); pass audio with content")
     _check_finite(data, where)
-    mono = data.mean(axis=1, dtype=np.float64)
-    return resample(mono, int(sample_rate), sr).astype(np.float32)
+    return data.mean(axis=1, dtype=np.float64), int(sample_rate)
 
 
 def resample(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:

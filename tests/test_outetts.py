@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,3 +227,73 @@ def test_cli_speaker_profile_file(built, tmp_path, capsys):
         assert match in capsys.readouterr().err
     assert main(["Hello", "-o", str(out), *fast, "--stream"]) == EXIT_USER_ERROR
     assert "--stream is not implemented" in capsys.readouterr().err
+
+
+# -- speaker profiles from a reference clip (outetts create_speaker) ------------------------------
+
+def test_loudness_and_features_of_known_signals():
+    from mlx_impl.outetts import speaker as S
+
+    t = np.arange(3 * 24000) / 24000
+    # BS.1770-4 calibration: a full-scale 997 Hz sine in one channel reads -3.01 LUFS; measured
+    # 2026-12-05: -3.063 at 24 kHz (pyloudnorm's RBJ-cookbook K-weighting, which its docstring
+    # says differs from the standard's coefficients; ported as upstream uses it)
+    assert abs(S.integrated_loudness(np.sin(2 * np.pi * 997 * t), 24000) + 3.063) < 1e-3
+    tone = 0.5 * np.sin(2 * np.pi * 200 * t)
+    # energy: rms 0.354 -> 35; centroid 200 / 12000 Hz -> 2; pitch: 25 ((206 - 75) / 525: the
+    # Hann-windowed autocorrelation's peak leans to shorter lags, 200 Hz reads ~206 Hz)
+    assert S.features(tone) == {"energy": 35, "spectral_centroid": 2, "pitch": 25}
+    assert S.features(np.zeros(0)) == {"energy": 0, "spectral_centroid": 0, "pitch": 0}
+    out = S.normalize_loudness(tone)
+    assert abs(S.integrated_loudness(out, 24000) + 18.0) < 1e-6  # -18 LUFS, peak 0.37 < -1 dBFS
+    clicks = np.zeros_like(t)
+    clicks[::2400] = 0.5  # quiet but peaky: the gain to -18 LUFS is cut to a -1 dBFS peak
+    assert abs(np.abs(S.normalize_loudness(clicks)).max() - 10 ** (-1 / 20)) < 1e-9
+    with pytest.raises(ValueError, match="too quiet to measure"):
+        S.normalize_loudness(1e-6 * tone)
+
+
+FOX = Path(__file__).resolve().parent / "fixtures" / "speech" / "espeak_en_fox.wav"
+FOX_TEXT = "The quick brown fox jumps over the lazy dog. Parity testing keeps every port honest."
+
+
+def fox_reference_clip():
+    """The fox fixture at 24 kHz with SYNTHETIC word timings (its words spread evenly over
+    0.5..6.2 s): no Whisper in the fast test; the spec's cloning check uses Whisper's."""
+    from mlx_impl.stt import Word
+    from mlx_impl.tts.reference_audio import load_reference
+
+    clip = load_reference(FOX, FOX_TEXT, target_rate=24000, max_seconds=20.0)
+    edges = np.round(np.linspace(0.5, 6.2, len(FOX_TEXT.split()) + 1), 2)
+    words = tuple(Word(" " + w, float(a), float(b), 1.0)
+                  for w, a, b in zip(FOX_TEXT.split(), edges[:-1], edges[1:]))
+    return replace(clip, words=words)
+
+
+def test_speaker_profile_and_cloned_generation_match_reference(tts, ref):
+    from reference.outetts import create_speaker
+
+    clip = fox_reference_clip()
+    ours = tts.clone(clip)
+    words = [{"word": w.word, "start": w.start, "end": w.end} for w in clip.words]
+    want = create_speaker(ref.dac, clip.audio, clip.text, words)
+    assert ours == want
+    # the layout upstream writes: 20 frames before the first word, 20 after the last
+    assert [w["word"] for w in ours["words"]] == FOX_TEXT.split()
+    first = int(0.5 * 75) - 20
+    assert len(ours["words"][0]["c1"]) == int(clip.words[0].end * 75) - first
+    n_frames = -(-clip.audio.shape[0] // 320)  # each 5 s window padded to a hop multiple
+    assert sum(len(w["c1"]) for w in ours["words"]) == min(int(6.2 * 75) + 20, n_frames) - first
+    assert ours["words"][-1]["duration"] == round(len(ours["words"][-1]["c1"]) / 75, 2)
+    feats = [tuple(w["features"].values()) for w in ours["words"]]
+    assert len(set(feats)) > len(feats) // 2 and ours["global_features"]["energy"] > 0
+    prompt = T.prompt_ids("Tomorrow it will be sunny.", ours)
+    assert prompt == T.prompt_ids("Tomorrow it will be sunny.", want)
+    opts = SamplingOptions(temperature=0.4, top_k=40, top_p=0.9, min_p=0.05,
+                           repetition_penalty=1.1, repetition_window=64, max_tokens=24)
+    got = tts.generate("Tomorrow it will be sunny.", clip, opts, seed=7)  # a clip is a voice
+    ref_tokens = ref.generate(prompt, opts.temperature, opts.top_p, opts.top_k, opts.min_p,
+                              opts.repetition_penalty, opts.repetition_window, opts.max_tokens,
+                              seed=7)
+    assert np.array_equal(got.tokens, ref_tokens)
+

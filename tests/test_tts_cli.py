@@ -89,3 +89,37 @@ def test_model_not_built_names_the_build_command(tmp_path, capsys, monkeypatch):
     assert main(["Hi", "-o", str(tmp_path / "x.wav"), *FAST]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert "python -m parity.tts_models build orpheus-test-tiny" in err
+
+
+def test_stream_writer_partial_file_then_atomic_rename(tmp_path):
+    from mlx_impl.tts.cli import write_wav_stream
+
+    out = tmp_path / "s.wav"
+    out.write_bytes(b"old")
+    seen = []
+
+    def chunks():
+        for i in range(3):
+            yield np.full(100, 0.1 * (i + 1), np.float32)
+            partial = list(tmp_path.glob(".s.wav.*.partial"))
+            assert len(partial) == 1 and out.read_bytes() == b"old"
+            audio, sr = sf.read(partial[0], dtype="int16")  # a readable WAV of what came so far
+            seen.append(audio.shape[0])
+
+    assert write_wav_stream(out, chunks(), 24000) == 600
+    assert seen == [100, 200, 300]
+    audio, sr = sf.read(out, dtype="int16")
+    assert sr == 24000 and audio.shape == (300,) and audio[-1] == round(0.3 * 32767)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_stream_writer_failure_leaves_no_file(tmp_path):
+    from mlx_impl.tts.cli import write_wav_stream
+
+    def broken():
+        yield np.zeros(10, np.float32)
+        raise RuntimeError("generation failed")
+
+    with pytest.raises(RuntimeError, match="generation failed"):
+        write_wav_stream(tmp_path / "x.wav", broken(), 24000)
+    assert list(tmp_path.iterdir()) == []

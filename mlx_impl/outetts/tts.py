@@ -7,8 +7,10 @@ processor hard-codes 64), top_k 40, top_p 0.9, min_p 0.05. `max_tokens` 1200 her
 audio at 75 frames/s; upstream bounds prompt + output by `max_length` 8192).
 
 Voices: `None` (no speaker), a speaker profile dict as outetts `create_speaker` writes
-(text, words with duration, c1, c2, features) or the path of its JSON file (`save_speaker`). Building a profile from a reference clip
-(Whisper word timings + DAC codes + features) is not implemented.
+(text, words with duration, c1, c2, features) or the path of its JSON file (`save_speaker`), or
+a reference clip (`mlx_impl.tts.reference_audio.ReferenceClip` at 24 kHz with word timings:
+`load_reference(path, text, **tts.reference.kwargs())`), turned into a profile by `clone` (our
+Whisper's word timings + our DAC codes + features, `mlx_impl.outetts.speaker`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import numpy as np
 from mlx_impl.orpheus.generate import check_fits
 from mlx_impl.outetts import tokens as T
 from mlx_impl.outetts.generate import Generation, generate
+from mlx_impl.outetts.speaker import MAX_SECONDS, MIN_SECONDS, SAMPLE_RATE, create_speaker
 from mlx_impl.tts import SamplingOptions, Speech
+from mlx_impl.tts.reference_audio import ReferenceClip, ReferenceNeeds
 
 DEFAULTS = SamplingOptions(temperature=0.4, top_k=40, top_p=0.9, min_p=0.05,
                            repetition_penalty=1.1, repetition_window=64, max_tokens=1200)
@@ -50,14 +54,29 @@ class OuteTTS:
         self.sample_rate = dac.sample_rate
         self.samples_per_frame = dac.cfg.hop_length
         self.tokens_per_frame = T.FRAME
+        # reference clips for `clone`: 24 kHz, 1..20 s (upstream refuses > 20 s), word timings
+        self.reference = ReferenceNeeds(SAMPLE_RATE, MIN_SECONDS, MAX_SECONDS,
+                                        word_timestamps=True)
+
+    def clone(self, clip: ReferenceClip) -> dict:
+        """The speaker profile of a reference clip (outetts `create_speaker`; like upstream, a
+        warning above 15 s: shorter clips clone better and leave more room for the text)."""
+        if clip.seconds > 15:
+            import warnings
+
+            warnings.warn(f"the reference clip is {clip.seconds:.1f} s long; OuteTTS clones best "
+                          "from up to 15 s of speech", stacklevel=2)
+        return create_speaker(self.dac, clip)
 
     def prompt(self, text: str, voice) -> list[int]:
         if isinstance(voice, (str, Path)):
             voice = read_speaker(voice)
+        if isinstance(voice, ReferenceClip):
+            voice = self.clone(voice)
         if voice is not None and not isinstance(voice, dict):
             raise ValueError("OuteTTS takes a speaker profile (a dict of text and words with "
-                             "codes, as outetts create_speaker writes) or no voice; building a "
-                             f"profile from a clip is not implemented (got {type(voice).__name__})")
+                             "codes, as outetts create_speaker writes), a ReferenceClip, or no "
+                             f"voice (got {type(voice).__name__})")
         return T.prompt_ids(text, voice)
 
     def check(self, text: str, voice, options: SamplingOptions | None = None) -> list[int]:

@@ -64,6 +64,7 @@ class TextToSpeech(Protocol):
 
     def synthesize(self, text: str, voice: str | Path | np.ndarray | None = None, *,
                    options: SamplingOptions | None = None, seed: int = 0) -> Speech:
-        """Speak `text`: `voice` is a preset name, or a reference clip (path, or (N,) float32 at
-        `sample_rate`) for the models that clone voices; None: the model's default."""
+        """Speak `text`: `voice` is a preset name, a model-specific voice (OuteTTS: a speaker
+        profile), or for the models that clone, what their `clone(ReferenceClip)` returns
+        (`mlx_impl.tts.reference_audio`); None: the model's default."""
         ...

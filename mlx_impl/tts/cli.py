@@ -4,6 +4,7 @@
         [--voice tara] [--seed 0] [--temperature T] [--top-p P] [--top-k K] [--min-p P]
         [--repetition-penalty R] [--cfg-scale S] [--max-tokens N] [--stream]
         [--dtype float32|float16]
+        [--ref-audio CLIP.wav [--ref-text "what the clip says"] [--ref-whisper whisper-base]]
     python -m mlx_impl.tts --model dia-test-tiny "[S1] Hello. [S2] Hi! (laughs)" -o out.wav
         [--voice ref.wav --voice-text "[S1] what the clip says"]
 
@@ -12,10 +13,17 @@ offline by `python -m parity.tts_models build <id>` into the cache, never downlo
 path of a checkpoint folder. Sampling options left out take the model's defaults (Orpheus:
 temperature 0.6, top-p 0.8, repetition penalty 1.3, 1200 tokens; Dia: cfg 3, temperature 1.3,
 top-k 35, top-p 0.95, 3071 rows). The same seed gives the same
-bytes. `--stream` writes the audio as frames are decoded (the file's header is completed at
-the end); otherwise the WAV is written atomically once synthesis ends. Progress goes to stderr.
-Bad input (empty or over-long text, an unknown voice or model, options out of range, a model
-not built) prints one line `error: ...` and exits with status 2.
+bytes. `--stream` writes the audio as frames are decoded, to a partial WAV beside the output
+(`.<name>.*.partial`, a readable WAV of the audio so far) renamed to the output at the end;
+otherwise the WAV is written atomically once synthesis ends. Either way the output path only
+ever holds a complete file. Progress goes to stderr.
+`--ref-audio` clones the voice of a reference clip, for the models that clone (their
+`reference` needs and `clone(clip)`; `mlx_impl.tts.reference_audio`): the clip is checked
+(readable, not silent, >= 16 kHz, within the model's length limits), resampled to the model's
+codec rate, and its transcript is `--ref-text`, or our Whisper's (`--ref-whisper`, default
+whisper-base) when left out. Bad input (empty or over-long text, a bad reference clip, an
+unknown voice or model, options out of range, a model not built) prints one line `error: ...`
+and exits with status 2.
 """
 
 from __future__ import annotations
@@ -46,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice", default=None, help="voice name (Orpheus: tara, leah, jess, leo, "
                    "dan, mia, zac, zoe; default tara; OuteTTS: a speaker profile .json, default none); "
                    "'none' for no voice prefix")
+    p.add_argument("--ref-audio", default=None, metavar="PATH",
+                   help="reference clip of the voice to clone (models that clone: OuteTTS)")
+    p.add_argument("--ref-text", default=None, metavar="TEXT",
+                   help="what the reference clip says (default: transcribed by Whisper)")
+    p.add_argument("--ref-whisper", default="whisper-base", metavar="MODEL",
+                   help="Whisper model for the reference transcript (whisper-base, "
+                        "whisper-tiny.en or a weights path)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling and codec noise")
     p.add_argument("--temperature", type=float, default=None, help="0: greedy")
     p.add_argument("--top-p", type=float, default=None)
@@ -100,6 +115,32 @@ def write_wav_atomically(path: Path, audio: np.ndarray, sample_rate: int) -> Non
         raise
 
 
+def write_wav_stream(path: Path, chunks, sample_rate: int) -> int:
+    """Write audio chunks ((N_i,) float32) as they come to a temporary WAV beside `path` (its
+    header updated after each chunk, so the partial file is a readable WAV of the audio so far),
+    then rename it to `path` atomically; on any error the partial file is removed and `path` is
+    left as it was. Returns the bytes of audio written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    n_bytes = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(wav_header(sample_rate, 0))
+            for chunk in chunks:
+                data = pcm16(chunk)
+                f.write(data)
+                n_bytes += len(data)
+                f.seek(0)
+                f.write(wav_header(sample_rate, n_bytes))
+                f.seek(0, os.SEEK_END)
+                f.flush()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n_bytes
+
+
 class Progress:
     def __init__(self, quiet: bool, limit: int, per_frame: int = 7):
         self.quiet, self.limit, self.start = quiet, limit, time.perf_counter()
@@ -117,6 +158,23 @@ class Progress:
             print(f"\r{line}", file=sys.stderr, flush=True)
 
 
+def cloned_voice(tts, args):
+    """The voice `tts.clone` makes of `--ref-audio` (checked, transcribed when needed)."""
+    from mlx_impl.tts.reference_audio import load_reference
+
+    if not hasattr(tts, "clone"):
+        raise ValueError(f"{args.model} does not clone voices from a clip; drop --ref-audio "
+                         "(use --voice), or use a model that clones (outetts-1.0-1b)")
+    if not args.quiet:
+        how = "given transcript" if args.ref_text is not None else f"{args.ref_whisper} transcript"
+        print(f"reference clip {args.ref_audio} ({how})", file=sys.stderr, flush=True)
+    clip = load_reference(args.ref_audio, args.ref_text, whisper=args.ref_whisper,
+                          **tts.reference.kwargs())
+    if not args.quiet and clip.text_from != "given":
+        print(f"reference transcript ({clip.text_from}): {clip.text}", file=sys.stderr, flush=True)
+    return tts.clone(clip)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from mlx_impl.loading import LoadError
@@ -127,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         # checks that need no model first, so bad input fails before a load
         if not args.text.strip():
             raise ValueError("text is empty; pass the words to speak")
+        if args.ref_text is not None and args.ref_audio is None:
+            raise ValueError("--ref-text describes a reference clip; pass --ref-audio PATH too")
+        if args.ref_audio is not None and args.voice is not None:
+            raise ValueError("pass either --voice or --ref-audio (a cloned voice), not both")
         tts = load(args.model, args.dtype)
         options = options_from(args, tts.defaults)
         if args.voice is None:
@@ -141,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--voice-text is for voice cloning from a clip with its "
                                  f"transcript (Dia); {args.model} does not take it")
             extra["voice_text"] = args.voice_text
+        if args.ref_audio is not None:
+            voice = cloned_voice(tts, args)
         tts.check(args.text, voice, options, **extra)  # text, voice, length, before generation
         if args.stream and not hasattr(tts, "stream"):
             raise ValueError(f"--stream is not implemented for {args.model}; drop --stream")
@@ -150,18 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(args.quiet, options.max_tokens, getattr(tts, "tokens_per_frame", 7))
     t0 = time.perf_counter()
     if args.stream:
-        n_bytes = 0
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "wb") as f:
-            f.write(wav_header(tts.sample_rate, 0))
-            for chunk in tts.stream(args.text, voice, options=options, seed=args.seed,
-                                    on_token=progress):
-                data = pcm16(chunk)
-                f.write(data)
-                f.flush()
-                n_bytes += len(data)
-            f.seek(0)
-            f.write(wav_header(tts.sample_rate, n_bytes))
+        chunks = tts.stream(args.text, voice, options=options, seed=args.seed, on_token=progress)
+        n_bytes = write_wav_stream(out, chunks, tts.sample_rate)
         seconds = n_bytes / 2 / tts.sample_rate
         stop = "streamed"
     else:

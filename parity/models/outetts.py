@@ -31,6 +31,18 @@ audio SNR >= `SNR_MIN_DB`; plus the two stop conditions: eos forced through the 
 (+1e4 on `<|im_end|>` at the step that starts frame `EOS_FRAME`: both sides must stop there)
 and `max_tokens` = 67 (a partial c1/c2 pair, which both sides drop).
 
+Check `cloning` (gated): a speaker profile from a reference clip on both sides, outetts
+`create_speaker` (interface v3): the clip is loaded by `mlx_impl.tts.reference_audio.
+load_reference` at 24 kHz and transcribed with word timings by our Whisper (`CLONE_WHISPER`);
+the port (`OuteTTS.clone`: `mlx_impl.outetts.speaker`, MLX DAC) and the reference
+(`reference.outetts.create_speaker`: upstream's algorithm in torch, transformers DAC) build the
+profile from the SAME clip samples and word timings. Profiles (words, durations, c1/c2 codes,
+features, global features) and the prompt ids of `CLONE_TEXT` must be identical; then greedy
+and sampled generation (OuteTTS defaults, seed `SAMPLE_SEED`) from each side's own prompt must
+give identical tokens, and the audio SNR >= `SNR_MIN_DB`. Clips: the fixture `espeak_en_fox`
+always; the real `CLONE_SHARED_CLIP` from ../shared/speech when that folder is present (the
+summary says when it was absent).
+
 Importing this module imports neither torch nor mlx: builders import them when called.
 """
 
@@ -72,6 +84,10 @@ SNR_MIN_DB = 60.0
 SAMPLED = dict(temperature=0.4, top_k=40, top_p=0.9, min_p=0.05, repetition_penalty=1.1,
                repetition_window=64)
 SPEAKER_CLIP = "espeak_en_fox"
+CLONE_WHISPER = "whisper-tiny.en"  # the smallest installed Whisper with alignment heads
+CLONE_TEXT = "Tomorrow the weather will be sunny."
+CLONE_SHARED_CLIP = "librispeech_dev_1272-128104-0000"  # 5.9 s of real speech
+N_CLONE = 40  # generated steps per cloning run (20 frames)
 
 
 def config_for(name: str) -> dict:
@@ -167,7 +183,10 @@ class MlxSide(orpheus_spec.MlxSide):
 # fp32, CPU, MLX against transformers: the harness's defaults (parity.spec.fp32_table).
 # Measured 2026-12-05 on outetts-1.0-1b-test-tiny (fox + weather): layers <= 2.1e-8, model.norm
 # 9.5e-7, logits 2.4e-7 (needed k 7.7e-7), DAC audio 7.3e-7 (SNR 122.1 dB); argmax and every
-# generated token identical; generation check 8/8 runs, min audio SNR 122.1 dB.
+# generated token identical; generation check 8/8 runs, min audio SNR 122.1 dB. Cloning check
+# (fox fixture + librispeech_dev_1272-128104-0000, whisper-tiny.en timings): profiles, prompts
+# and tokens identical, 4/4 runs, audio SNR >= 122.2 dB (tiny), >= 114.3 dB (1b, 2 layers; 344 s
+# wall on the shared 2 cores, 5.4 GB peak RSS).
 # outetts-1.0-1b (2 of 16 layers at width 2048, fox): worst needed k 4.6e-6 (logits 4.7e-6 abs),
 # DAC audio 3.8e-6 (SNR 110.8 dB); every token identical; generation check 4/4, min SNR 110.7 dB.
 FP32 = fp32_table()
@@ -270,6 +289,104 @@ def generation_check(config: Mapping, cases: tuple[GoldenCase, ...],
                  f"{SNR_MIN_DB} dB", fn, estimate_s=30.0)
 
 
+def _first_difference(ours: dict, ref: dict) -> str | None:
+    """Where two speaker profiles first differ (None: identical)."""
+    if ours["text"] != ref["text"]:
+        return f"text {ours['text']!r} != {ref['text']!r}"
+    if ours["global_features"] != ref["global_features"]:
+        return f"global_features {ours['global_features']} != {ref['global_features']}"
+    if len(ours["words"]) != len(ref["words"]):
+        return f"{len(ours['words'])} words != {len(ref['words'])}"
+    for i, (a, b) in enumerate(zip(ours["words"], ref["words"])):
+        for key in ("word", "duration", "features", "c1", "c2"):
+            if a[key] != b[key]:
+                if key in ("c1", "c2"):
+                    j = next((k for k, (x, y) in enumerate(zip(a[key], b[key])) if x != y),
+                             min(len(a[key]), len(b[key])))
+                    return (f"word {i} ({a['word']!r}) {key}[{j}]: "
+                            f"{a[key][j:j + 1]} != {b[key][j:j + 1]} (lengths {len(a[key])}, "
+                            f"{len(b[key])})")
+                return f"word {i} ({a['word']!r}) {key}: {a[key]} != {b[key]}"
+    return None
+
+
+def cloning_check(config: Mapping, table: ToleranceTable, estimate_s: float) -> Check:
+    def fn(dtype: str, log) -> CheckResult:
+        from mlx_impl.outetts.speaker import SAMPLE_RATE
+        from mlx_impl.outetts.tokens import STOP, prompt_ids
+        from mlx_impl.tts import SamplingOptions
+        from mlx_impl.tts.reference_audio import load_reference, load_whisper
+        from parity.clips import manifest, missing_shared_speech, shared_speech
+        from reference.outetts import create_speaker, extract_codes
+
+        ref = ReferenceSide(config, ()).ref
+        ours = MlxSide(config, dtype)
+        tts = ours.tts
+        try:
+            stt = load_whisper(CLONE_WHISPER)
+        except ValueError as e:
+            return CheckResult("cloning", False, {}, [], not_run=str(e))
+        clips = [(e["id"], e["path"]) for e in manifest(FIXTURES) if e["id"] == SPEAKER_CLIP]
+        absent = missing_shared_speech()
+        if absent is None:
+            clips += [(e["id"], e["path"]) for e in manifest(shared_speech())
+                      if e["id"] == CLONE_SHARED_CLIP]
+        rows, ok_all = [], True
+        for clip_id, path in clips:
+            log(f"  cloning from {clip_id}")
+            clip = load_reference(path, None, stt=stt, **tts.reference.kwargs())
+            words = [{"word": w.word, "start": w.start, "end": w.end} for w in clip.words]
+            ours_profile = tts.clone(clip)
+            ref_profile = create_speaker(ref.dac, clip.audio, ours_profile["text"], words,
+                                         SAMPLE_RATE)
+            diff = _first_difference(ours_profile, ref_profile)
+            ours_prompt = prompt_ids(CLONE_TEXT, ours_profile)
+            ref_prompt = prompt_ids(CLONE_TEXT, ref_profile)
+            same_prompt = ours_prompt == ref_prompt
+            for label, opts in (("greedy", SamplingOptions(temperature=0.0, max_tokens=N_CLONE)),
+                                ("sampled (outetts defaults)",
+                                 SamplingOptions(**SAMPLED, max_tokens=N_CLONE))):
+                gen = ours.generate(tts.lm, ours_prompt, opts, seed=SAMPLE_SEED)
+                got_audio = tts.decode(gen.codes)
+                ref_tokens = ref.generate(ref_prompt, opts.temperature, opts.top_p, opts.top_k,
+                                          opts.min_p, opts.repetition_penalty,
+                                          opts.repetition_window, opts.max_tokens,
+                                          seed=SAMPLE_SEED)
+                ref_codes = extract_codes(ref_tokens)
+                ref_audio = ref.decode(ref_codes)
+                same = bool(np.array_equal(gen.tokens, ref_tokens))
+                cmp = compare_row({"codes": gen.codes, "audio": got_audio},
+                                  {"codes": ref_codes, "audio": ref_audio}, table,
+                                  discrete=("codes",))
+                snr = snr_db(ref_audio, got_audio) if same else float("nan")
+                ref_stop = "eos" if ref_tokens.size and ref_tokens[-1] == STOP else "max_tokens"
+                ok = (diff is None and same_prompt and same and cmp["passed"]
+                      and gen.stop == ref_stop and at_least("audio SNR", snr, SNR_MIN_DB))
+                rows.append({
+                    "clip": clip_id, "seconds": round(clip.seconds, 2),
+                    "transcript": clip.text, "words": len(words),
+                    "profile_frames": sum(len(w["c1"]) for w in ours_profile["words"]),
+                    "profile_identical": diff is None, "first_difference": diff or "",
+                    "prompt_tokens": len(ours_prompt), "prompt_identical": same_prompt,
+                    "run": label, "steps": int(gen.tokens.size), "stop": gen.stop,
+                    "reference_stop": ref_stop, "tokens_identical": same,
+                    "error": cmp["error"],
+                    "audio_snr_db": round(snr, 2) if np.isfinite(snr) else str(snr),
+                    "PASS/FAIL": "PASS" if ok else "FAIL"})
+                ok_all &= ok
+        summary = {"runs": len(rows), "passed": sum(r["PASS/FAIL"] == "PASS" for r in rows),
+                   "whisper": CLONE_WHISPER, "text": CLONE_TEXT, "steps": N_CLONE,
+                   "shared_clip": CLONE_SHARED_CLIP if absent is None else f"absent: {absent}"}
+        return CheckResult("cloning", ok_all, summary, rows)
+
+    return Check("cloning", "OuteTTS speaker profile from a reference clip (outetts "
+                 "create_speaker v3: our Whisper's word timings, loudness-normalised DAC codes, "
+                 "per-word features) built by the port and by upstream's algorithm in torch from "
+                 "the same clip and timings: profile and prompt ids identical, greedy and "
+                 f"sampled tokens identical, audio SNR >= {SNR_MIN_DB} dB", fn,
+                 estimate_s=estimate_s)
+
+
 _FOX = GoldenCase("fox", "espeak 'quick brown fox' clip's transcript and codes, no speaker",
                   {"clip": "espeak_en_fox", "speaker": False})
 _WEATHER = GoldenCase("weather", "espeak weather clip's transcript and codes, with a speaker "
@@ -277,7 +394,7 @@ _WEATHER = GoldenCase("weather", "espeak weather clip's transcript and codes, wi
 
 
 def _spec(name: str, description: str, config: Mapping, cases: tuple[GoldenCase, ...],
-          tolerances) -> ModelSpec:
+          tolerances, clone_estimate_s: float) -> ModelSpec:
     taps = tap_names(config["lm"]["num_hidden_layers"])
     return ModelSpec(
         name=name, description=description,
@@ -293,7 +410,8 @@ def _spec(name: str, description: str, config: Mapping, cases: tuple[GoldenCase,
         discrete=("logits.argmax", "generated.greedy", "generated.sampled"),
         metrics=METRICS,
         exercise=EXERCISE,
-        checks=(generation_check(config, cases, tolerances["float32"]),),
+        checks=(generation_check(config, cases, tolerances["float32"]),
+                cloning_check(config, tolerances["float32"], clone_estimate_s)),
         config={"config": dict(config), "weights_seed": WEIGHTS_SEED, "sample_seed": SAMPLE_SEED,
                 "n_teacher_frames": N_TEACHER_FRAMES, "keep_logits": KEEP_LOGITS,
                 "n_greedy": N_GREEDY, "n_sampled": N_SAMPLED, "sampled": SAMPLED},
@@ -304,9 +422,9 @@ TEST_TINY = _spec("outetts-1.0-1b-test-tiny", "tiny random OuteTTS 1.0 for CI (w
                   "layers, GQA 4/2, llama3 RoPE, test token layout with c1/c2 code tokens; tiny "
                   "DAC 24 kHz with 2 codebooks of 1024, hop 320)",
                   config_for("outetts-1.0-1b-test-tiny"), (_FOX, _WEATHER),
-                  {"float32": FP32, "float16": FP16, "bfloat16": BF16})
+                  {"float32": FP32, "float16": FP16, "bfloat16": BF16}, 30.0)
 OUTETTS_1B = _spec("outetts-1.0-1b", "OuteTTS 1.0 1B layer dimensions (Llama-3.2-1B: 2048 wide, "
                    "GQA 32/8 x 64, SwiGLU 8192, rope 500000 llama3 x32, tied embeddings, test "
                    "token layout) with reduced depth: 2 of 16 decoder layers; DAC 24 kHz with 2 "
                    "codebooks of 1024 (dac_24khz widths)", config_for("outetts-1.0-1b"),
-                   (_FOX,), {"float32": FP32, "float16": FP16, "bfloat16": BF16})
+                   (_FOX,), {"float32": FP32, "float16": FP16, "bfloat16": BF16}, 180.0)
