@@ -20,6 +20,7 @@ from mlx_impl.dia.presets import PRESETS
 
 MODEL = "dia-test-tiny"
 ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "speech"
 DELAYS = PRESETS[MODEL]["lm"]["delay_pattern"]
 
 
@@ -187,3 +188,23 @@ def test_cli_takes_a_dia_folder_as_path(built, tmp_path):
                  "18", "--quiet"]) == 0
     audio, sr = sf.read(out, dtype="float32")
     assert sr == 44100 and audio.shape == (2 * 512,)
+
+
+def test_cli_ref_audio_clones_as_voice_with_its_transcript(built, tmp_path, capsys):
+    """--ref-audio goes through the shared reference-clip path (checked, resampled to 44.1 kHz,
+    transcript tagged [S1]) and gives the same bytes as the clip passed as --voice with the
+    tagged transcript; a cloned voice does not take --voice-text too."""
+    from mlx_impl.tts.cli import EXIT_USER_ERROR, main
+
+    clip = str(FIXTURES / "espeak_en_fox.wav")
+    said = "The quick brown fox jumps over the lazy dog."
+    a, b, c = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "c.wav"
+    assert main(["[S1] Hi.", "-o", str(a), *FAST, "--ref-audio", clip, "--ref-text", said]) == 0
+    assert main(["[S1] Hi.", "-o", str(b), *FAST, "--voice", clip, "--voice-text",
+                 f"[S1] {said}"]) == 0
+    assert main(["[S1] Hi.", "-o", str(c), *FAST]) == 0
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+    out = tmp_path / "x.wav"
+    assert main(["[S1] Hi.", "-o", str(out), *FAST, "--ref-audio", clip, "--ref-text", said,
+                 "--voice-text", "[S1] other"]) == EXIT_USER_ERROR
+    assert "carries its transcript" in capsys.readouterr().err and not out.exists()

@@ -10,10 +10,14 @@ Text: `[S1]` / `[S2]` speaker tags and non-verbal cues as text, e.g. "[S1] Hello
 clip, path or (N,) float32 at 44.1 kHz, with `voice_text` its transcript): the clip's DAC codes
 are the decoder's audio prompt and its transcript is put before the text (upstream's usage:
 processor(text=transcript + text, audio=clip)); the audio returned is the generated part only.
+`clone(clip)` (the CLI's `--ref-audio`, `mlx_impl.tts.reference_audio`) makes that voice from a
+checked `ReferenceClip` whose transcript, given or our Whisper's, gets a leading `[S1]` when it
+has no speaker tag: a `DiaVoice`, passed as `voice` without `voice_text`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlx.core as mx
@@ -22,9 +26,22 @@ import numpy as np
 from mlx_impl.dia import tokens as T
 from mlx_impl.dia.generate import Generation, check_options, generate
 from mlx_impl.tts import SamplingOptions, Speech
+from mlx_impl.tts.reference_audio import ReferenceClip, ReferenceNeeds
 
 DEFAULTS = SamplingOptions(temperature=1.3, top_k=35, top_p=0.95, cfg_scale=3.0,
                            max_tokens=3071)
+
+# A cloning clip's length: upstream suggests 5-10 s of reference audio; its DAC frames (86 per
+# second) share the decoder's 3072 positions with the generated audio, so at most 20 s.
+CLONE_MIN_SECONDS, CLONE_MAX_SECONDS = 1.0, 20.0
+
+
+@dataclass(frozen=True)
+class DiaVoice:
+    """A cloned voice: the reference clip at the DAC's rate and its tagged transcript."""
+
+    audio: np.ndarray  # (N,) float32 at 44.1 kHz
+    text: str  # "[S1] ..." what the clip says
 
 
 class DiaTTS:
@@ -36,6 +53,25 @@ class DiaTTS:
         self.model, self.dac = model, dac
         self.defaults, self.default_voice = DEFAULTS, None
         self.sample_rate = dac.sample_rate
+        self.reference = ReferenceNeeds(self.sample_rate, CLONE_MIN_SECONDS, CLONE_MAX_SECONDS)
+
+    def clone(self, clip: ReferenceClip) -> DiaVoice:
+        """The voice of a checked reference clip (its transcript tagged `[S1]` if untagged)."""
+        text = clip.text.strip()
+        if not T._TAG.match(text):
+            text = f"[S1] {text}"
+        T.check_text(text, self.model.config.encoder_config.max_position_embeddings)
+        return DiaVoice(np.asarray(clip.audio, np.float32).reshape(-1), text)
+
+    @staticmethod
+    def unpack(voice, voice_text: str | None):
+        """(clip, transcript) of a `DiaVoice` or of a clip given with its transcript."""
+        if isinstance(voice, DiaVoice):
+            if voice_text is not None:
+                raise ValueError("a cloned voice carries its transcript; drop voice_text "
+                                 "(--voice-text)")
+            return voice.audio, voice.text
+        return voice, voice_text
 
     # -- pieces ------------------------------------------------------------------------------
 
@@ -81,6 +117,7 @@ class DiaTTS:
               voice_text: str | None = None) -> list[int]:
         """The text ids, after checking text, options and lengths (what `synthesize` would
         raise, before any generation)."""
+        voice, voice_text = self.unpack(voice, voice_text)
         self.check_voice(voice, voice_text)
         ids = self.text_ids(text, voice_text)
         check_options(self.model, options or DEFAULTS, 1)
@@ -96,6 +133,7 @@ class DiaTTS:
     def generate(self, text: str, voice=None, options: SamplingOptions | None = None,
                  seed: int = 0, on_token=None, voice_text: str | None = None) -> Generation:
         self.check(text, voice, options, voice_text)
+        voice, voice_text = self.unpack(voice, voice_text)
         return generate(self.model, self.text_ids(text, voice_text), options or DEFAULTS,
                         seed=seed, prompt_frames=self.prompt_frames(voice), on_step=on_token)
 

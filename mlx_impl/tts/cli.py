@@ -164,7 +164,7 @@ def cloned_voice(tts, args):
 
     if not hasattr(tts, "clone"):
         raise ValueError(f"{args.model} does not clone voices from a clip; drop --ref-audio "
-                         "(use --voice), or use a model that clones (outetts-1.0-1b)")
+                         "(use --voice), or use a model that clones (outetts-1.0-1b, dia-1.6b)")
     if not args.quiet:
         how = "given transcript" if args.ref_text is not None else f"{args.ref_whisper} transcript"
         print(f"reference clip {args.ref_audio} ({how})", file=sys.stderr, flush=True)
