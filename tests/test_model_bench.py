@@ -247,3 +247,61 @@ def test_mlx_audio_layout_tokenizer_and_snac_names(tmp_path):
                            "encoder.block.layers.0.bias", "quantizer.quantizers.1.codebook.weight"]
     assert_close("weight_v (out, k, in)",
                  out["decoder.model.layers.2.block.layers.1.weight_v"], v.transpose(0, 2, 1))
+
+
+def test_mlx_audio_outetts_tokenizer_and_dac_names(tmp_path):
+    """The OuteTTS layout: the test tokenizer encodes OuteTTS's completion prompt text as ours'
+    prompt ids, and the DAC's fused conv weights come back from mlx-audio's weight norm."""
+    from transformers import AutoTokenizer
+
+    from benchmarks.tts_peers import dac_to_mlx_audio, write_outetts_tokenizer
+    from mlx_impl.layers.conv import torch_to_mlx_kernel
+    from mlx_impl.outetts.tokens import prompt_ids
+
+    write_outetts_tokenizer(tmp_path / "tok")
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    text = "Hello, world. Grüße!"
+    completion = f"<|im_start|>\n<|text_start|>{text}<|text_end|>\n<|audio_start|>\n"
+    assert tok.encode(completion, add_special_tokens=False) == prompt_ids(text)
+    assert tok.encode("<|c1_0|><|c2_1024|><|t_0.25|><|pitch_100|>", add_special_tokens=False) \
+        == [128272, 128272 + 2 * 1025 - 1, 128272 + 2 * 1025 + 25, 128272 + 2 * 1025 + 1001 + 302]
+    rng = np.random.default_rng(0)
+    conv, conv_t = rng.standard_normal((4, 3, 7)), rng.standard_normal((3, 2, 8))
+    out = dac_to_mlx_audio({
+        "decoder.conv1.weight": conv, "decoder.block.0.conv_t1.weight": conv_t,
+        "decoder.block.0.res_unit2.snake1.alpha": np.ones((1, 5, 1)),
+        "encoder.block.1.conv1.bias": np.zeros(2), "decoder.snake1.alpha": np.ones((1, 3, 1))},
+        n_blocks=4)
+    assert sorted(out) == [
+        "decoder.model.layers.0.weight_g", "decoder.model.layers.0.weight_v",
+        "decoder.model.layers.1.block.layers.1.weight_g",
+        "decoder.model.layers.1.block.layers.1.weight_v",
+        "decoder.model.layers.1.block.layers.3.block.layers.0.alpha",
+        "decoder.model.layers.5.alpha", "encoder.block.layers.2.block.layers.4.bias"]
+    for base, w, t, axes in (("decoder.model.layers.0", conv, False, (1, 2)),
+                             ("decoder.model.layers.1.block.layers.1", conv_t, True, (0, 1))):
+        v, g = out[base + ".weight_v"], out[base + ".weight_g"]
+        rebuilt = g * v / np.sqrt((v.astype(np.float64) ** 2).sum(axis=axes, keepdims=True))
+        assert_close(base, rebuilt, torch_to_mlx_kernel(w.astype(np.float32), t), rtol=1e-6)
+    assert out["decoder.model.layers.5.alpha"].shape == (1, 1, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["orpheus-test-tiny", "outetts-1.0-1b-test-tiny"])
+def test_tts_bench_mlx_audio_peer(model, tmp_path):
+    """mlx-audio 0.6.2 runs both tiny models on the seeded checkpoint (its prompt equal to ours,
+    checked by the engine), when `scripts/setup_bench_peers.sh` installed it."""
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts_peers import VERSION, installed_version
+
+    if installed_version(DEFAULT_CACHE) != VERSION:
+        pytest.skip(f"mlx-audio {VERSION} is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")  # the installed peer, a fresh plan
+    rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
+                     command="test", options={"max_tokens": TTS_TOKENS})
+    assert rep["failed"] == {}, rep["failed"]
+    st = rep["summaries"]["mlx-audio"]["stages"]
+    assert list(st) == ["synthesize", "stream"]
+    assert 0 < st["synthesize"]["n_tokens"][0] <= TTS_TOKENS and st["synthesize"]["audio_s"][0] > 0
+    assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
