@@ -328,13 +328,16 @@ ENGINE_NOTES = {
              "the torch codec (snac / transformers DacModel), float32, eager attention, under "
              "torch.inference_mode.",
     "mlx-audio": "mlx-audio 0.6.2 from an isolated folder (scripts/setup_bench_peers.sh), on the "
-                 "same seeded checkpoint: its Orpheus `Model.generate` loaded by its own "
-                 "`load_model` from an HF-layout folder, with four documented redirections "
-                 "(benchmarks/tts_peers.py): a local test tokenizer encoding as ours, its SNAC "
-                 "hub fetch pointed at our seeded SNAC in its layout, start-of-AI/start-of-speech "
-                 "appended to its prompt, and our audio-token grammar appended to its logits "
-                 "processors. Its own sampler and seed (mx.random), so its ids and stop point "
-                 "differ from ours.",
+                 "same seeded checkpoint: its own `load_model` on an HF-layout folder and its "
+                 "`Model.generate` (Orpheus: tts.models.llama; OuteTTS: tts.models.outetts), "
+                 "with the redirections benchmarks/tts_peers.py documents: a local tokenizer "
+                 "encoding as ours' test tokenizer (its prompt checked equal to ours, id for "
+                 "id), its codec's hub fetch pointed at our seeded codec in its layout, ours' "
+                 "audio-token grammar appended to its logits processors, and per model the "
+                 "prompt details (Orpheus: start-of-AI/start-of-speech appended; OuteTTS: no "
+                 "speaker, the text as one chunk). Its own sampler and seed (mx.random), so its "
+                 "ids and stop point differ from ours'; streaming: `generate(stream=True)` with "
+                 "the interval set to ours' first chunk (84 tokens).",
 }
 
 
