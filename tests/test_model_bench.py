@@ -305,3 +305,35 @@ def test_tts_bench_mlx_audio_peer(model, tmp_path):
     assert list(st) == ["synthesize", "stream"]
     assert 0 < st["synthesize"]["n_tokens"][0] <= TTS_TOKENS and st["synthesize"]["audio_s"][0] > 0
     assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
+
+
+@pytest.mark.slow
+def test_mlx_audio_dac_layout_decodes_as_ours(tmp_path):
+    """mlx-audio's DAC loaded strictly from the prepared layout decodes codes as ours' DAC does
+    (measured 2026-12-05 on outetts-1.0-1b-test-tiny: max |diff| 8.9e-7 at rms 0.156)."""
+    import sys
+
+    from benchmarks import tts_peers
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts import prepare_plan
+
+    if tts_peers.installed_version(DEFAULT_CACHE) != tts_peers.VERSION:
+        pytest.skip("mlx-audio 0.6.2 is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")
+    plan = prepare_plan("outetts-1.0-1b-test-tiny", tmp_path, max_tokens=TTS_TOKENS)
+    folder = tts_peers.prepare(plan, tmp_path) / "dac"
+    sys.path.insert(0, str(tts_peers.peer_dir(DEFAULT_CACHE)))
+    try:
+        import mlx.core as mx
+        from mlx_audio.codec.models.descript.dac import DAC
+    finally:
+        sys.path.pop(0)
+    from mlx_impl.outetts.load import load_tts
+
+    theirs = DAC(**json.loads((folder / "config.json").read_text()))
+    theirs.load_weights(str(folder / "model.safetensors"), strict=True)
+    codes = np.random.default_rng(0).integers(0, 1024, (2, 40))
+    want = load_tts(plan["folder"]).decode(codes)
+    got = np.array(theirs.decode(theirs.quantizer.from_codes(mx.array(codes[None]))[0]))
+    assert_close("mlx-audio DAC vs ours", got.reshape(-1), want, atol=1e-5)
