@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="where converted peer weights go (~/.cache/mlx-audio-parity)")
     r.add_argument("--timeout", type=float, default=1800.0, help="seconds per engine (1800)")
     r.add_argument("--out", type=Path, default=None, help="report folder (reports/bench)")
+    r.add_argument("--note", default=None,
+                   help="a sentence the report carries (why this run's settings, e.g. --threads)")
     r.add_argument("--max-tokens", type=int, default=None,
                    help="TTS models: generated tokens per call (benchmarks.tts.MAX_TOKENS)")
     args = p.parse_args(argv)
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                          threads=args.threads, engines=engines,
                          cache=args.cache_dir or DEFAULT_CACHE, timeout_s=args.timeout,
                          command=command, options=options)
+        if args.note:
+            rep["note"] = args.note
     except (KeyError, ValueError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2

@@ -418,7 +418,7 @@ def speech_markdown(rep: dict) -> str:
     lines = _header(rep) + plan_lines + [
         (f"- Timing: one fresh process per engine; load, then per stage one untimed warm-up and "
          f"{rep['repeats']} timed calls; median [min-max]"),
-        f"- {SPEED_NOTE}", ""]
+        f"- {SPEED_NOTE}"] + ([f"- Note: {rep['note']}"] if rep.get("note") else []) + [""]
     rows, columns = report_table(rep)
     lines += [markdown_table(rows, columns), "",
               "Columns: tokens = LM tokens generated per call (stop reason); tokens/s = tokens / "
