@@ -1,5 +1,5 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
-.PHONY: help setup test test-all parity parity-full golden bench report lint fixtures serve
+.PHONY: help setup test test-all parity parity-full golden bench bench-peers report lint fixtures serve
 
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
@@ -34,6 +34,9 @@ golden: $(STAMP)  ## regenerate golden/MODEL from the reference
 
 bench: $(STAMP)  ## speed and memory of MODEL against the peer engines
 	$(PY) -m benchmarks run $(MODEL)
+
+bench-peers: $(STAMP)  ## optional, bench only: mlx-audio 0.6.2 (TTS peer) into an isolated folder
+	PY=$(PY) scripts/setup_bench_peers.sh
 
 report: $(STAMP)  ## reports/success-metrics.md (+ .json, plots)
 	$(PY) -m benchmarks.report

@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="where converted peer weights go (~/.cache/mlx-audio-parity)")
     r.add_argument("--timeout", type=float, default=1800.0, help="seconds per engine (1800)")
     r.add_argument("--out", type=Path, default=None, help="report folder (reports/bench)")
+    r.add_argument("--note", default=None,
+                   help="a sentence the report carries (why this run's settings, e.g. --threads)")
+    r.add_argument("--max-tokens", type=int, default=None,
+                   help="TTS models: generated tokens per call (benchmarks.tts.MAX_TOKENS)")
     args = p.parse_args(argv)
 
     from benchmarks import runner
@@ -43,16 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in
                                                  (argv if argv is not None else sys.argv[1:]))
     try:
+        options = None if args.max_tokens is None else {"max_tokens": args.max_tokens}
         rep = runner.run(args.model, repeats=args.repeats, dtype=args.dtype,
                          threads=args.threads, engines=engines,
                          cache=args.cache_dir or DEFAULT_CACHE, timeout_s=args.timeout,
-                         command=command)
+                         command=command, options=options)
+        if args.note:
+            rep["note"] = args.note
     except (KeyError, ValueError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     js, md = runner.write(rep, args.out or runner.REPORTS)
     print()
-    print(f"{rep['model']} ({rep['dtype']}), {rep['clip']['duration_s']:.0f} s clip, "
+    what = ("TTS" if rep["kind"] == "speech" else f"{rep['clip']['duration_s']:.0f} s clip")
+    print(f"{rep['model']} ({rep['dtype']}), {what}, "
           f"{rep['threads']} threads, median [min-max] of {rep['repeats']} runs; "
           f"machine load {rep['machine']['loadavg_1_5_15'][0]:.2f}")
     print(runner.format_table(*runner.report_table(rep)))

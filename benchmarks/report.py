@@ -132,7 +132,30 @@ def _ours(rep: dict) -> str:
 
 
 def _whisper_bench(bench: dict[str, dict]) -> dict[str, dict]:
-    return {m: r for m, r in bench.items() if r.get("kind") != "stages" and not _is_gpu(r)}
+    return {m: r for m, r in bench.items()
+            if r.get("kind") not in ("stages", "speech") and not _is_gpu(r)}
+
+
+def speech_rows(bench: dict[str, dict]) -> list[dict]:
+    """One row per (TTS model, stage, engine): median tokens/s, audio seconds per wall second,
+    time to first audio, tokens/s over ours' and peak RSS (reports/bench/<id>.json, kind
+    "speech", benchmarks/tts.py)."""
+    rows = []
+    for model, rep in bench.items():
+        if rep.get("kind") != "speech":
+            continue
+        for engine, s in rep.get("summaries", {}).items():
+            for stage, st in s["stages"].items():
+                rows.append({"model": model, "stage": stage, "engine": engine,
+                             "tokens_per_s": st["tokens_per_s"]["median"],
+                             "x_real_time": st["x_real_time"]["median"],
+                             "ttfa_s": st["ttfa_s"]["median"] if "ttfa_s" in st else None,
+                             "tokens_per_s_vs_ours": st["tokens_per_s_vs_ours"],
+                             "peak_rss_mb": s["peak_rss_bytes"] / MB,
+                             "repeats": rep["repeats"], "cpu": rep["machine"]["cpu_model"]})
+        for engine, err in rep.get("failed", {}).items():
+            rows.append({"model": model, "stage": "-", "engine": engine, "failed": err})
+    return rows
 
 
 def _stage_bench(bench: dict[str, dict]) -> dict[str, dict]:
@@ -342,6 +365,8 @@ def plot_bench(model: str, rep: dict, out_dir: Path) -> Path | None:
         return None
     if rep.get("kind") == "stages":
         return plot_stage_bench(model, rep, out_dir)
+    if rep.get("kind") == "speech":
+        return plot_speech_bench(model, rep, out_dir)
     names = list(s)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     med = [s[n]["rtf"]["median"] for n in names]
@@ -385,6 +410,30 @@ def plot_stage_bench(model: str, rep: dict, out_dir: Path) -> Path:
     a1.set_xticklabels(stages)
     a1.set_ylabel("real-time factor (median)")
     a1.set_title(f"{model}: RTF by stage and engine ({rep['threads']} threads)")
+    a1.legend(fontsize=7)
+    a2.bar(engines, [s[e]["peak_rss_bytes"] / MB for e in engines], 0.4, label="peak RSS")
+    a2.set_ylabel("MB")
+    a2.set_title(f"{model}: peak RSS by engine")
+    return _save_bench(fig, model, rep, out_dir)
+
+
+def plot_speech_bench(model: str, rep: dict, out_dir: Path) -> Path:
+    """TTS: median tokens/s by engine and stage, and peak RSS by engine."""
+    plt = _pyplot()
+    s = rep["summaries"]
+    engines = list(s)
+    stages = sorted({st for e in engines for st in s[e]["stages"]})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(engines)
+    for i, e in enumerate(engines):
+        xs = [j + (i - (len(engines) - 1) / 2) * width for j in range(len(stages))]
+        med = [s[e]["stages"][st]["tokens_per_s"]["median"] if st in s[e]["stages"] else 0
+               for st in stages]
+        a1.bar(xs, med, width, label=e, color="tab:orange" if e == rep["ours"] else None)
+    a1.set_xticks(range(len(stages)))
+    a1.set_xticklabels(stages)
+    a1.set_ylabel("generated tokens / s (median)")
+    a1.set_title(f"{model}: tokens/s by engine ({rep['threads']} threads)")
     a1.legend(fontsize=7)
     a2.bar(engines, [s[e]["peak_rss_bytes"] / MB for e in engines], 0.4, label="peak RSS")
     a2.set_ylabel("MB")
@@ -456,6 +505,7 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
         "metrics": [asdict(m) for m in metrics],
         "ratios": ratios(bench),
         "stage_ratios": stage_rows(bench),
+        "speech": speech_rows(bench),
         "models": roadmap_rows(parity, bench, root),
         "parity_reports": {s: {"model": r.get("model"), "dtype": r.get("dtype"),
                                "passed": r.get("passed")} for s, r in parity.items()},
@@ -518,6 +568,24 @@ def to_markdown(rep: dict) -> str:
         lines += ["", "(peer time / ours > 1: ours is faster; see reports/bench/<model>.md)"]
     else:
         lines.append("- none measured (`make bench MODEL=<id>`)")
+    lines += ["", "## Text to speech: ours against the torch reference and mlx-audio", ""]
+    if rep.get("speech"):
+        lines += ["| model | stage | engine | tokens/s | tokens/s / ours | audio s / wall s | "
+                  "first audio s | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+        for r in rep["speech"]:
+            if "failed" in r:
+                lines.append(f"| {r['model']} | - | {r['engine']} | FAILED: "
+                             f"{r['failed'].splitlines()[0][:120]} | | | | |")
+                continue
+            vs, ttfa = r["tokens_per_s_vs_ours"], r["ttfa_s"]
+            lines.append(f"| {r['model']} | {r['stage']} | {r['engine']} | "
+                         f"{r['tokens_per_s']:.1f} | {'-' if vs is None else f'{vs:.2f}x'} | "
+                         f"{r['x_real_time']:.3f} | "
+                         f"{'-' if ttfa is None else f'{ttfa:.2f}'} | "
+                         f"{r['peak_rss_mb']:.0f} |")
+        lines += ["", "(tokens/s / ours < 1: slower than ours; see reports/bench/<model>.md)"]
+    else:
+        lines.append("- none measured (`make bench MODEL=orpheus-test-tiny`)")
     lines += ["", "## Models", "",
               "| model | float32 parity | goldens | benchmark | weights |", "|---|---|---|---|---|"]
     for r in rep.get("models", []):

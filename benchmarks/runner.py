@@ -43,9 +43,14 @@ def bench_for(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1,
     real weights gets `benchmarks.engines.whisper_bench` (its peers live in benchmarks/, which
     parity/ does not import), run as `options` say (`engines.WhisperRun` fields: device, TF32,
     random weights, stages)."""
+    from benchmarks.tts import is_tts, tts_bench
     from parity.registry import get
     from weights.whisper import REGISTERED
 
+    if is_tts(model):  # a TTS model id of mlx_impl.tts.models (benchmarks/tts.py)
+        from benchmarks.tts import TTSRun
+
+        return tts_bench(model, cache, TTSRun(**(options or {})))
     spec = get(model)
     if model in REGISTERED and spec.bench is None:
         from benchmarks.engines import WhisperRun, whisper_bench
@@ -183,6 +188,46 @@ def summarize_stages(result: dict) -> dict:
             "mlx_peak_run_bytes": result["mlx_peak_run_bytes"]}
 
 
+def summarize_speech(result: dict) -> dict:
+    """Per stage of a TTS engine: wall time, generated tokens per second, audio seconds per wall
+    second ("x real time"), RTF (wall / audio seconds), time to first audio (the stream stage),
+    from each timed call's facts; plus load time and memory."""
+    stages = {}
+    for st in result["stages"]:
+        facts = st["facts"]
+        walls = st["wall_s"]
+        row = {"wall_s": summarize(walls),
+               "tokens_per_s": summarize([f["n_tokens"] / w for f, w in zip(facts, walls)]),
+               "x_real_time": summarize([f["audio_s"] / w for f, w in zip(facts, walls)]),
+               "n_tokens": [f["n_tokens"] for f in facts],
+               "audio_s": [f["audio_s"] for f in facts],
+               "stop": facts[-1].get("stop"), "ids_sha256": facts[-1].get("ids_sha256")}
+        if all(f["audio_s"] > 0 for f in facts):
+            row["rtf"] = summarize([w / f["audio_s"] for f, w in zip(facts, walls)])
+        if all(f.get("ttfa_s") is not None for f in facts):
+            row["ttfa_s"] = summarize([f["ttfa_s"] for f in facts])
+        stages[st["name"]] = row
+    return {"stages": stages, "load_s": result["load_s"],
+            "peak_rss_bytes": result["peak_rss_bytes"], "mlx_peak_bytes": result["mlx_peak_bytes"],
+            "mlx_peak_run_bytes": result["mlx_peak_run_bytes"]}
+
+
+def add_speech_ratios(summaries: dict[str, dict], ours: str) -> None:
+    """Per stage: `tokens_per_s_vs_ours` (the engine's median tokens/s over ours'; < 1: slower
+    than ours), `time_vs_ours` (median wall time over ours'), `same_ids_as_ours` (the generated
+    ids' digest equals ours', None where an engine returns no ids)."""
+    base = summaries.get(ours)
+    for s in summaries.values():
+        for name, st in s["stages"].items():
+            b = base["stages"].get(name) if base else None
+            st["tokens_per_s_vs_ours"] = (st["tokens_per_s"]["median"]
+                                          / b["tokens_per_s"]["median"] if b else None)
+            st["time_vs_ours"] = _ratio(st, b)
+            st["same_ids_as_ours"] = (None if not b or st["ids_sha256"] is None
+                                      or b["ids_sha256"] is None
+                                      else st["ids_sha256"] == b["ids_sha256"])
+
+
 def _ratio(s: dict, base: dict | None) -> float | None:
     return s["wall_s"]["median"] / base["wall_s"]["median"] if base else None
 
@@ -206,6 +251,9 @@ COLUMNS = ("engine", "RTF", "wall s", "enc s/window", "ms/token", "tokens", "pea
            "MLX peak MB (run)", "time / ours", "WER")
 STAGE_COLUMNS = ("engine", "stage", "RTF", "wall s", "time / ours", "load s", "peak RSS MB",
                  "MLX peak MB (run)")
+SPEECH_COLUMNS = ("engine", "stage", "tokens", "tokens/s", "tok/s / ours", "audio s",
+                  "audio s / wall s", "first audio s", "wall s", "load s", "peak RSS MB",
+                  "MLX peak MB (run)", "ids = ours")
 
 
 def _mlx_mb(s: dict) -> str:
@@ -249,8 +297,32 @@ def stage_rows(summaries: dict[str, dict], failed: dict[str, str]) -> list[list[
     return rows + _failed_rows(failed, len(STAGE_COLUMNS))
 
 
+def _same(v: bool | None) -> str:
+    return "n/a" if v is None else ("yes" if v else "no")
+
+
+def speech_rows(summaries: dict[str, dict], failed: dict[str, str]) -> list[list[str]]:
+    """Rows of the TTS table (`SPEECH_COLUMNS`)."""
+    rows = []
+    for name, s in summaries.items():
+        for stage, st in s["stages"].items():
+            toks = sorted(set(st["n_tokens"]))
+            secs = sorted(set(round(a, 3) for a in st["audio_s"]))
+            rows.append([
+                name, stage, "/".join(str(t) for t in toks) + f" ({st['stop']})",
+                spread_str(st["tokens_per_s"], fmt="{:.1f}"),
+                "-" if st["tokens_per_s_vs_ours"] is None else f"{st['tokens_per_s_vs_ours']:.2f}x",
+                "/".join(f"{a:.2f}" for a in secs), spread_str(st["x_real_time"], fmt="{:.3f}"),
+                spread_str(st["ttfa_s"], fmt="{:.3f}") if "ttfa_s" in st else "-",
+                spread_str(st["wall_s"], fmt="{:.3f}"), f"{s['load_s']:.2f}",
+                f"{s['peak_rss_bytes'] / MB:.0f}", _mlx_mb(s), _same(st["same_ids_as_ours"])])
+    return rows + _failed_rows(failed, len(SPEECH_COLUMNS))
+
+
 def report_table(rep: dict) -> tuple[list[list[str]], tuple[str, ...]]:
     """(rows, columns) of a report, in its layout."""
+    if rep["kind"] == "speech":
+        return speech_rows(rep["summaries"], rep["failed"]), SPEECH_COLUMNS
     if rep["kind"] == "stages":
         return stage_rows(rep["summaries"], rep["failed"]), STAGE_COLUMNS
     return table_rows(rep["summaries"], rep["failed"]), COLUMNS
@@ -281,6 +353,17 @@ def headline(summaries: dict[str, dict], ours: str = "ours") -> list[str]:
     if ours not in summaries:
         return [f"{ours} did not run: no ratios"]
     lines = []
+    if any("tokens_per_s" in st for s in summaries.values() for st in s.get("stages", {}).values()):
+        for name, s in summaries.items():
+            for stage, st in s["stages"].items():
+                r = st["tokens_per_s_vs_ours"]
+                if name == ours or r is None:
+                    continue
+                lines.append(f"{stage}: {name} generates {st['tokens_per_s']['median']:.1f} "
+                             f"tokens/s, {r:.2f}x ours' "
+                             + (f"(ours is {1 / r:.2f}x faster)" if r <= 1
+                                else f"(ours is {r:.2f}x slower)"))
+        return lines
     for name, s in summaries.items():
         if name == ours:
             continue
@@ -298,7 +381,72 @@ def _first(rep: dict, key: str):
     return next((r[key] for r in rep["engines"].values() if r.get(key)), None)
 
 
+SPEED_NOTE = ("Machine speed: this shared VM's speed drifts 15-25 % between runs (other jobs on its "
+              "2 cores); the engines of one report ran back to back, so compare their ratios, "
+              "not absolute numbers across reports.")
+
+
+def _header(rep: dict) -> list[str]:
+    m = rep["machine"]
+    return [
+        f"# Benchmark: {rep['model']} ({rep['dtype']})", "",
+        f"- Run: {rep['started']} — `{rep['command']}`",
+        (f"- Machine: {m['cpu_model']}, {m['logical_cores']} logical cores "
+         f"({m['usable_cores']} usable), {(m['memory_total_bytes'] or 0) / 2**30:.1f} GiB, "
+         f"{m['platform']}"),
+        (f"- Load average (1/5/15 min) before / after: {m['loadavg_1_5_15']} / "
+         f"{rep['loadavg_after']}"),
+        f"- MLX device: {_first(rep, 'mlx_device')}; MLX BLAS: {_first(rep, 'blas')}",
+        f"- MLX CPU softmax/GELU kernels: {_first(rep, 'cpu_kernels')}",
+        (f"- Threads: {rep['threads']} for every engine (torch.set_num_threads, "
+         "OMP/MKL/OPENBLAS_NUM_THREADS)"),
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in rep["versions"].items())]
+
+
+def speech_markdown(rep: dict) -> str:
+    """The TTS report (`kind` "speech", benchmarks/tts.py)."""
+    p = rep["plan"]
+    if "error" in p:
+        plan_lines = [f"- Plan: not prepared ({p['error']})"]
+    else:
+        plan_lines = [
+            f"- Weights: {p['folder_note']}",
+            f"- Text ({len(p['text'])} characters, {p['n_prompt']} prompt ids, sha256 "
+            f"{p['prompt_sha256']}): \"{p['text']}\"; voice {p['voice']}; seed {p['seed']}",
+            "- Sampling (every engine): " + ", ".join(f"{k}={v}" for k, v in
+                                                      p["options"].items())]
+    lines = _header(rep) + plan_lines + [
+        (f"- Timing: one fresh process per engine; load, then per stage one untimed warm-up and "
+         f"{rep['repeats']} timed calls; median [min-max]"),
+        f"- {SPEED_NOTE}"] + ([f"- Note: {rep['note']}"] if rep.get("note") else []) + [""]
+    rows, columns = report_table(rep)
+    lines += [markdown_table(rows, columns), "",
+              "Columns: tokens = LM tokens generated per call (stop reason); tokens/s = tokens / "
+              "wall time of the whole call (prompt, generation, codec decode); tok/s / ours = "
+              "the engine's median tokens/s over ours' (< 1: slower than ours); audio s / wall s "
+              "= seconds of audio produced per second of wall time (> 1: faster than real "
+              "time; RTF = its inverse); first audio s = time to the first audio chunk of the "
+              "stream stage (ours: `stream`, 8 frames + 4 of look-ahead; mlx-audio: `generate("
+              "stream=True)` at the same 84 tokens; the torch reference has no streaming API); "
+              "peak RSS = the worker's VmHWM over imports, load and runs; MLX peak = "
+              "`mx.get_peak_memory()` over load and runs (in brackets: runs only); ids = ours: "
+              "the generated ids' sha256 equals ours' (n/a: the engine returns no ids).", ""]
+    hl = headline(rep["summaries"], rep["ours"])
+    if hl:
+        lines += ["## Headline", ""] + [f"- {h}" for h in hl] + [""]
+    notes = rep.get("engine_notes", {})
+    if notes:
+        lines += ["## Engines", ""] + [f"- **{k}**: {v}" for k, v in notes.items()] + [""]
+    failed = [f"- **{name}** FAILED: {r['error']}" for name, r in rep["engines"].items()
+              if "error" in r]
+    if failed:
+        lines += ["## Failures", ""] + failed + [""]
+    return "\n".join(lines)
+
+
 def to_markdown(rep: dict) -> str:
+    if rep["kind"] == "speech":
+        return speech_markdown(rep)
     m, c = rep["machine"], rep["clip"]
     stages = rep["kind"] == "stages"
     lines = [
@@ -404,18 +552,36 @@ def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | Non
     for name, r in results.items():
         if "error" in r:
             failed[name] = r["error"]
+        elif bench.report == "speech":
+            summaries[name] = summarize_speech(r)
         elif bench.report == "stages":
             summaries[name] = summarize_stages(r)
         else:
             results[name] = r = transcription_result(r)
             summaries[name] = summarize_engine(r, clip.duration_s, clip.text)
-    add_ratios(summaries, ours)
+    if bench.report == "speech":
+        add_speech_ratios(summaries, ours)
+    else:
+        add_ratios(summaries, ours)
     rep = {"model": model, "kind": bench.report, "ours": ours, "dtype": dtype,
            "started": started, "command": command, "machine": facts,
            "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
            "versions": machine.versions(), "clip": clip.describe(), "threads": threads,
            "repeats": repeats, "run_options": options, "summaries": summaries, "failed": failed,
            "engines": results}
+    if bench.report == "speech":
+        from benchmarks.tts import ENGINE_NOTES, plan_for_report
+
+        try:
+            rep["plan"] = plan_for_report(model, cache)
+        except FileNotFoundError as e:  # every engine failed before the plan was written
+            rep["plan"] = {"error": str(e)}
+        rep["engine_notes"] = {e: n for e, n in ENGINE_NOTES.items() if e in engines}
+        if "mlx-audio" in engines:
+            from benchmarks.tts_peers import installed_version
+
+            rep["versions"]["mlx-audio (bench peer folder)"] = installed_version(cache) or \
+                "not installed"
     if bench.report == "transcription":
         from benchmarks.engines import OPTIONS
 

@@ -286,3 +286,29 @@ class OrpheusReference(LlamaCodesReference):
                 np.random.default_rng([seed, k, f]).standard_normal(per).astype(np.float32)
                 for f in range(first, last)])[None, :, None])
         return out
+
+    def speak(self, prompt: Sequence[int], options: Mapping, seed: int = 0) -> tuple:
+        """Prompt ids -> (generated ids, (N,) float32 audio, sample rate): `generate` with the
+        sampling `options` (the port's `SamplingOptions` fields as a dict) and seed, then the
+        whole frames through SNAC with the port's per-frame noise (the pipeline the parity check
+        runs; `benchmarks.tts` times it as the torch engine)."""
+        tokens = self.generate(prompt, **_generate_kwargs(options), seed=seed)
+        kept = tokens[tokens != END_OF_SPEECH]
+        n = kept.size // FRAME
+        audio = self.decode(kept[: n * FRAME], self.snac_noise(0, n, seed))
+        return tokens, audio, int(self.snac_config["sampling_rate"])
+
+
+def _generate_kwargs(options: Mapping) -> dict:
+    """`LlamaCodesReference.generate`'s keyword arguments from a `SamplingOptions` dict (the
+    fields it has no use for, cfg_scale at 1 and the gumbel draw, are checked, not dropped)."""
+    if options.get("cfg_scale", 1.0) != 1.0 or options.get("draw", "gumbel") != "gumbel":
+        raise ValueError(f"the Llama-codes reference samples without guidance, with Gumbel "
+                         f"noise; got cfg_scale={options.get('cfg_scale')}, "
+                         f"draw={options.get('draw')!r}")
+    keys = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "repetition_window",
+            "max_tokens")
+    return {k: options[k] for k in keys}
+
+
+TTS_REFERENCE = OrpheusReference  # what benchmarks.tts times as the torch engine (`speak`)

@@ -52,7 +52,7 @@ import torch
 
 from reference.checkpoints import seeded_checkpoint
 from reference.dac import build_random as build_dac
-from reference.orpheus import LlamaCodesReference, load_lm, write_lm
+from reference.orpheus import LlamaCodesReference, _generate_kwargs, load_lm, write_lm
 from reference.orpheus import versions as _versions
 
 INIT = "outetts-init-v1"  # bump when the initialisation changes (part of the cache key)
@@ -267,3 +267,13 @@ class OuteTTSReference(LlamaCodesReference):
         if c.shape[-1] == 0:
             return np.zeros(0, np.float32)
         return self.dac.decode(audio_codes=c).audio_values[0].numpy().copy()
+
+    def speak(self, prompt, options: Mapping, seed: int = 0) -> tuple:
+        """Prompt ids -> (generated ids, (N,) float32 audio, sample rate): `generate` with the
+        sampling `options` (the port's `SamplingOptions` fields as a dict) and seed, then the
+        c1/c2 codes (`extract_codes`) through the DAC (`benchmarks.tts`'s torch engine)."""
+        tokens = self.generate(prompt, **_generate_kwargs(options), seed=seed)
+        return tokens, self.decode(extract_codes(tokens)), int(self.dac.config.sampling_rate)
+
+
+TTS_REFERENCE = OuteTTSReference  # what benchmarks.tts times as the torch engine (`speak`)

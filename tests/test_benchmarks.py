@@ -403,3 +403,31 @@ def test_mlx_engines_load_blas_first():
     want = ("mkl" if find_mkl() else "openblas" if os.path.exists(OPENBLAS_PATH)
             else "bundled reference BLAS")
     assert out.stdout.strip() == want, out.stdout + out.stderr
+
+
+def test_report_speech_rows_and_whisper_metrics_apart(tmp_path):
+    """A TTS report (kind "speech") lands in the TTS table, never in the Whisper metrics."""
+    def stage(tps, vs):
+        return {"tokens_per_s": {"median": tps}, "x_real_time": {"median": 0.5},
+                "tokens_per_s_vs_ours": vs, "wall_s": {"median": 1.0}}
+    speech = {"kind": "speech", "repeats": 3, "machine": {"cpu_model": "Test CPU"},
+              "summaries": {"mlx": {"stages": {"synthesize": stage(30.0, 1.0)},
+                                    "peak_rss_bytes": 200 * runner.MB},
+                            "torch": {"stages": {"synthesize": stage(10.0, 1 / 3)},
+                                      "peak_rss_bytes": 500 * runner.MB}},
+              "failed": {"mlx-audio": "FileNotFoundError: not installed"}}
+    bench = {"orpheus-test-tiny": speech, "whisper-base": _bench(0.4, 900)}
+    assert report.metric_memory(bench).status == "PASS"  # the speech report is not read there
+    assert [r["peer"] for r in report.ratios(bench)] == []
+    rows = report.speech_rows(bench)
+    assert [(r["engine"], r.get("failed")) for r in rows] == [
+        ("mlx", None), ("torch", None), ("mlx-audio", "FileNotFoundError: not installed")]
+    assert_close("torch vs ours", rows[1]["tokens_per_s_vs_ours"], 1 / 3, rtol=1e-12)
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "orpheus-test-tiny.json").write_text(json.dumps(speech))
+    md = report.to_markdown(report.build(tmp_path, plots=False))
+    assert "| orpheus-test-tiny | synthesize | torch | 10.0 | 0.33x | 0.500 | - | 500 |" in md
+    assert "| orpheus-test-tiny | - | mlx-audio | FAILED: FileNotFoundError" in md
+    speech |= {"ours": "mlx", "threads": 2}
+    png = report.plot_bench("orpheus-test-tiny", speech, tmp_path / "plots")
+    assert png.name == "bench-orpheus-test-tiny.png" and png.stat().st_size > 1000

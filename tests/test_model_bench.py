@@ -122,3 +122,218 @@ def test_run_tiny_spec_in_fresh_processes(tmp_path):
     assert "| engine | stage | RTF | wall s | time / ours |" in text and "| mlx | vocode |" in text
     assert json.loads(js.read_text())["summaries"]["torch"]["stages"]["vocode"][
         "time_vs_ours"] == torch["time_vs_ours"]
+
+
+# --- text to speech (benchmarks/tts.py, benchmarks/tts_peers.py) ----------------------------
+
+TTS_TOKENS = 14  # two Orpheus frames: a CI-sized run
+
+
+def test_tts_bench_tiny_fresh_processes(tmp_path):
+    """ours and the torch reference on orpheus-test-tiny, each in its own process, one repeat:
+    both generate the same ids (same seed and noise), the same audio length, and the report's
+    numbers are the facts' (tokens / wall time, audio seconds / wall time)."""
+    rep = runner.run("orpheus-test-tiny", repeats=1, threads=1, engines=["mlx", "torch"],
+                     cache=tmp_path, command="test", options={"max_tokens": TTS_TOKENS})
+    assert rep["failed"] == {}, rep["failed"]
+    assert rep["kind"] == "speech" and rep["ours"] == "mlx"
+    s = rep["summaries"]
+    assert list(s["mlx"]["stages"]) == ["synthesize", "stream"]
+    assert list(s["torch"]["stages"]) == ["synthesize"]
+    frames_s = 2 * 2048 / 24000  # two frames of the tiny SNAC (hop 512 x 4 per frame)
+    for name in ("mlx", "torch"):
+        st = s[name]["stages"]["synthesize"]
+        assert st["n_tokens"] == [TTS_TOKENS] and st["stop"] == "max_tokens"
+        assert_close(f"{name} audio s", st["audio_s"], [frames_s], atol=1e-9)
+        assert_close(f"{name} tokens/s", st["tokens_per_s"]["median"],
+                     TTS_TOKENS / st["wall_s"]["median"], rtol=1e-12)
+        assert_close(f"{name} x real time", st["x_real_time"]["median"],
+                     frames_s / st["wall_s"]["median"], rtol=1e-12)
+    assert s["torch"]["stages"]["synthesize"]["same_ids_as_ours"] is True
+    assert s["mlx"]["stages"]["synthesize"]["ids_sha256"] == \
+        s["torch"]["stages"]["synthesize"]["ids_sha256"]
+    stream = s["mlx"]["stages"]["stream"]
+    assert 0 < stream["ttfa_s"]["median"] <= stream["wall_s"]["median"]
+    assert_close("stream audio s", stream["audio_s"], [frames_s], atol=1e-9)
+    assert s["mlx"]["mlx_peak_bytes"] > 0 and s["torch"]["mlx_peak_bytes"] is None
+    plan = rep["plan"]
+    assert plan["voice"] == "tara" and plan["options"]["max_tokens"] == TTS_TOKENS
+    js, md = runner.write(rep, tmp_path)
+    text = md.read_text()
+    assert "| engine | stage | tokens | tokens/s |" in text and "| torch | synthesize |" in text
+    assert "drifts 15-25 %" in text
+    assert json.loads(js.read_text())["summaries"]["torch"]["stages"]["synthesize"][
+        "same_ids_as_ours"] is True
+
+
+def test_tts_bench_failed_engine_is_reported(tmp_path):
+    """A peer that cannot run is a FAILED row with its reason, never a silent skip: here
+    mlx-audio, not installed in this cache folder."""
+    rep = runner.run("orpheus-test-tiny", repeats=1, threads=1, engines=["mlx-audio"],
+                     cache=tmp_path, command="test", options={"max_tokens": TTS_TOKENS})
+    assert list(rep["failed"]) == ["mlx-audio"] and rep["summaries"] == {}
+    assert "setup_bench_peers.sh" in rep["failed"]["mlx-audio"]
+    _, md = runner.write(rep, tmp_path)
+    assert "**mlx-audio** FAILED: FileNotFoundError: mlx-audio 0.6.2 is not installed" \
+        in md.read_text()
+
+
+def test_tts_engine_errors(tmp_path, monkeypatch):
+    """Wrong engine names and a reference module without TTS_REFERENCE are clear errors."""
+    from benchmarks import tts
+
+    with pytest.raises(ValueError, match="unknown engines"):
+        runner.run("orpheus-test-tiny", engines=["onnx"], cache=tmp_path)
+    with pytest.raises(ValueError, match="max_tokens >= 1"):
+        tts.TTSRun(max_tokens=0)
+    import reference.orpheus
+
+    monkeypatch.delattr(reference.orpheus, "TTS_REFERENCE")
+    with pytest.raises(NotImplementedError, match="has no TTS_REFERENCE"):
+        tts.build_torch({"package": "orpheus"}, "float32")
+
+
+def test_speech_summaries_ratios_and_rows():
+    def result(engine, walls, tokens, audio_s, ids, ttfa=None):
+        facts = [{"n_tokens": tokens, "audio_s": audio_s, "stop": "max_tokens",
+                  "ids_sha256": ids, **({"ttfa_s": ttfa} if ttfa else {})} for _ in walls]
+        return {"engine": engine, "load_s": 0.5, "peak_rss_bytes": 100 * 2**20,
+                "mlx_peak_bytes": None, "mlx_peak_run_bytes": None,
+                "stages": [{"name": "synthesize", "audio_seconds": 0.0, "wall_s": walls,
+                            "facts": facts}]}
+    s = {"mlx": runner.summarize_speech(result("mlx", [1.0, 2.0, 4.0], 100, 2.0, "abc")),
+         "torch": runner.summarize_speech(result("torch", [8.0, 8.0], 100, 2.0, "abc")),
+         "peer": runner.summarize_speech(result("peer", [1.0], 50, 1.0, None, ttfa=0.25))}
+    runner.add_speech_ratios(s, "mlx")
+    mlx, torch, peer = (s[k]["stages"]["synthesize"] for k in ("mlx", "torch", "peer"))
+    # tokens/s per call: 100, 50, 25 -> median 50; torch 12.5; x real time 2/2 = 1 median
+    assert_close("tokens/s", [mlx["tokens_per_s"]["median"], torch["tokens_per_s"]["median"],
+                              mlx["x_real_time"]["median"], mlx["rtf"]["median"],
+                              torch["tokens_per_s_vs_ours"], torch["time_vs_ours"],
+                              peer["tokens_per_s_vs_ours"], peer["ttfa_s"]["median"]],
+                 [50.0, 12.5, 1.0, 1.0, 0.25, 4.0, 1.0, 0.25], rtol=1e-12)
+    assert (mlx["same_ids_as_ours"], torch["same_ids_as_ours"], peer["same_ids_as_ours"]) == \
+        (True, True, None)
+    rows = runner.speech_rows(s, {"x": "RuntimeError: boom"})
+    assert rows[1][:5] == ["torch", "synthesize", "100 (max_tokens)", "12.5 [12.5-12.5]", "0.25x"]
+    assert rows[2][7] == "0.250" and rows[2][12] == "n/a" and rows[1][12] == "yes"
+    assert rows[3][:2] == ["x", "FAILED: RuntimeError: boom"]
+    assert runner.headline(s, "mlx") == [
+        "synthesize: torch generates 12.5 tokens/s, 0.25x ours' (ours is 4.00x faster)",
+        "synthesize: peer generates 50.0 tokens/s, 1.00x ours' (ours is 1.00x faster)"]
+
+
+def test_mlx_audio_layout_tokenizer_and_snac_names(tmp_path):
+    """The peer's prepared layout: the test tokenizer encodes as ours' Orpheus tokens, and SNAC's
+    torch names and kernels map to mlx-audio's."""
+    from transformers import AutoTokenizer
+
+    from benchmarks.tts_peers import snac_to_mlx_audio, write_test_tokenizer
+    from mlx_impl.orpheus.tokens import encode_text
+
+    write_test_tokenizer(tmp_path / "tok", 128300)
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    for text in ("tara: Hello there!", "Grüße, naïve café — ok?"):
+        assert tok(text).input_ids == encode_text(text), text
+    assert tok.convert_ids_to_tokens([128000, 128009, 128266]) == [
+        "<|begin_of_text|>", "<|eot_id|>", "<custom_token_10>"]
+    v = np.arange(24, dtype=np.float32).reshape(2, 3, 4)  # (out, in, k)
+    out = snac_to_mlx_audio({
+        "decoder.model.2.block.1.parametrizations.weight.original1": v,
+        "decoder.model.2.block.1.parametrizations.weight.original0": np.ones((2, 1, 1)),
+        "encoder.block.0.bias": np.zeros(2), "quantizer.quantizers.1.codebook.weight": v[0]})
+    assert sorted(out) == ["decoder.model.layers.2.block.layers.1.weight_g",
+                           "decoder.model.layers.2.block.layers.1.weight_v",
+                           "encoder.block.layers.0.bias", "quantizer.quantizers.1.codebook.weight"]
+    assert_close("weight_v (out, k, in)",
+                 out["decoder.model.layers.2.block.layers.1.weight_v"], v.transpose(0, 2, 1))
+
+
+def test_mlx_audio_outetts_tokenizer_and_dac_names(tmp_path):
+    """The OuteTTS layout: the test tokenizer encodes OuteTTS's completion prompt text as ours'
+    prompt ids, and the DAC's fused conv weights come back from mlx-audio's weight norm."""
+    from transformers import AutoTokenizer
+
+    from benchmarks.tts_peers import dac_to_mlx_audio, write_outetts_tokenizer
+    from mlx_impl.layers.conv import torch_to_mlx_kernel
+    from mlx_impl.outetts.tokens import prompt_ids
+
+    write_outetts_tokenizer(tmp_path / "tok")
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    text = "Hello, world. Grüße!"
+    completion = f"<|im_start|>\n<|text_start|>{text}<|text_end|>\n<|audio_start|>\n"
+    assert tok.encode(completion, add_special_tokens=False) == prompt_ids(text)
+    assert tok.encode("<|c1_0|><|c2_1024|><|t_0.25|><|pitch_100|>", add_special_tokens=False) \
+        == [128272, 128272 + 2 * 1025 - 1, 128272 + 2 * 1025 + 25, 128272 + 2 * 1025 + 1001 + 302]
+    rng = np.random.default_rng(0)
+    conv, conv_t = rng.standard_normal((4, 3, 7)), rng.standard_normal((3, 2, 8))
+    out = dac_to_mlx_audio({
+        "decoder.conv1.weight": conv, "decoder.block.0.conv_t1.weight": conv_t,
+        "decoder.block.0.res_unit2.snake1.alpha": np.ones((1, 5, 1)),
+        "encoder.block.1.conv1.bias": np.zeros(2), "decoder.snake1.alpha": np.ones((1, 3, 1))},
+        n_blocks=4)
+    assert sorted(out) == [
+        "decoder.model.layers.0.weight_g", "decoder.model.layers.0.weight_v",
+        "decoder.model.layers.1.block.layers.1.weight_g",
+        "decoder.model.layers.1.block.layers.1.weight_v",
+        "decoder.model.layers.1.block.layers.3.block.layers.0.alpha",
+        "decoder.model.layers.5.alpha", "encoder.block.layers.2.block.layers.4.bias"]
+    for base, w, t, axes in (("decoder.model.layers.0", conv, False, (1, 2)),
+                             ("decoder.model.layers.1.block.layers.1", conv_t, True, (0, 1))):
+        v, g = out[base + ".weight_v"], out[base + ".weight_g"]
+        rebuilt = g * v / np.sqrt((v.astype(np.float64) ** 2).sum(axis=axes, keepdims=True))
+        assert_close(base, rebuilt, torch_to_mlx_kernel(w.astype(np.float32), t), rtol=1e-6)
+    assert out["decoder.model.layers.5.alpha"].shape == (1, 1, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["orpheus-test-tiny", "outetts-1.0-1b-test-tiny"])
+def test_tts_bench_mlx_audio_peer(model, tmp_path):
+    """mlx-audio 0.6.2 runs both tiny models on the seeded checkpoint (its prompt equal to ours,
+    checked by the engine), when `scripts/setup_bench_peers.sh` installed it."""
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts_peers import VERSION, installed_version
+
+    if installed_version(DEFAULT_CACHE) != VERSION:
+        pytest.skip(f"mlx-audio {VERSION} is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")  # the installed peer, a fresh plan
+    rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
+                     command="test", options={"max_tokens": TTS_TOKENS})
+    assert rep["failed"] == {}, rep["failed"]
+    st = rep["summaries"]["mlx-audio"]["stages"]
+    assert list(st) == ["synthesize", "stream"]
+    assert 0 < st["synthesize"]["n_tokens"][0] <= TTS_TOKENS and st["synthesize"]["audio_s"][0] > 0
+    assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
+
+
+@pytest.mark.slow
+def test_mlx_audio_dac_layout_decodes_as_ours(tmp_path):
+    """mlx-audio's DAC loaded strictly from the prepared layout decodes codes as ours' DAC does
+    (measured 2026-12-05 on outetts-1.0-1b-test-tiny: max |diff| 8.9e-7 at rms 0.156)."""
+    import sys
+
+    from benchmarks import tts_peers
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts import prepare_plan
+
+    if tts_peers.installed_version(DEFAULT_CACHE) != tts_peers.VERSION:
+        pytest.skip("mlx-audio 0.6.2 is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")
+    plan = prepare_plan("outetts-1.0-1b-test-tiny", tmp_path, max_tokens=TTS_TOKENS)
+    folder = tts_peers.prepare(plan, tmp_path) / "dac"
+    sys.path.insert(0, str(tts_peers.peer_dir(DEFAULT_CACHE)))
+    try:
+        import mlx.core as mx
+        from mlx_audio.codec.models.descript.dac import DAC
+    finally:
+        sys.path.pop(0)
+    from mlx_impl.outetts.load import load_tts
+
+    theirs = DAC(**json.loads((folder / "config.json").read_text()))
+    theirs.load_weights(str(folder / "model.safetensors"), strict=True)
+    codes = np.random.default_rng(0).integers(0, 1024, (2, 40))
+    want = load_tts(plan["folder"]).decode(codes)
+    got = np.array(theirs.decode(theirs.quantizer.from_codes(mx.array(codes[None]))[0]))
+    assert_close("mlx-audio DAC vs ours", got.reshape(-1), want, atol=1e-5)

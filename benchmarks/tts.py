@@ -1,0 +1,349 @@
+"""Text-to-speech benchmarks: every TTS model id of `mlx_impl.tts.models.MODELS`, on three engines
+of the benchmark runner (`python -m benchmarks run orpheus-test-tiny`):
+
+- `mlx` (ours): `mlx_impl.<package>.load.load_tts(folder)` -> `synthesize(text, voice, options,
+  seed)`; where the model has `stream`, a second stage times its first audio chunk.
+- `torch`: the reference adapter, `reference.<package>.TTS_REFERENCE(folder).speak(prompt ids,
+  options, seed)` (transformers' processors with the same injected Gumbel noise, then the codec:
+  the pipeline the parity check compares token for token; the same ids come out).
+- `mlx-audio`: mlx-audio 0.6.2, the same-framework peer, from an isolated folder
+  (`scripts/setup_bench_peers.sh`; never in .venv's site-packages: it would pull its own pins),
+  on the same seeded checkpoint (benchmarks/tts_peers.py says how its layout is made and what
+  had to be redirected to run offline).
+
+A new TTS model is benched by its registry entry (package, id) alone on `mlx`; the `torch`
+engine needs its reference module to export `TTS_REFERENCE` (a class built from the model
+folder, with `speak(prompt, options: dict, seed) -> (ids, audio, sample_rate)`), and the
+`mlx-audio` engine an adapter in benchmarks/tts_peers.py. A missing one is that engine's
+FAILED row in the report, with the reason, never a silent skip.
+
+Every engine speaks the same `TEXT` with the model's default voice, seed `SEED` and the model's
+default sampling options (`tts.defaults`) with `max_tokens` = `MAX_TOKENS`. The prompt ids are
+computed once by ours' tokenizer code in a separate process (`prepare`, in the parent, untimed)
+and written to `<cache>/tts-bench/<id>.json`, so no torch or mlx-audio process imports mlx_impl
+before it needs to (the mlx-audio engine loads the same BLAS as ours, as mlx-whisper's does).
+
+Model folder: a real-size id whose parity spec exists (orpheus-3b, outetts-1.0-1b) is timed on
+the seeded checkpoint of that spec: its REDUCED DEPTH (2 decoder layers at the real widths; the
+full models are 12.9 and ~5 GB per side, more than this machine's budget for one run). Other ids
+use the registry's folder (`python -m parity.tts_models build <id>`).
+
+Stages and facts: `synthesize` (the whole call: generation + codec decode; facts: generated
+tokens, audio seconds, stop reason, sha256 of the ids) and `stream` (time to first audio = the
+first chunk handed out; facts as above). An engine without a streaming API has no `stream` row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import subprocess
+from dataclasses import dataclass
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.prepare import DEFAULT_CACHE
+from parity.spec import BenchSpec, BenchStage
+
+ENGINES = ("mlx", "torch", "mlx-audio")
+TEXT = ("The quick brown fox jumps over the lazy dog, and the weather will be sunny and warm "
+        "this afternoon.")
+SEED = 0
+MAX_TOKENS = 280  # Orpheus: 40 frames (3.4 s at 24 kHz); OuteTTS: 140 frames (1.9 s)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class TTSRun:
+    """What every engine speaks (`python -m benchmarks run ID --max-tokens N`; tests use few)."""
+
+    text: str = TEXT
+    seed: int = SEED  # of the sampling noise (ours, torch) / mx.random (mlx-audio)
+    max_tokens: int = MAX_TOKENS  # generated LM tokens at most (the model's other defaults kept)
+
+    def __post_init__(self):
+        if not self.text.strip() or self.max_tokens < 1:
+            raise ValueError("a TTS benchmark needs text and max_tokens >= 1")
+
+
+def tts_registry() -> dict:
+    """`mlx_impl.tts.models.MODELS`, read from its file: importing the `mlx_impl` package would
+    preload its BLAS into the runner and into the torch worker (the registry module itself
+    imports nothing but the standard library)."""
+    path = ROOT / "mlx_impl" / "tts" / "models.py"
+    spec = importlib.util.spec_from_file_location("_bench_tts_models", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses looks its module up while building the class
+    spec.loader.exec_module(module)
+    return module
+
+
+def is_tts(model: str) -> bool:
+    return model in tts_registry().MODELS
+
+
+def plan_file(model: str, cache: Path) -> Path:
+    return Path(cache) / "tts-bench" / f"{model}.json"
+
+
+def model_folder(model: str) -> tuple[Path, str]:
+    """(the seeded checkpoint folder timed for `model`, what it is). Runs in the parent: the
+    reduced-depth parity checkpoint is built by the reference adapter (torch) when missing."""
+    reg = tts_registry()
+    entry = reg.MODELS[model]
+    from parity.registry import REGISTRY
+
+    spec = REGISTRY.get(model)
+    if spec is not None and "config" in spec.config:
+        config, seed = spec.config["config"], spec.config.get("weights_seed", 0)
+        folder = importlib.import_module(f"reference.{entry.package}").build_model(config, seed)
+        depth = config["lm"]["num_hidden_layers"]
+        return folder, (f"the parity spec's seeded checkpoint (seed {seed}): {spec.description}; "
+                        f"{depth} decoder layers")
+    folder = reg.cache_root() / model
+    if not folder.exists():
+        raise FileNotFoundError(f"{model} is not built (no {folder}); run "
+                                f"`{reg.build_command(model)}`")
+    return folder.resolve(), f"the registry's seeded folder ({entry.description})"
+
+
+PLAN_SCRIPT = """
+import dataclasses, json, sys
+from mlx_impl.tts.models import MODELS
+import importlib
+model, folder, text, seed, max_tokens = sys.argv[1:6]
+entry = MODELS[model]
+tts = importlib.import_module(f"mlx_impl.{entry.package}.load").load_tts(folder, "float32")
+options = dataclasses.replace(tts.defaults, max_tokens=int(max_tokens))
+voice = tts.default_voice
+prompt = tts.check(text, voice, options)
+print(json.dumps({"package": entry.package, "voice": voice, "prompt": [int(t) for t in prompt],
+                  "options": dataclasses.asdict(options), "sample_rate": int(tts.sample_rate)}))
+"""
+
+
+def prepare_plan(model: str, cache: Path, text: str = TEXT, seed: int = SEED,
+                 max_tokens: int = MAX_TOKENS) -> dict:
+    """What every engine runs (folder, text, voice, seed, options, prompt ids), written to
+    `plan_file` once per (folder, text, seed, max_tokens); the prompt comes from ours' code in a
+    fresh process (module docstring)."""
+    folder, what = model_folder(model)
+    out = plan_file(model, cache)
+    key = {"model": model, "folder": str(folder), "text": text, "seed": seed,
+           "max_tokens": max_tokens}
+    if out.is_file():
+        plan = json.loads(out.read_text())
+        if all(plan.get(k) == v for k, v in key.items()):
+            return plan
+    from benchmarks.runner import worker_env
+
+    proc = subprocess.run([sys.executable, "-c", PLAN_SCRIPT, model, str(folder), text,
+                           str(seed), str(max_tokens)], cwd=ROOT, env=worker_env(1),
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"could not build the prompt of {model} with ours' tokenizer code: "
+                           f"{proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
+    plan = {**key, "folder_note": what, **json.loads(proc.stdout.strip().splitlines()[-1])}
+    from parity.report import atomic_write
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, json.dumps(plan, indent=2) + "\n")
+    return plan
+
+
+def read_plan(model: str, cache: Path) -> dict:
+    out = plan_file(model, cache)
+    if not out.is_file():
+        raise FileNotFoundError(f"{out} is missing: the runner's prepare step writes it; run "
+                                f"`python -m benchmarks run {model}`")
+    return json.loads(out.read_text())
+
+
+def ids_digest(ids) -> str:
+    return hashlib.sha256(np.asarray(ids, np.int64).tobytes()).hexdigest()[:16]
+
+
+def speech_facts(ids, audio: np.ndarray, sample_rate: int, stop: str | None = None,
+                 **extra) -> dict:
+    """The facts a TTS stage call returns (recorded per call by the worker)."""
+    ids = np.asarray(ids, np.int64).reshape(-1)
+    audio = np.asarray(audio)
+    if audio.ndim != 1 or not np.isfinite(audio).all():
+        raise ValueError(f"the engine returned audio of shape {audio.shape} with "
+                         f"{int((~np.isfinite(audio)).sum())} non-finite samples")
+    return {"n_tokens": int(ids.size), "audio_s": audio.shape[0] / sample_rate,
+            "sample_rate": int(sample_rate), "stop": stop, "ids_sha256": ids_digest(ids),
+            "ids_head": [int(t) for t in ids[:14]], **extra}
+
+
+# ---------------------------------------------------------------------------------------------
+# engines: build(plan, dtype) -> stages
+
+
+def build_mlx(plan: dict, dtype: str) -> list[BenchStage]:
+    from benchmarks.worker import preload_blas
+
+    preload_blas()
+    from mlx_impl.tts import SamplingOptions
+
+    load_tts = importlib.import_module(f"mlx_impl.{plan['package']}.load").load_tts
+    tts = load_tts(plan["folder"], dtype)
+    options = SamplingOptions(**plan["options"])
+    text, voice, seed = plan["text"], plan["voice"], plan["seed"]
+    prompt = tts.check(text, voice, options)
+    if list(prompt) != plan["prompt"]:
+        raise RuntimeError("ours' prompt differs from the plan's: delete "
+                           f"{plan_file(plan['model'], Path(plan['cache']))} and rerun")
+
+    def synthesize() -> dict:
+        speech = tts.synthesize(text, voice, options=options, seed=seed)
+        ids = np.asarray(speech.meta.get("ids", _generated_ids(speech)))
+        return speech_facts(ids, speech.audio, speech.sample_rate, speech.meta.get("stop"))
+
+    stages = [BenchStage("synthesize", synthesize, 0.0)]
+    if hasattr(tts, "stream"):
+        def stream() -> dict:
+            count = [0]
+            t0 = time.perf_counter()
+            first, chunks = None, []
+            for chunk in tts.stream(text, voice, options=options, seed=seed,
+                                    on_token=lambda step, token: count.__setitem__(0, step + 1)):
+                if first is None:
+                    first = time.perf_counter() - t0
+                chunks.append(np.asarray(chunk))
+            audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+            stop = "max_tokens" if count[0] >= options.max_tokens else "end_of_speech"
+            return {**speech_facts(np.zeros(count[0]), audio, tts.sample_rate, stop),
+                    "ttfa_s": first, "n_chunks": len(chunks), "ids_sha256": None,
+                    "ids_head": None}
+        stages.append(BenchStage("stream", stream, 0.0))
+    return stages
+
+
+def _generated_ids(speech) -> np.ndarray:
+    """Every id the LM generated, as n_tokens counts them: `Speech.tokens` holds the audio
+    tokens only (whole frames, no stop token), so the count comes from `meta['n_tokens']`."""
+    n = int(speech.meta["n_tokens"])
+    ids = np.asarray(speech.tokens if speech.tokens is not None else [], np.int64).reshape(-1)
+    return np.concatenate([ids, np.full(max(0, n - ids.size), -1, np.int64)])[:n]
+
+
+def build_torch(plan: dict, dtype: str) -> list[BenchStage]:
+    if dtype != "float32":
+        raise ValueError(f"the torch reference runs in float32 only, not {dtype}")
+    module = importlib.import_module(f"reference.{plan['package']}")
+    cls = getattr(module, "TTS_REFERENCE", None)
+    if cls is None:
+        raise NotImplementedError(f"reference.{plan['package']} has no TTS_REFERENCE (a class "
+                                  "built from the model folder with speak(prompt, options, seed)"
+                                  "); add it to bench this model's torch reference")
+    import torch
+
+    ref = cls(Path(plan["folder"]))
+    prompt, options, seed = plan["prompt"], plan["options"], plan["seed"]
+
+    def synthesize() -> dict:
+        with torch.inference_mode():
+            ids, audio, sr = ref.speak(prompt, options, seed)
+        return speech_facts(_audio_ids(plan, ids), audio, sr, _stop(plan, ids))
+
+    return [BenchStage("synthesize", synthesize, 0.0)]
+
+
+STOP_IDS = {"orpheus": 128258, "outetts": 128257}  # end of speech; OuteTTS <|im_end|> (test layout)
+
+
+def _stop(plan: dict, ids) -> str | None:
+    stop = STOP_IDS.get(plan["package"])
+    ids = np.asarray(ids).reshape(-1)
+    if stop is None:
+        return None
+    return "end_of_speech" if ids.size and ids[-1] == stop else "max_tokens"
+
+
+def _audio_ids(plan: dict, ids) -> np.ndarray:
+    """The generated ids as ours' facts carry them (audio tokens, stop token dropped, -1 for it
+    when counted), so that equal runs have equal digests."""
+    ids = np.asarray(ids, np.int64).reshape(-1)
+    stop = STOP_IDS.get(plan["package"])
+    if plan["package"] == "orpheus":
+        kept = ids[ids != stop]
+        kept = kept[: kept.size // 7 * 7]
+    elif plan["package"] == "outetts":
+        kept = ids[ids != stop]
+        kept = kept[: kept.size // 2 * 2]
+    else:
+        return ids
+    return np.concatenate([kept, np.full(ids.size - kept.size, -1, np.int64)])
+
+
+def build_peer(plan: dict, dtype: str) -> list[BenchStage]:
+    from benchmarks import tts_peers
+
+    return tts_peers.build(plan, dtype)
+
+
+BUILDERS = {"mlx": build_mlx, "torch": build_torch, "mlx-audio": build_peer}
+
+
+def tts_bench(model: str, cache: Path = DEFAULT_CACHE, run: TTSRun = TTSRun()) -> BenchSpec:
+    """The BenchSpec of a TTS model id (module docstring)."""
+
+    def prepare(engine: str, dtype: str) -> None:
+        plan = prepare_plan(model, cache, run.text, run.seed, run.max_tokens)
+        if engine == "mlx-audio":
+            from benchmarks import tts_peers
+
+            tts_peers.prepare(plan, cache)
+
+    def build(engine: str, dtype: str, audio: np.ndarray) -> list[BenchStage]:
+        if engine not in BUILDERS:
+            raise ValueError(f"unknown engine {engine!r}; TTS engines are {', '.join(ENGINES)}")
+        plan = read_plan(model, cache)
+        want = {"text": run.text, "seed": run.seed, "max_tokens": run.max_tokens}
+        if any(plan[k] != v for k, v in want.items()):
+            raise RuntimeError(f"{plan_file(model, cache)} was prepared for another run "
+                               f"({ {k: plan[k] for k in want} }); the runner's prepare step "
+                               "rewrites it")
+        return BUILDERS[engine](plan | {"cache": str(cache)}, dtype)
+
+    return BenchSpec(engines=ENGINES, build=build, audio_seconds=1.0,
+                     dtypes=("float32", "float16", "bfloat16"),
+                     peer_dtypes={"mlx-audio": ("float32", "float16", "bfloat16")},
+                     prepare=prepare, report="speech")
+
+
+ENGINE_NOTES = {
+    "mlx": "ours: `mlx_impl.<package>.load.load_tts(folder).synthesize(text, voice, "
+           "options=..., seed=...)` (generation with the audio-token grammar, then the codec); "
+           "`stream` where the model has it.",
+    "torch": "the reference adapter `reference.<package>.TTS_REFERENCE(folder).speak(prompt, "
+             "options, seed)`: transformers LlamaForCausalLM with a manual KV-cached loop, "
+             "transformers' logits processors and the same injected Gumbel noise as ours, then "
+             "the torch codec (snac / transformers DacModel), float32, eager attention, under "
+             "torch.inference_mode.",
+    "mlx-audio": "mlx-audio 0.6.2 from an isolated folder (scripts/setup_bench_peers.sh), on the "
+                 "same seeded checkpoint: its own `load_model` on an HF-layout folder and its "
+                 "`Model.generate` (Orpheus: tts.models.llama; OuteTTS: tts.models.outetts), "
+                 "with the redirections benchmarks/tts_peers.py documents: a local tokenizer "
+                 "encoding as ours' test tokenizer (its prompt checked equal to ours, id for "
+                 "id), its codec's hub fetch pointed at our seeded codec in its layout, ours' "
+                 "audio-token grammar appended to its logits processors, and per model the "
+                 "prompt details (Orpheus: start-of-AI/start-of-speech appended; OuteTTS: no "
+                 "speaker, the text as one chunk). Its own sampler and seed (mx.random), so its "
+                 "ids and stop point differ from ours'; streaming: `generate(stream=True)` with "
+                 "the interval set to ours' first chunk (84 tokens).",
+}
+
+
+def plan_for_report(model: str, cache: Path) -> dict:
+    """The plan without the prompt's ids (their count and digest instead), for the report."""
+    plan = read_plan(model, cache)
+    return {k: v for k, v in plan.items() if k != "prompt"} | {
+        "n_prompt": len(plan["prompt"]), "prompt_sha256": ids_digest(plan["prompt"])}
+
