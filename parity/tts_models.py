@@ -25,7 +25,7 @@ def build(model_id: str, seed: int = 0) -> Path:
     import importlib
 
     package = MODELS[model_id].package
-    if package not in ("orpheus", "outetts"):
+    if package not in ("orpheus", "outetts", "csm"):
         raise SystemExit(f"error: no reference builder for {model_id!r} yet")
     PRESETS = importlib.import_module(f"mlx_impl.{package}.presets").PRESETS
     build_model = importlib.import_module(f"reference.{package}").build_model

@@ -3,6 +3,7 @@
     python -m mlx_impl.tts --model orpheus-test-tiny "Hello there" -o out.wav
         [--voice tara] [--seed 0] [--temperature T] [--top-p P] [--top-k K] [--min-p P]
         [--repetition-penalty R] [--max-tokens N] [--stream] [--dtype float32|float16]
+        [--context-audio CLIP --context-text TRANSCRIPT [--context-speaker N]]  (CSM/Marvis)
 
 Weights: `--model` is a model id (`mlx_impl.tts.models.MODELS`; its seeded weights are built
 offline by `python -m parity.tts_models build <id>` into the cache, never downloaded) or the
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice", default=None, help="voice name (Orpheus: tara, leah, jess, leo, "
                    "dan, mia, zac, zoe; default tara; OuteTTS: a speaker profile .json, default none); "
                    "'none' for no voice prefix")
+    p.add_argument("--context-audio", default=None, help="CSM/Marvis voice cloning: a clip "
+                   "of a previous turn (its transcript in --context-text)")
+    p.add_argument("--context-text", default=None, help="the transcript of --context-audio")
+    p.add_argument("--context-speaker", default=None, help="speaker id of the context turn "
+                   "(default: --voice)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling and codec noise")
     p.add_argument("--temperature", type=float, default=None, help="0: greedy")
     p.add_argument("--top-p", type=float, default=None)
@@ -67,6 +73,21 @@ def options_from(args, defaults):
              "max_tokens": args.max_tokens}
     names = {f.name for f in fields(defaults)}
     return replace(defaults, **{k: v for k, v in given.items() if v is not None and k in names})
+
+
+def context_from(args, tts, voice) -> dict:
+    """{"context": [one turn]} from --context-audio/--context-text (CSM, Marvis), else {}."""
+    if args.context_audio is None and args.context_text is None:
+        return {}
+    if args.context_audio is None or args.context_text is None:
+        raise ValueError("voice cloning needs both --context-audio and --context-text (the "
+                         "clip's transcript; automatic transcription is not wired in)")
+    if not hasattr(tts, "encode_context"):
+        raise ValueError(f"--context-audio is not supported by {args.model}; drop it")
+    from mlx_impl.csm.tts import ContextTurn
+
+    speaker = voice if args.context_speaker is None else args.context_speaker
+    return {"context": [ContextTurn(args.context_text, speaker, args.context_audio)]}
 
 
 def pcm16(audio: np.ndarray) -> bytes:
@@ -123,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         options = options_from(args, tts.defaults)
         if args.voice is None:
             voice = tts.default_voice
-        tts.check(args.text, voice, options)  # text, voice, length, before any generation
+        extra = context_from(args, tts, voice)
+        tts.check(args.text, voice, options, **extra)  # text, voice, length, before generating
         if args.stream and not hasattr(tts, "stream"):
             raise ValueError(f"--stream is not implemented for {args.model}; drop --stream")
     except (ValueError, LoadError) as e:
@@ -137,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(out, "wb") as f:
             f.write(wav_header(tts.sample_rate, 0))
             for chunk in tts.stream(args.text, voice, options=options, seed=args.seed,
-                                    on_token=progress):
+                                    on_token=progress, **extra):
                 data = pcm16(chunk)
                 f.write(data)
                 f.flush()
@@ -148,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         stop = "streamed"
     else:
         speech = tts.synthesize(args.text, voice, options=options, seed=args.seed,
-                                on_token=progress)
+                                on_token=progress, **extra)
         write_wav_atomically(out, speech.audio, speech.sample_rate)
         seconds, stop = speech.seconds, speech.meta["stop"]
     progress.done(f"wrote {out} ({seconds:.2f} s of audio at {tts.sample_rate} Hz, stop: {stop},"

@@ -40,6 +40,14 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
              "codebooks), seeded random weights at the real dimensions, test token layout"),
     TTSModel("outetts-1.0-1b-test-tiny", "outetts", "tiny OuteTTS for tests (test token "
              "layout, tiny DAC 24 kHz with 2 codebooks of 1024)"),
+    TTSModel("csm-1b", "csm", "Sesame CSM 1B (Llama backbone + depth decoder, Mimi 24 kHz, 32 "
+             "codebooks), seeded random weights at the real dimensions (6.5 GB in fp32)"),
+    TTSModel("csm-test-tiny", "csm", "tiny CSM for tests (Llama-3 token layout, tiny Mimi with "
+             "8 codebooks of 64)"),
+    TTSModel("marvis-250m", "csm", "Marvis TTS 250M (the CSM architecture at Marvis's "
+             "dimensions, SmolLM2 token layout, Mimi), seeded random weights (2.6 GB in fp32)"),
+    TTSModel("marvis-test-tiny", "csm", "tiny Marvis for tests (SmolLM2 token layout, tiny Mimi "
+             "with 8 codebooks of 64)"),
 )}
 
 
