@@ -8,6 +8,7 @@ from parity.models import voxtral
 from parity.models import dac, snac
 from parity.models import bigvgan
 from parity.models import orpheus, outetts
+from parity.models import csm
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -29,6 +30,7 @@ SPECS: tuple[ModelSpec, ...] = (
     bigvgan.TEST_TINY, bigvgan.BIGVGAN_V2_24KHZ,
     orpheus.TEST_TINY, orpheus.ORPHEUS_3B,
     outetts.TEST_TINY, outetts.OUTETTS_1B,
+    csm.CSM_TEST_TINY, csm.CSM_1B, csm.MARVIS_TEST_TINY, csm.MARVIS_250M,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}
