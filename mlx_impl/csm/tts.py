@@ -5,8 +5,9 @@ Voices: `voice` is a speaker id (an integer 0..99, upstream's `[speaker]` prefix
 Voice cloning is a conversation context (upstream `CsmProcessor` chat turns, Sesame's
 `Segment`s): `context=[ContextTurn(text, speaker, audio), ...]`, each a previous turn's text and
 its audio (a path or (N,) float32 at 24 kHz; another rate is resampled by
-`mlx_impl.audio_io.load_audio`), encoded by the model's Mimi into the prompt's audio frames. The
-transcript must be given (automatic transcription is not wired in).
+`mlx_impl.audio_io.load_audio`), encoded by the model's Mimi into the prompt's audio frames. A
+clip without its transcript is transcribed by our Whisper (`transcript`, the CLI's default when
+--context-text is left out).
 
 Defaults (`DEFAULTS`): temperature 0.9 for codebook 0 and the depth decoder alike (the
 generation_config.json of sesame/csm-1b's transformers checkpoint: `temperature` and
@@ -44,6 +45,24 @@ class ContextTurn:
     text: str  # what was said (the clip's transcript)
     speaker: int  # who said it
     audio: object  # path, or (N,) float32 samples at the model's rate (24 kHz)
+
+
+def transcript(audio, whisper: str | Path = "whisper-base") -> str:
+    """The transcript of a context clip by our Whisper (`mlx_impl.whisper`, a local model id or
+    folder; nothing is downloaded)."""
+    from mlx_impl.whisper.transcribe import WhisperSTT
+
+    try:
+        stt = WhisperSTT.load(whisper)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"cannot load Whisper {str(whisper)!r} to transcribe the context clip "
+                         f"({e}); pass the transcript (--context-text) or a local Whisper "
+                         "model (--whisper-model)") from e
+    text = stt.transcribe(audio).text.strip()
+    if not text:
+        raise ValueError("Whisper found no words in the context clip; pass its transcript "
+                         "(--context-text)")
+    return text
 
 
 class CsmTTS:

@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "'none' for no voice prefix")
     p.add_argument("--context-audio", default=None, help="CSM/Marvis voice cloning: a clip "
                    "of a previous turn (its transcript in --context-text)")
-    p.add_argument("--context-text", default=None, help="the transcript of --context-audio")
+    p.add_argument("--context-text", default=None, help="the transcript of --context-audio "
+                   "(default: transcribed by our Whisper, --whisper-model)")
+    p.add_argument("--whisper-model", default="whisper-base", help="Whisper model id or folder "
+                   "that transcribes --context-audio when --context-text is not given")
     p.add_argument("--context-speaker", default=None, help="speaker id of the context turn "
                    "(default: --voice)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling and codec noise")
@@ -79,15 +82,20 @@ def context_from(args, tts, voice) -> dict:
     """{"context": [one turn]} from --context-audio/--context-text (CSM, Marvis), else {}."""
     if args.context_audio is None and args.context_text is None:
         return {}
-    if args.context_audio is None or args.context_text is None:
-        raise ValueError("voice cloning needs both --context-audio and --context-text (the "
-                         "clip's transcript; automatic transcription is not wired in)")
+    if args.context_audio is None:
+        raise ValueError("--context-text needs --context-audio (the clip it transcribes)")
     if not hasattr(tts, "encode_context"):
         raise ValueError(f"--context-audio is not supported by {args.model}; drop it")
-    from mlx_impl.csm.tts import ContextTurn
+    from mlx_impl.csm.tts import ContextTurn, transcript
 
     speaker = voice if args.context_speaker is None else args.context_speaker
-    return {"context": [ContextTurn(args.context_text, speaker, args.context_audio)]}
+    text = args.context_text
+    if text is None:
+        tts.encode_context(ContextTurn("", 0, args.context_audio))  # a bad clip fails first
+        text = transcript(args.context_audio, args.whisper_model)
+        if not args.quiet:
+            print(f"context transcript ({args.whisper_model}): {text!r}", file=sys.stderr)
+    return {"context": [ContextTurn(text, speaker, args.context_audio)]}
 
 
 def pcm16(audio: np.ndarray) -> bytes:
