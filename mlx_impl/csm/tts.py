@@ -9,12 +9,13 @@ its audio (a path or (N,) float32 at 24 kHz; another rate is resampled by
 clip without its transcript is transcribed by our Whisper (`transcript`, the CLI's default when
 --context-text is left out).
 
-Defaults (`DEFAULTS`): temperature 0.9 for codebook 0 and the depth decoder alike (the
-generation_config.json of sesame/csm-1b's transformers checkpoint: `temperature` and
-`depth_decoder_temperature` 0.9, as its fine-tunes on the hub carry it; their transformers 5.24
-`GenerationConfig` leaves top-k off) with top-k 50 (Sesame's `generator.generate(temperature=0.9,
-topk=50)`, which mlx-audio 0.6.2 also uses); max_tokens 125 frames (10 s at 12.5 frames/s,
-`max_new_tokens` of those generation configs).
+Defaults (`DEFAULTS`): temperature 0.9 for codebook 0 and the depth decoder alike
+(`temperature` and `depth_decoder_temperature` 0.9 with `do_sample` in the generation_config.json
+that transformers-format fine-tunes of sesame/csm-1b carry on the hub, e.g.
+FirstPotatoCoder/Furina_5e_fft; sesame/csm-1b's own file is gated and was not read; transformers
+5.24's `GenerationConfig` leaves top-k off) with top-k 50 (Sesame's `generator.generate(
+temperature=0.9, topk=50)`); max_tokens 125 frames (10 s at 12.5 frames/s, those configs'
+`max_new_tokens`).
 
 Streaming (`stream`): frames go to Mimi's streaming decoder (`mlx_impl.mimi.streaming`: causal
 convolutions with their state, the decoder transformer with its KV cache) `chunk_frames` at a
