@@ -9,6 +9,7 @@ from parity.models import dac, snac
 from parity.models import bigvgan
 from parity.models import orpheus, outetts
 from parity.models import dia
+from parity.models import csm
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -31,6 +32,7 @@ SPECS: tuple[ModelSpec, ...] = (
     orpheus.TEST_TINY, orpheus.ORPHEUS_3B,
     outetts.TEST_TINY, outetts.OUTETTS_1B,
     dia.TEST_TINY, dia.DIA_1_6B,
+    csm.CSM_TEST_TINY, csm.CSM_1B, csm.MARVIS_TEST_TINY, csm.MARVIS_250M,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

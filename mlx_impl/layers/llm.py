@@ -26,6 +26,9 @@ Numerics, fp32 on the CPU (Metal/CUDA use `mx.fast.rms_norm`, `mx.fast.rope` and
 - `LMArgs.attention_scale` replaces d**-0.5 (Dia's attention uses 1); `CrossAttention` is the
   position-free grouped-query cross-attention of encoder-decoder LMs (Dia), K/V projected once.
 
+`DecoderStack` is the layers + final norm on input embeddings (CSM embeds its own inputs);
+`DecoderLM` adds the token embedding and the head.
+
 Taps: pass `taps=Taps()` (mlx_impl/taps.py) to record `{name}.embed`,
 `{name}.layers.{i}.self_attn` / `.mlp` (sub-layer
 outputs before the residual add), `{name}.layers.{i}` and `{name}.norm`.
@@ -189,31 +192,19 @@ class DecoderLayer(nn.Module):
         return x
 
 
-class DecoderLM(nn.Module):
-    """`LlamaModel` (embed_tokens, layers, norm) plus the vocabulary head (`lm_head` unless tied).
-
-    `lm_head` lives here for one self-contained LM; a converter puts the upstream top-level
-    `lm_head.weight` under this module's prefix.
-    """
+class DecoderStack(nn.Module):
+    """`LlamaModel` without its embedding: the decoder layers and the final norm, run on input
+    embeddings. CSM's backbone and depth decoder (mlx_impl/csm) embed their own inputs
+    (sums of codebook embeddings) and use it alone; `DecoderLM` adds the embedding and head."""
 
     def __init__(self, args: LMArgs):
         super().__init__()
         self.args = args
-        self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
         self.layers = [DecoderLayer(args) for _ in range(args.num_hidden_layers)]
         self.norm = RMSNorm(args.hidden_size, args.rms_norm_eps)
-        if not args.tie_word_embeddings:
-            self.lm_head = Linear(args.hidden_size, args.vocab_size, bias=False)
 
     def new_cache(self) -> list[KVCache]:
         return [KVCache() for _ in self.layers]
-
-    def embed(self, tokens: mx.array) -> mx.array:
-        """tokens (B, T) int -> (B, T, C); ids outside the vocabulary are an error."""
-        if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) >= self.args.vocab_size):
-            raise ValueError(f"token ids must be in [0, {self.args.vocab_size}), got "
-                             f"[{int(tokens.min())}, {int(tokens.max())}]")
-        return self.embed_tokens(tokens)
 
     def __call__(
         self,
@@ -233,6 +224,27 @@ class DecoderLM(nn.Module):
         x = self.norm(x)
         x = taps(f"{name}.norm", x)
         return x
+
+
+class DecoderLM(DecoderStack):
+    """`LlamaModel` (embed_tokens, layers, norm) plus the vocabulary head (`lm_head` unless tied).
+
+    `lm_head` lives here for one self-contained LM; a converter puts the upstream top-level
+    `lm_head.weight` under this module's prefix.
+    """
+
+    def __init__(self, args: LMArgs):
+        super().__init__(args)
+        self.embed_tokens = nn.Embedding(args.vocab_size, args.hidden_size)
+        if not args.tie_word_embeddings:
+            self.lm_head = Linear(args.hidden_size, args.vocab_size, bias=False)
+
+    def embed(self, tokens: mx.array) -> mx.array:
+        """tokens (B, T) int -> (B, T, C); ids outside the vocabulary are an error."""
+        if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) >= self.args.vocab_size):
+            raise ValueError(f"token ids must be in [0, {self.args.vocab_size}), got "
+                             f"[{int(tokens.min())}, {int(tokens.max())}]")
+        return self.embed_tokens(tokens)
 
     def logits(self, h: mx.array) -> mx.array:
         """(..., C) -> (..., vocab) float32."""

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "dan, mia, zac, zoe; default tara; OuteTTS: a speaker profile .json, default none); "
                    "'none' for no voice prefix")
     p.add_argument("--ref-audio", default=None, metavar="PATH",
-                   help="reference clip of the voice to clone (models that clone: OuteTTS)")
+                   help="reference clip of the voice to clone (models that clone: OuteTTS, "
+                        "Dia, CSM, Marvis)")
     p.add_argument("--ref-text", default=None, metavar="TEXT",
                    help="what the reference clip says (default: transcribed by Whisper)")
     p.add_argument("--ref-whisper", default="whisper-base", metavar="MODEL",
@@ -164,7 +165,8 @@ def cloned_voice(tts, args):
 
     if not hasattr(tts, "clone"):
         raise ValueError(f"{args.model} does not clone voices from a clip; drop --ref-audio "
-                         "(use --voice), or use a model that clones (outetts-1.0-1b, dia-1.6b)")
+                         "(use --voice), or use a model that clones (outetts-1.0-1b, dia-1.6b, "
+                         "csm-1b, marvis-250m)")
     if not args.quiet:
         how = "given transcript" if args.ref_text is not None else f"{args.ref_whisper} transcript"
         print(f"reference clip {args.ref_audio} ({how})", file=sys.stderr, flush=True)
@@ -214,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(args.quiet, options.max_tokens, getattr(tts, "tokens_per_frame", 7))
     t0 = time.perf_counter()
     if args.stream:
-        chunks = tts.stream(args.text, voice, options=options, seed=args.seed, on_token=progress)
+        chunks = tts.stream(args.text, voice, options=options, seed=args.seed, on_token=progress,
+                            **extra)
         n_bytes = write_wav_stream(out, chunks, tts.sample_rate)
         seconds = n_bytes / 2 / tts.sample_rate
         stop = "streamed"

@@ -45,6 +45,14 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
              "fp32)"),
     TTSModel("dia-test-tiny", "dia", "tiny Dia for tests (real channels, special ids and delay "
              "pattern; tiny DAC 44.1 kHz with 9 codebooks of 1024)"),
+    TTSModel("csm-1b", "csm", "Sesame CSM 1B (Llama backbone + depth decoder, Mimi 24 kHz, 32 "
+             "codebooks), seeded random weights at the real dimensions (6.5 GB in fp32)"),
+    TTSModel("csm-test-tiny", "csm", "tiny CSM for tests (Llama-3 token layout, tiny Mimi with "
+             "8 codebooks of 64)"),
+    TTSModel("marvis-250m", "csm", "Marvis TTS 250M (the CSM architecture at Marvis's "
+             "dimensions, SmolLM2 token layout, Mimi), seeded random weights (2.6 GB in fp32)"),
+    TTSModel("marvis-test-tiny", "csm", "tiny Marvis for tests (SmolLM2 token layout, tiny Mimi "
+             "with 8 codebooks of 64)"),
 )}
 
 
