@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlx_impl.tts import check_text_bytes
+
 MAX_SPEAKER = 99  # upstream accepts any integer role; larger ids are refused here as unknown
 MAX_TEXT_BYTES = 1000  # one turn; longer text is an error (split it into sentences)
 # the eos that the family's tokenizer template puts after a turn, by its bos id
@@ -42,13 +44,7 @@ class Turn:
 
 
 def check_text(text: str) -> None:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("text is empty; pass the words to speak")
-    n = len(text.encode("utf-8"))
-    if n > MAX_TEXT_BYTES:
-        raise ValueError(f"text is {n} bytes long, over the limit of {MAX_TEXT_BYTES} bytes per "
-                         "turn; split it into shorter pieces (e.g. sentences) and synthesize "
-                         "each")
+    check_text_bytes(text, MAX_TEXT_BYTES, "turn")
 
 
 def check_speaker(speaker) -> int:

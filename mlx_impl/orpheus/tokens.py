@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlx_impl.tts import check_text_bytes
+
 BEGIN_OF_TEXT = 128000  # Llama-3 <|begin_of_text|>
 END_OF_TEXT = 128009  # Llama-3 <|eot_id|>
 CUSTOM_TOKEN_0 = 128256  # <custom_token_N> = CUSTOM_TOKEN_0 + N
@@ -56,13 +58,7 @@ def encode_text(text: str) -> list[int]:
 
 
 def check_text(text: str) -> None:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("text is empty; pass the words to speak")
-    n = len(text.encode("utf-8"))
-    if n > MAX_TEXT_BYTES:
-        raise ValueError(f"text is {n} bytes long, over the limit of {MAX_TEXT_BYTES} bytes per "
-                         "prompt; split it into shorter pieces (e.g. sentences) and synthesize "
-                         "each")
+    check_text_bytes(text, MAX_TEXT_BYTES, "prompt")
 
 
 def check_voice(voice: str | None) -> None:

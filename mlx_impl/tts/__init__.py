@@ -68,3 +68,15 @@ class TextToSpeech(Protocol):
         profile), or for the models that clone, what their `clone(ReferenceClip)` returns
         (`mlx_impl.tts.reference_audio`); None: the model's default."""
         ...
+
+
+def check_text_bytes(text: str, max_bytes: int, per: str = "prompt") -> None:
+    """The checks every byte-limited TTS text gets: not empty, at most `max_bytes` UTF-8 bytes
+    (`per`: what the limit applies to, for the message)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text is empty; pass the words to speak")
+    n = len(text.encode("utf-8"))
+    if n > max_bytes:
+        raise ValueError(f"text is {n} bytes long, over the limit of {max_bytes} bytes per "
+                         f"{per}; split it into shorter pieces (e.g. sentences) and synthesize "
+                         "each")
