@@ -121,7 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     server = subprocess.Popen([sys.executable, "-m", "mlx_impl.server", "serve", "--port",
                                str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    import datetime
+    import platform
+
+    # the machine's state, since other processes change the numbers (load averages over 1, 5,
+    # 15 minutes when the run starts and ends)
     results = {"model": args.model, "clip": clip_name, "beam_size": args.beam_size,
+               "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                   timespec="seconds"),
+               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                           "loadavg_start": list(os.getloadavg())},
                "levels": []}
     try:
         from openai import OpenAI
@@ -149,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(30)
     results["cli"] = cli_times(args.model, clip, args.beam_size, args.cli_repeats)
+    results["machine"]["loadavg_end"] = list(os.getloadavg())
     cli = results["cli"]
     print(f"CLI: fresh process {cli['cli_fresh_process_s']:.2f} s per file (load + "
           f"transcribe), transcription alone {cli['transcribe_warm_s']:.2f} s "
@@ -156,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.beam_size}")
     if args.out:
         out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=out.parent or ".", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(results, f, indent=2)
