@@ -414,7 +414,8 @@ def speech_markdown(rep: dict) -> str:
             f"- Text ({len(p['text'])} characters, {p['n_prompt']} prompt ids, sha256 "
             f"{p['prompt_sha256']}): \"{p['text']}\"; voice {p['voice']}; seed {p['seed']}",
             "- Sampling (every engine): " + ", ".join(f"{k}={v}" for k, v in
-                                                      p["options"].items())]
+                                                      p["options"].items())] + (
+            [f"- Generated tokens counted as: {p['counting']}"] if p.get("counting") else [])
     lines = _header(rep) + plan_lines + [
         (f"- Timing: one fresh process per engine; load, then per stage one untimed warm-up and "
          f"{rep['repeats']} timed calls; median [min-max]"),
@@ -570,13 +571,13 @@ def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | Non
            "repeats": repeats, "run_options": options, "summaries": summaries, "failed": failed,
            "engines": results}
     if bench.report == "speech":
-        from benchmarks.tts import ENGINE_NOTES, plan_for_report
+        from benchmarks.tts import engine_notes, plan_for_report
 
         try:
             rep["plan"] = plan_for_report(model, cache)
         except FileNotFoundError as e:  # every engine failed before the plan was written
             rep["plan"] = {"error": str(e)}
-        rep["engine_notes"] = {e: n for e, n in ENGINE_NOTES.items() if e in engines}
+        rep["engine_notes"] = engine_notes(model, engines)
         if "mlx-audio" in engines:
             from benchmarks.tts_peers import installed_version
 
