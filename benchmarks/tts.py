@@ -305,7 +305,8 @@ def build_torch(plan: dict, dtype: str) -> list[BenchStage]:
     def synthesize() -> dict:
         with torch.inference_mode():
             ids, audio, sr = ref.speak(prompt, options, seed)
-        stop = ref.stop(ids, options) if hasattr(ref, "stop") else _stop(plan, ids)
+        stop = (ref.stop_reason(ids, options) if hasattr(ref, "stop_reason")
+                else _stop(plan, ids))
         return speech_facts(_audio_ids(plan, ids), audio, sr, stop)
 
     return [BenchStage("synthesize", synthesize, 0.0)]

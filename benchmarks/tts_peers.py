@@ -320,8 +320,29 @@ def prepare(plan: dict, cache: Path) -> Path:
     return out
 
 
+# Why a family has no adapter (yet): what mlx-audio 0.6.2's code needs that our seeded
+# transformers-layout checkpoints do not give, read from its source in the peer folder.
+UNSUPPORTED = {
+    "dia": "mlx-audio 0.6.2's Dia (tts.models.dia) reads nari-labs' original checkpoint layout "
+           "(its DiaConfig json with data/model/training sections and nari-labs' layer names "
+           "and kernel shapes) and fetches mlx-community/descript-audio-codec-44khz from the hub; "
+           "our dia folders are transformers DiaForConditionalGeneration + DacModel saves, and a "
+           "transformers -> nari-labs conversion is not written in benchmarks/tts_peers.py",
+    "csm": "mlx-audio 0.6.2's Sesame/Marvis (tts.models.sesame) reads Sesame's original names "
+           "(backbone/decoder/text_embeddings/audio_head) and builds its codec with "
+           "`Mimi.from_pretrained(\"kyutai/moshiko-pytorch-bf16\")`: a hub download of kyutai's "
+           "moshi-layout weights at the fixed mimi_202407(32) configuration (the tiny models' "
+           "8-codebook Mimi cannot be expressed there); our csm folders are transformers "
+           "CsmForConditionalGeneration saves with a transformers MimiModel inside, and the "
+           "transformers -> Sesame and transformers Mimi -> moshi conversions are not written "
+           "in benchmarks/tts_peers.py",
+}
+
+
 def _unsupported(package: str) -> str:
-    return f"no mlx-audio adapter for {package!r} in benchmarks/tts_peers.py"
+    why = UNSUPPORTED.get(package)
+    return (f"no mlx-audio adapter for {package!r} in benchmarks/tts_peers.py"
+            + (f": {why}" if why else ""))
 
 
 # ---------------------------------------------------------------------------------------------

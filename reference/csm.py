@@ -297,7 +297,7 @@ class CsmReference:
                                seed=seed)
         return frames, self.decode(frames), int(self.config.codec_config.sampling_rate)
 
-    def stop(self, frames: np.ndarray, options: Mapping) -> str:
+    def stop_reason(self, frames: np.ndarray, options: Mapping) -> str:
         """The port's stop reason: "end_of_audio" when the last frame is an end frame (codebooks
         0..K-2 all `codebook_eos_token_id`), else "max_tokens"."""
         frames = np.asarray(frames)

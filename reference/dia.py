@@ -283,7 +283,7 @@ class DiaReference:
         _, audio = self.decode(seq)
         return seq[1:], audio, int(self.dac.config.sampling_rate)
 
-    def stop(self, rows: np.ndarray, options: Mapping) -> str:
+    def stop_reason(self, rows: np.ndarray, options: Mapping) -> str:
         """The port's stop reason of generated rows (steps, C): "max_tokens" when channel 0's eos
         came at the row the length limit forces (max_tokens - max delay - 1), "eos" earlier."""
         eos = self.model.config.decoder_config.eos_token_id

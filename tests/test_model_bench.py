@@ -337,3 +337,48 @@ def test_mlx_audio_dac_layout_decodes_as_ours(tmp_path):
     want = load_tts(plan["folder"]).decode(codes)
     got = np.array(theirs.decode(theirs.quantizer.from_codes(mx.array(codes[None]))[0]))
     assert_close("mlx-audio DAC vs ours", got.reshape(-1), want, atol=1e-5)
+
+
+# Dia (rows x 9 channels; max_tokens >= 17 rows: one frame, the eos row, the 15-row delayed
+# tail) and CSM / Marvis (frames x 8 codebooks in the tiny models)
+FAMILY_RUNS = {"dia-test-tiny": (20, 9), "csm-test-tiny": (6, 8), "marvis-test-tiny": (6, 8)}
+
+
+@pytest.mark.parametrize("model", list(FAMILY_RUNS))
+def test_tts_bench_torch_ids_equal_ours(model, tmp_path):
+    """ours and the torch reference (`reference.<package>.TTS_REFERENCE.speak`) in fresh
+    processes generate the same ids (the facts' sha256 and head), counted as benchmarks/tts.py
+    says (Dia: rows x 9; CSM/Marvis: frames x codebooks), with the same stop and audio length."""
+    max_tokens, per_step = FAMILY_RUNS[model]
+    rep = runner.run(model, repeats=1, threads=1, engines=["mlx", "torch"], cache=tmp_path,
+                     command="test", options={"max_tokens": max_tokens})
+    assert rep["failed"] == {}, rep["failed"]
+    ours, torch = (rep["summaries"][e]["stages"]["synthesize"] for e in ("mlx", "torch"))
+    assert ours["n_tokens"] == torch["n_tokens"] == [max_tokens * per_step]
+    assert ours["stop"] == torch["stop"] == "max_tokens"
+    assert ours["ids_sha256"] == torch["ids_sha256"] and torch["same_ids_as_ours"] is True
+    heads = [rep["engines"][e]["stages"][0]["facts"][0]["ids_head"] for e in ("mlx", "torch")]
+    assert heads[0] == heads[1] and len(set(heads[0])) > 1
+    assert_close("audio s", torch["audio_s"], ours["audio_s"], atol=1e-9)
+    assert ours["audio_s"][0] > 0
+    assert rep["plan"]["counting"].startswith("decoder rows" if model.startswith("dia")
+                                              else "frames x codebooks")
+    if model != "dia-test-tiny":  # CSM streams: the same frames, counted the same way
+        stream = rep["summaries"]["mlx"]["stages"]["stream"]
+        assert stream["n_tokens"] == ours["n_tokens"]
+        assert_close("stream audio s", stream["audio_s"], ours["audio_s"], atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["dia-test-tiny", "csm-test-tiny"])
+def test_tts_bench_peer_without_adapter_is_failed(model, tmp_path):
+    """mlx-audio installed (a stand-in folder here) but no adapter for the family: a FAILED row
+    whose reason says what mlx-audio 0.6.2 would need, never a silent skip."""
+    (tmp_path / "peers" / "mlx-audio-0.6.2" / "mlx_audio").mkdir(parents=True)
+    rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
+                     command="test", options={"max_tokens": 20})
+    assert list(rep["failed"]) == ["mlx-audio"] and rep["summaries"] == {}
+    package = "dia" if model.startswith("dia") else "csm"
+    assert f"no mlx-audio adapter for '{package}'" in rep["failed"]["mlx-audio"]
+    assert "hub" in rep["failed"]["mlx-audio"]
+    _, md = runner.write(rep, tmp_path)
+    assert "**mlx-audio** FAILED: NotImplementedError: no mlx-audio adapter" in md.read_text()
