@@ -436,7 +436,20 @@ def engine_notes(model: str, engines) -> dict:
     return {e: n for e, n in notes.items() if e in engines}
 
 
-PEER_NOTES: dict[str, str] = {}  # filled below per family where the mlx-audio engine differs
+PEER_NOTES = {  # per family where the mlx-audio engine differs from ENGINE_NOTES'
+    "csm": "mlx-audio 0.6.2 from an isolated folder (scripts/setup_bench_peers.sh), on the same "
+           "seeded checkpoint: its own `load_model` and `Model.generate` of tts.models.sesame "
+           "(which it also uses for Marvis), with the redirections benchmarks/tts_peers.py "
+           "documents: our transformers checkpoint renamed to Sesame's names (q/k rows back in "
+           "its interleaved RoPE layout), a local tokenizer encoding as ours' test tokenizer "
+           "(its prompt checked equal to ours, id for id), its Mimi built by its own class at "
+           "our codec's configuration from our seeded Mimi in its layout (instead of the hub's "
+           "kyutai/moshiko-pytorch-bf16), no default voice prompt (a hub download), ours' codec "
+           "mask before its own sampler (`make_sampler`, temperature/top-k/top-p/min-p as "
+           "ours'), no watermark (silentcipher absent). Its own draws (mx.random), so its frames "
+           "differ from ours'; tokens = frames x codebooks as ours'; streaming: `generate(stream"
+           "=True)` with its interval at 4 frames, ours' stream chunk.",
+}
 
 
 def plan_for_report(model: str, cache: Path) -> dict:

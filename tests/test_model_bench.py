@@ -287,7 +287,8 @@ def test_mlx_audio_outetts_tokenizer_and_dac_names(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["orpheus-test-tiny", "outetts-1.0-1b-test-tiny"])
+@pytest.mark.parametrize("model", ["orpheus-test-tiny", "outetts-1.0-1b-test-tiny",
+                                   "csm-test-tiny", "marvis-test-tiny"])
 def test_tts_bench_mlx_audio_peer(model, tmp_path):
     """mlx-audio 0.6.2 runs both tiny models on the seeded checkpoint (its prompt equal to ours,
     checked by the engine), when `scripts/setup_bench_peers.sh` installed it."""
@@ -298,12 +299,14 @@ def test_tts_bench_mlx_audio_peer(model, tmp_path):
         pytest.skip(f"mlx-audio {VERSION} is not installed in the bench cache "
                     "(scripts/setup_bench_peers.sh)")
     (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")  # the installed peer, a fresh plan
+    per = 8 if model in FAMILY_RUNS else 1  # CSM/Marvis: frames x 8 codebooks
     rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
                      command="test", options={"max_tokens": TTS_TOKENS})
     assert rep["failed"] == {}, rep["failed"]
     st = rep["summaries"]["mlx-audio"]["stages"]
     assert list(st) == ["synthesize", "stream"]
-    assert 0 < st["synthesize"]["n_tokens"][0] <= TTS_TOKENS and st["synthesize"]["audio_s"][0] > 0
+    assert 0 < st["synthesize"]["n_tokens"][0] <= TTS_TOKENS * per
+    assert st["synthesize"]["n_tokens"][0] % per == 0 and st["synthesize"]["audio_s"][0] > 0
     assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
 
 
@@ -369,16 +372,94 @@ def test_tts_bench_torch_ids_equal_ours(model, tmp_path):
         assert_close("stream audio s", stream["audio_s"], ours["audio_s"], atol=1e-9)
 
 
-@pytest.mark.parametrize("model", ["dia-test-tiny", "csm-test-tiny"])
-def test_tts_bench_peer_without_adapter_is_failed(model, tmp_path):
+def test_tts_bench_peer_without_adapter_is_failed(tmp_path):
     """mlx-audio installed (a stand-in folder here) but no adapter for the family: a FAILED row
     whose reason says what mlx-audio 0.6.2 would need, never a silent skip."""
     (tmp_path / "peers" / "mlx-audio-0.6.2" / "mlx_audio").mkdir(parents=True)
-    rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
-                     command="test", options={"max_tokens": 20})
+    rep = runner.run("dia-test-tiny", repeats=1, threads=1, engines=["mlx-audio"],
+                     cache=tmp_path, command="test", options={"max_tokens": 20})
     assert list(rep["failed"]) == ["mlx-audio"] and rep["summaries"] == {}
-    package = "dia" if model.startswith("dia") else "csm"
-    assert f"no mlx-audio adapter for '{package}'" in rep["failed"]["mlx-audio"]
+    assert "no mlx-audio adapter for 'dia'" in rep["failed"]["mlx-audio"]
     assert "hub" in rep["failed"]["mlx-audio"]
     _, md = runner.write(rep, tmp_path)
     assert "**mlx-audio** FAILED: NotImplementedError: no mlx-audio adapter" in md.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["csm-test-tiny", "marvis-test-tiny"])
+def test_mlx_audio_sesame_layout_greedy_as_ours(model, tmp_path):
+    """mlx-audio's Sesame and Mimi loaded strictly from the prepared layout: its Mimi decodes
+    codes as ours' Mimi, and greedy generation (argmax behind the codec mask, through its own
+    generate) gives ours' greedy audio, so the renamed weights (q/k rows in its RoPE layout
+    included) compute ours' frames."""
+    import sys
+
+    from benchmarks import tts_peers
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts import prepare_plan
+
+    if tts_peers.installed_version(DEFAULT_CACHE) != tts_peers.VERSION:
+        pytest.skip("mlx-audio 0.6.2 is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")
+    plan = prepare_plan(model, tmp_path, max_tokens=6)
+    folder = tts_peers.prepare(plan, tmp_path)
+    sys.path.insert(0, str(tts_peers.peer_dir(DEFAULT_CACHE)))
+    try:
+        import mlx.core as mx
+        from mlx_audio.tts.utils import load_model
+        greedy_plan = plan | {"cache": str(tmp_path),
+                              "options": dict(plan["options"], temperature=0.0, top_k=0)}
+        tts_peers.build_csm(greedy_plan, "float32", folder)  # its Mimi redirected, prompt checked
+        theirs = load_model(folder, strict=True)
+    finally:
+        sys.path.pop(0)
+    from mlx_impl.csm.load import load_tts
+    from mlx_impl.tts import SamplingOptions
+
+    ours = load_tts(plan["folder"])
+    codebook = json.loads((folder / "mimi" / "config.json").read_text())["codebook_size"]
+    codes = np.random.default_rng(0).integers(0, codebook, (8, 24))
+    assert_close("mlx-audio Mimi vs ours", np.array(theirs._audio_tokenizer.decode(
+        mx.array(codes[None]))).reshape(-1), ours.decode(codes.T), atol=2e-5)
+    # the parts where a wrong RoPE layout would show (the greedy frames and the codec's
+    # layer-scaled transformer barely feel it): Mimi's decoder transformer's residual update,
+    # codebook 0's logits over the prompt, the depth decoder's logits of one frame
+    rng = np.random.default_rng(1)
+    # small inputs (the layers normalise them) keep out - x free of float32 cancellation
+    x = mx.array(0.01 * rng.standard_normal((1, 40, ours.mimi.cfg.hidden_size)).astype(
+        np.float32))
+    mimi = theirs._audio_tokenizer.decoder_transformer
+    got = mimi(x.swapaxes(1, 2), cache=mimi.make_cache())[0]
+    got = got.swapaxes(1, 2) if got.shape[1] != x.shape[1] else got
+    assert_close("Mimi decoder transformer update", np.array(got - x),
+                 np.array(ours.mimi.decoder_transformer(x) - x), k_rms=1e-4)
+    m, sm = ours.model, theirs.model
+    ids = np.array(plan["prompt"])
+    h = m.backbone(m.embed_prompt(ids, np.zeros((0, 8), np.int64)), m.new_cache())
+    tokens = mx.zeros((1, ids.size, 9), mx.int32)
+    tokens[..., -1] = mx.array(ids[None])
+    emb = sm._embed_tokens(tokens) * (mx.arange(9) == 8)[None, None, :, None]
+    from mlx_audio.lm.models.cache import make_prompt_cache
+    h_theirs = sm.backbone(emb.sum(axis=2), cache=make_prompt_cache(sm.backbone))
+    assert_close("codebook 0 logits", np.array(sm.codebook0_head(h_theirs)),
+                 np.array(m.logits0(h)), k_rms=1e-4)
+    frame = rng.integers(0, codebook, (1, 8))
+    want_depth = m.depth_teacher(h[:, -1], mx.array(frame))  # (1, 7, V)
+    dx = mx.concatenate([h_theirs[:, -1:]] + [sm._embed_audio(k, mx.array(frame[:, k:k + 1]))
+                                              for k in range(7)], axis=1)
+    dh = sm.decoder(sm.projection(dx), cache=make_prompt_cache(sm.decoder))
+    got_depth = mx.stack([dh[0, k] @ sm.audio_head[k - 1] for k in range(1, 8)])[None]
+    assert_close("depth decoder logits", np.array(got_depth), np.array(want_depth), k_rms=1e-4)
+    want = ours.synthesize(plan["text"], 0, options=SamplingOptions(temperature=0.0,
+                                                                    max_tokens=6))
+    allowed = mx.arange(theirs.model.args.audio_vocab_size) < codebook
+    got = np.concatenate([np.array(r.audio) for r in theirs.generate(
+        plan["text"], voice=None, speaker=0, context=[], split_pattern=None,
+        sampler=lambda x: mx.argmax(mx.where(allowed, x, -mx.inf), axis=-1),
+        max_audio_length_ms=6 * 80.0)])
+    assert want.meta["stop"] == "max_tokens" and got.shape == want.audio.shape
+    # float rounding through the two Mimi decoders: measured 2026-12-05 under pytest, needed
+    # k_rms 1.3e-4 (max |diff| 3.1e-4 at rms 2.4; 3.3e-6 in a plain script); one different
+    # frame moves the audio by O(rms), so 1e-3 x rms still tells equal frames apart
+    assert_close("mlx-audio greedy audio vs ours", got, want.audio, atol=2e-5, k_rms=1e-3)
