@@ -449,6 +449,16 @@ PEER_NOTES = {  # per family where the mlx-audio engine differs from ENGINE_NOTE
            "ours'), no watermark (silentcipher absent). Its own draws (mx.random), so its frames "
            "differ from ours'; tokens = frames x codebooks as ours'; streaming: `generate(stream"
            "=True)` with its interval at 4 frames, ours' stream chunk.",
+    "dia": "mlx-audio 0.6.2 from an isolated folder (scripts/setup_bench_peers.sh), on the same "
+           "seeded checkpoint: its own `load_model` and `Model.generate` of tts.models.dia "
+           "(nari-labs' architecture), with the redirections benchmarks/tts_peers.py documents: "
+           "our transformers checkpoint in nari-labs' config and layout (its prompt checked "
+           "equal to ours), its DAC's hub fetch pointed at our seeded DAC in its layout. Its own "
+           "generation: RoPE also in cross-attention (nari-labs'; transformers' Dia has none), "
+           "text padded to 1024 positions, CFG then top-k/top-p on the guided logits, no eos "
+           "forcing, its own draws (mx.random) at its fixed defaults (= ours'), so its ids "
+           "differ from ours'; tokens = rows x 9 as ours'; its audio drops the last 30 rows. "
+           "No streaming API.",
 }
 
 

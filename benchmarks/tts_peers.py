@@ -97,6 +97,32 @@ so the frames are identical; 2026-12-05):
 - Counting: its `token_count` is frames; n_tokens = frames x K as ours'. Streaming:
   `generate(stream=True)` with streaming_interval (4 + 0.5) / 12.5 s (its interval in frames is
   int(interval x 12.5) = 4, ours' `stream` chunk of 4 frames).
+
+Dia (`mlx_audio.tts.models.dia`, nari-labs' original architecture), measured here on
+dia-test-tiny (2026-12-05):
+- Layout: its loader picks the Dia class from the prepared folder's name ("dia-..."; its config
+  has no model_type) and reads nari-labs' config json (`dia_nari_config`: model encoder/decoder
+  sizes, vocabularies, RoPE timescale, data text/audio lengths, special ids, delay pattern;
+  training dtype float32, its default is bfloat16) and nari-labs' names and DenseGeneral kernel
+  shapes (`dia_to_nari`: q/k/v (E, H, D), o (H, D, E), the fused gate/up (E, 2, I), wo (I, E),
+  one embedding table per channel, logits_dense (E, C, V)).
+- DAC: its Model builds `DAC.from_pretrained("mlx-community/descript-audio-codec-44khz")`; that
+  hub fetch is pointed at `dac/`, our seeded DAC in descript's layout (`write_dac`, as OuteTTS).
+  Its decode of the same codes equals ours' (max |diff| 3.2e-6 at rms 0.34).
+- A model difference, kept: its attention applies RoPE in the decoder's cross-attention too (q
+  at the decoder positions, k at the text positions; nari-labs' code), transformers 5.24's Dia
+  (ours' and the reference's) does not. With that rotation switched off its teacher-forced
+  logits equal ours' (max |diff| 1.7e-6 at rms 1.0), so the weights map exactly; with it they
+  differ by up to 0.05. It does the same amount of work either way.
+- Its generation differs from upstream's in ways it owns: the text padded to the encoder's
+  1024 positions (both CFG rows; ours' encodes the text alone), CFG as cond + 3 (cond -
+  uncond) then top-k 35 / top-p 0.95 on the guided logits (ours' and transformers': guidance
+  top-k on the conditional logits), ids above eos masked, no eos forcing at the length limit,
+  its own draws (mx.random). `Model.generate` passes no sampling options on, so its defaults
+  (temperature 1.3, top-p 0.95, top-k 35, cfg 3) are used: the worker checks they are ours'.
+- Counting: its token_count is rows; n_tokens = rows x 9 as ours'. Its audio: the rows less its
+  bos column and the last 30 rows (`codebook_to_audio`), so max_tokens must exceed 31 and its
+  audio seconds are its own. No streaming API: no `stream` row.
 """
 
 from __future__ import annotations
@@ -309,24 +335,114 @@ def _lm_config(src: Path, final: Path, sample_rate: int) -> dict:
 
 
 def prepare_outetts(plan: dict, folder: Path, final: Path) -> None:
-    from safetensors.numpy import load_file, save_file
-
     src = Path(plan["folder"])
     config = _lm_config(src, final, plan["sample_rate"])
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     os.symlink(src / "lm" / "model.safetensors", folder / "model.safetensors")
     write_outetts_tokenizer(folder / "tokenizer")
-    dac = json.loads((src / "dac" / "config.json").read_text())
-    (folder / "dac").mkdir()
-    (folder / "dac" / "config.json").write_text(json.dumps({
+    write_dac(src / "dac", folder / "dac")
+
+
+def write_dac(src: Path, out: Path) -> None:
+    """Our seeded transformers DacModel folder -> mlx-audio's descript DAC folder (module
+    docstring: OuteTTS's DAC)."""
+    from safetensors.numpy import load_file, save_file
+
+    dac = json.loads((src / "config.json").read_text())
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({
         "encoder_dim": dac["encoder_hidden_size"], "encoder_rates": dac["downsampling_ratios"],
         "latent_dim": dac["hidden_size"], "decoder_dim": dac["decoder_hidden_size"],
         "decoder_rates": dac["upsampling_ratios"], "n_codebooks": dac["n_codebooks"],
         "codebook_size": dac["codebook_size"], "codebook_dim": dac["codebook_dim"],
         "sample_rate": dac["sampling_rate"]}, indent=2))
-    save_file(dac_to_mlx_audio(load_file(str(src / "dac" / "model.safetensors")),
+    save_file(dac_to_mlx_audio(load_file(str(src / "model.safetensors")),
                                len(dac["upsampling_ratios"])),
-              str(folder / "dac" / "model.safetensors"))
+              str(out / "model.safetensors"))
+
+
+def dia_to_nari(state: dict, config: dict) -> dict:
+    """A transformers `DiaForConditionalGeneration` state dict -> mlx-audio 0.6.2 Dia names
+    and DenseGeneral kernel shapes (nari-labs' layout; module docstring: Dia)."""
+    dec = config["decoder_config"]
+    c, v = dec["num_channels"], dec["vocab_size"]
+    out = {}
+    for k, w in state.items():
+        w = np.asarray(w, np.float32)
+        if k == "logits_dense.weight":  # (C V, E) -> (E, C, V)
+            out["decoder.logits_dense.weight"] = np.ascontiguousarray(
+                w.reshape(c, v, -1).transpose(2, 0, 1))
+            continue
+        if k == "model.decoder.embeddings.embed.weight":  # channel c's table: rows c V..
+            for ch in range(c):
+                out[f"decoder.embeddings.{ch}.weight"] = np.ascontiguousarray(
+                    w[ch * v:(ch + 1) * v])
+            continue
+        name = k.removeprefix("model.")
+        m = re.fullmatch(r"(.+)\.(self_attention|cross_attention)\.(q|k|v|o)_proj\.weight", name)
+        if m:
+            side = "encoder" if name.startswith("encoder.") else "decoder"
+            head_dim = (config["encoder_config"]["head_dim"] if side == "encoder" else
+                        dec["cross_head_dim"] if m.group(2) == "cross_attention"
+                        else dec["head_dim"])
+            if m.group(3) == "o":  # (E, H D) -> (H, D, E)
+                w = w.T.reshape(-1, head_dim, w.shape[0])
+            else:  # (H D, E) -> (E, H, D)
+                w = w.T.reshape(w.shape[1], -1, head_dim)
+            out[name] = np.ascontiguousarray(w)
+            continue
+        if name.endswith("mlp.gate_up_proj.weight"):  # (2 I, E) -> (E, 2, I): gate, up
+            out[name.replace("gate_up_proj", "wi_fused")] = np.ascontiguousarray(
+                w.T.reshape(w.shape[1], 2, -1))
+            continue
+        if name.endswith("mlp.down_proj.weight"):  # (E, I) -> (I, E)
+            out[name.replace("down_proj", "wo")] = np.ascontiguousarray(w.T)
+            continue
+        if name.endswith("norm.weight") or name == "encoder.embedding.weight":
+            out[name] = w
+            continue
+        raise KeyError(f"unexpected Dia parameter {k}")
+    return out
+
+
+def dia_nari_config(config: dict, sample_rate: int) -> dict:
+    """mlx-audio's DiaConfig (nari-labs' json) of our transformers DiaConfig, float32."""
+    enc, dec = config["encoder_config"], config["decoder_config"]
+    rope = (enc.get("rope_parameters") or {}).get("rope_theta", 10000.0)
+    if (dec.get("rope_parameters") or {}).get("rope_theta", 10000.0) != rope:
+        raise ValueError("mlx-audio's Dia has one RoPE timescale for encoder and decoder")
+    return {"version": "1.0", "model": {
+        "encoder": {"n_layer": enc["num_hidden_layers"], "n_embd": enc["hidden_size"],
+                    "n_hidden": enc["intermediate_size"], "n_head": enc["num_attention_heads"],
+                    "head_dim": enc["head_dim"]},
+        "decoder": {"n_layer": dec["num_hidden_layers"], "n_embd": dec["hidden_size"],
+                    "n_hidden": dec["intermediate_size"],
+                    "gqa_query_heads": dec["num_attention_heads"],
+                    "kv_heads": dec["num_key_value_heads"], "gqa_head_dim": dec["head_dim"],
+                    "cross_query_heads": dec["cross_num_attention_heads"],
+                    "cross_head_dim": dec["cross_head_dim"]},
+        "src_vocab_size": enc["vocab_size"], "tgt_vocab_size": dec["vocab_size"],
+        "normalization_layer_epsilon": dec["norm_eps"], "weight_dtype": "float32",
+        "rope_min_timescale": 1, "rope_max_timescale": int(rope), "sample_rate": sample_rate},
+        "training": {"dtype": "float32", "logits_dot_in_fp32": True},
+        "data": {"text_length": enc["max_position_embeddings"],
+                 "audio_length": dec["max_position_embeddings"],
+                 "channels": dec["num_channels"], "text_pad_value": 0,
+                 "audio_eos_value": dec["eos_token_id"], "audio_pad_value": dec["pad_token_id"],
+                 "audio_bos_value": dec["bos_token_id"],
+                 "delay_pattern": list(config["delay_pattern"])}}
+
+
+def prepare_dia(plan: dict, folder: Path, final: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    src = Path(plan["folder"])
+    config = json.loads((src / "lm" / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dia_nari_config(config, plan["sample_rate"]),
+                                                   indent=2))
+    save_file(dia_to_nari(load_file(str(src / "lm" / "model.safetensors")), config),
+              str(folder / "model.safetensors"))
+    write_dac(src / "dac", folder / "dac")
 
 
 def unpermute_rope(w: np.ndarray, n_heads: int) -> np.ndarray:
@@ -508,7 +624,8 @@ def prepare_csm(plan: dict, folder: Path, final: Path) -> None:
     (folder / "config.json").write_text(json.dumps(out, indent=2))
 
 
-PREPARE = {"orpheus": prepare_orpheus, "outetts": prepare_outetts, "csm": prepare_csm}
+PREPARE = {"orpheus": prepare_orpheus, "outetts": prepare_outetts, "csm": prepare_csm,
+           "dia": prepare_dia}
 
 
 def prepare(plan: dict, cache: Path) -> Path:
@@ -814,7 +931,61 @@ def build_csm(plan: dict, dtype: str, folder: Path) -> list[BenchStage]:
                            stream_interval=(CSM_STREAM_FRAMES + 0.5) / 12.5)
 
 
-BUILDERS = {"orpheus": build_orpheus, "outetts": build_outetts, "csm": build_csm}
+DIA_DAC_REPO = "mlx-community/descript-audio-codec-44khz"  # mlx-audio 0.6.2 dia.py
+DIA_PEER_DEFAULTS = dict(temperature=1.3, top_p=0.95, top_k=35, cfg_scale=3.0)  # its _generate
+
+
+def build_dia(plan: dict, dtype: str, folder: Path) -> list[BenchStage]:
+    import mlx.core as mx
+
+    import mlx_audio.codec.models.descript.dac as dac_module
+
+    def local_fetch(repo_id: str) -> Path:
+        if repo_id != DIA_DAC_REPO:
+            raise RuntimeError(f"mlx-audio asked for {repo_id}; nothing is downloaded here")
+        return folder / "dac"
+
+    dac_module.fetch_from_hub = local_fetch  # module docstring: Dia
+    import mlx_audio.tts.models.dia.dia as dia_module
+    from mlx_audio.tts.utils import load_model
+
+    if dtype != "float32":
+        raise ValueError(f"mlx-audio is timed in float32 here (its folder is float32), not {dtype}")
+    model = load_model(folder, strict=True)
+    if type(model).__module__ != dia_module.__name__:
+        raise RuntimeError(f"mlx-audio loaded {type(model).__module__}, not its Dia")
+    prompt, opts = plan["prompt"], plan["options"]
+    ids = np.array(model._prepare_text_input(plan["text"])[0][0]).tolist()
+    pad = model.config.data.text_pad_value
+    if ids[:len(prompt)] != prompt or any(t != pad for t in ids[len(prompt):]):
+        raise RuntimeError(f"mlx-audio's prompt differs from ours: {ids[:12]}... vs "
+                           f"{prompt[:12]}...")
+    if plan["voice"] is not None:
+        raise ValueError("the mlx-audio Dia engine runs without an audio prompt (ours' default)")
+    fixed = {k: opts[k] for k in DIA_PEER_DEFAULTS}
+    if fixed != DIA_PEER_DEFAULTS:  # Model.generate does not pass them on to _generate
+        raise ValueError(f"mlx-audio's Dia samples at {DIA_PEER_DEFAULTS}, not {fixed}")
+    seed, max_tokens, sr = plan["seed"], opts["max_tokens"], model.sample_rate
+    k = model.config.data.channels
+    from benchmarks.tts import speech_facts
+
+    def synthesize() -> dict:
+        mx.random.seed(seed)
+        chunks, n = [], 0
+        for r in model.generate(plan["text"], max_tokens=max_tokens, verbose=False):
+            chunks.append(np.array(r.audio.astype(mx.float32)).reshape(-1))
+            n += int(r.token_count)
+        audio = np.concatenate(chunks)
+        facts = speech_facts(np.zeros(n * k), audio, sr,
+                             "max_tokens" if n >= max_tokens else "eos")
+        facts["ids_sha256"], facts["ids_head"] = None, None  # generate() returns no ids
+        return facts
+
+    return [BenchStage("synthesize", synthesize, 0.0)]
+
+
+BUILDERS = {"orpheus": build_orpheus, "outetts": build_outetts, "csm": build_csm,
+            "dia": build_dia}
 
 
 def build(plan: dict, dtype: str) -> list[BenchStage]:

@@ -288,7 +288,7 @@ def test_mlx_audio_outetts_tokenizer_and_dac_names(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["orpheus-test-tiny", "outetts-1.0-1b-test-tiny",
-                                   "csm-test-tiny", "marvis-test-tiny"])
+                                   "csm-test-tiny", "marvis-test-tiny", "dia-test-tiny"])
 def test_tts_bench_mlx_audio_peer(model, tmp_path):
     """mlx-audio 0.6.2 runs both tiny models on the seeded checkpoint (its prompt equal to ours,
     checked by the engine), when `scripts/setup_bench_peers.sh` installed it."""
@@ -299,15 +299,17 @@ def test_tts_bench_mlx_audio_peer(model, tmp_path):
         pytest.skip(f"mlx-audio {VERSION} is not installed in the bench cache "
                     "(scripts/setup_bench_peers.sh)")
     (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")  # the installed peer, a fresh plan
-    per = 8 if model in FAMILY_RUNS else 1  # CSM/Marvis: frames x 8 codebooks
+    per = FAMILY_RUNS[model][1] if model in FAMILY_RUNS else 1  # ids per counted step
+    n = 48 if model == "dia-test-tiny" else TTS_TOKENS  # its Dia drops 30 rows of audio
     rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
-                     command="test", options={"max_tokens": TTS_TOKENS})
+                     command="test", options={"max_tokens": n})
     assert rep["failed"] == {}, rep["failed"]
     st = rep["summaries"]["mlx-audio"]["stages"]
-    assert list(st) == ["synthesize", "stream"]
-    assert 0 < st["synthesize"]["n_tokens"][0] <= TTS_TOKENS * per
+    assert list(st) == (["synthesize"] if model == "dia-test-tiny" else ["synthesize", "stream"])
+    assert 0 < st["synthesize"]["n_tokens"][0] <= n * per
     assert st["synthesize"]["n_tokens"][0] % per == 0 and st["synthesize"]["audio_s"][0] > 0
-    assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
+    if "stream" in st:
+        assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
 
 
 @pytest.mark.slow
@@ -372,17 +374,22 @@ def test_tts_bench_torch_ids_equal_ours(model, tmp_path):
         assert_close("stream audio s", stream["audio_s"], ours["audio_s"], atol=1e-9)
 
 
-def test_tts_bench_peer_without_adapter_is_failed(tmp_path):
-    """mlx-audio installed (a stand-in folder here) but no adapter for the family: a FAILED row
-    whose reason says what mlx-audio 0.6.2 would need, never a silent skip."""
-    (tmp_path / "peers" / "mlx-audio-0.6.2" / "mlx_audio").mkdir(parents=True)
-    rep = runner.run("dia-test-tiny", repeats=1, threads=1, engines=["mlx-audio"],
-                     cache=tmp_path, command="test", options={"max_tokens": 20})
+@pytest.mark.parametrize("model", ["dia-test-tiny", "csm-test-tiny"])
+def test_tts_bench_missing_peer_is_failed(model, tmp_path):
+    """mlx-audio not installed in this cache folder: the Dia and CSM peers are a FAILED row
+    with the reason and the fix, never a silent skip; a family without an adapter says so."""
+    rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
+                     command="test", options={"max_tokens": 20})
     assert list(rep["failed"]) == ["mlx-audio"] and rep["summaries"] == {}
-    assert "no mlx-audio adapter for 'dia'" in rep["failed"]["mlx-audio"]
-    assert "hub" in rep["failed"]["mlx-audio"]
+    assert "setup_bench_peers.sh" in rep["failed"]["mlx-audio"]
     _, md = runner.write(rep, tmp_path)
-    assert "**mlx-audio** FAILED: NotImplementedError: no mlx-audio adapter" in md.read_text()
+    assert "**mlx-audio** FAILED: FileNotFoundError: mlx-audio 0.6.2 is not installed" \
+        in md.read_text()
+    from benchmarks import tts_peers
+
+    (tmp_path / "peers" / "mlx-audio-0.6.2" / "mlx_audio").mkdir(parents=True)
+    with pytest.raises(NotImplementedError, match="no mlx-audio adapter for 'vits'"):
+        tts_peers.prepare({"package": "vits"}, tmp_path)
 
 
 @pytest.mark.slow
@@ -463,3 +470,66 @@ def test_mlx_audio_sesame_layout_greedy_as_ours(model, tmp_path):
     # k_rms 1.3e-4 (max |diff| 3.1e-4 at rms 2.4; 3.3e-6 in a plain script); one different
     # frame moves the audio by O(rms), so 1e-3 x rms still tells equal frames apart
     assert_close("mlx-audio greedy audio vs ours", got, want.audio, atol=2e-5, k_rms=1e-3)
+
+
+@pytest.mark.slow
+def test_mlx_audio_dia_layout_as_ours(tmp_path):
+    """mlx-audio's Dia loaded strictly from the prepared nari-labs layout: its encoder output
+    equals ours', its teacher-forced logits equal ours' once its cross-attention RoPE (its own
+    model difference, benchmarks/tts_peers.py) is switched off and differ with it, and its DAC
+    decodes as ours'."""
+    import sys
+
+    from benchmarks import tts_peers
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts import prepare_plan
+
+    if tts_peers.installed_version(DEFAULT_CACHE) != tts_peers.VERSION:
+        pytest.skip("mlx-audio 0.6.2 is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")
+    plan = prepare_plan("dia-test-tiny", tmp_path, max_tokens=48)
+    folder = tts_peers.prepare(plan, tmp_path)
+    sys.path.insert(0, str(tts_peers.peer_dir(DEFAULT_CACHE)))
+    try:
+        import mlx.core as mx
+        from mlx_audio.tts.utils import load_model
+        tts_peers.build_dia(plan | {"cache": str(tmp_path)}, "float32", folder)  # DAC redirected
+        theirs = load_model(folder, strict=True)
+    finally:
+        sys.path.pop(0)
+    from mlx_impl.dia.load import load_tts
+    from mlx_impl.dia.tokens import delayed
+    from mlx_impl.taps import Taps
+
+    ours = load_tts(plan["folder"])
+    rng = np.random.default_rng(0)
+    rows = delayed(rng.integers(0, 1024, (10, 9)), ours.model.config.delay_pattern, 1026,
+                   1025)[None]
+    ids = np.array([plan["prompt"]])
+    taps = Taps()
+    want = np.array(ours.model.forward(ids, rows, taps))  # (1, T, C, V)
+    src, tgt = mx.array(ids.astype(np.int32)), mx.array(rows.astype(np.int32))
+    sp, tp = mx.arange(ids.shape[1])[None], mx.arange(rows.shape[1])[None]
+    smask, tmask = src != 0, mx.any(tgt != 1025, axis=2)
+    enc_mask = theirs._create_attn_mask(smask, smask)
+    assert_close("encoder output", np.array(theirs.model.encoder(
+        x_ids=src, src_positions=sp, deterministic=True, attn_mask=enc_mask)),
+        np.array(taps["model.encoder.norm"]), k_rms=1e-5)
+
+    def logits():
+        out = theirs.model(src, tgt, sp, tp, enc_mask,
+                           theirs._create_attn_mask(tmask, tmask, is_causal=True),
+                           theirs._create_attn_mask(tmask, smask), enable_dropout=False)
+        return np.array(out).reshape(want.shape)
+    with_rope = logits()
+    for layer in theirs.model.decoder.layers:
+        layer.cross_attention.rotary_emb = lambda x, position: x
+    # measured 2026-12-05: max |diff| 1.7e-6 at rms 1.0 without its cross-attention RoPE,
+    # 0.048 with it
+    assert_close("logits (its cross-attention RoPE off)", logits(), want, k_rms=1e-5)
+    assert np.abs(with_rope - want).max() > 1e-3
+    codes = rng.integers(0, 1024, (9, 30))
+    dac = theirs.dac_model
+    assert_close("mlx-audio DAC vs ours", np.array(dac.decode(dac.quantizer.from_codes(
+        mx.array(codes[None]))[0])).reshape(-1), ours.decode(codes), atol=1e-5)
