@@ -421,14 +421,17 @@ def speech_markdown(rep: dict) -> str:
          f"{rep['repeats']} timed calls; median [min-max]"),
         f"- {SPEED_NOTE}"] + ([f"- Note: {rep['note']}"] if rep.get("note") else []) + [""]
     rows, columns = report_table(rep)
+    tokens = ("generated tokens per call, counted as the line above says" if p.get("counting")
+              else "LM tokens generated per call")
+    streaming = p.get("streaming") or ("ours: `stream`, 8 frames + 4 of look-ahead; mlx-audio: "
+                                       "`generate(stream=True)` at the same 84 tokens")
     lines += [markdown_table(rows, columns), "",
-              "Columns: tokens = LM tokens generated per call (stop reason); tokens/s = tokens / "
+              f"Columns: tokens = {tokens} (stop reason); tokens/s = tokens / "
               "wall time of the whole call (prompt, generation, codec decode); tok/s / ours = "
               "the engine's median tokens/s over ours' (< 1: slower than ours); audio s / wall s "
               "= seconds of audio produced per second of wall time (> 1: faster than real "
               "time; RTF = its inverse); first audio s = time to the first audio chunk of the "
-              "stream stage (ours: `stream`, 8 frames + 4 of look-ahead; mlx-audio: `generate("
-              "stream=True)` at the same 84 tokens; the torch reference has no streaming API); "
+              f"stream stage ({streaming}; the torch reference has no streaming API); "
               "peak RSS = the worker's VmHWM over imports, load and runs; MLX peak = "
               "`mx.get_peak_memory()` over load and runs (in brackets: runs only); ids = ours: "
               "the generated ids' sha256 equals ours' (n/a: the engine returns no ids).", ""]

@@ -467,5 +467,13 @@ def plan_for_report(model: str, cache: Path) -> dict:
     plan = read_plan(model, cache)
     return {k: v for k, v in plan.items() if k != "prompt"} | {
         "n_prompt": len(plan["prompt"]), "prompt_sha256": ids_digest(plan["prompt"]),
-        "counting": COUNTING.get(plan.get("package"), "generated ids")}
+        "counting": COUNTING.get(plan.get("package"), "generated ids"),
+        "streaming": STREAMING.get(plan.get("package"))}
+
+
+STREAMING = {  # what the first-audio column measures, per family (None: the Orpheus text)
+    "dia": "no engine streams Dia: ours' DiaTTS and mlx-audio's Dia have no streaming API",
+    "csm": "ours: `stream`, chunks of 4 frames; mlx-audio: `generate(stream=True)` with its "
+           "interval at the same 4 frames",
+}
 
