@@ -414,20 +414,24 @@ def speech_markdown(rep: dict) -> str:
             f"- Text ({len(p['text'])} characters, {p['n_prompt']} prompt ids, sha256 "
             f"{p['prompt_sha256']}): \"{p['text']}\"; voice {p['voice']}; seed {p['seed']}",
             "- Sampling (every engine): " + ", ".join(f"{k}={v}" for k, v in
-                                                      p["options"].items())]
+                                                      p["options"].items())] + (
+            [f"- Generated tokens counted as: {p['counting']}"] if p.get("counting") else [])
     lines = _header(rep) + plan_lines + [
         (f"- Timing: one fresh process per engine; load, then per stage one untimed warm-up and "
          f"{rep['repeats']} timed calls; median [min-max]"),
         f"- {SPEED_NOTE}"] + ([f"- Note: {rep['note']}"] if rep.get("note") else []) + [""]
     rows, columns = report_table(rep)
+    tokens = ("generated tokens per call, counted as the line above says" if p.get("counting")
+              else "LM tokens generated per call")
+    streaming = p.get("streaming") or ("ours: `stream`, 8 frames + 4 of look-ahead; mlx-audio: "
+                                       "`generate(stream=True)` at the same 84 tokens")
     lines += [markdown_table(rows, columns), "",
-              "Columns: tokens = LM tokens generated per call (stop reason); tokens/s = tokens / "
+              f"Columns: tokens = {tokens} (stop reason); tokens/s = tokens / "
               "wall time of the whole call (prompt, generation, codec decode); tok/s / ours = "
               "the engine's median tokens/s over ours' (< 1: slower than ours); audio s / wall s "
               "= seconds of audio produced per second of wall time (> 1: faster than real "
               "time; RTF = its inverse); first audio s = time to the first audio chunk of the "
-              "stream stage (ours: `stream`, 8 frames + 4 of look-ahead; mlx-audio: `generate("
-              "stream=True)` at the same 84 tokens; the torch reference has no streaming API); "
+              f"stream stage ({streaming}; the torch reference has no streaming API); "
               "peak RSS = the worker's VmHWM over imports, load and runs; MLX peak = "
               "`mx.get_peak_memory()` over load and runs (in brackets: runs only); ids = ours: "
               "the generated ids' sha256 equals ours' (n/a: the engine returns no ids).", ""]
@@ -570,13 +574,13 @@ def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | Non
            "repeats": repeats, "run_options": options, "summaries": summaries, "failed": failed,
            "engines": results}
     if bench.report == "speech":
-        from benchmarks.tts import ENGINE_NOTES, plan_for_report
+        from benchmarks.tts import engine_notes, plan_for_report
 
         try:
             rep["plan"] = plan_for_report(model, cache)
         except FileNotFoundError as e:  # every engine failed before the plan was written
             rep["plan"] = {"error": str(e)}
-        rep["engine_notes"] = {e: n for e, n in ENGINE_NOTES.items() if e in engines}
+        rep["engine_notes"] = engine_notes(model, engines)
         if "mlx-audio" in engines:
             from benchmarks.tts_peers import installed_version
 

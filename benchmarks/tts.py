@@ -31,6 +31,19 @@ use the registry's folder (`python -m parity.tts_models build <id>`).
 Stages and facts: `synthesize` (the whole call: generation + codec decode; facts: generated
 tokens, audio seconds, stop reason, sha256 of the ids) and `stream` (time to first audio = the
 first chunk handed out; facts as above). An engine without a streaming API has no `stream` row.
+
+Generated tokens (`n_tokens`, the ids hashed) and `max_tokens`, per model family (`COUNTING`):
+- Orpheus, OuteTTS: LM tokens (one id per decoder step; `max_tokens` counts them too);
+- Dia: decoder rows x 9 channels (each step emits one row of 9 codes, under CFG a batch of 2
+  forward passes; `max_tokens` is Dia's own limit in rows, upstream's max_new_tokens, so the
+  eos row and the 15-row delayed tail are generated and counted); the ids are the generated
+  rows (delay mask applied), the same array ours (`Generation.sequence`) and upstream's
+  `generate` return;
+- CSM / Marvis: frames x codebooks (K = 32, 8 in the tiny models; each frame is one backbone
+  step and K - 1 depth-decoder steps, K draws; `max_tokens` is CSM's own limit in frames); the
+  ids are every generated frame, the end-of-audio frame included.
+The prompt is the text ids (`check`'s result; CSM's is (ids, context codes), and the bench
+speaks with the default speaker and no context, so its codes are empty and checked so).
 """
 
 from __future__ import annotations
@@ -102,9 +115,8 @@ def model_folder(model: str) -> tuple[Path, str]:
     if spec is not None and "config" in spec.config:
         config, seed = spec.config["config"], spec.config.get("weights_seed", 0)
         folder = importlib.import_module(f"reference.{entry.package}").build_model(config, seed)
-        depth = config["lm"]["num_hidden_layers"]
         return folder, (f"the parity spec's seeded checkpoint (seed {seed}): {spec.description}; "
-                        f"{depth} decoder layers")
+                        f"{_depth(config)}")
     folder = reg.cache_root() / model
     if not folder.exists():
         raise FileNotFoundError(f"{model} is not built (no {folder}); run "
@@ -112,17 +124,43 @@ def model_folder(model: str) -> tuple[Path, str]:
     return folder.resolve(), f"the registry's seeded folder ({entry.description})"
 
 
+def _depth(config: dict) -> str:
+    """The decoder depth of a parity spec's config, as the report states it."""
+    if "csm" in config:
+        c = config["csm"]
+        return (f"{c['num_hidden_layers']} backbone + "
+                f"{c['depth_decoder_config']['num_hidden_layers']} depth-decoder layers")
+    lm = config["lm"]
+    if "decoder_config" in lm:  # Dia
+        return (f"{lm['encoder_config']['num_hidden_layers']} encoder + "
+                f"{lm['decoder_config']['num_hidden_layers']} decoder layers")
+    return f"{lm['num_hidden_layers']} decoder layers"
+
+
+def prompt_ids(checked) -> list[int]:
+    """The prompt ids of `tts.check(...)`: a list of ids, or CSM's (ids, context codes) whose
+    codes must be empty (the bench has no context turn)."""
+    if isinstance(checked, tuple):
+        ids, codes = checked
+        if np.asarray(codes).size:
+            raise ValueError("the TTS bench speaks without a context turn; the prompt has "
+                             f"{np.asarray(codes).shape[0]} context frames")
+        checked = ids
+    return [int(t) for t in checked]
+
+
 PLAN_SCRIPT = """
 import dataclasses, json, sys
 from mlx_impl.tts.models import MODELS
+from benchmarks.tts import prompt_ids
 import importlib
 model, folder, text, seed, max_tokens = sys.argv[1:6]
 entry = MODELS[model]
 tts = importlib.import_module(f"mlx_impl.{entry.package}.load").load_tts(folder, "float32")
 options = dataclasses.replace(tts.defaults, max_tokens=int(max_tokens))
 voice = tts.default_voice
-prompt = tts.check(text, voice, options)
-print(json.dumps({"package": entry.package, "voice": voice, "prompt": [int(t) for t in prompt],
+prompt = prompt_ids(tts.check(text, voice, options))
+print(json.dumps({"package": entry.package, "voice": voice, "prompt": prompt,
                   "options": dataclasses.asdict(options), "sample_rate": int(tts.sample_rate)}))
 """
 
@@ -195,17 +233,33 @@ def build_mlx(plan: dict, dtype: str) -> list[BenchStage]:
     tts = load_tts(plan["folder"], dtype)
     options = SamplingOptions(**plan["options"])
     text, voice, seed = plan["text"], plan["voice"], plan["seed"]
-    prompt = tts.check(text, voice, options)
-    if list(prompt) != plan["prompt"]:
+    if prompt_ids(tts.check(text, voice, options)) != plan["prompt"]:
         raise RuntimeError("ours' prompt differs from the plan's: delete "
                            f"{plan_file(plan['model'], Path(plan['cache']))} and rerun")
 
+    package = plan["package"]
+    seen = {}
+    if package == "dia":  # the rows: Speech holds the codes only (module docstring)
+        generate = tts.generate
+
+        def spy(*args, **kwargs):
+            seen["generation"] = gen = generate(*args, **kwargs)
+            return gen
+        tts.generate = spy
+
     def synthesize() -> dict:
         speech = tts.synthesize(text, voice, options=options, seed=seed)
-        ids = np.asarray(speech.meta.get("ids", _generated_ids(speech)))
+        if package == "dia":
+            gen = seen.pop("generation")
+            ids = gen.sequence[gen.n_prompt:]
+        elif package == "csm":
+            ids = speech.tokens  # every frame (n, K)
+        else:
+            ids = speech.meta["ids"] if "ids" in speech.meta else _generated_ids(speech)
         return speech_facts(ids, speech.audio, speech.sample_rate, speech.meta.get("stop"))
 
     stages = [BenchStage("synthesize", synthesize, 0.0)]
+    per_step = tts.model.config.num_codebooks if package == "csm" else 1  # ids per on_token
     if hasattr(tts, "stream"):
         def stream() -> dict:
             count = [0]
@@ -217,8 +271,9 @@ def build_mlx(plan: dict, dtype: str) -> list[BenchStage]:
                     first = time.perf_counter() - t0
                 chunks.append(np.asarray(chunk))
             audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-            stop = "max_tokens" if count[0] >= options.max_tokens else "end_of_speech"
-            return {**speech_facts(np.zeros(count[0]), audio, tts.sample_rate, stop),
+            stop = "max_tokens" if count[0] >= options.max_tokens else END_STOP.get(
+                package, "end_of_speech")
+            return {**speech_facts(np.zeros(count[0] * per_step), audio, tts.sample_rate, stop),
                     "ttfa_s": first, "n_chunks": len(chunks), "ids_sha256": None,
                     "ids_head": None}
         stages.append(BenchStage("stream", stream, 0.0))
@@ -250,12 +305,15 @@ def build_torch(plan: dict, dtype: str) -> list[BenchStage]:
     def synthesize() -> dict:
         with torch.inference_mode():
             ids, audio, sr = ref.speak(prompt, options, seed)
-        return speech_facts(_audio_ids(plan, ids), audio, sr, _stop(plan, ids))
+        stop = (ref.stop_reason(ids, options) if hasattr(ref, "stop_reason")
+                else _stop(plan, ids))
+        return speech_facts(_audio_ids(plan, ids), audio, sr, stop)
 
     return [BenchStage("synthesize", synthesize, 0.0)]
 
 
 STOP_IDS = {"orpheus": 128258, "outetts": 128257}  # end of speech; OuteTTS <|im_end|> (test layout)
+END_STOP = {"csm": "end_of_audio"}  # ours' stop reason when the model ended (not max_tokens)
 
 
 def _stop(plan: dict, ids) -> str | None:
@@ -318,6 +376,15 @@ def tts_bench(model: str, cache: Path = DEFAULT_CACHE, run: TTSRun = TTSRun()) -
                      prepare=prepare, report="speech")
 
 
+COUNTING = {
+    "orpheus": "LM tokens (7 per SNAC frame; max_tokens counts them)",
+    "outetts": "LM tokens (2 per DAC frame; max_tokens counts them)",
+    "dia": "decoder rows x 9 channels (one row of 9 codes per step, CFG batch of 2; "
+           "max_tokens = rows, the eos row and 15-row delayed tail included)",
+    "csm": "frames x codebooks (one backbone + K - 1 depth-decoder draws per frame; "
+           "max_tokens = frames, the end-of-audio frame included)",
+}
+
 ENGINE_NOTES = {
     "mlx": "ours: `mlx_impl.<package>.load.load_tts(folder).synthesize(text, voice, "
            "options=..., seed=...)` (generation with the audio-token grammar, then the codec); "
@@ -341,9 +408,72 @@ ENGINE_NOTES = {
 }
 
 
+TORCH_NOTES = {
+    "dia": "the reference adapter `reference.dia.TTS_REFERENCE(folder).speak(prompt, options, "
+           "seed)`: the prompt ids as text through transformers' DiaProcessor (checked to give "
+           "the same ids), upstream's own `DiaForConditionalGeneration.generate` (CFG batch, "
+           "Dia's logits processors, delay pattern) with the same injected Gumbel noise as "
+           "ours (one extra logits processor), then `DiaProcessor.batch_decode` (transformers "
+           "DacModel), float32, eager attention, under torch.inference_mode.",
+    "csm": "the reference adapter `reference.csm.TTS_REFERENCE(folder).speak(prompt, options, "
+           "seed)`: transformers CsmForConditionalGeneration's backbone and depth decoder "
+           "forwards in a written-out KV-cached loop (upstream `generate(do_sample=True)` draws "
+           "with torch.multinomial, which takes no injected noise), transformers' logits "
+           "warpers, the port's codec mask and the same injected Gumbel noise as ours, then "
+           "upstream's Mimi decode (`codec_model.decode`), float32, eager attention, under "
+           "torch.inference_mode.",
+}
+
+
+def engine_notes(model: str, engines) -> dict:
+    """The report's engine notes for `model`'s package (the torch note per family)."""
+    package = tts_registry().MODELS[model].package
+    notes = dict(ENGINE_NOTES)
+    if package in TORCH_NOTES:
+        notes["torch"] = TORCH_NOTES[package]
+    if package in PEER_NOTES:
+        notes["mlx-audio"] = PEER_NOTES[package]
+    return {e: n for e, n in notes.items() if e in engines}
+
+
+PEER_NOTES = {  # per family where the mlx-audio engine differs from ENGINE_NOTES'
+    "csm": "mlx-audio 0.6.2 from an isolated folder (scripts/setup_bench_peers.sh), on the same "
+           "seeded checkpoint: its own `load_model` and `Model.generate` of tts.models.sesame "
+           "(which it also uses for Marvis), with the redirections benchmarks/tts_peers.py "
+           "documents: our transformers checkpoint renamed to Sesame's names (q/k rows back in "
+           "its interleaved RoPE layout), a local tokenizer encoding as ours' test tokenizer "
+           "(its prompt checked equal to ours, id for id), its Mimi built by its own class at "
+           "our codec's configuration from our seeded Mimi in its layout (instead of the hub's "
+           "kyutai/moshiko-pytorch-bf16), no default voice prompt (a hub download), ours' codec "
+           "mask before its own sampler (`make_sampler`, temperature/top-k/top-p/min-p as "
+           "ours'), no watermark (silentcipher absent). Its own draws (mx.random), so its frames "
+           "differ from ours'; tokens = frames x codebooks as ours'; streaming: `generate(stream"
+           "=True)` with its interval at 4 frames, ours' stream chunk.",
+    "dia": "mlx-audio 0.6.2 from an isolated folder (scripts/setup_bench_peers.sh), on the same "
+           "seeded checkpoint: its own `load_model` and `Model.generate` of tts.models.dia "
+           "(nari-labs' architecture), with the redirections benchmarks/tts_peers.py documents: "
+           "our transformers checkpoint in nari-labs' config and layout (its prompt checked "
+           "equal to ours), its DAC's hub fetch pointed at our seeded DAC in its layout. Its own "
+           "generation: RoPE also in cross-attention (nari-labs'; transformers' Dia has none), "
+           "text padded to 1024 positions, CFG then top-k/top-p on the guided logits, no eos "
+           "forcing, its own draws (mx.random) at its fixed defaults (= ours'), so its ids "
+           "differ from ours'; tokens = rows x 9 as ours'; its audio drops the last 30 rows. "
+           "No streaming API.",
+}
+
+
 def plan_for_report(model: str, cache: Path) -> dict:
     """The plan without the prompt's ids (their count and digest instead), for the report."""
     plan = read_plan(model, cache)
     return {k: v for k, v in plan.items() if k != "prompt"} | {
-        "n_prompt": len(plan["prompt"]), "prompt_sha256": ids_digest(plan["prompt"])}
+        "n_prompt": len(plan["prompt"]), "prompt_sha256": ids_digest(plan["prompt"]),
+        "counting": COUNTING.get(plan.get("package"), "generated ids"),
+        "streaming": STREAMING.get(plan.get("package"))}
+
+
+STREAMING = {  # what the first-audio column measures, per family (None: the Orpheus text)
+    "dia": "no engine streams Dia: ours' DiaTTS and mlx-audio's Dia have no streaming API",
+    "csm": "ours: `stream`, chunks of 4 frames; mlx-audio: `generate(stream=True)` with its "
+           "interval at the same 4 frames",
+}
 

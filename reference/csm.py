@@ -39,6 +39,10 @@ each family's real special ids).
   random numbers; argmax(scores + Gumbel) is the same distribution and takes injected noise. The
   noise of draw (frame f, codebook k) is the (f K + k)-th `rng.gumbel(size=(1, V))` of
   `numpy.random.default_rng(seed)` (`mlx_impl.layers.sampling.draw_noise`, written again here).
+- `speak(ids, options, seed)` (`TTS_REFERENCE`, timed by benchmarks/tts.py as the torch
+  engine): `generate` without a context clip at the port's `SamplingOptions` (a dict;
+  max_tokens = frames) and seed, then `decode`; returns every generated frame (n, K), the
+  end-of-audio frame included.
 - `decode(frames)`: upstream's `output_audio` path: `codec_model.decode` of the frames before
   the first all-zero frame.
 """
@@ -278,3 +282,28 @@ class CsmReference:
             return np.zeros(0, np.float32)
         codes = torch.from_numpy(frames.T[None].copy())  # (1, K, F)
         return self.model.codec_model.decode(codes).audio_values[0, 0].numpy().copy()
+
+    # -- benchmark (module docstring) -------------------------------------------------------
+
+    def speak(self, prompt: Sequence[int], options: Mapping, seed: int = 0) -> tuple:
+        """Prompt ids (no context clip) -> (frames (n, K), (N,) float32 audio, sample rate)."""
+        if options.get("draw", "gumbel") != "gumbel" or options.get("cfg_scale", 1.0) != 1.0 \
+                or options.get("repetition_penalty", 1.0) != 1.0:
+            raise ValueError("the CSM reference samples with Gumbel noise, without guidance or "
+                             f"repetition penalty; got {dict(options)}")
+        frames = self.generate(np.asarray(prompt, np.int64), None, options["temperature"],
+                               options.get("top_k", 0), options.get("top_p", 1.0),
+                               options.get("min_p", 0.0), max_frames=options["max_tokens"],
+                               seed=seed)
+        return frames, self.decode(frames), int(self.config.codec_config.sampling_rate)
+
+    def stop_reason(self, frames: np.ndarray, options: Mapping) -> str:
+        """The port's stop reason: "end_of_audio" when the last frame is an end frame (codebooks
+        0..K-2 all `codebook_eos_token_id`), else "max_tokens"."""
+        frames = np.asarray(frames)
+        eos = self.config.codebook_eos_token_id
+        return ("end_of_audio" if len(frames) and (frames[-1][:-1] == eos).all()
+                else "max_tokens")
+
+
+TTS_REFERENCE = CsmReference  # what benchmarks.tts times as the torch engine (`speak`)

@@ -30,6 +30,12 @@ decode); the codes the DAC receives are recorded. Voice cloning: `processor(text
 text], audio=[clip])` (the processor's DAC encodes the clip into the decoder's prompt rows) and
 `batch_decode(audio_prompt_len=get_audio_prompt_len(...))`, upstream's documented usage.
 
+Benchmark (`speak`, `TTS_REFERENCE`, timed by benchmarks/tts.py as the torch engine): text ids
+-> the text they encode (the tokenizer's added tokens by name, the rest as UTF-8 bytes; checked
+to re-encode to the same ids through `DiaProcessor`) -> `generate` with the port's
+`SamplingOptions` (as a dict) and seed -> `decode`; it returns the generated rows (every row
+after the bos row: frames, the eos row and the delayed tail, (steps, 9)).
+
 Taps of a teacher-forced pass (`forward_taps`): module outputs under their module paths
 (`model.encoder.embedding`, `model.encoder.layers.{i}[.self_attention|.mlp]`,
 `model.encoder.norm`, `model.decoder.embeddings`, `model.decoder.layers.{i}[.self_attention|
@@ -238,3 +244,52 @@ class DiaReference:
         finally:
             del self.dac.decode
         return seen["codes"], audio.numpy().astype(np.float32).reshape(-1)
+
+    # -- benchmark (module docstring) -------------------------------------------------------
+
+    def text_of(self, ids: Sequence[int]) -> str:
+        """The text that `DiaTokenizer` encodes as `ids` (added tokens by name, bytes as UTF-8)."""
+        added = {i: t.content for i, t in self.processor.tokenizer.added_tokens_decoder.items()}
+        parts, run = [], bytearray()
+        for i in ids:
+            i = int(i)
+            if i in added:
+                parts += [run.decode("utf-8"), added[i]]
+                run = bytearray()
+            elif 0 <= i < 256:
+                run.append(i)
+            else:
+                raise ValueError(f"id {i} is neither a byte nor a DiaTokenizer added token")
+        return "".join(parts) + run.decode("utf-8")
+
+    def speak(self, prompt: Sequence[int], options: Mapping, seed: int = 0) -> tuple:
+        """Text ids -> (generated rows (steps, C), (N,) float32 audio, sample rate) through
+        `generate` and `decode` (module docstring: benchmark)."""
+        if options.get("draw", "gumbel") != "gumbel" or options.get("min_p", 0.0) != 0 \
+                or options.get("repetition_penalty", 1.0) != 1.0:
+            raise ValueError("the Dia reference samples with Gumbel noise and no min-p or "
+                             f"repetition penalty; got {dict(options)}")
+        text = self.text_of(prompt)
+        ids = self.text_ids(text)[0].tolist()
+        if ids != [int(i) for i in prompt]:
+            raise ValueError(f"DiaProcessor encodes {text!r} as {ids[:12]}..., not as the "
+                             f"prompt's {list(prompt)[:12]}...")
+        seq = self.generate(text, options["temperature"], options.get("top_k") or None,
+                            options.get("top_p", 1.0), options.get("cfg_scale", 1.0),
+                            options["max_tokens"], seed)
+        bos = self.model.config.decoder_config.bos_token_id
+        if not (seq[0] == bos).all() or (seq[1:, 0] == bos).any():
+            raise RuntimeError("expected one bos prompt row (no audio prompt)")
+        _, audio = self.decode(seq)
+        return seq[1:], audio, int(self.dac.config.sampling_rate)
+
+    def stop_reason(self, rows: np.ndarray, options: Mapping) -> str:
+        """The port's stop reason of generated rows (steps, C): "max_tokens" when channel 0's eos
+        came at the row the length limit forces (max_tokens - max delay - 1), "eos" earlier."""
+        eos = self.model.config.decoder_config.eos_token_id
+        at = np.flatnonzero(np.asarray(rows)[:, 0] == eos)
+        forced = options["max_tokens"] - max(self.model.config.delay_pattern) - 1
+        return "max_tokens" if at.size == 0 or at[0] >= forced else "eos"
+
+
+TTS_REFERENCE = DiaReference  # what benchmarks.tts times as the torch engine (`speak`)

@@ -287,7 +287,8 @@ def test_mlx_audio_outetts_tokenizer_and_dac_names(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["orpheus-test-tiny", "outetts-1.0-1b-test-tiny"])
+@pytest.mark.parametrize("model", ["orpheus-test-tiny", "outetts-1.0-1b-test-tiny",
+                                   "csm-test-tiny", "marvis-test-tiny", "dia-test-tiny"])
 def test_tts_bench_mlx_audio_peer(model, tmp_path):
     """mlx-audio 0.6.2 runs both tiny models on the seeded checkpoint (its prompt equal to ours,
     checked by the engine), when `scripts/setup_bench_peers.sh` installed it."""
@@ -298,13 +299,17 @@ def test_tts_bench_mlx_audio_peer(model, tmp_path):
         pytest.skip(f"mlx-audio {VERSION} is not installed in the bench cache "
                     "(scripts/setup_bench_peers.sh)")
     (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")  # the installed peer, a fresh plan
+    per = FAMILY_RUNS[model][1] if model in FAMILY_RUNS else 1  # ids per counted step
+    n = 48 if model == "dia-test-tiny" else TTS_TOKENS  # its Dia drops 30 rows of audio
     rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
-                     command="test", options={"max_tokens": TTS_TOKENS})
+                     command="test", options={"max_tokens": n})
     assert rep["failed"] == {}, rep["failed"]
     st = rep["summaries"]["mlx-audio"]["stages"]
-    assert list(st) == ["synthesize", "stream"]
-    assert 0 < st["synthesize"]["n_tokens"][0] <= TTS_TOKENS and st["synthesize"]["audio_s"][0] > 0
-    assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
+    assert list(st) == (["synthesize"] if model == "dia-test-tiny" else ["synthesize", "stream"])
+    assert 0 < st["synthesize"]["n_tokens"][0] <= n * per
+    assert st["synthesize"]["n_tokens"][0] % per == 0 and st["synthesize"]["audio_s"][0] > 0
+    if "stream" in st:
+        assert 0 < st["stream"]["ttfa_s"]["median"] <= st["stream"]["wall_s"]["median"]
 
 
 @pytest.mark.slow
@@ -337,3 +342,194 @@ def test_mlx_audio_dac_layout_decodes_as_ours(tmp_path):
     want = load_tts(plan["folder"]).decode(codes)
     got = np.array(theirs.decode(theirs.quantizer.from_codes(mx.array(codes[None]))[0]))
     assert_close("mlx-audio DAC vs ours", got.reshape(-1), want, atol=1e-5)
+
+
+# Dia (rows x 9 channels; max_tokens >= 17 rows: one frame, the eos row, the 15-row delayed
+# tail) and CSM / Marvis (frames x 8 codebooks in the tiny models)
+FAMILY_RUNS = {"dia-test-tiny": (20, 9), "csm-test-tiny": (6, 8), "marvis-test-tiny": (6, 8)}
+
+
+@pytest.mark.parametrize("model", list(FAMILY_RUNS))
+def test_tts_bench_torch_ids_equal_ours(model, tmp_path):
+    """ours and the torch reference (`reference.<package>.TTS_REFERENCE.speak`) in fresh
+    processes generate the same ids (the facts' sha256 and head), counted as benchmarks/tts.py
+    says (Dia: rows x 9; CSM/Marvis: frames x codebooks), with the same stop and audio length."""
+    max_tokens, per_step = FAMILY_RUNS[model]
+    rep = runner.run(model, repeats=1, threads=1, engines=["mlx", "torch"], cache=tmp_path,
+                     command="test", options={"max_tokens": max_tokens})
+    assert rep["failed"] == {}, rep["failed"]
+    ours, torch = (rep["summaries"][e]["stages"]["synthesize"] for e in ("mlx", "torch"))
+    assert ours["n_tokens"] == torch["n_tokens"] == [max_tokens * per_step]
+    assert ours["stop"] == torch["stop"] == "max_tokens"
+    assert ours["ids_sha256"] == torch["ids_sha256"] and torch["same_ids_as_ours"] is True
+    heads = [rep["engines"][e]["stages"][0]["facts"][0]["ids_head"] for e in ("mlx", "torch")]
+    assert heads[0] == heads[1] and len(set(heads[0])) > 1
+    assert_close("audio s", torch["audio_s"], ours["audio_s"], atol=1e-9)
+    assert ours["audio_s"][0] > 0
+    assert rep["plan"]["counting"].startswith("decoder rows" if model.startswith("dia")
+                                              else "frames x codebooks")
+    if model != "dia-test-tiny":  # CSM streams: the same frames, counted the same way
+        stream = rep["summaries"]["mlx"]["stages"]["stream"]
+        assert stream["n_tokens"] == ours["n_tokens"]
+        assert_close("stream audio s", stream["audio_s"], ours["audio_s"], atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["dia-test-tiny", "csm-test-tiny"])
+def test_tts_bench_missing_peer_is_failed(model, tmp_path):
+    """mlx-audio not installed in this cache folder: the Dia and CSM peers are a FAILED row
+    with the reason and the fix, never a silent skip; a family without an adapter says so."""
+    rep = runner.run(model, repeats=1, threads=1, engines=["mlx-audio"], cache=tmp_path,
+                     command="test", options={"max_tokens": 20})
+    assert list(rep["failed"]) == ["mlx-audio"] and rep["summaries"] == {}
+    assert "setup_bench_peers.sh" in rep["failed"]["mlx-audio"]
+    _, md = runner.write(rep, tmp_path)
+    assert "**mlx-audio** FAILED: FileNotFoundError: mlx-audio 0.6.2 is not installed" \
+        in md.read_text()
+    from benchmarks import tts_peers
+
+    (tmp_path / "peers" / "mlx-audio-0.6.2" / "mlx_audio").mkdir(parents=True)
+    with pytest.raises(NotImplementedError, match="no mlx-audio adapter for 'vits'"):
+        tts_peers.prepare({"package": "vits"}, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["csm-test-tiny", "marvis-test-tiny"])
+def test_mlx_audio_sesame_layout_greedy_as_ours(model, tmp_path):
+    """mlx-audio's Sesame and Mimi loaded strictly from the prepared layout: its Mimi decodes
+    codes as ours' Mimi, and greedy generation (argmax behind the codec mask, through its own
+    generate) gives ours' greedy audio, so the renamed weights (q/k rows in its RoPE layout
+    included) compute ours' frames."""
+    import sys
+
+    from benchmarks import tts_peers
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts import prepare_plan
+
+    if tts_peers.installed_version(DEFAULT_CACHE) != tts_peers.VERSION:
+        pytest.skip("mlx-audio 0.6.2 is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")
+    plan = prepare_plan(model, tmp_path, max_tokens=6)
+    folder = tts_peers.prepare(plan, tmp_path)
+    sys.path.insert(0, str(tts_peers.peer_dir(DEFAULT_CACHE)))
+    try:
+        import mlx.core as mx
+        from mlx_audio.tts.utils import load_model
+        greedy_plan = plan | {"cache": str(tmp_path),
+                              "options": dict(plan["options"], temperature=0.0, top_k=0)}
+        tts_peers.build_csm(greedy_plan, "float32", folder)  # its Mimi redirected, prompt checked
+        theirs = load_model(folder, strict=True)
+    finally:
+        sys.path.pop(0)
+    from mlx_impl.csm.load import load_tts
+    from mlx_impl.tts import SamplingOptions
+
+    ours = load_tts(plan["folder"])
+    codebook = json.loads((folder / "mimi" / "config.json").read_text())["codebook_size"]
+    codes = np.random.default_rng(0).integers(0, codebook, (8, 24))
+    assert_close("mlx-audio Mimi vs ours", np.array(theirs._audio_tokenizer.decode(
+        mx.array(codes[None]))).reshape(-1), ours.decode(codes.T), atol=2e-5)
+    # the parts where a wrong RoPE layout would show (the greedy frames and the codec's
+    # layer-scaled transformer barely feel it): Mimi's decoder transformer's residual update,
+    # codebook 0's logits over the prompt, the depth decoder's logits of one frame
+    rng = np.random.default_rng(1)
+    # small inputs (the layers normalise them) keep out - x free of float32 cancellation
+    x = mx.array(0.01 * rng.standard_normal((1, 40, ours.mimi.cfg.hidden_size)).astype(
+        np.float32))
+    mimi = theirs._audio_tokenizer.decoder_transformer
+    got = mimi(x.swapaxes(1, 2), cache=mimi.make_cache())[0]
+    got = got.swapaxes(1, 2) if got.shape[1] != x.shape[1] else got
+    assert_close("Mimi decoder transformer update", np.array(got - x),
+                 np.array(ours.mimi.decoder_transformer(x) - x), k_rms=1e-4)
+    m, sm = ours.model, theirs.model
+    ids = np.array(plan["prompt"])
+    h = m.backbone(m.embed_prompt(ids, np.zeros((0, 8), np.int64)), m.new_cache())
+    tokens = mx.zeros((1, ids.size, 9), mx.int32)
+    tokens[..., -1] = mx.array(ids[None])
+    emb = sm._embed_tokens(tokens) * (mx.arange(9) == 8)[None, None, :, None]
+    from mlx_audio.lm.models.cache import make_prompt_cache
+    h_theirs = sm.backbone(emb.sum(axis=2), cache=make_prompt_cache(sm.backbone))
+    assert_close("codebook 0 logits", np.array(sm.codebook0_head(h_theirs)),
+                 np.array(m.logits0(h)), k_rms=1e-4)
+    frame = rng.integers(0, codebook, (1, 8))
+    want_depth = m.depth_teacher(h[:, -1], mx.array(frame))  # (1, 7, V)
+    dx = mx.concatenate([h_theirs[:, -1:]] + [sm._embed_audio(k, mx.array(frame[:, k:k + 1]))
+                                              for k in range(7)], axis=1)
+    dh = sm.decoder(sm.projection(dx), cache=make_prompt_cache(sm.decoder))
+    got_depth = mx.stack([dh[0, k] @ sm.audio_head[k - 1] for k in range(1, 8)])[None]
+    assert_close("depth decoder logits", np.array(got_depth), np.array(want_depth), k_rms=1e-4)
+    want = ours.synthesize(plan["text"], 0, options=SamplingOptions(temperature=0.0,
+                                                                    max_tokens=6))
+    allowed = mx.arange(theirs.model.args.audio_vocab_size) < codebook
+    got = np.concatenate([np.array(r.audio) for r in theirs.generate(
+        plan["text"], voice=None, speaker=0, context=[], split_pattern=None,
+        sampler=lambda x: mx.argmax(mx.where(allowed, x, -mx.inf), axis=-1),
+        max_audio_length_ms=6 * 80.0)])
+    assert want.meta["stop"] == "max_tokens" and got.shape == want.audio.shape
+    # float rounding through the two Mimi decoders: measured 2026-12-05 under pytest, needed
+    # k_rms 1.3e-4 (max |diff| 3.1e-4 at rms 2.4; 3.3e-6 in a plain script); one different
+    # frame moves the audio by O(rms), so 1e-3 x rms still tells equal frames apart
+    assert_close("mlx-audio greedy audio vs ours", got, want.audio, atol=2e-5, k_rms=1e-3)
+
+
+@pytest.mark.slow
+def test_mlx_audio_dia_layout_as_ours(tmp_path):
+    """mlx-audio's Dia loaded strictly from the prepared nari-labs layout: its encoder output
+    equals ours', its teacher-forced logits equal ours' once its cross-attention RoPE (its own
+    model difference, benchmarks/tts_peers.py) is switched off and differ with it, and its DAC
+    decodes as ours'."""
+    import sys
+
+    from benchmarks import tts_peers
+    from benchmarks.prepare import DEFAULT_CACHE
+    from benchmarks.tts import prepare_plan
+
+    if tts_peers.installed_version(DEFAULT_CACHE) != tts_peers.VERSION:
+        pytest.skip("mlx-audio 0.6.2 is not installed in the bench cache "
+                    "(scripts/setup_bench_peers.sh)")
+    (tmp_path / "peers").symlink_to(DEFAULT_CACHE / "peers")
+    plan = prepare_plan("dia-test-tiny", tmp_path, max_tokens=48)
+    folder = tts_peers.prepare(plan, tmp_path)
+    sys.path.insert(0, str(tts_peers.peer_dir(DEFAULT_CACHE)))
+    try:
+        import mlx.core as mx
+        from mlx_audio.tts.utils import load_model
+        tts_peers.build_dia(plan | {"cache": str(tmp_path)}, "float32", folder)  # DAC redirected
+        theirs = load_model(folder, strict=True)
+    finally:
+        sys.path.pop(0)
+    from mlx_impl.dia.load import load_tts
+    from mlx_impl.dia.tokens import delayed
+    from mlx_impl.taps import Taps
+
+    ours = load_tts(plan["folder"])
+    rng = np.random.default_rng(0)
+    rows = delayed(rng.integers(0, 1024, (10, 9)), ours.model.config.delay_pattern, 1026,
+                   1025)[None]
+    ids = np.array([plan["prompt"]])
+    taps = Taps()
+    want = np.array(ours.model.forward(ids, rows, taps))  # (1, T, C, V)
+    src, tgt = mx.array(ids.astype(np.int32)), mx.array(rows.astype(np.int32))
+    sp, tp = mx.arange(ids.shape[1])[None], mx.arange(rows.shape[1])[None]
+    smask, tmask = src != 0, mx.any(tgt != 1025, axis=2)
+    enc_mask = theirs._create_attn_mask(smask, smask)
+    assert_close("encoder output", np.array(theirs.model.encoder(
+        x_ids=src, src_positions=sp, deterministic=True, attn_mask=enc_mask)),
+        np.array(taps["model.encoder.norm"]), k_rms=1e-5)
+
+    def logits():
+        out = theirs.model(src, tgt, sp, tp, enc_mask,
+                           theirs._create_attn_mask(tmask, tmask, is_causal=True),
+                           theirs._create_attn_mask(tmask, smask), enable_dropout=False)
+        return np.array(out).reshape(want.shape)
+    with_rope = logits()
+    for layer in theirs.model.decoder.layers:
+        layer.cross_attention.rotary_emb = lambda x, position: x
+    # measured 2026-12-05: max |diff| 1.7e-6 at rms 1.0 without its cross-attention RoPE,
+    # 0.048 with it
+    assert_close("logits (its cross-attention RoPE off)", logits(), want, k_rms=1e-5)
+    assert np.abs(with_rope - want).max() > 1e-3
+    codes = rng.integers(0, 1024, (9, 30))
+    dac = theirs.dac_model
+    assert_close("mlx-audio DAC vs ours", np.array(dac.decode(dac.quantizer.from_codes(
+        mx.array(codes[None]))[0])).reshape(-1), ours.decode(codes), atol=1e-5)
