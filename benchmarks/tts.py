@@ -294,9 +294,11 @@ def build_torch(plan: dict, dtype: str) -> list[BenchStage]:
     module = importlib.import_module(f"reference.{plan['package']}")
     cls = getattr(module, "TTS_REFERENCE", None)
     if cls is None:
-        raise NotImplementedError(f"reference.{plan['package']} has no TTS_REFERENCE (a class "
-                                  "built from the model folder with speak(prompt, options, seed)"
-                                  "); add it to bench this model's torch reference")
+        from benchmarks.tts_peers import EngineUnavailable
+
+        raise EngineUnavailable(f"reference.{plan['package']} has no TTS_REFERENCE (a class "
+                                "built from the model folder with speak(prompt, options, seed)"
+                                "); add it to bench this model's torch reference")
     import torch
 
     ref = cls(Path(plan["folder"]))

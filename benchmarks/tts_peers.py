@@ -141,6 +141,11 @@ import numpy as np
 
 from parity.spec import BenchStage
 
+
+class EngineUnavailable(RuntimeError):
+    """An engine that cannot bench this model (no reference speak(), no peer adapter): the
+    runner writes that engine's FAILED row with this message."""
+
 VERSION = "0.6.2"
 SNAC_REPO = "mlx-community/snac_24khz"
 CSM_STREAM_FRAMES = 4  # ours' CsmTTS.stream chunk_frames: the first chunk after 4 frames
@@ -633,7 +638,7 @@ def prepare(plan: dict, cache: Path) -> Path:
     folder renamed into place; a stamp names the source and the layout version)."""
     _require_peer(cache)
     if plan["package"] not in PREPARE:
-        raise NotImplementedError(_unsupported(plan["package"]))
+        raise EngineUnavailable(_unsupported(plan["package"]))
     out = prepared_folder(plan, cache)
     stamp = {"source": plan["folder"], "layout": LAYOUT}
     if (out / "stamp.json").is_file() and json.loads((out / "stamp.json").read_text()) == stamp:
@@ -991,7 +996,7 @@ BUILDERS = {"orpheus": build_orpheus, "outetts": build_outetts, "csm": build_csm
 def build(plan: dict, dtype: str) -> list[BenchStage]:
     cache = Path(plan["cache"])
     if plan["package"] not in BUILDERS:
-        raise NotImplementedError(_unsupported(plan["package"]))
+        raise EngineUnavailable(_unsupported(plan["package"]))
     _import_peer(cache)
     folder = prepared_folder(plan, cache)
     if not (folder / "stamp.json").is_file():

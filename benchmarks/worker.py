@@ -112,6 +112,10 @@ def measure(job: dict) -> dict:
 
         run_peak = _mlx_peak()
         blas = blas_info()
+        if blas.get("path"):  # reports carry no machine paths: relative to the repo, or the name
+            lib = Path(blas["path"]).resolve()
+            root = Path(__file__).resolve().parents[1]
+            blas["path"] = str(lib.relative_to(root)) if lib.is_relative_to(root) else lib.name
         if blas["error"]:
             _log(f"WARNING: MLX uses {blas['library']}: {blas['error']}")
         out |= {"mlx_peak_bytes": max(mlx_load_peak, run_peak),

@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import assert_close
 
 from benchmarks import runner, worker
+from benchmarks.tts_peers import EngineUnavailable
 from parity import registry
 from parity.spec import BenchSpec, BenchStage
 
@@ -189,7 +190,7 @@ def test_tts_engine_errors(tmp_path, monkeypatch):
     import reference.orpheus
 
     monkeypatch.delattr(reference.orpheus, "TTS_REFERENCE")
-    with pytest.raises(NotImplementedError, match="has no TTS_REFERENCE"):
+    with pytest.raises(EngineUnavailable, match="has no TTS_REFERENCE"):
         tts.build_torch({"package": "orpheus"}, "float32")
 
 
@@ -388,7 +389,7 @@ def test_tts_bench_missing_peer_is_failed(model, tmp_path):
     from benchmarks import tts_peers
 
     (tmp_path / "peers" / "mlx-audio-0.6.2" / "mlx_audio").mkdir(parents=True)
-    with pytest.raises(NotImplementedError, match="no mlx-audio adapter for 'vits'"):
+    with pytest.raises(EngineUnavailable, match="no mlx-audio adapter for 'vits'"):
         tts_peers.prepare({"package": "vits"}, tmp_path)
 
 
