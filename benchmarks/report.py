@@ -8,7 +8,9 @@ weights). A metric whose input is missing is NOT MEASURED, never PASS.
 
 Plots (matplotlib, Agg) go to reports/plots/: per-layer error curves of each parity case (max abs
 error, needed atol and the table's atol per tap, in execution order) and, per benchmarked model,
-RTF and peak memory by engine.
+RTF and peak memory by engine. They are not tracked by git (reports/plots/ is in .gitignore:
+18.6 MB of PNGs kept the tracked tree from fitting one device call next to the MLX-CUDA wheel);
+`make report` makes them again.
 """
 
 from __future__ import annotations
@@ -597,7 +599,7 @@ def to_markdown(rep: dict) -> str:
     lines += ["", "## Parity reports", ""]
     lines += [f"- [{s}](parity/{s}.md): {'PASS' if r['passed'] else 'FAIL'}"
               for s, r in rep["parity_reports"].items()] or ["- none (`make parity MODEL=...`)"]
-    lines += ["", "## Plots", ""]
+    lines += ["", "## Plots", "", "Written by `make report` into reports/plots/ (not tracked by git).", ""]
     lines += [f"![{p}]({p})" for p in rep["plots"]] or ["- none"]
     return "\n".join(lines) + "\n"
 
