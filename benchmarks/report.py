@@ -128,6 +128,45 @@ def metric_gpu(bench: dict[str, dict]) -> Metric:
                   "PASS" if ok else "FAIL", f"bench/{GPU_REPORT}.md")
 
 
+MATRIX_REPORT = "gpu-matrix"  # reports/bench/gpu-matrix.json, benchmarks.gpu_matrix
+
+
+def device_matrix(bench: dict[str, dict]) -> dict:
+    """Model x device x precision, ours against the best peer per stage: the CPU stage reports
+    (float32, this machine) and the GPU matrix; each machine named once."""
+    rows, machines = [], {}
+    for model, rep in sorted(bench.items()):
+        if rep.get("kind") != "stages" or rep.get("device", "cpu") != "cpu":
+            continue
+        machines["cpu"] = bench_machine(rep)
+        rows += _matrix_rows(model, "cpu", "fp32" if rep["dtype"] == "float32" else rep["dtype"],
+                             rep)
+    gpu = bench.get(MATRIX_REPORT)
+    if gpu is not None:
+        machines["gpu"] = gpu["nvidia_smi"].split(",")[0]
+        for run in gpu["runs"]:
+            if "report" in run:
+                rows += _matrix_rows(run["model"], "gpu", run["precision"], run["report"])
+    return {"machines": machines, "rows": rows}
+
+
+def _matrix_rows(model: str, device: str, precision: str, rep: dict) -> list[dict]:
+    ours = rep["summaries"].get(rep.get("ours", "mlx"))
+    peers = {e: s for e, s in rep["summaries"].items() if e != rep.get("ours", "mlx")}
+    out = []
+    for stage, st in (ours or {}).get("stages", {}).items():
+        times = {e: s["stages"][stage]["wall_s"]["median"] for e, s in peers.items()
+                 if stage in s.get("stages", {})}
+        if not times:
+            continue
+        best = min(times, key=times.get)
+        out.append({"model": model, "device": device, "precision": precision, "stage": stage,
+                    "ours_ms": 1e3 * st["wall_s"]["median"], "peer": best,
+                    "peer_ms": 1e3 * times[best],
+                    "peer_over_ours": times[best] / st["wall_s"]["median"]})
+    return out
+
+
 def _ours(rep: dict) -> str:
     """Our engine's name in a bench report: "ours" (Whisper runner) or "mlx" (per-stage runner)."""
     return "mlx" if rep.get("kind") == "stages" else "ours"
@@ -507,6 +546,7 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
         "metrics": [asdict(m) for m in metrics],
         "ratios": ratios(bench),
         "stage_ratios": stage_rows(bench),
+        "device_matrix": device_matrix(bench),
         "speech": speech_rows(bench),
         "models": roadmap_rows(parity, bench, root),
         "parity_reports": {s: {"model": r.get("model"), "dtype": r.get("dtype"),
@@ -570,6 +610,18 @@ def to_markdown(rep: dict) -> str:
         lines += ["", "(peer time / ours > 1: ours is faster; see reports/bench/<model>.md)"]
     else:
         lines.append("- none measured (`make bench MODEL=<id>`)")
+    lines += ["", "## Model x device x precision: ours against the best peer", ""]
+    dm = rep.get("device_matrix") or {"rows": []}
+    if dm["rows"]:
+        lines += [f"Machines: {', '.join(f'{d}: {m}' for d, m in dm['machines'].items())}.", "",
+                  "| model | device | precision | stage | ours ms | best peer | peer ms | "
+                  "peer time / ours |", "|---|---|---|---|---|---|---|---|"]
+        for r in dm["rows"]:
+            lines.append(f"| {r['model']} | {r['device']} | {r['precision']} | {r['stage']} | "
+                         f"{r['ours_ms']:.1f} | {r['peer']} | {r['peer_ms']:.1f} | "
+                         f"{r['peer_over_ours']:.2f}x |")
+    else:
+        lines.append("- none measured")
     lines += ["", "## Text to speech: ours against the torch reference and mlx-audio", ""]
     if rep.get("speech"):
         lines += ["| model | stage | engine | tokens/s | tokens/s / ours | audio s / wall s | "
