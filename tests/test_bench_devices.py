@@ -78,3 +78,23 @@ def test_matrix_rows_and_markdown():
                               "runs": [_run("dac-44khz", "fp16", 0.010, 0.025)]})
     assert "| dac-44khz | decode | fp16 | 10.00 | 25.00 | 2.50x |" in md
     assert "NVIDIA H200" in md
+
+
+def test_success_report_device_matrix_names_each_machine_once():
+    from benchmarks import report
+
+    def stage_rep(ours_s, peer_s):
+        return {"summaries": {"mlx": {"stages": {"decode": {"wall_s": {"median": ours_s}}}},
+                              "torch": {"stages": {"decode": {"wall_s": {"median": peer_s}}}}},
+                "ours": "mlx"}
+    cpu = {"kind": "stages", "dtype": "float32", "machine": {"cpu_model": "Xeon",
+                                                             "logical_cores": 2},
+           **stage_rep(2.0, 1.0)}
+    gpu = {"runs": [{"model": "dac-44khz", "precision": "fp16", "report": stage_rep(0.01, 0.03)},
+                    {"model": "mimi", "precision": "fp32", "error": "deadline"}],
+           "nvidia_smi": "NVIDIA H200, 580, 143771 MiB"}
+    dm = report.device_matrix({"dac-44khz": cpu, report.MATRIX_REPORT: gpu})
+    assert dm["machines"] == {"cpu": "Xeon, 2 cores", "gpu": "NVIDIA H200"}
+    assert [(r["model"], r["device"], r["precision"], round(r["peer_over_ours"], 2))
+            for r in dm["rows"]] == [("dac-44khz", "cpu", "fp32", 0.5),
+                                     ("dac-44khz", "gpu", "fp16", 3.0)]
