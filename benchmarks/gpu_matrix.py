@@ -14,7 +14,8 @@ is `benchmarks.gpu` (its stages and peers differ); the report of that run, if gi
 Written: `--out` (JSON: machine, versions, each run's runner report) and a Markdown table beside
 it: model x stage x precision, ours against torch, times in ms, ratio torch / ours (> 1: ours is
 faster), peak RSS and MLX peak. Partial results are written after every run, so a deadline or a
-lost machine keeps what finished. `--device cpu` is a dry run of the same path on a machine
+lost machine keeps what finished. `python3 -m benchmarks.gpu_matrix --render JSON` writes the
+Markdown again from a report (with `--note`). `--device cpu` is a dry run of the same path on a machine
 without a GPU (both engines on the CPU, float32 only).
 """
 
@@ -42,7 +43,7 @@ def run_all(args) -> int:
     t_start = time.perf_counter()
     out = Path(args.out)
     report = {"benchmark": "codecs and vocoders: MLX vs torch on the GPU", "argv": sys.argv[1:],
-              "device": args.device, "repeats": args.repeats, **machine_info(), "runs": []}
+              "device": args.device, "repeats": args.repeats, "note": args.note, **machine_info(), "runs": []}
     for model in args.models:
         for precision in args.precisions:
             left = args.deadline_s - (time.perf_counter() - t_start)
@@ -78,6 +79,16 @@ def run_all(args) -> int:
 
 def _ms(summary: dict | None) -> str:
     return "-" if not summary else f"{1e3 * summary['median']:.2f}"
+
+
+def _clip(report: dict) -> str:
+    for run in report["runs"]:
+        if "report" in run:
+            c = run["report"].get("clip")
+            if c is None:
+                continue
+            return f"{c['duration_s']:.0f} s from {c['source']} ({', '.join(c['pieces'])})"
+    return "none ran"
 
 
 def _median(summary_ms: dict | None) -> str:
@@ -126,11 +137,13 @@ def markdown(report: dict) -> str:
              f"{m.get('python')}",
              f"- versions: {json.dumps(report.get('versions'))}",
              f"- each engine in a fresh process; one untimed warm-up and {report['repeats']} "
-             "timed calls per stage; times are medians; the clip is 10 s of real speech; "
+             "timed calls per stage; times are medians; the clip: "
+             f"{_clip(report)}; "
              "seeded random weights at the real dimensions (parity specs' checkpoints)",
              f"- fp32: full float32 on both sides (TF32 off); fp16: float16 weights and "
-             f"activations on both sides. Total {report.get('total_s', 0):.0f} s.", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+             f"activations on both sides. Total {report.get('total_s', 0):.0f} s.",
+             *([f"- note: {report['note']}"] if report.get("note") else []),
+             "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for run in report["runs"]:
         lines += ["| " + " | ".join(r) + " |" for r in rows(run)]
     if report.get("whisper"):
@@ -150,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_matrix",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="JSON result (a .md table is written beside it)")
+    p.add_argument("--out", help="JSON result (a .md table is written beside it)")
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     p.add_argument("--repeats", type=int, default=5, help="timed calls per stage (5)")
@@ -160,9 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker-timeout-s", type=float, default=240)
     p.add_argument("--deadline-s", type=float, default=500,
                    help="start no run after this many seconds")
+    p.add_argument("--note", default=None, help="a sentence the report carries")
     p.add_argument("--whisper", type=Path, default=None,
                    help="a benchmarks.gpu JSON report of the same machine to fold in")
+    p.add_argument("--render", type=Path, default=None,
+                   help="only write the Markdown of this JSON report again (beside it)")
     args = p.parse_args(argv)
+    if args.render:
+        report = json.loads(args.render.read_text())
+        if args.note:
+            report["note"] = args.note
+            atomic_write(args.render, json.dumps(report, indent=1) + "\n")
+        atomic_write(args.render.with_suffix(".md"), markdown(report))
+        return 0
+    if not args.out:
+        p.error("--out is required (the JSON report to write)")
     if args.device == "cpu" and args.precisions != ["fp32"]:
         p.error("--device cpu times float32 only (CPU torch has no float16 path here); pass "
                 "--precisions fp32")
