@@ -8,6 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from parity import cards
 from parity.spec import DTYPES, ParityError
 
 REFERENCE_PACKAGES = ("torch", "whisper", "transformers", "reference")
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
                    "(default reports/parity/)")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
+    cards.add_parser(sub)
     a = p.parse_args(argv)
+    if a.cmd == "cards":
+        return cards.main(a)
 
     from parity import registry
 
