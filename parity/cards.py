@@ -543,10 +543,21 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def dump_keymap(km: Mapping) -> str:
+    """The key map as JSON with one row per line (diffs stay readable, the file small)."""
+    convs = [{**c, "rows": f"@ROWS{i}@"} for i, c in enumerate(km["converters"])]
+    text = json.dumps({**km, "converters": convs}, indent=1)
+    for i, c in enumerate(km["converters"]):
+        rows = ",\n".join("    " + json.dumps(r) for r in c["rows"])
+        text = text.replace(f'"@ROWS{i}@"', "[\n" + rows + "\n   ]")
+    return text + "\n"
 
 
 def read_keymap(path: Path) -> dict | None:
@@ -577,7 +588,7 @@ def write_cards(out: Path = OUT, sources: Path = OUT, only: Sequence[str] = (),
             spec = keymap_spec(specs)
             log(f"{fam}: measuring the key map on {spec.name}")
             km = probe_keymap(spec)
-            _write_atomic(km_path, json.dumps(km, indent=1) + "\n")
+            _write_atomic(km_path, dump_keymap(km))
             written.append(km_path)
         notes = read_notes(sources / NOTES / f"{fam}.md")
         if notes is None:
