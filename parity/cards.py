@@ -122,7 +122,9 @@ def group_taps(taps: Sequence[str]) -> list[TapGroup]:
 
 
 def _shape(s) -> str:
-    return "(" + ", ".join(str(x) for x in s) + ")" if s is not None else "-"
+    if s is None:
+        return "-"
+    return "(" + ", ".join(str(x) for x in s) + ("," if len(s) == 1 else "") + ")"
 
 
 def _shape_span(group: TapGroup, shapes: Mapping[str, tuple]) -> str:
