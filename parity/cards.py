@@ -42,7 +42,7 @@ OUT = ROOT / "docs" / "models"
 NOTES = "notes"  # hand-written sections, under the cards folder
 KEYMAPS = "keymaps"  # measured key maps (JSON), under the cards folder
 NOTE_SECTIONS = ("Architecture", "Numerics that bit us")
-KEYMAP_VERSION = 1
+KEYMAP_VERSION = 2
 _INDEX = re.compile(r"(?<=[._])\d+(?=[._]|$)")  # a layer index inside a dotted path
 _PLACEHOLDERS = "ijklmn"
 
@@ -304,14 +304,25 @@ def probe_keymap(spec: ModelSpec) -> dict:
         rows, dropped = match_keys(state, params)
         out.append({"converter": name, "rows": rows, "dropped": dropped,
                     "n_upstream": len(state), "n_ours": len(params)})
-    return {"version": KEYMAP_VERSION, "spec": spec.name,
-            "generator": "python -m parity cards --keymaps", "converters": out}
+    return {"spec": spec.name, "converters": out}
 
 
-def keymap_spec(specs: Sequence[ModelSpec]) -> ModelSpec:
-    """The spec whose seeded checkpoint the key map is measured on: the first test-tiny one."""
+def keymap_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
+    """The specs whose seeded checkpoints a family's key map is measured on: every test-tiny
+    one (variants differ in keys: Parakeet's CTC head vs transducer, S3 v1's VQ vs v2's FSQ),
+    else the first spec."""
     tiny = [s for s in specs if "test-tiny" in s.name]
-    return (tiny or list(specs))[0]
+    return tiny or list(specs)[:1]
+
+
+def measure_keymap(specs: Sequence[ModelSpec], log=print) -> dict:
+    """The JSON key map of a family: one `probe_keymap` per `keymap_specs` spec."""
+    probes = []
+    for spec in keymap_specs(specs):
+        log(f"measuring the key map on {spec.name}")
+        probes.append(probe_keymap(spec))
+    return {"version": KEYMAP_VERSION, "generator": "python -m parity cards --keymaps",
+            "probes": probes}
 
 
 def fold_keymap(conv: Mapping) -> list[tuple[str, str, str, int]]:
@@ -445,7 +456,8 @@ def _render_keymap(family: str, keymap: Mapping | None, out: Path) -> list[str]:
     if keymap is None:
         return ["", f"No measured key map yet: run `python -m parity cards --keymaps --only "
                 f"{family}` (needs torch) to write `{_rel(path, out)}`."]
-    lines = ["", f"Measured on the seeded checkpoint of `{keymap['spec']}` "
+    probed = ", ".join(f"`{p['spec']}`" for p in keymap["probes"])
+    lines = ["", f"Measured on the seeded checkpoints of {probed} "
              f"([{KEYMAPS}/{family}.json]({KEYMAPS}/{family}.json), `{keymap['generator']}`): "
              "every key the converter returned, the canonical key its values came from "
              "(values matched, not names) and the layout change. Canonical keys are the "
@@ -456,30 +468,51 @@ def _render_keymap(family: str, keymap: Mapping | None, out: Path) -> list[str]:
              "ConvTranspose1d (in, out, k) -> (out, k, in) is (1, 2, 0), Conv2d (out, in, kh, kw) "
              "-> (out, kh, kw, in) is (0, 2, 3, 1); `reshape` squeezes a unit axis (Snake alphas "
              "(1, C, 1) -> (C,), kernel-1 convs -> linears); `rows a:b` takes those rows of a "
-             "fused upstream weight."]
-    for conv in keymap["converters"]:
-        mod = conv["converter"].rsplit(".", 1)[0]
-        src = mod.replace(".", "/") + ".py"
-        lines += ["", f"`{conv['converter']}` ([{src}]({_rel(ROOT / src, out)})): "
-                  f"{conv['n_upstream']} checkpoint keys -> {conv['n_ours']} parameters.", "",
-                  "| our parameter | <- upstream key | change | count |", "|---|---|---|---|"]
-        same = []
-        for ours, up, change, n in fold_keymap(conv):
-            if up == ours and change == "unchanged":
-                same.append(ours)
+             "fused upstream weight. A later variant lists only what the ones above lack."]
+    seen: set[tuple] = set()  # (converter, folded row) already shown
+    for i, probe in enumerate(keymap["probes"]):
+        if i:
+            lines += ["", f"#### `{probe['spec']}`"]
+        shown = False
+        for conv in probe["converters"]:
+            name = conv["converter"]
+            rows = [r for r in fold_keymap(conv) if (name, r[:3]) not in seen]
+            dropped = sorted({fold(k) for k in conv["dropped"]} - {k for c, k in seen if c == (
+                name, "dropped")})
+            if i and not rows and not dropped:
                 continue
-            shown_up = "(same name)" if up == ours else f"`{up}`"
-            lines.append(f"| `{ours}` | {shown_up} | {change} | {n} |")
-        if len(lines) and lines[-1] == "|---|---|---|---|":
-            lines[-2:] = ["No key is renamed or re-laid."]
-        if same:
-            lines += ["", "Passed through (same name, same values, same layout): "
-                      + ", ".join(f"`{k}`" for k in same) + "."]
-        if conv["dropped"]:
-            dropped = sorted({fold(k) for k in conv["dropped"]})
-            lines += ["", "Checkpoint keys no parameter comes from (checked, recomputed or "
-                      "tied; the converter's docstring says which): "
-                      + ", ".join(f"`{k}`" for k in dropped) + "."]
+            shown = True
+            seen.update((name, r[:3]) for r in rows)
+            seen.update(((name, "dropped"), k) for k in dropped)
+            lines += _render_converter(conv, rows, dropped, out)
+        if not shown:
+            lines += ["", "No key beyond those above."]
+    return lines
+
+
+def _render_converter(conv: Mapping, rows: list[tuple[str, str, str, int]],
+                      dropped: list[str], out: Path) -> list[str]:
+    mod = conv["converter"].rsplit(".", 1)[0]
+    src = mod.replace(".", "/") + ".py"
+    lines = ["", f"`{conv['converter']}` ([{src}]({_rel(ROOT / src, out)})): "
+             f"{conv['n_upstream']} checkpoint keys -> {conv['n_ours']} parameters.", "",
+             "| our parameter | <- upstream key | change | count |", "|---|---|---|---|"]
+    same = []
+    for ours, up, change, n in rows:
+        if up == ours and change == "unchanged":
+            same.append(ours)
+            continue
+        shown_up = "(same name)" if up == ours else f"`{up}`"
+        lines.append(f"| `{ours}` | {shown_up} | {change} | {n} |")
+    if lines[-1] == "|---|---|---|---|":
+        lines[-2:] = ["No key is renamed or re-laid."]
+    if same:
+        lines += ["", "Passed through (same name, same values, same layout): "
+                  + ", ".join(f"`{k}`" for k in same) + "."]
+    if dropped:
+        lines += ["", "Checkpoint keys no parameter comes from (checked, recomputed or "
+                  "tied; the converter's docstring says which): "
+                  + ", ".join(f"`{k}`" for k in dropped) + "."]
     return lines
 
 
@@ -554,11 +587,14 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def dump_keymap(km: Mapping) -> str:
     """The key map as JSON with one row per line (diffs stay readable, the file small)."""
-    convs = [{**c, "rows": f"@ROWS{i}@"} for i, c in enumerate(km["converters"])]
-    text = json.dumps({**km, "converters": convs}, indent=1)
-    for i, c in enumerate(km["converters"]):
-        rows = ",\n".join("    " + json.dumps(r) for r in c["rows"])
-        text = text.replace(f'"@ROWS{i}@"', "[\n" + rows + "\n   ]")
+    convs = [c for p in km["probes"] for c in p["converters"]]
+    marked = iter(range(len(convs)))
+    probes = [{**p, "converters": [{**c, "rows": f"@ROWS{next(marked)}@"}
+                                   for c in p["converters"]]} for p in km["probes"]]
+    text = json.dumps({**km, "probes": probes}, indent=1)
+    for i, c in enumerate(convs):
+        rows = ",\n".join("      " + json.dumps(r) for r in c["rows"])
+        text = text.replace(f'"@ROWS{i}@"', "[\n" + rows + "\n     ]")
     return text + "\n"
 
 
@@ -587,9 +623,7 @@ def write_cards(out: Path = OUT, sources: Path = OUT, only: Sequence[str] = (),
             continue
         km_path = sources / KEYMAPS / f"{fam}.json"
         if keymaps:
-            spec = keymap_spec(specs)
-            log(f"{fam}: measuring the key map on {spec.name}")
-            km = probe_keymap(spec)
+            km = measure_keymap(specs, log=lambda m, fam=fam: log(f"{fam}: {m}"))
             _write_atomic(km_path, dump_keymap(km))
             written.append(km_path)
         notes = read_notes(sources / NOTES / f"{fam}.md")

@@ -118,4 +118,28 @@ def test_whisper_key_map_is_what_its_converter_does():
     from parity import registry
 
     committed = json.loads((cards.OUT / cards.KEYMAPS / "whisper.json").read_text())
-    assert cards.probe_keymap(registry.get("whisper-test-tiny")) == committed
+    assert [p["spec"] for p in committed["probes"]] == ["whisper-test-tiny"]
+    assert cards.probe_keymap(registry.get("whisper-test-tiny")) == committed["probes"][0]
+
+
+def test_a_later_variant_shows_only_the_keys_the_first_lacks():
+    def probe(spec, rows, dropped=()):
+        return {"spec": spec, "converters": [{
+            "converter": "mlx_impl.fam.convert.convert", "n_upstream": len(rows) + len(dropped),
+            "n_ours": len(rows), "dropped": list(dropped),
+            "rows": [{"ours": o, "upstream": u, "change": c, "shape": [1]} for o, u, c in rows]}]}
+
+    enc = [("enc.layers.0.w", "enc.layers.0.w", "transpose(0, 2, 1)"),
+           ("enc.layers.1.w", "enc.layers.1.w", "transpose(0, 2, 1)")]
+    km = {"generator": "test", "probes": [
+        probe("fam-ctc-test-tiny", enc + [("head.w", "ctc_head.w", "unchanged")]),
+        probe("fam-tdt-test-tiny", enc + [("joint.w", "joint.w", "unchanged")], ["joint.win"]),
+        probe("fam-rnnt-test-tiny", enc)]}
+    text = "\n".join(cards._render_keymap("fam", km, cards.OUT))
+    first, tdt = text.split("#### `fam-tdt-test-tiny`")
+    tdt, rnnt = tdt.split("#### `fam-rnnt-test-tiny`")
+    assert "| `enc.layers.{i}.w` | (same name) | transpose(0, 2, 1) | 2 |" in first
+    assert "| `head.w` | `ctc_head.w` | unchanged | 1 |" in first
+    assert "enc.layers" not in tdt and "Passed through (same name, same values, same layout): " \
+        "`joint.w`." in tdt and "`joint.win`" in tdt
+    assert rnnt.strip() == "No key beyond those above."
