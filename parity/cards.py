@@ -407,13 +407,17 @@ def _render_taps(specs: Sequence[ModelSpec]) -> list[str]:
         variants.setdefault(tuple(g.pattern for g in group_taps(s.taps)), []).append(s)
     for patterns, group_specs in variants.items():
         rep = _representative(group_specs)
-        shapes = tap_shapes(golden_manifest(rep))
+        manifest = golden_manifest(rep)
+        shapes = tap_shapes(manifest)
+        if shapes and list(shapes) != list(rep.taps):
+            lines += ["", f"**The golden of `{rep.name}` lists other taps than its spec** "
+                      f"(stale: `make golden MODEL={rep.name}`); shapes below are the golden's."]
         groups = group_taps(rep.taps)
         discrete = set(rep.discrete)
         names = ", ".join(f"`{s.name}`" for s in group_specs)
         lines += ["", f"Taps of {names} ({len(rep.taps)} in "
                   f"`{rep.name}`); shapes from "
-                  + (f"`golden/{rep.name}/manifest.json`, case `{golden_manifest(rep)['cases'][0]['name']}`"
+                  + (f"`golden/{rep.name}/manifest.json`, case `{manifest['cases'][0]['name']}`"
                      if shapes else "no golden (none committed)") + ":", "",
                   "| # | tap | count | shape | compared |", "|---|---|---|---|---|"]
         for i, g in enumerate(groups):

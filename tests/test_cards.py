@@ -143,3 +143,16 @@ def test_a_later_variant_shows_only_the_keys_the_first_lacks():
     assert "enc.layers" not in tdt and "Passed through (same name, same values, same layout): " \
         "`joint.w`." in tdt and "`joint.win`" in tdt
     assert rnnt.strip() == "No key beyond those above."
+
+
+def test_a_golden_with_other_taps_than_its_spec_is_flagged(monkeypatch):
+    from parity import registry
+
+    spec = registry.get("dac-test-tiny")
+    manifest = cards.golden_manifest(spec)
+    assert "lists other taps" not in "\n".join(cards._render_taps([spec]))
+    taps = manifest["cases"][0]["taps"]
+    manifest["cases"][0]["taps"] = [taps[1], taps[0], *taps[2:]]
+    monkeypatch.setattr(cards, "golden_manifest", lambda s: manifest)
+    text = "\n".join(cards._render_taps([spec]))
+    assert "**The golden of `dac-test-tiny` lists other taps than its spec**" in text
