@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the registered models")
+    cards.add_parser(sub)
     r = sub.add_parser("run", help="compare the MLX port with the reference and the goldens")
     r.add_argument("model")
     r.add_argument("--dtype", choices=DTYPES, default="float32", help="MLX compute dtype")
@@ -34,13 +35,12 @@ def main(argv: list[str] | None = None) -> int:
                    "(default reports/parity/)")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
-    cards.add_parser(sub)
     a = p.parse_args(argv)
-    if a.cmd == "cards":
-        return cards.main(a)
 
     from parity import registry
 
+    if a.cmd == "cards":
+        return cards.main(a)
     if a.cmd == "list":
         for s in registry.SPECS:
             print(f"{s.name:20s} {s.description}")
