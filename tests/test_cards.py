@@ -156,3 +156,19 @@ def test_a_golden_with_other_taps_than_its_spec_is_flagged(monkeypatch):
     monkeypatch.setattr(cards, "golden_manifest", lambda s: manifest)
     text = "\n".join(cards._render_taps([spec]))
     assert "**The golden of `dac-test-tiny` lists other taps than its spec**" in text
+
+
+def test_every_repository_path_the_notes_cite_exists():
+    import re
+
+    cited = re.compile(r"`((?:mlx_impl|parity|reference|weights|benchmarks|tests|docs|scripts)"
+                       r"/[^`\s:]*)(?:::(\w+))?")
+    missing = []
+    for notes in sorted((cards.OUT / cards.NOTES).glob("*.md")):
+        for path, name in cited.findall(notes.read_text()):
+            target = cards.ROOT / path
+            if not target.exists():
+                missing.append(f"{notes.name}: {path}")
+            elif name and name not in target.read_text():
+                missing.append(f"{notes.name}: {path}::{name}")
+    assert not missing, "the notes cite what is not in the repository: " + "; ".join(missing)
