@@ -59,6 +59,7 @@ from parity.spec import (
     Metric,
     ModelSpec,
     ParityError,
+    fp32_override,
     fp32_table,
 )
 
@@ -227,7 +228,14 @@ METRICS = (
 
 # fp32, CPU, MLX against transformers: the harness's defaults (parity.spec.fp32_table: floor
 # max(1e-7, 1e-4 x rms(tap)), rtol 1e-5); measured values in the report and the README.
-FP32 = fp32_table()
+FP32 = fp32_table(fp32_override(
+    "audio", 2.5e-4,
+    "Mimi's decode of the generated frames, compared with goldens written on another machine: "
+    "measured 2026-12-06 on an Intel Xeon host against the goldens of 2026-12-05, needed k "
+    "1.03e-4 / 1.09e-4 (csm-test-tiny fox / weather) and 1.14e-4 (marvis-test-tiny fox) with "
+    "every code identical, while MLX against the live reference needs 5.1e-7 / 6.7e-7: the "
+    "stored reference audio itself is 94 dB from today's reference (the tiny Mimi's seeded "
+    "codebooks are drawn from encoder statistics computed with the host's BLAS)"))
 # Half precision: Orpheus's tables (the same Llama layers, parity/models/orpheus.py). Measured
 # 2026-12-05 on csm-test-tiny (fox + weather, against the reference) as k_rms = needed floor /
 # rms: float16 worst 0.0070 (backbone_model.layers.0.self_attn; table 0.018), bfloat16 worst
