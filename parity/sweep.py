@@ -313,11 +313,9 @@ def run_item(item: Item, root: str, timeout_s: float, threads: int,
         rc = proc.returncode
         text = log_path.read_text(errors="replace")[-LOG_TAIL:]
         stem = item.id.removeprefix("bench:")
-        js = next(iter(sorted(out.glob(f"{stem}*.json"))), None) if item.kind == "bench" \
-            else out / f"{stem}.json"
-        md = js.with_suffix(".md") if js is not None else None
-        report_json = js.read_text() if js is not None and js.is_file() else None
-        report_md = md.read_text() if md is not None and md.is_file() else None
+        js, md = out / f"{stem}.json", out / f"{stem}.md"  # both runners' report stems
+        report_json = js.read_text() if js.is_file() else None
+        report_md = md.read_text() if md.is_file() else None
     timed_out = wall > timeout_s and rc < 0
     if timed_out:
         status_s, first = "timeout", f"killed after {timeout_s:g} s (--timeout)"
@@ -481,14 +479,18 @@ def _light_init() -> None:
 
 def local(items: list[Item], jobs: int, budget_mb: int, costs: dict, timeout_s: float,
           threads: int, on_start: Callable[[Item], None]) -> Iterator[dict]:
-    """Run the items `jobs` at a time (longest first), within `budget_mb` of peak memory."""
+    """Run the items `jobs` at a time (longest first), within `budget_mb` of peak memory; a
+    benchmark claims the whole budget, so it runs alone (its timings mean something)."""
     from parity import workers
+
+    def cost(job) -> int:
+        it = job.args[0]
+        return budget_mb if it.kind == "bench" else peak_mb(it, costs)
 
     order = sorted(items, key=lambda it: (-duration(it, costs), it.id))
     wjobs = [workers.Job(it.id, (it, str(ROOT), timeout_s, threads)) for it in order]
     for d in workers.run(_run_job, wjobs, jobs, on_start=lambda j: on_start(j.args[0]),
-                         init=_light_init, cost=lambda j: peak_mb(j.args[0], costs),
-                         budget=budget_mb):
+                         init=_light_init, cost=cost, budget=budget_mb):
         if d.error is not None:  # run_item itself broke (not the item): say so, keep going
             it = d.job.args[0]
             yield {"id": it.id, "model": it.model, "dtype": it.dtype, "kind": it.kind,
@@ -546,9 +548,9 @@ def sweep(items: list[Item], out: Outputs, jobs: int, costs: dict, timeout_s: fl
     if results:
         progress(f"{len(results)} of {len(items)} items current in {state.path.name}: skipped")
     budget = budget_mb or memory_budget_mb()
-    progress(f"{len(todo)} items to run, {jobs} at a time, {threads} thread(s) each, "
-             + (f"on the Ray cluster at {ray_address}" if ray_address else
-                f"peak memory held under {budget} MB"))
+    progress(f"{len(todo)} items to run " + (
+        f"on the Ray cluster at {ray_address}, one CPU each" if ray_address else
+        f"here, {jobs} at a time, {threads} thread(s) each, peak memory held under {budget} MB"))
     running: dict[str, float] = {}
 
     def started_item(it: Item) -> None:

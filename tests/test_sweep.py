@@ -247,3 +247,15 @@ def test_ray_sweep_on_a_local_cluster_recovers_a_killed_worker(tmp_path):
         assert json.loads((tmp_path / "parity" / f"{i}.json").read_text())["passed"]
     assert all("/ray-node-" in x["node"] for x in s["items"])
     assert "rerun" in (tmp_path / "sweep.md").read_text()
+
+
+def test_select_globs_dtypes_and_benchmarks():
+    items = sweep.select(["*-test-tiny"], ["float32", "float16"], bench=True)
+    ids = [it.id for it in items]
+    assert "whisper-test-tiny" in ids and "whisper-test-tiny-float16" in ids
+    assert "whisper-base" not in ids and "wav2vec2-test-tiny-stable" not in ids
+    benched = {s.name for s in registry.SPECS if s.bench is not None and s.name in ids}
+    assert {it.model for it in items if it.kind == "bench"} == benched
+    assert all(it.id.startswith("bench:") for it in items if it.kind == "bench")
+    with pytest.raises(ValueError, match="no registered spec matches"):
+        sweep.select(["nope-*"], ["float32"])
