@@ -26,6 +26,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import signal
 import socket
 import subprocess
@@ -642,7 +643,7 @@ def main(a, argv: list[str]) -> int:
         stem = f"sweep-shard{shard_ix[0]}of{shard_ix[1]}"
     s = sweep(items, Outputs(a.out, stem), a.jobs or cpu_count(), costs, timeout_s=a.timeout,
               force=a.force, ray_address=a.ray, device=a.device, budget_mb=a.memory_mb,
-              command="python -m parity " + " ".join(argv))
+              command="python -m parity " + shlex.join(argv))
     if a.record_costs:
         record_costs(s["items"], a.record_costs)
     out = Outputs(a.out, stem)
