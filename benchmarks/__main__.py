@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dtype", default="float32", choices=("float32", "float16"),
                    help="ours' dtype; peers that cannot run it are an error (Whisper) or run "
                         "float32 (torch references)")
+    r.add_argument("--device", default="cpu", choices=("cpu", "gpu"),
+                   help="cpu, or gpu (MLX's GPU against torch CUDA) for the models whose "
+                        "benchmark lists it (codecs and vocoders); Whisper's GPU run is "
+                        "benchmarks.gpu")
     r.add_argument("--threads", type=int, default=None, help="threads per engine (all cores)")
     r.add_argument("--cache-dir", type=Path, default=None,
                    help="where converted peer weights go (~/.cache/mlx-audio-parity)")
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         rep = runner.run(args.model, repeats=args.repeats, dtype=args.dtype,
                          threads=args.threads, engines=engines,
                          cache=args.cache_dir or DEFAULT_CACHE, timeout_s=args.timeout,
-                         command=command, options=options)
+                         command=command, options=options, device=args.device)
         if args.note:
             rep["note"] = args.note
     except (KeyError, ValueError) as e:

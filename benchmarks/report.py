@@ -8,7 +8,9 @@ weights). A metric whose input is missing is NOT MEASURED, never PASS.
 
 Plots (matplotlib, Agg) go to reports/plots/: per-layer error curves of each parity case (max abs
 error, needed atol and the table's atol per tap, in execution order) and, per benchmarked model,
-RTF and peak memory by engine.
+RTF and peak memory by engine. They are not tracked by git (reports/plots/ is in .gitignore:
+18.6 MB of PNGs kept the tracked tree from fitting one device call next to the MLX-CUDA wheel);
+`make report` makes them again.
 """
 
 from __future__ import annotations
@@ -124,6 +126,45 @@ def metric_gpu(bench: dict[str, dict]) -> Metric:
     return Metric("Whisper base on the GPU", target,
                   "; ".join(parts) + f" (median whole-clip ms, {device})",
                   "PASS" if ok else "FAIL", f"bench/{GPU_REPORT}.md")
+
+
+MATRIX_REPORT = "gpu-matrix"  # reports/bench/gpu-matrix.json, benchmarks.gpu_matrix
+
+
+def device_matrix(bench: dict[str, dict]) -> dict:
+    """Model x device x precision, ours against the best peer per stage: the CPU stage reports
+    (float32, this machine) and the GPU matrix; each machine named once."""
+    rows, machines = [], {}
+    for model, rep in sorted(bench.items()):
+        if rep.get("kind") != "stages" or rep.get("device", "cpu") != "cpu":
+            continue
+        machines["cpu"] = bench_machine(rep)
+        rows += _matrix_rows(model, "cpu", "fp32" if rep["dtype"] == "float32" else rep["dtype"],
+                             rep)
+    gpu = bench.get(MATRIX_REPORT)
+    if gpu is not None:
+        machines["gpu"] = gpu["nvidia_smi"].split(",")[0]
+        for run in gpu["runs"]:
+            if "report" in run:
+                rows += _matrix_rows(run["model"], "gpu", run["precision"], run["report"])
+    return {"machines": machines, "rows": rows}
+
+
+def _matrix_rows(model: str, device: str, precision: str, rep: dict) -> list[dict]:
+    ours = rep["summaries"].get(rep.get("ours", "mlx"))
+    peers = {e: s for e, s in rep["summaries"].items() if e != rep.get("ours", "mlx")}
+    out = []
+    for stage, st in (ours or {}).get("stages", {}).items():
+        times = {e: s["stages"][stage]["wall_s"]["median"] for e, s in peers.items()
+                 if stage in s.get("stages", {})}
+        if not times:
+            continue
+        best = min(times, key=times.get)
+        out.append({"model": model, "device": device, "precision": precision, "stage": stage,
+                    "ours_ms": 1e3 * st["wall_s"]["median"], "peer": best,
+                    "peer_ms": 1e3 * times[best],
+                    "peer_over_ours": times[best] / st["wall_s"]["median"]})
+    return out
 
 
 def _ours(rep: dict) -> str:
@@ -505,6 +546,7 @@ def build(root: Path = REPORTS, plots: bool = True) -> dict:
         "metrics": [asdict(m) for m in metrics],
         "ratios": ratios(bench),
         "stage_ratios": stage_rows(bench),
+        "device_matrix": device_matrix(bench),
         "speech": speech_rows(bench),
         "models": roadmap_rows(parity, bench, root),
         "parity_reports": {s: {"model": r.get("model"), "dtype": r.get("dtype"),
@@ -568,6 +610,18 @@ def to_markdown(rep: dict) -> str:
         lines += ["", "(peer time / ours > 1: ours is faster; see reports/bench/<model>.md)"]
     else:
         lines.append("- none measured (`make bench MODEL=<id>`)")
+    lines += ["", "## Model x device x precision: ours against the best peer", ""]
+    dm = rep.get("device_matrix") or {"rows": []}
+    if dm["rows"]:
+        lines += [f"Machines: {', '.join(f'{d}: {m}' for d, m in dm['machines'].items())}.", "",
+                  "| model | device | precision | stage | ours ms | best peer | peer ms | "
+                  "peer time / ours |", "|---|---|---|---|---|---|---|---|"]
+        for r in dm["rows"]:
+            lines.append(f"| {r['model']} | {r['device']} | {r['precision']} | {r['stage']} | "
+                         f"{r['ours_ms']:.1f} | {r['peer']} | {r['peer_ms']:.1f} | "
+                         f"{r['peer_over_ours']:.2f}x |")
+    else:
+        lines.append("- none measured")
     lines += ["", "## Text to speech: ours against the torch reference and mlx-audio", ""]
     if rep.get("speech"):
         lines += ["| model | stage | engine | tokens/s | tokens/s / ours | audio s / wall s | "
@@ -597,7 +651,7 @@ def to_markdown(rep: dict) -> str:
     lines += ["", "## Parity reports", ""]
     lines += [f"- [{s}](parity/{s}.md): {'PASS' if r['passed'] else 'FAIL'}"
               for s, r in rep["parity_reports"].items()] or ["- none (`make parity MODEL=...`)"]
-    lines += ["", "## Plots", ""]
+    lines += ["", "## Plots", "", "Written by `make report` into reports/plots/ (not tracked by git).", ""]
     lines += [f"![{p}]({p})" for p in rep["plots"]] or ["- none"]
     return "\n".join(lines) + "\n"
 

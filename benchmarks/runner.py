@@ -64,20 +64,26 @@ def bench_for(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1,
     return spec.bench
 
 
-def engine_dtypes(bench: BenchSpec, engines: list[str], dtype: str) -> dict[str, str]:
-    """The dtype each engine runs: ours and the peers of `bench.peer_dtypes` the run's (an error
-    where one cannot), the other peers float32 (a torch reference)."""
+def engine_dtypes(bench: BenchSpec, engines: list[str], dtype: str,
+                  device: str = "cpu") -> dict[str, str]:
+    """The dtype each engine runs: ours and the peers of `bench.peer_dtypes` (on the GPU
+    `bench.gpu_peer_dtypes`) the run's (an error where one cannot), the other peers float32 (a
+    torch reference)."""
     unknown = sorted(set(engines) - set(bench.engines))
     if unknown:
         raise ValueError(f"unknown engines {unknown}; this model has {list(bench.engines)}")
     if dtype not in bench.dtypes:
         raise ValueError(f"bench dtype {dtype!r} not supported; choose from {bench.dtypes}")
-    bad = [e for e in engines if e in bench.peer_dtypes and dtype not in bench.peer_dtypes[e]]
+    if device not in bench.devices:
+        raise ValueError(f"this model's benchmark cannot run on {device!r}; it runs on "
+                         f"{', '.join(bench.devices)} (BenchSpec.devices)")
+    peer_dtypes = bench.gpu_peer_dtypes if device == "gpu" else bench.peer_dtypes
+    bad = [e for e in engines if e in peer_dtypes and dtype not in peer_dtypes[e]]
     if bad:
         raise ValueError(f"{', '.join(bad)} cannot run {dtype} on this benchmark (CPU torch and "
                          f"CTranslate2 are timed in float32); pass --engines "
                          f"{','.join(e for e in engines if e not in bad)} or --dtype float32")
-    return {e: dtype if e == bench.engines[0] or e in bench.peer_dtypes else "float32"
+    return {e: dtype if e == bench.engines[0] or e in peer_dtypes else "float32"
             for e in engines}
 
 
@@ -512,16 +518,18 @@ def to_markdown(rep: dict) -> str:
 
 def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | None = None,
         engines: list[str] | None = None, cache: Path = DEFAULT_CACHE,
-        timeout_s: float = 1800.0, command: str = "", options: dict | None = None) -> dict:
+        timeout_s: float = 1800.0, command: str = "", options: dict | None = None,
+        device: str = "cpu") -> dict:
     """Time every engine (or `engines`) of `model`; the report dict (`write` saves it).
-    `options`: how a Whisper model runs (`bench_for`)."""
+    `options`: how a Whisper model runs (`bench_for`); `device`: "cpu", or "gpu" where the
+    model's BenchSpec lists it (`BenchSpec.devices`; Whisper takes `options["device"]`)."""
     if repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {repeats}")
     threads = threads or os.cpu_count() or 1
     options = dict(options or {})
     bench = bench_for(model, cache, threads, options)
     engines = list(engines or bench.engines)
-    dtypes = engine_dtypes(bench, engines, dtype)
+    dtypes = engine_dtypes(bench, engines, dtype, device)
     ours = bench.engines[0]
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     facts = machine.machine_facts()
@@ -547,7 +555,7 @@ def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | Non
             print(f"{tag}: fresh process", file=sys.stderr, flush=True)
             job = {"model": model, "engine": engine, "dtype": dtypes[engine], "threads": threads,
                    "repeats": repeats, "clip": str(clip_file), "cache": str(cache),
-                   "options": options}
+                   "options": options, "device": device}
             results[engine] = run_worker(job, workdir, timeout_s)
             status = "FAILED" if "error" in results[engine] else "done"
             print(f"{tag}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr,
@@ -571,7 +579,7 @@ def run(model: str, repeats: int = 3, dtype: str = "float32", threads: int | Non
            "started": started, "command": command, "machine": facts,
            "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
            "versions": machine.versions(), "clip": clip.describe(), "threads": threads,
-           "repeats": repeats, "run_options": options, "summaries": summaries, "failed": failed,
+           "repeats": repeats, "run_options": options, "device": device, "summaries": summaries, "failed": failed,
            "engines": results}
     if bench.report == "speech":
         from benchmarks.tts import engine_notes, plan_for_report

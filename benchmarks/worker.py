@@ -4,8 +4,9 @@
 
 JOB.json: {"model", "engine", "dtype", "threads", "repeats", "clip": path to a float32 .npy,
 "cache": peer weight folder, "options": how a Whisper model runs (device, TF32, weights,
-stages)}. The model's BenchSpec (`benchmarks.runner.bench_for`) builds the engine (timed as
-load) and returns its stages; each stage gets one untimed warm-up call and `repeats` timed calls
+stages), "device": "cpu" (default) or "gpu" for a BenchSpec that lists it}. The model's
+BenchSpec (`benchmarks.runner.bench_for`) builds the engine (timed as load) and returns its
+stages; each stage gets one untimed warm-up call and `repeats` timed calls
 (a dict a call returns is kept: transcript, tokens, encoder time).
 RESULT.json (written atomically): per stage the wall times and facts; peak memory: the process's
 high-water RSS (VmHWM) over imports, load, warm-up and runs, and, when the engine imported MLX,
@@ -85,7 +86,9 @@ def measure(job: dict) -> dict:
                          f"{audio.shape}")
     rss_start = current_rss_bytes()
     t0 = time.perf_counter()
-    stages = bench.build(engine, job["dtype"], audio)
+    device = job.get("device", "cpu")
+    stages = (bench.build(engine, job["dtype"], audio) if device == "cpu"
+              else bench.build(engine, job["dtype"], audio, device=device))
     load_s = time.perf_counter() - t0
     if not stages:
         raise ValueError(f"{job['model']}: bench build({engine!r}) returned no stages")

@@ -9,6 +9,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from parity import cards
 from parity.spec import DTYPES, ParityError
 
 REFERENCE_PACKAGES = ("torch", "whisper", "transformers", "reference")
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the registered models")
+    cards.add_parser(sub)
     r = sub.add_parser("run", help="compare the MLX port with the reference and the goldens")
     r.add_argument("model")
     r.add_argument("--dtype", choices=DTYPES, default="float32", help="MLX compute dtype")
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from parity import registry
 
+    if a.cmd == "cards":
+        return cards.main(a)
     if a.cmd == "list":
         for s in registry.SPECS:
             print(f"{s.name:20s} {s.description}")

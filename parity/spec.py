@@ -228,6 +228,12 @@ class BenchSpec:
     peer_dtypes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     prepare: Callable[[str, str], Any] | None = None  # (engine, dtype): untimed, in the parent
     report: str = "stages"  # "stages", or "transcription" (stage facts: text, n_tokens, ...)
+    # where `build` can time besides this machine's CPU: "gpu" (MLX's GPU, torch's CUDA); off
+    # the CPU the runner calls `build(engine, dtype, audio, device=...)`
+    devices: tuple[str, ...] = ("cpu",)
+    # on the GPU, the peers that run the run's dtype (torch CUDA runs float16; CPU torch is timed
+    # in float32); other peers run float32
+    gpu_peer_dtypes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,10 @@ def build_random(config: Mapping, seed: int = 0):
     n = int(CODEBOOK_INIT_SECONDS * cfg.sampling_rate)
     with torch.no_grad():
         noise = 0.1 * torch.randn(1, cfg.audio_channels, n)
-        latents = model.encoder(noise).latents  # (1, hidden, F)
+        out = model.encoder(noise)
+        # transformers 5.24 (pinned here) returns an output with .latents; 5.17 (the lent GPU
+        # machine's) the tensor itself
+        latents = getattr(out, "latents", out)  # (1, hidden, F)
         _draw_codebooks(model.quantizer.semantic_residual_vector_quantizer, latents)
         _draw_codebooks(model.quantizer.acoustic_residual_vector_quantizer, latents)
     return model

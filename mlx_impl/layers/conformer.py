@@ -20,6 +20,7 @@ import numpy as np
 from mlx import nn
 
 from mlx_impl.layers.activations import softmax
+from mlx_impl.layers.torch_conv import depthwise_conv1d
 from mlx_impl.taps import NO_TAPS, Taps
 
 BATCH_NORM_EPS = 1e-5  # torch nn.BatchNorm1d default, as upstream builds it
@@ -125,7 +126,12 @@ class ConformerConvolution(nn.Module):
         x = a * mx.sigmoid(g)  # GLU over channels
         if valid is not None:
             x = mx.where(valid[..., None], x, 0.0)
-        x = silu(self.norm(self.depthwise_conv(x)))
+        conv = self.depthwise_conv  # the module's 'same' depthwise conv, on the fast CPU path
+        pad = (conv.weight.shape[1] - 1) // 2
+        x = depthwise_conv1d(mx.pad(x, [(0, 0), (pad, pad), (0, 0)]), conv.weight)
+        if "bias" in conv:
+            x = x + conv.bias
+        x = silu(self.norm(x))
         return self.pointwise_conv2(x)
 
 

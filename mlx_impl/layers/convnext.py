@@ -21,6 +21,7 @@ from mlx import nn
 
 from mlx_impl.layers.activations import gelu
 from mlx_impl.layers.norm import LayerNorm, layer_norm
+from mlx_impl.layers.torch_conv import depthwise_conv1d
 
 
 class AdaLayerNorm(nn.Module):
@@ -61,7 +62,8 @@ class ConvNeXtBlock(nn.Module):
 
     def __call__(self, x: mx.array, cond_id: int | mx.array | None = None) -> mx.array:
         residual = x  # (B, T, C)
-        x = self.dwconv(x)
+        x = depthwise_conv1d(mx.pad(x, [(0, 0), (3, 3), (0, 0)]), self.dwconv.weight) \
+            + self.dwconv.bias  # the module's k=7 'same' conv, on MLX's fast CPU path
         if self.adanorm:
             if cond_id is None:
                 raise ValueError("this ConvNeXt block is conditioned (AdaLayerNorm): pass cond_id "

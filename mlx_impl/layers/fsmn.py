@@ -16,6 +16,8 @@ from __future__ import annotations
 import mlx.core as mx
 from mlx import nn
 
+from mlx_impl.layers.torch_conv import depthwise_conv1d
+
 
 class FSMNBlock(nn.Module):
     def __init__(self, n_state: int, kernel_size: int = 31):
@@ -30,5 +32,5 @@ class FSMNBlock(nn.Module):
         if mask is not None:
             v = v * mask.astype(v.dtype)
         x = mx.pad(v, [(0, 0), (self.left, self.right), (0, 0)])
-        m = mx.conv1d(x, self.weight.astype(v.dtype), groups=v.shape[-1]) + v
+        m = depthwise_conv1d(x, self.weight.astype(v.dtype)) + v
         return m if mask is None else m * mask.astype(v.dtype)

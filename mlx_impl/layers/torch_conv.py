@@ -8,6 +8,7 @@ transposed conv 1536 -> 768 over 688 frames 192 s. So:
 - dilated convs run as an undilated conv on the `dilation` interleaved phases of the padded
   input (output t = q * d + r only reads inputs r, r + d, r + 2d, ...: each phase is an ordinary
   conv), the same products summed per output;
+- depthwise convs (groups = channels) run as shifted multiply-adds (`depthwise_conv1d`);
 - transposed convs run as one matmul, (T, C_in) x (C_in, k * C_out), and an overlap-add of the
   ceil(k / stride) stride-long pieces of each frame's contribution, then torch's crop
   (`padding` on both sides, `output_padding` extra on the right).
@@ -21,6 +22,31 @@ from __future__ import annotations
 
 import mlx.core as mx
 from mlx import nn
+
+
+def depthwise_conv1d(x: mx.array, weight: mx.array, dilation: int = 1) -> mx.array:
+    """torch's depthwise conv (groups = channels, stride 1, no padding): x (B, L, C), weight
+    (C, k, 1) channels-last -> (B, L - (k - 1) * dilation, C).
+
+    On the CPU it is k shifted multiply-adds, accumulated in float32: MLX 0.32.4's grouped
+    conv takes a generic path there, measured on this 2-core host at k=7: 1024 channels x 7500
+    frames 7.87 s against 0.11 s this way, 64 x 240000 2.05 s against 0.43 s (max difference
+    3e-6, rounding). Elsewhere (Metal, CUDA) it is MLX's own grouped conv."""
+    C, k = weight.shape[0], weight.shape[1]
+    if x.shape[-1] != C or weight.shape[2] != 1:
+        raise ValueError(f"depthwise weight {weight.shape} does not match {C} input channels")
+    n = x.shape[1] - (k - 1) * dilation
+    if n <= 0:
+        raise ValueError(f"input of {x.shape[1]} frames is too short for a kernel of {k} taps "
+                         f"at dilation {dilation}")
+    if mx.default_device() != mx.cpu:
+        return mx.conv1d(x, weight, dilation=dilation, groups=C)
+    dtype = x.dtype
+    x, w = x.astype(mx.float32), weight[:, :, 0].T.astype(mx.float32)  # w (k, C)
+    y = x[:, :n] * w[0]
+    for j in range(1, k):
+        y = y + x[:, j * dilation: j * dilation + n] * w[j]
+    return y.astype(dtype)
 
 
 class Conv1d(nn.Module):
@@ -41,7 +67,10 @@ class Conv1d(nn.Module):
         p, d = self.padding, self.dilation
         if p:
             x = mx.pad(x, [(0, 0), (p, p), (0, 0)])
-        if d == 1:
+        c_out, _, c_in_per_group = self.weight.shape
+        if self.groups == c_out and c_in_per_group == 1 and self.stride == 1:
+            y = depthwise_conv1d(x, self.weight, d)
+        elif d == 1:
             y = mx.conv1d(x, self.weight, stride=self.stride, groups=self.groups)
         else:
             B, L, C = x.shape

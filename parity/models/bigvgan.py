@@ -147,12 +147,12 @@ TABLES = {"float32": FP32, "float16": FP16, "bfloat16": BF16}
 
 
 def bench_build_for(config: Mapping):
-    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+    def build(engine: str, dtype: str, audio16k: np.ndarray,
+              device: str = "cpu") -> list[BenchStage]:
         audio = codec.resample(audio16k, SAMPLE_RATE)
         seconds = audio.shape[0] / SAMPLE_RATE
         if engine == "mlx":
-            import mlx.core as mx
-
+            mx = codec.mlx_on(device)
             model = codec.load_model("bigvgan", checkpoint(config), dtype)
             mel = model.mel(mx.array(audio[None]))
             mx.eval(mel)
@@ -162,12 +162,13 @@ def bench_build_for(config: Mapping):
 
             from reference.bigvgan import load_reference, reference_mel
 
-            model = load_reference(checkpoint(config))
-            mel = torch.from_numpy(reference_mel(config, audio).T[None].copy())
+            model, (mel,), finish = codec.torch_on(
+                device, dtype, load_reference(checkpoint(config)),
+                torch.from_numpy(reference_mel(config, audio).T[None].copy()))
 
             def run():
                 with torch.no_grad():
-                    return model(mel).numpy()
+                    return finish(model(mel))
             return [BenchStage("vocode", run, seconds)]
         raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
     return build
@@ -234,7 +235,8 @@ def _spec(name, description, config, cases, checks=(), fp32=FP32) -> ModelSpec:
         checks=checks,
         exercise=EXERCISE,
         config={"bigvgan_config": dict(config), "weights_seed": codec.WEIGHTS_SEED},
-        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config), audio_seconds=10.0),
+        bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config), audio_seconds=10.0,
+                        **codec.GPU_BENCH),
     )
 
 

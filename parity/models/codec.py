@@ -330,6 +330,60 @@ def roundtrip_check(name: str, clip_id: str, make_inputs: Callable[[np.ndarray],
 # benchmark
 
 
+# BenchSpec fields of a benchmark that also times on the GPU (`mlx_on`/`torch_on`), in float32
+# and float16 there (torch CUDA runs `.half()`; on the CPU torch stays float32)
+GPU_BENCH = {"devices": ("cpu", "gpu"), "dtypes": ("float32", "float16"),
+             "gpu_peer_dtypes": {"torch": ("float32", "float16")}}
+
+
+def mlx_on(device: str):
+    """`mlx.core` set up for a benchmark on `device`: "cpu" leaves MLX's default device as it
+    is (this Linux CPU build has no other); "gpu" is MLX's GPU (Metal, or CUDA with mlx-cuda),
+    an error where MLX has none."""
+    import mlx.core as mx
+
+    if device == "gpu":
+        if not mx.is_available(mx.gpu):
+            raise RuntimeError("MLX has no GPU on this machine (it needs Metal, or CUDA with the "
+                               "mlx-cuda-13 package); benchmark on the CPU instead")
+        mx.set_default_device(mx.gpu)
+    elif device != "cpu":
+        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'gpu'")
+    return mx
+
+
+def torch_on(device: str, dtype: str, model, *inputs):
+    """(model, inputs, finish) for a torch benchmark on `device` ("cpu", or "gpu": CUDA) in
+    `dtype`. On CUDA, float32 is full float32 (TF32 off for matmuls and cuDNN convs, as MLX's
+    `MLX_ENABLE_TF32=0`) and float16 is `.half()` weights and inputs; `finish(out)` waits for
+    the GPU so that a stage's clock stops when its work is done."""
+    import torch
+
+    if device == "cpu":
+        if dtype != "float32":
+            raise ValueError(f"the torch reference is timed in float32 on the CPU, not {dtype}")
+        return model, inputs, lambda out: out
+    if device != "gpu":
+        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'gpu'")
+    if not torch.cuda.is_available():
+        raise RuntimeError("torch sees no CUDA GPU on this machine; benchmark on the CPU instead")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    half = {"float32": False, "float16": True}
+    if dtype not in half:
+        raise ValueError(f"torch on CUDA is timed in float32 or float16, not {dtype}")
+    model = model.to("cuda").eval()
+    inputs = tuple(x.to("cuda") for x in inputs)
+    if half[dtype]:
+        model = model.half()
+        inputs = tuple(x.half() if x.is_floating_point() else x for x in inputs)
+
+    def finish(out):
+        torch.cuda.synchronize()
+        return out
+    return model, inputs, finish
+
+
 def encode_decode_stages(encode: Callable[[], Any], decode: Callable[[Any], Any], seconds: float,
                          finish: Callable[[Any], Any] = lambda out: out) -> list[BenchStage]:
     """Stages "encode" (`encode()` -> codes) and "decode" (`decode(codes)` -> audio) on
@@ -337,8 +391,15 @@ def encode_decode_stages(encode: Callable[[], Any], decode: Callable[[Any], Any]
     a result (MLX: `mx.eval`; torch runs eagerly)."""
     codes = encode()
     finish(codes)
-    return [BenchStage("encode", lambda: finish(encode()), seconds),
-            BenchStage("decode", lambda: finish(decode(codes)), seconds)]
+
+    def timed(call: Callable[[], Any]) -> Callable[[], None]:
+        # returns nothing: a stage's dict-like result (transformers' EncodecEncoderOutput is a
+        # Mapping) would be recorded as the stage's facts, and its tensors are not JSON
+        def run() -> None:
+            finish(call())
+        return run
+    return [BenchStage("encode", timed(encode), seconds),
+            BenchStage("decode", timed(lambda: decode(codes)), seconds)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -414,13 +475,13 @@ class CodecFamily:
         return make_inputs
 
     def bench_build_for(self, config: Mapping):
-        def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+        def build(engine: str, dtype: str, audio16k: np.ndarray,
+                  device: str = "cpu") -> list[BenchStage]:
             sr = self.sample_rate(config)
             audio = self.prepare(config, resample(audio16k, sr))
             seconds = audio.shape[0] / sr
             if engine == "mlx":
-                import mlx.core as mx
-
+                mx = mlx_on(device)
                 model = load_model(self.package, self.checkpoint(config), dtype)
                 encode, decode = self.bench_mlx(model, mx.array(self.mlx_side.layout(audio)),
                                                 config)
@@ -428,10 +489,11 @@ class CodecFamily:
             if engine == "torch":
                 import torch
 
-                model = self.reference_side(config).model
-                encode, decode = self.bench_torch(model, torch_batch(audio), config)
+                model, (x,), finish = torch_on(device, dtype, self.reference_side(config).model,
+                                               torch_batch(audio))
+                encode, decode = self.bench_torch(model, x, config)
                 return encode_decode_stages(torch.no_grad()(encode), torch.no_grad()(decode),
-                                            seconds)
+                                            seconds, finish=finish)
             raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
         return build
 
@@ -459,4 +521,4 @@ class CodecFamily:
             config={f"{self.package}_config": config, "weights_seed": WEIGHTS_SEED,
                     **extra_config},
             bench=BenchSpec(engines=("mlx", "torch"), build=self.bench_build_for(config),
-                            audio_seconds=10.0))
+                            audio_seconds=10.0, **GPU_BENCH))

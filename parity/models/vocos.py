@@ -277,13 +277,13 @@ BF16 = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.2e-1)
 
 
 def bench_build_for(config: Mapping, bandwidth: float = 6.0):
-    def build(engine: str, dtype: str, audio16k: np.ndarray) -> list[BenchStage]:
+    def build(engine: str, dtype: str, audio16k: np.ndarray,
+              device: str = "cpu") -> list[BenchStage]:
         audio = codec.resample(audio16k, SAMPLE_RATE)
         seconds = audio.shape[0] / SAMPLE_RATE
         mel = is_mel(config)
         if engine == "mlx":
-            import mlx.core as mx
-
+            mx = codec.mlx_on(device)
             model = codec.load_model("vocos", checkpoint(config), dtype)
             if mel:
                 feats = model.features(mx.array(audio[None]))
@@ -299,15 +299,20 @@ def bench_build_for(config: Mapping, bandwidth: float = 6.0):
 
             from reference.vocos import load_reference
 
-            model = load_reference(checkpoint(config))
             if mel:
+                model, (x,), finish = codec.torch_on(device, dtype,
+                                                     load_reference(checkpoint(config)),
+                                                     torch.from_numpy(audio[None]))
                 with torch.no_grad():
-                    feats = model.feature_extractor(torch.from_numpy(audio[None]))
-                return [BenchStage("vocode", lambda: model.decode(feats).numpy(), seconds)]
-            codes = torch.from_numpy(ReferenceSide(config).codes(audio, bandwidth))
-            bid = torch.tensor(config["feature_extractor"]["init_args"]["bandwidths"].index(bandwidth))
-            return [BenchStage("decode", lambda: model.decode(
-                model.codes_to_features(codes), bandwidth_id=bid).numpy(), seconds)]
+                    feats = model.feature_extractor(x)
+                return [BenchStage("vocode", torch.no_grad()(lambda: finish(model.decode(feats))),
+                                   seconds)]
+            bid = config["feature_extractor"]["init_args"]["bandwidths"].index(bandwidth)
+            model, (codes, bid), finish = codec.torch_on(
+                device, dtype, load_reference(checkpoint(config)),
+                torch.from_numpy(ReferenceSide(config).codes(audio, bandwidth)), torch.tensor(bid))
+            return [BenchStage("decode", torch.no_grad()(lambda: finish(model.decode(
+                model.codes_to_features(codes), bandwidth_id=bid))), seconds)]
         raise ValueError(f"unknown engine {engine!r}; use 'mlx' or 'torch'")
     return build
 
@@ -345,7 +350,7 @@ def _spec(name, description, config, cases, tolerances=None) -> ModelSpec:
         config={"vocos_config": dict(config), "weights_seed": WEIGHTS_SEED,
                 **({} if mel else {"encodec_config": dict(ENCODEC_CONFIG)})},
         bench=BenchSpec(engines=("mlx", "torch"), build=bench_build_for(config),
-                        audio_seconds=10.0),
+                        audio_seconds=10.0, **codec.GPU_BENCH),
     )
 
 
