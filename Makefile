@@ -1,9 +1,13 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
-.PHONY: help setup test test-all parity parity-full golden bench bench-peers report lint fixtures serve
+.PHONY: help setup test test-all parity parity-full golden bench bench-peers report lint fixtures serve \
+	sweep
 
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+MODELS ?= *
+JOBS ?=
+SWEEP_ARGS ?=
 STAMP := .venv/.setup-done
 # fp32 parity needs full-precision matmuls on backends that would use TF32 (CUDA).
 export MLX_ENABLE_TF32 := 0
@@ -31,6 +35,9 @@ parity-full: $(STAMP)  ## the same with the full end-to-end sweeps (every clip a
 
 golden: $(STAMP)  ## regenerate golden/MODEL from the reference
 	$(PY) -m parity golden $(MODEL)
+
+sweep: $(STAMP)  ## every spec matching MODELS (glob) in its own process, JOBS at once: reports/sweep.md (SWEEP_ARGS: --shard i/n, --ray ADDR, --bench, --dtypes ...)
+	$(PY) -m parity sweep --models '$(MODELS)' $(if $(JOBS),--jobs $(JOBS)) $(SWEEP_ARGS)
 
 bench: $(STAMP)  ## speed and memory of MODEL against the peer engines
 	$(PY) -m benchmarks run $(MODEL)

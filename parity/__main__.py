@@ -1,4 +1,5 @@
-"""`python -m parity list | run MODEL [...] | golden MODEL`; exit status 1 on any failure."""
+"""`python -m parity list | run MODEL [...] | golden MODEL | sweep [...]`; exit status 1 on any
+failure."""
 
 from __future__ import annotations
 
@@ -35,7 +36,14 @@ def main(argv: list[str] | None = None) -> int:
                    "(default reports/parity/)")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
+    from parity import sweep
+
+    sw = sub.add_parser("sweep", help="run many specs (x dtypes), each in its own process, here "
+                        "or on a Ray cluster; one aggregated report (reports/sweep.md)")
+    sweep.add_arguments(sw)
     a = p.parse_args(argv)
+    if a.cmd == "sweep":
+        return sweep.main(a, sys.argv[1:] if argv is None else argv)
 
     from parity import registry
 

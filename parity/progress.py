@@ -3,7 +3,8 @@
 The time left is the estimate of the phases still planned, scaled by how the finished phases
 compared with their own estimates (a loaded machine runs slower than the estimates' quiet one).
 Estimates are seconds on the 2-core reference machine; a check states its own
-(`Check.estimate_s`) and may plan its items one by one (`plan`).
+(`Check.estimate_s`) and may plan its items one by one (`plan`). With `lanes` > 1 phases run
+side by side (`python -m parity sweep --jobs N`): the time left is the pending work over the lanes.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ class Progress:
     """Callable as a `log`: prefixes each line with `[elapsed, ~left]`."""
 
     def __init__(self, write: Callable[[str], None] = _stderr,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, lanes: int = 1):
         self.write = write
+        self.lanes = max(1, int(lanes))
         self.clock = clock
         self.t0 = clock()
         self.pending: dict[str, float] = {}  # planned phase -> estimated seconds
@@ -61,7 +63,7 @@ class Progress:
         finished phases and pulled towards 1 by PRIOR_S of phases that took their estimate (one
         quick build must not scale the rest by 0.2)."""
         speed = ((self.finished_actual + PRIOR_S) / (self.finished_estimate + PRIOR_S))
-        return sum(self.pending.values()) * speed
+        return sum(self.pending.values()) * speed / self.lanes
 
     def __call__(self, message: str) -> None:
         self.write(f"[{_clock(self.elapsed())} elapsed, ~{_clock(self.left_s())} left] {message}")

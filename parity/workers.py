@@ -6,6 +6,10 @@ Workers are spawned (not forked: torch and MLX keep threads and state a fork wou
 jobs from one queue in the order given (longest first balances the load), and report when each
 starts and ends, so the caller can say what runs. With `workers=1` the jobs run in this process,
 with its threads as they are.
+
+With a `budget`, each job also declares a `cost` (e.g. its peak memory in MB): jobs start in the
+order given, and one starts only while the running jobs' costs plus its own fit the budget (a job
+that costs more than the whole budget starts alone). `python -m parity sweep` bounds memory so.
 """
 
 from __future__ import annotations
@@ -73,19 +77,57 @@ def _timed(fn: Callable, job: Job) -> Done:
     return Done(job, result, time.perf_counter() - t, time.process_time() - c, error)
 
 
-def _worker(fn: Callable, jobs, events) -> None:
-    _single_threaded()
+class _Gate:
+    """Lets jobs start in their queue order while the sum of the running jobs' costs (integers)
+    fits `budget`; a job costing more than the budget waits until nothing runs."""
+
+    def __init__(self, ctx, budget: int):
+        self.budget = budget
+        self.cond = ctx.Condition()
+        self.used = ctx.Value("q", 0, lock=False)  # guarded by cond
+        self.turn = ctx.Value("q", 0, lock=False)  # queue position of the next job to start
+
+    def acquire(self, position: int, cost: int) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.turn.value == position and (
+                self.used.value == 0 or self.used.value + cost <= self.budget))
+            self.turn.value += 1
+            self.used.value += cost
+            self.cond.notify_all()
+
+    def release(self, cost: int) -> None:
+        with self.cond:
+            self.used.value -= cost
+            self.cond.notify_all()
+
+
+def _worker(fn: Callable, jobs, events, init: Callable[[], None], gate: _Gate | None) -> None:
+    init()
     while True:
-        job = jobs.get()
-        if job is None:
+        item = jobs.get()
+        if item is None:
             return
+        position, job, cost = item
+        if gate is not None:
+            gate.acquire(position, cost)
         events.put(("start", job, os.getpid()))
-        events.put(("done", _timed(fn, job), os.getpid()))
+        try:
+            done = _timed(fn, job)
+        finally:
+            if gate is not None:
+                gate.release(cost)
+        events.put(("done", done, os.getpid()))
 
 
 def run(fn: Callable, jobs: Iterable[Job], workers: int,
-        on_start: Callable[[Job], None] = lambda job: None) -> Iterable[Done]:
-    """Yield a `Done` per job, as they finish; `fn` must be a module-level function."""
+        on_start: Callable[[Job], None] = lambda job: None,
+        init: Callable[[], None] = _single_threaded,
+        cost: Callable[[Job], int] | None = None, budget: int | None = None) -> Iterable[Done]:
+    """Yield a `Done` per job, as they finish; `fn` must be a module-level function.
+
+    `init` runs once in each spawned worker before its first job (default: one thread per
+    numerical library). With `budget`, `cost(job)` (an integer) bounds what runs at once (see
+    the module docstring)."""
     jobs = list(jobs)
     if workers <= 1:
         for job in jobs:
@@ -94,9 +136,10 @@ def run(fn: Callable, jobs: Iterable[Job], workers: int,
         return
     ctx = mp.get_context("spawn")
     todo, events = ctx.Queue(), ctx.Queue()
-    for job in jobs:
-        todo.put(job)
-    procs = [ctx.Process(target=_worker, args=(fn, todo, events), daemon=True)
+    gate = _Gate(ctx, int(budget)) if budget is not None else None
+    for i, job in enumerate(jobs):
+        todo.put((i, job, int(cost(job)) if cost is not None and gate is not None else 0))
+    procs = [ctx.Process(target=_worker, args=(fn, todo, events, init, gate), daemon=True)
              for _ in range(workers)]
     for _ in procs:
         todo.put(None)

@@ -66,7 +66,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch is pinned exactly in pyproject.toml (torch==2.13.0, a CPU build here); mlx is mlx[cpu]
 # on Linux and the Metal build on macOS (environment markers there).
-.venv/bin/python -m pip install -q -e ".[dev,bench,refs,server]"
+.venv/bin/python -m pip install -q -e ".[dev,bench,refs,server,ray]"
 # openai-whisper's metadata pulls triton (~1 GB, useless on CPU): install it without deps; its
 # real runtime deps (numba, tqdm, more-itertools, tiktoken, torch, numpy) are in pyproject.toml.
 .venv/bin/python -m pip install -q --no-deps "openai-whisper==20250625"
