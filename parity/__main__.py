@@ -1,4 +1,4 @@
-"""`python -m parity list | run MODEL [...] | golden MODEL`; exit status 1 on any failure."""
+"""`python -m parity list | run MODEL [...] | golden MODEL | export MODEL --out DIR`; exit status 1 on any failure."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
                    "(default reports/parity/)")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
+    e = sub.add_parser("export", help="write fixtures another port can walk: one safetensors "
+                       "per case and dtype, and a manifest (tools/check_export.py reads them)")
+    e.add_argument("model")
+    e.add_argument("--out", required=True, help="directory to write (replaced atomically)")
+    e.add_argument("--max-elements", type=int, default=-1,
+                   help="store taps above this many elements as a strided slice (default: "
+                        "whole for -test-tiny models, else 65536; 0: everything whole)")
+    e.add_argument("--dtypes", default=",".join(DTYPES),
+                   help="files to write, comma-separated; float32 is always needed")
     a = p.parse_args(argv)
 
     from parity import registry
@@ -48,6 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as e:
         print(e.args[0], file=sys.stderr)
         return 2
+    if a.cmd == "export":
+        from parity.export import export
+
+        try:
+            path = export(spec, Path(a.out), max_elements=a.max_elements or None,
+                          dtypes=tuple(d.strip() for d in a.dtypes.split(",") if d.strip()))
+        except (ParityError, ValueError, FileExistsError) as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}; check a port against it with `python tools/check_export.py "
+              f"{path} --port parity.export:mlx_port`")
+        return 0
     if a.cmd == "golden":
         from parity.runner import generate_golden
 
