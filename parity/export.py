@@ -28,6 +28,7 @@ whole tap.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import importlib.metadata
 import itertools
@@ -58,9 +59,14 @@ _ST_DTYPE = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(
              np.dtype(np.int64): "I64"}
 
 
+def _contiguous(a, dtype=None) -> np.ndarray:
+    """A C-contiguous copy that keeps 0-d arrays 0-d (np.ascontiguousarray makes them (1,))."""
+    return np.array(a, dtype=dtype, order="C", copy=True)
+
+
 def to_bfloat16_bits(a: np.ndarray) -> np.ndarray:
     """float32 -> bfloat16 bit patterns (uint16), round to nearest even; NaN stays NaN."""
-    bits = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    bits = _contiguous(a, dtype=np.float32).view(np.uint32)
     rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
     nan = np.isnan(a)
     return np.where(nan, (bits >> 16) | 0x40, rounded).astype(np.uint16)
@@ -74,7 +80,7 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray],
     header: dict = {"__metadata__": dict(meta or {})}
     offset, blobs = 0, []
     for k in sorted(tensors):
-        a = np.ascontiguousarray(tensors[k])
+        a = _contiguous(tensors[k])
         kind = "BF16" if k in bf16 else _ST_DTYPE.get(a.dtype)
         if kind is None or (kind == "BF16") != (a.dtype == np.uint16):
             raise TypeError(f"cannot store {k!r} of dtype {a.dtype} in the export")
@@ -183,16 +189,22 @@ def _device() -> dict:
 
 
 def _match(value: np.ndarray, candidates: list[tuple[str, np.ndarray]]):
-    """(upstream key, axis permutation or None) of the candidate `value` equals, maybe transposed."""
+    """(upstream key, how) of the candidate `value` equals: how is None (as stored), an axis
+    permutation (list; preferred, so a kernel-1 conv reads as the transpose its siblings get),
+    or "reshape" (same values in the same order, e.g. (1, C, 1) -> (C,))."""
     for key, src in candidates:
         if src.shape == value.shape and np.array_equal(src, value):
             return key, None
+    for key, src in candidates:
         if src.ndim == value.ndim and src.ndim > 1:
             for perm in itertools.permutations(range(src.ndim)):
                 if perm != tuple(range(src.ndim)) and \
                         tuple(src.shape[p] for p in perm) == value.shape and \
                         np.array_equal(src.transpose(perm), value):
                     return key, list(perm)
+    for key, src in candidates:
+        if src.size == value.size and np.array_equal(src.ravel(), value.ravel()):
+            return key, "reshape"
     return None, None
 
 
@@ -224,17 +236,48 @@ def trace_key_map(source: KeyMapSource) -> dict:
             used.add(key)
             entry["upstream"] = key
             entry["upstream_shape"] = list(upstream[key].shape)
-            if perm is not None:
+            if perm == "reshape":
+                entry["reshape"] = list(value.shape)
+            elif perm is not None:
                 entry["transpose"] = perm
         entries.append(entry)
     return {"available": True, "converter": source.converter,
             "rule": "our parameter path <- upstream key; `transpose` is the numpy axis "
-                    "permutation applied to the upstream array (absent: stored as is); traced by "
-                    "running the converter on the upstream weights and matching arrays",
+                    "permutation applied to the upstream array, `reshape` the new shape of the "
+                    "same values in the same order (neither: stored as is); traced by running "
+                    "the converter on the upstream weights and matching arrays. Upstream keys "
+                    "are the canonical layout the reader (weights/<model>.py) produces: weight "
+                    "norm already folded into `weight` where the checkpoint stores it split",
             "params": entries,
             "dropped_upstream_keys": sorted(set(upstream) - used),
             "computed_buffers": [{"name": n, "how": h} for n, h in source.computed],
             "notes": source.notes}
+
+
+def loader_key_map(package: str, folder: Path) -> KeyMapSource:
+    """The key map source of a model package loaded by `mlx_impl.loading.make_loader`: its
+    reader's canonical state of the checkpoint `folder` and its converter (given the config
+    when the converter takes one), as `load` runs them."""
+    import importlib
+
+    load = importlib.import_module(f"mlx_impl.{package}.load").load
+    parts = getattr(load, "parts", None)
+    if parts is None:
+        raise ValueError(f"mlx_impl.{package}.load.load is not a make_loader loader; give the "
+                         "spec its own key_map")
+    w = parts["read"](Path(folder))
+    convert = parts["convert"]
+    if parts["convert_takes_config"]:
+        cfg = parts["config"](w.config)
+        convert = functools.partial(_convert_with, convert, cfg)
+    module = importlib.import_module(f"mlx_impl.{package}.convert")
+    return KeyMapSource(upstream=w.state, convert=convert,
+                        converter=f"mlx_impl/{package}/convert.py",
+                        notes=(module.__doc__ or "").strip())
+
+
+def _convert_with(convert, cfg, state):
+    return convert(state, cfg)
 
 
 def key_map_for(spec: ModelSpec) -> dict:
@@ -347,7 +390,7 @@ def _export_case(spec: ModelSpec, ref, case, tmp: Path, max_elements: int | None
     for k, v in inp.arrays.items():
         v = np.asarray(v)
         v = v.astype(np.float32) if v.dtype.kind == "f" else v.astype(np.int32)
-        tensors[f"inputs/{k}"] = np.ascontiguousarray(v)
+        tensors[f"inputs/{k}"] = _contiguous(v)
         inputs[k] = {"key": f"inputs/{k}", "shape": list(v.shape),
                      "dtype": "float" if v.dtype.kind == "f" else "int32"}
     entries, outputs = [], []
@@ -358,7 +401,7 @@ def _export_case(spec: ModelSpec, ref, case, tmp: Path, max_elements: int | None
                  "layout": spec.layout(name) or "as the MLX side records it (channels-last)"}
         if name in spec.discrete:
             key = f"outputs/{name}"
-            tensors[key] = np.ascontiguousarray(a.astype(np.int32))
+            tensors[key] = _contiguous(a.astype(np.int32))
             entry |= {"key": key, "kind": "discrete", "dtype": "int32"}
             outputs.append({"key": key, "name": name, "exact": True,
                             "values": a.astype(np.int64).tolist() if a.size <= 4096 else None})
@@ -367,7 +410,7 @@ def _export_case(spec: ModelSpec, ref, case, tmp: Path, max_elements: int | None
                 else bounded_slice(a.shape, max_elements)
             stored = a if sl is None else a[tuple(slice(*s) for s in sl)]
             key = f"taps/{i:03d}.{name}"
-            tensors[key] = np.ascontiguousarray(stored.astype(np.float32))
+            tensors[key] = _contiguous(stored.astype(np.float32))
             entry |= {"key": key, "kind": "continuous", "dtype": "float",
                       "stored_shape": list(stored.shape), "slice": sl,
                       "summary": _summary(a),

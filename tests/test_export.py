@@ -172,3 +172,25 @@ def test_export_refuses_a_directory_that_is_not_an_export(tmp_path):
     with pytest.raises(FileExistsError, match="not a parity export"):
         export(SPEC, tmp_path, log=lambda m: None)
     assert (tmp_path / "notes.txt").exists()
+
+
+def test_a_codec_export_carries_its_loader_key_map(tmp_path):
+    """dac-test-tiny: the key map traced through mlx_impl.dac's loader (reader + converter)."""
+    d = export(registry.get("dac-test-tiny"), tmp_path / "dac", dtypes=("float32",),
+               log=lambda m: None)
+    m = check_export.load_export(d)
+    km = {p["param"]: p for p in m["key_map"]["params"]}
+    assert m["key_map"]["converter"] == "mlx_impl/dac/convert.py"
+    snake = km["decoder.block.0.res_unit1.snake1.alpha"]
+    assert snake["upstream_shape"] == [1, 16, 1] and snake["reshape"] == [16]
+    assert km["decoder.block.0.conv_t1.weight"]["transpose"] == [1, 2, 0]  # ConvTranspose1d
+    assert km["encoder.conv1.weight"]["transpose"] == [0, 2, 1]
+    assert not m["key_map"]["dropped_upstream_keys"]
+    assert check_export.check(d, mlx_port, "float32").passed
+
+
+def test_a_spec_without_a_key_map_says_so():
+    from parity.export import key_map_for
+
+    km = key_map_for(registry.get("wav2vec2-test-tiny"))
+    assert km["available"] is False and "ModelSpec.key_map is None" in km["why"]
