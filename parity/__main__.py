@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the full end-to-end sweeps (every clip, every strategy) instead of "
                         "the default items; the slow tier runs this")
     r.add_argument("--report-dir", default=None, help="where to write the reports "
-                   "(default reports/parity/)")
+                   "(default reports/parity/, with --port reports/ports/PORT/)")
+    r.add_argument("--port", default=None, metavar="NAME",
+                   help="put a third-party MLX port on the MLX side (parity/ports.py: "
+                        "mlx-whisper); the end-to-end checks, which build our port, are left out")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
     e = sub.add_parser("export", help="write fixtures another port can walk: one safetensors "
@@ -84,6 +87,23 @@ def main(argv: list[str] | None = None) -> int:
     from parity.progress import Progress
     from parity.runner import run
 
+    report_root = Path(a.report_dir) if a.report_dir else report.REPORTS
+    if a.port:
+        import dataclasses
+
+        from parity.ports import port_for
+
+        try:
+            port = port_for(a.port, spec)
+        except ParityError as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 2
+        ours = spec
+        spec = dataclasses.replace(spec, build_mlx=lambda dtype: port.build(ours, dtype))
+        a.no_checks = True  # the checks build our own port; they say nothing about theirs
+        if not a.report_dir:
+            report_root = report.REPORTS.parent / "ports" / a.port
+        print(f"MLX side: {a.port} (parity/ports.py), not mlx_impl; end-to-end checks left out")
     res = run(spec, a.dtype, fail_fast=a.fail_fast, reference=not a.golden_only,
               golden=not a.no_golden, checks=not a.no_checks, log=Progress(),
               tier="full" if a.full else "default", raise_errors=False)
@@ -103,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         report.print_case(c)
     for c in res.checks:
         report.print_check(c)
-    md, js = report.write(res, root=Path(a.report_dir) if a.report_dir else report.REPORTS)
+    md, js = report.write(res, root=report_root)
     print("\n" + report.timing_table(res))
     stale = res.stale_overrides
     print("\n" + "\n".join(report.stale_lines(res)))
