@@ -8,10 +8,11 @@ report reads exactly as for our port. Adapters:
 
 - `mlx-whisper` (0.4.3, ml-explore's mlx-examples Whisper on PyPI): the whisper specs. Its
   checkpoint (config.json + weights.safetensors, the layout of the mlx-community repositories
-  its `load_model` reads) is written from the spec's canonical weights as mlx-examples'
-  `convert.py` does: `mlp.0` / `mlp.2` renamed `mlp1` / `mlp2`, conv kernels transposed to
-  channels-last; `encoder.positional_embedding` has no parameter there (mlx-whisper recomputes
-  the sinusoids in `AudioEncoder._positional_embedding`), so the stored table is not loaded.
+  its `load_model` reads; `weights.mlx_whisper`, shared with the benchmarks) is written from the
+  spec's canonical weights: `mlp.0` / `mlp.2` renamed `mlp1` / `mlp2`, conv kernels transposed
+  to channels-last; `encoder.positional_embedding` has no parameter there (mlx-whisper
+  recomputes the sinusoids in `AudioEncoder._positional_embedding`), so the stored table is not
+  loaded.
 """
 
 from __future__ import annotations
@@ -70,17 +71,10 @@ def mlx_whisper_checkpoint(dims: dict, state: dict[str, np.ndarray], folder: Pat
     """Write `state` (openai-whisper layout) as an mlx-whisper checkpoint folder."""
     from safetensors.numpy import save_file
 
-    weights = {}
-    for k, v in state.items():
-        if k == "encoder.positional_embedding":
-            continue  # no such parameter in mlx-whisper: it recomputes the sinusoids
-        v = np.asarray(v, np.float32)
-        if k in ("encoder.conv1.weight", "encoder.conv2.weight"):
-            v = v.transpose(0, 2, 1)  # torch (out, in, k) -> MLX channels-last (out, k, in)
-        k = k.replace(".mlp.0.", ".mlp1.").replace(".mlp.2.", ".mlp2.")
-        weights[k] = np.ascontiguousarray(v)
+    from weights.mlx_whisper import mlx_whisper_layout
+
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(folder / "weights.safetensors"))
+    save_file(mlx_whisper_layout(state, "float32"), str(folder / "weights.safetensors"))
     (folder / "config.json").write_text(json.dumps({**dims, "model_type": "whisper"}))
     return folder
 
