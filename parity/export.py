@@ -19,8 +19,7 @@ nearest even) for a consumer that loads straight into its compute dtype; the exp
 port is held to are the float32 ones, with the tolerance table of the port's compute dtype.
 
 Size: `-test-tiny` specs are exported whole. Real-size taps above `max_elements` are stored as
-a strided slice (`slice`: [start, stop, step] per axis, steps doubled on the largest axis until
-the slice fits), except the spec's `golden_whole` taps (front ends a port feeds forward) and
+a strided slice (`slice`: [start, stop, step] per axis; `bounded_slice` says which axes), except the spec's `golden_whole` taps (front ends a port feeds forward) and
 discrete taps, which are always whole; the manifest records the slice and the statistics of the
 whole tap.
 """
@@ -43,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.compare import nmse_bound
 from parity.metrics import check_finite
 from parity.spec import DTYPES, KeyMapSource, ModelSpec, ParityError
 
@@ -110,15 +110,22 @@ def sha256(path: Path) -> str:
 # what goes in
 
 
+MIN_ROWS = 64  # a strided axis other than the last keeps at least this many entries
+
+
 def bounded_slice(shape: tuple[int, ...], max_elements: int) -> list[list[int]] | None:
     """[start, stop, step] per axis whose strided slice has <= max_elements elements, or None
-    when the tap fits whole. Steps double on the axis with the most selected elements."""
+    when the tap fits whole. Steps double on the leading axis (frames, tokens) with the most
+    selected entries while it keeps more than MIN_ROWS, so that every channel stays (a port's
+    bugs are often in some channels: a head order, a transposed kernel); then on whichever axis
+    has the most."""
     counts = list(shape)
     if int(np.prod(counts, dtype=np.int64)) <= max_elements:
         return None
     steps = [1] * len(shape)
     while int(np.prod(counts, dtype=np.int64)) > max_elements:
-        ax = int(np.argmax(counts))
+        lead = [a for a in range(len(shape) - 1) if counts[a] > MIN_ROWS]
+        ax = max(lead, key=lambda a: counts[a]) if lead else int(np.argmax(counts))
         steps[ax] *= 2
         counts[ax] = -(-shape[ax] // steps[ax])
     return [[0, int(n), s] for n, s in zip(shape, steps)]
@@ -136,15 +143,12 @@ def _tolerances(spec: ModelSpec, name: str, whole: np.ndarray, stored: np.ndarra
     table's floor at this tap's RMS, over the whole tap) and the normalised-MSE bound it implies
     on the stored values."""
     rms = float(np.sqrt(np.mean(whole.astype(np.float64) ** 2)))
-    w = stored.astype(np.float64)
-    power = float(np.mean(w * w))
     out = {}
     for dtype in DTYPES:
         tol, override = spec.tolerance(dtype).for_tap(name)
         atol = tol.floor(rms)
-        # the largest mean((got - want)^2) / mean(want^2) a tap within the element bound can have
-        nmse = float(np.mean((atol + tol.rtol * np.abs(w)) ** 2) / power) if power > 0 else None
-        out[dtype] = {"atol": atol, "rtol": tol.rtol, "nmse_max": nmse,
+        out[dtype] = {"atol": atol, "rtol": tol.rtol,
+                      "nmse_max": nmse_bound(stored, atol, tol.rtol),
                       "rule": {"atol_floor": tol.atol, "k_rms": tol.k_rms, "rms": rms},
                       "reason": override.reason if override else "the spec's default for "
                       f"{dtype} (parity/spec.py, docs/PRECISION.md)"}
@@ -346,7 +350,9 @@ def export(spec: ModelSpec, out: Path, max_elements: int | None = -1,
             "bounding": {"max_elements_per_tap": max_elements,
                          "rule": "whole when max_elements_per_tap is null; else taps above it "
                                  "(except discrete and front-end taps) are stored as a strided "
-                                 "slice, steps doubled on the largest axis"},
+                                 "slice: steps doubled on the frame/token axis while it keeps > "
+                                 f"{MIN_ROWS} entries (every channel kept), then on the largest "
+                                 "axis (e.g. the vocabulary of the logits)"},
             "key_map": key_map,
             "cases": cases,
         }

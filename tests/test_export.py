@@ -156,6 +156,8 @@ def test_a_changed_file_is_refused(exported, tmp_path):
 
 def test_bounded_export_stores_a_strided_slice_and_still_checks(tmp_path):
     assert bounded_slice((1, 23, 51865), 65536) == [[0, 1, 1], [0, 23, 1], [0, 51865, 32]]
+    # frames strided, every channel kept
+    assert bounded_slice((1, 1500, 512), 65536) == [[0, 1, 1], [0, 1500, 16], [0, 512, 1]]
     assert bounded_slice((100, 64), 8192) is None
     d = export(SPEC, tmp_path / "bounded", max_elements=2048, dtypes=("float32",),
                log=lambda m: None)
