@@ -352,7 +352,9 @@ def export(spec: ModelSpec, out: Path, max_elements: int | None = -1,
                                  "(except discrete and front-end taps) are stored as a strided "
                                  "slice: steps doubled on the frame/token axis while it keeps > "
                                  f"{MIN_ROWS} entries (every channel kept), then on the largest "
-                                 "axis (e.g. the vocabulary of the logits)"},
+                                 "axis (e.g. the vocabulary of the logits). A bounded export "
+                                 "checks only the stored elements; export whole for the "
+                                 "harness's verdict"},
             "key_map": key_map,
             "cases": cases,
         }
