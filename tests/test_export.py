@@ -159,14 +159,36 @@ def test_bounded_export_stores_a_strided_slice_and_still_checks(tmp_path):
     # frames strided, every channel kept
     assert bounded_slice((1, 1500, 512), 65536) == [[0, 1, 1], [0, 1500, 16], [0, 512, 1]]
     assert bounded_slice((100, 64), 8192) is None
-    d = export(SPEC, tmp_path / "bounded", max_elements=2048, dtypes=("float32",),
+    d = export(SPEC, tmp_path / "bounded", max_elements=4096, dtypes=("float32",),
                log=lambda m: None)
     m = json.loads((d / "manifest.json").read_text())
     taps = {t["name"]: t for t in m["cases"][0]["taps"]}
     assert taps["mel"]["slice"] is None  # a front end the spec keeps whole
-    assert taps["logits"]["slice"] == [[0, 1, 1], [0, 23, 1], [0, 51865, 1024]]
-    assert np.prod(taps["logits"]["stored_shape"]) <= 2048
+    assert taps["logits"]["slice"] == [[0, 1, 1], [0, 23, 1], [0, 51865, 512]]
+    assert np.prod(taps["logits"]["stored_shape"]) <= 4096 and "channels" not in taps["logits"]
+    # (1, 100, 64): every 2nd frame, every channel; plus the 10 largest channels at every frame
+    blk = taps["encoder.blocks.1"]
+    assert blk["slice"] == [[0, 1, 1], [0, 100, 2], [0, 64, 1]]
+    assert blk["channels"]["stored_shape"] == [1, 100, 10]
     assert check_export.check(d, mlx_port, "float32").passed
+
+
+def test_outlier_channels_catch_an_element_off_the_stride():
+    rng = np.random.default_rng(0)
+    want = rng.standard_normal((1, 8, 4)).astype(np.float32)
+    want[..., 2] *= 50  # the outlier channel
+    entry = {"index": 0, "name": "t", "kind": "continuous", "shape": [1, 8, 4],
+             "slice": [[0, 1, 1], [0, 8, 2], [0, 4, 1]],
+             "channels": {"key": "k", "indices": [2], "stored_shape": [1, 8, 1]},
+             "tolerance": {"float32": {"atol": 1e-4, "rtol": 1e-5, "nmse_max": 1.0}}}
+    got = want.copy()
+    got[0, 3, 2] += 0.1  # an odd frame: not in the strided rows
+    stored, channels = want[:, ::2], want[..., [2]]
+    assert check_export.compare_tap("c", entry, want, stored, "float32", channels).passed
+    r = check_export.compare_tap("c", entry, got, stored, "float32", channels)
+    assert not r.passed and "outlier channels [2]" in r.note and "(0, 3, 0)" in r.note
+    # the stride alone does not see it
+    assert check_export.compare_tap("c", entry, got, stored, "float32", None).passed
 
 
 def test_export_refuses_a_directory_that_is_not_an_export(tmp_path):

@@ -108,6 +108,8 @@ def case_arrays(root: Path | str, case: dict, dtype: str = "float32") -> dict[st
     t = read_file(path, dtype)
     want = [(i["key"], i["shape"]) for i in case["inputs"].values()]
     want += [(e["key"], e.get("stored_shape", e["shape"])) for e in case["taps"]]
+    want += [(e["channels"]["key"], e["channels"]["stored_shape"]) for e in case["taps"]
+             if e.get("channels")]
     for key, shape in want:
         if key not in t:
             raise ExportError(f"{path} has no tensor {key!r}")
@@ -156,7 +158,27 @@ class Report:
         return bool(self.results) and self.first_divergence is None
 
 
-def compare_tap(case: str, entry: dict, got, want: np.ndarray, dtype: str) -> TapResult:
+def compare_tap(case: str, entry: dict, got, want: np.ndarray, dtype: str,
+                channels: np.ndarray | None = None) -> TapResult:
+    """One tap; `channels`: the stored outlier channels (entry["channels"]) when there are."""
+    r = _compare(case, entry, got, want, dtype)
+    if channels is None or not r.passed:
+        return r
+    sub = dict(entry, slice=None, tolerance={dtype: dict(entry["tolerance"][dtype], nmse_max=None)})
+    sub["shape"] = list(np.take(np.asarray(got), [0], axis=-1).shape[:-1]) + \
+        [len(entry["channels"]["indices"])]
+    c = _compare(case, sub, np.take(np.asarray(got), entry["channels"]["indices"], axis=-1),
+                 channels, dtype)
+    if not c.passed:
+        c.note = f"outlier channels {entry['channels']['indices']}: {c.note}"
+        c.nmse = r.nmse
+        return c
+    r.max_abs, r.max_rel = max(r.max_abs, c.max_abs), max(r.max_rel, c.max_rel)
+    r.needed_atol = max(r.needed_atol, c.needed_atol)
+    return r
+
+
+def _compare(case: str, entry: dict, got, want: np.ndarray, dtype: str) -> TapResult:
     r = TapResult(case, entry["index"], entry["name"], False)
     if got is None:
         r.note = "the port returned no tap of this name"
@@ -235,7 +257,9 @@ def check(root: Path | str, port_factory, dtype: str = "float32", fail_fast: boo
             _check_rounded(root, case, dtype, t)
         got = port({name: t[i["key"]] for name, i in case["inputs"].items()})
         for entry in case["taps"]:
-            r = compare_tap(case["name"], entry, got.get(entry["name"]), t[entry["key"]], dtype)
+            extra = t[entry["channels"]["key"]] if entry.get("channels") else None
+            r = compare_tap(case["name"], entry, got.get(entry["name"]), t[entry["key"]], dtype,
+                            extra)
             rep.results.append(r)
             if log:
                 log(f"{case['name']}: {r.line()}")

@@ -25,8 +25,10 @@ struct Manifest: Decodable {
         let kind: String  // "continuous" or "discrete"
         let shape: [Int]
         let slice: [[Int]]?  // [start, stop, step] per axis, or null when stored whole
+        let channels: Channels?  // with a slice: the largest channels stored at every frame
         let tolerance: [String: Tolerance]?  // per compute dtype; absent for discrete taps
     }
+    struct Channels: Decodable { let key: String; let indices: [Int] }
     struct Input: Decodable { let key: String; let shape: [Int] }
     struct Case: Decodable {
         let name: String
@@ -93,6 +95,14 @@ func exportedTapsMatch() throws {
             let maxAbs = abs(g - want).max().item(Float.self)
             // stop at the first failing tap: later ones only repeat its error
             try #require(ok, "first diverging tap \(tap.index) \(tap.name): max |diff| \(maxAbs) > atol \(tol.atol) + rtol \(tol.rtol) |want|")
+            if let channels = tap.channels {
+                // every frame of the channels of largest magnitude, same element bound
+                let wantC = try #require(arrays[channels.key], "missing \(channels.key)")
+                let idx = MLXArray(channels.indices.map { Int32($0) })
+                let gotC = whole.take(idx, axis: whole.ndim - 1).asType(.float32)
+                let okC = allClose(gotC, wantC, rtol: tol.rtol, atol: tol.atol).item(Bool.self)
+                try #require(okC, "first diverging tap \(tap.index) \(tap.name): outlier channels \(channels.indices)")
+            }
             if let nmseMax = tol.nmse_max {
                 let nmse = (square(g - want).mean() / square(want).mean()).item(Float.self)
                 #expect(Double(nmse) <= nmseMax, "\(tap.name): normalised MSE \(nmse) > \(nmseMax)")
