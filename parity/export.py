@@ -19,9 +19,11 @@ nearest even) for a consumer that loads straight into its compute dtype; the exp
 port is held to are the float32 ones, with the tolerance table of the port's compute dtype.
 
 Size: `-test-tiny` specs are exported whole. Real-size taps above `max_elements` are stored as
-a strided slice (`slice`: [start, stop, step] per axis; `bounded_slice` says which axes), except the spec's `golden_whole` taps (front ends a port feeds forward) and
-discrete taps, which are always whole; the manifest records the slice and the statistics of the
-whole tap.
+a strided slice (`slice`: [start, stop, step] per axis; `bounded_slice` says which axes),
+except the spec's `golden_whole` taps (front ends a port feeds forward) and discrete taps,
+which are always whole; with a stride over frames, every frame of the channels
+of largest magnitude is stored besides (`channels`, `outlier_channels`); the manifest records
+both and the statistics of the whole tap. A bounded export checks only the stored elements.
 """
 
 from __future__ import annotations
