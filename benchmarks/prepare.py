@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from weights.mlx_whisper import mlx_whisper_layout  # noqa: F401  (also this module's API)
 
 DEFAULT_CACHE = Path.home() / ".cache" / "mlx-audio-parity"
 STAMP = "source.json"
@@ -84,20 +84,6 @@ def ct2_dir(model: str, cache: Path = DEFAULT_CACHE) -> Path:
             shutil.copy2(p, tmp / p.name)
 
     return _cached(cache / model / "ct2", _source_stamp(parts + companions, {}), build)
-
-
-def mlx_whisper_layout(state: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
-    """Canonical (openai-whisper layout) state -> mlx_whisper 0.4.3 parameter names and layout."""
-    out = {}
-    for key, value in state.items():
-        if key == "encoder.positional_embedding":
-            continue  # mlx_whisper computes the encoder sinusoids; not a parameter there
-        name = key.replace(".mlp.0.", ".mlp1.").replace(".mlp.2.", ".mlp2.")
-        a = np.asarray(value)
-        if key in ("encoder.conv1.weight", "encoder.conv2.weight"):
-            a = a.transpose(0, 2, 1)  # torch (out, in, k) -> MLX channels-last (out, k, in)
-        out[name] = np.ascontiguousarray(a.astype(dtype))
-    return out
 
 
 def mlx_whisper_dir(model: str, dtype: str, cache: Path = DEFAULT_CACHE) -> Path:

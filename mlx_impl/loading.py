@@ -109,6 +109,9 @@ def make_loader(what: str, writes: str, read: Callable, config: Callable, build:
 
     load.__doc__ = (f"{what} from `path_or_id`: {writes}; `dtype` float32, float16 or "
                     "bfloat16. Raises LoadError naming every key or shape that does not fit.")
+    # the parts, for tools that describe the load (the parity export's checkpoint key map)
+    load.parts = {"read": read, "config": config, "convert": convert,
+                  "convert_takes_config": convert_takes_config}
     return load
 
 

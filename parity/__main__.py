@@ -1,5 +1,5 @@
-"""`python -m parity list | run MODEL [...] | golden MODEL | sweep [...]`; exit status 1 on any
-failure."""
+"""`python -m parity list | run MODEL [...] | golden MODEL | sweep [...] | export MODEL --out DIR
+| cards`; exit status 1 on any failure."""
 
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the full end-to-end sweeps (every clip, every strategy) instead of "
                         "the default items; the slow tier runs this")
     r.add_argument("--report-dir", default=None, help="where to write the reports "
-                   "(default reports/parity/)")
+                   "(default reports/parity/, with --port reports/ports/PORT/)")
+    r.add_argument("--port", default=None, metavar="NAME",
+                   help="put a third-party MLX port on the MLX side (parity/ports.py: "
+                        "mlx-whisper); the end-to-end checks, which build our port, are left out")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
     from parity import sweep
@@ -41,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     sw = sub.add_parser("sweep", help="run many specs (x dtypes), each in its own process, here "
                         "or on a Ray cluster; one aggregated report (reports/sweep.md)")
     sweep.add_arguments(sw)
+    e = sub.add_parser("export", help="write fixtures another port can walk: one safetensors "
+                       "per case and dtype, and a manifest (tools/check_export.py reads them)")
+    e.add_argument("model")
+    e.add_argument("--out", required=True, help="directory to write (replaced atomically)")
+    e.add_argument("--max-elements", type=int, default=-1,
+                   help="store taps above this many elements as a strided slice (default: "
+                        "whole for -test-tiny models, else 65536; 0: everything whole)")
+    e.add_argument("--dtypes", default=",".join(DTYPES),
+                   help="files to write, comma-separated; float32 is always needed")
     a = p.parse_args(argv)
     if a.cmd == "sweep":
         return sweep.main(a, sys.argv[1:] if argv is None else argv)
@@ -60,6 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as e:
         print(e.args[0], file=sys.stderr)
         return 2
+    if a.cmd == "export":
+        from parity.export import export
+
+        try:
+            path = export(spec, Path(a.out), max_elements=a.max_elements or None,
+                          dtypes=tuple(d.strip() for d in a.dtypes.split(",") if d.strip()))
+        except (ParityError, ValueError, FileExistsError) as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}; check a port against it with `python tools/check_export.py "
+              f"{path} --port parity.export:mlx_port`")
+        return 0
     if a.cmd == "golden":
         from parity.runner import generate_golden
 
@@ -75,6 +99,23 @@ def main(argv: list[str] | None = None) -> int:
     from parity.progress import Progress
     from parity.runner import run
 
+    report_root = Path(a.report_dir) if a.report_dir else report.REPORTS
+    if a.port:
+        import dataclasses
+
+        from parity.ports import port_for
+
+        try:
+            port = port_for(a.port, spec)
+        except ParityError as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 2
+        ours = spec
+        spec = dataclasses.replace(spec, build_mlx=lambda dtype: port.build(ours, dtype))
+        a.no_checks = True  # the checks build our own port; they say nothing about theirs
+        if not a.report_dir:
+            report_root = report.REPORTS.parent / "ports" / a.port
+        print(f"MLX side: {a.port} (parity/ports.py), not mlx_impl; end-to-end checks left out")
     res = run(spec, a.dtype, fail_fast=a.fail_fast, reference=not a.golden_only,
               golden=not a.no_golden, checks=not a.no_checks, log=Progress(),
               tier="full" if a.full else "default", raise_errors=False)
@@ -94,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         report.print_case(c)
     for c in res.checks:
         report.print_check(c)
-    md, js = report.write(res, root=Path(a.report_dir) if a.report_dir else report.REPORTS)
+    md, js = report.write(res, root=report_root)
     print("\n" + report.timing_table(res))
     stale = res.stale_overrides
     print("\n" + "\n".join(report.stale_lines(res)))

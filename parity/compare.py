@@ -374,6 +374,14 @@ def compare_row(
             "worst_over_tolerance": worst.over_tol if worst else 0.0}
 
 
+def nmse_bound(want: np.ndarray, floor: float, rtol: float) -> float | None:
+    """The largest mean((got - want)^2) / mean(want^2) a tap can have while every element is
+    within floor + rtol * |want| (the export's aggregate bound); None for an all-zero tap."""
+    w = np.abs(np.asarray(want, dtype=np.float64))
+    power = float(np.mean(w * w))
+    return float(np.mean((floor + rtol * w) ** 2) / power) if power > 0 else None
+
+
 def worst_pairs(got: np.ndarray, want: np.ndarray, tol: Tolerance, k: int = 5) -> list[tuple]:
     """The k elements with the largest excess over the tolerance: (index, got, want, |diff|)."""
     g = got.astype(np.float64).ravel()

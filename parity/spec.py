@@ -237,6 +237,21 @@ class BenchSpec:
 
 
 @dataclass(frozen=True)
+class KeyMapSource:
+    """What `python -m parity export` needs to write a model's checkpoint key map: the export
+    runs `convert` on `upstream` and matches every converted array to the upstream array it came
+    from (same values, possibly transposed), so the map is what the converter does, not a
+    second description of it that could drift."""
+
+    upstream: Mapping[str, np.ndarray]  # the upstream checkpoint's state dict, upstream key names
+    convert: Callable[[dict], dict]  # the model's converter: upstream state -> our parameter paths
+    converter: str  # where that converter lives, e.g. "mlx_impl/whisper/convert.py"
+    # (buffer, how the port rebuilds it): arrays the port computes instead of loading
+    computed: tuple[tuple[str, str], ...] = ()
+    notes: str = ""  # what a porter must know that the map cannot say (checks the loader makes)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     description: str
@@ -256,6 +271,12 @@ class ModelSpec:
     # what its decoding must exercise on every case, measured on both sides (parity/exercise.py);
     # an unmet requirement fails the run
     exercise: tuple[Exercise, ...] = ()
+    # `python -m parity export` (parity/export.py): the layout of each tap as the MLX side records
+    # it, fnmatch pattern -> text, e.g. {"encoder.*": "(B, frames, n_audio_state)"}; first match
+    layouts: Mapping[str, str] = field(default_factory=dict)
+    # the checkpoint key map for the export (see KeyMapSource); None: the export says that this
+    # spec does not provide one
+    key_map: Callable[[], KeyMapSource] | None = None
 
     def __post_init__(self):
         missing = [d for d in DTYPES if d not in self.tolerances]
@@ -280,6 +301,10 @@ class ModelSpec:
         names = [c.name for c in self.golden_cases]
         if len(set(names)) != len(names):
             raise ValueError(f"spec {self.name!r} repeats golden case names: {names}")
+
+    def layout(self, tap: str) -> str | None:
+        """The layout text of `tap` from `layouts` (first matching pattern), or None."""
+        return next((v for k, v in self.layouts.items() if fnmatch.fnmatchcase(tap, k)), None)
 
     def tolerance(self, dtype: str) -> ToleranceTable:
         if dtype not in self.tolerances:

@@ -25,6 +25,7 @@ from parity.compare import compare_row
 from parity.metrics import at_least
 from parity.models import codec
 from parity.exercise import decoded_audio
+from parity.export import loader_key_map
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
                          Metric, ModelSpec, Override, ToleranceTable, fp32_override, fp32_table)
 
@@ -227,6 +228,7 @@ def _spec(name, description, config, cases, checks=(), fp32=FP32) -> ModelSpec:
                  "bigvgan_generator.pt with weight norm, as the hub repo"),
         build_mlx=lambda dtype: MlxSide(config, dtype),
         build_reference=lambda: ReferenceSide(config),
+        key_map=lambda: loader_key_map("bigvgan", checkpoint(config)),
         make_inputs=make_inputs_for(config),
         taps=tap_names(config),
         tolerances={"float32": fp32, "float16": FP16, "bfloat16": BF16},

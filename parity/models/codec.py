@@ -521,4 +521,11 @@ class CodecFamily:
             config={f"{self.package}_config": config, "weights_seed": WEIGHTS_SEED,
                     **extra_config},
             bench=BenchSpec(engines=("mlx", "torch"), build=self.bench_build_for(config),
-                            audio_seconds=10.0, **GPU_BENCH))
+                            audio_seconds=10.0, **GPU_BENCH),
+            key_map=lambda: self.key_map(config))
+
+    def key_map(self, config: Mapping):
+        """The export's key map source: the package's loader on the seeded checkpoint."""
+        from parity.export import loader_key_map
+
+        return loader_key_map(self.package, self.checkpoint(config))

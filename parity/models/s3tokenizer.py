@@ -29,6 +29,7 @@ import numpy as np
 from parity.clips import FIXTURES, audio_inputs, manifest, read_clip, shared_speech
 from parity.models import codec
 from parity.exercise import argmax_tokens
+from parity.export import loader_key_map
 from parity.spec import (BenchSpec, BenchStage, CaseInputs, Check, CheckResult, GoldenCase,
                          Metric, ModelSpec, ToleranceTable, fp32_override,
                          fp32_table)
@@ -264,6 +265,7 @@ def _spec(name, description, config, cases, checks=True, shared=None) -> ModelSp
                  "torch.save state dict loaded by the package's init_from_pt"),
         build_mlx=lambda dtype: MlxSide(config, dtype),
         build_reference=lambda: ReferenceSide(config),
+        key_map=lambda: loader_key_map("s3tokenizer", checkpoint(config)),
         make_inputs=make_inputs,
         taps=tap_names(config),
         tolerances={"float32": FP32, "float16": FP16, "bfloat16": BF16},

@@ -26,6 +26,7 @@ from parity.exercise import argmax_tokens
 from parity.spec import (
     CaseInputs,
     GoldenCase,
+    KeyMapSource,
     Metric,
     ModelSpec,
     Override,
@@ -409,6 +410,38 @@ EXERCISE = argmax_tokens("logits.argmax", distinct=10, non_mode=0.6)
 EXERCISE_TINY = argmax_tokens("logits.argmax", distinct=8, non_mode=0.6)  # 2-s window
 
 
+# the layout of each tap as the MLX side records it (channels-last), for the export's manifest
+LAYOUTS = {
+    "mel": "(n_frames, n_mels): log-mel of the clip zero-padded to 2 * n_audio_ctx * 160 samples",
+    "encoder.conv1": "(B, n_frames, n_audio_state), channels-last",
+    "encoder.*": "(B, n_audio_ctx, n_audio_state), channels-last",
+    "decoder.*": "(B, n_tokens, n_text_state)",
+    "logits": "(B, n_tokens, n_vocab)",
+    "logits.argmax": "(B, n_tokens) token ids",
+}
+
+
+def key_map(source) -> KeyMapSource:
+    """The canonical (openai-whisper) state dict and our converter, for the export's key map."""
+    from mlx_impl.whisper.convert import POSITIONS_ATOL, convert
+
+    _, state = _weights(source)
+    return KeyMapSource(
+        upstream=state, convert=convert, converter="mlx_impl/whisper/convert.py",
+        computed=(
+            ("log-mel filterbank (n_mels, 201)", "librosa 0.x filters.mel(sr=16000, n_fft=400, "
+             "n_mels, Slaney scale and norm), float64 then float32 (mlx_impl/layers/spectral.py "
+             "mel_filters); upstream ships it as whisper/assets/mel_filters.npz"),
+            ("STFT window (400,)", "periodic Hann window, float32"),
+            ("decoder self-attention mask", "causal: -inf above the diagonal, 0 elsewhere"),
+        ),
+        notes=("encoder.positional_embedding is loaded, not recomputed: openai-whisper loads the "
+               "stored table over its computed sinusoids, and the CTranslate2 checkpoints store "
+               "it in float16 (up to 3.3e-4 away; recomputing moves tiny.en's encoder.ln_post by "
+               f"0.25). The converter checks it is the sinusoid table within {POSITIONS_ATOL:g}. "
+               "decoder.token_embedding.weight is also the output projection (tied)."))
+
+
 def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16, bf16=BF16,
           checks=(), exercise=EXERCISE) -> ModelSpec:
     return ModelSpec(
@@ -424,6 +457,8 @@ def _spec(name, description, weights, source, dims, cases, fp32=FP32, fp16=FP16,
         checks=checks,
         exercise=exercise,
         golden_whole=("mel",),
+        layouts=LAYOUTS,
+        key_map=lambda: key_map(source),
         config={"dims": dict(dims),
                 "weights_source": source if isinstance(source, str) else "random",
                 "weights_seed": None if isinstance(source, str) else WEIGHTS_SEED},
