@@ -320,16 +320,25 @@ BF16_SMALL = ToleranceTable(atol=1e-5, rtol=1e-2, k_rms=1.8e-1)
 # tiny.en's last encoder block: outlier channels at |w| ~620 (tap RMS 4.9) whose fp32 rounding
 # differs between torch and MLX by up to 1.1e-3 (1.6e-6 relative); a float64 run of the same
 # encoder is itself 1.6e-3 from torch there, so neither side is the "wrong" one.
+# Cross-host: the goldens were written on an AMD EPYC host; on an Intel Xeon host (2026-12-06)
+# the same comparison of MLX with those goldens needs k 8.19e-4 / 7.99e-4 / 4.23e-4 (blocks.3.mlp,
+# blocks.3, ln_post; fox vs golden) while MLX against that host's own torch needs less: torch's
+# MKL rounds these outlier channels differently per CPU. The two block bounds (9.5e-4) sit 16 %
+# over that need and just under the stale-override limit (10x the default floor; the harness's
+# staleness test counts whole-tap comparisons only, which need <= 2.2e-4 on both hosts).
 _TINY_EN_BLOCK3 = ("need k 2.18e-4 at encoder.blocks.3.mlp and 2.15e-4 at encoder.blocks.3 "
                    "(fox vs reference, needed floor 1.06e-3 / 1.08e-3 at rms 4.87 / 5.04; "
-                   "measured 2026-12-05): the ill-conditioned last block's MLP outlier channels; "
-                   "blocks.3.attn needs 1e-5 (default)")
+                   "measured 2026-12-05, AMD EPYC) and 8.19e-4 / 7.99e-4 (fox vs the AMD-written "
+                   "golden on an Intel Xeon host, 2026-12-06): the ill-conditioned last block's "
+                   "MLP outlier channels; blocks.3.attn needs 1e-5 (default)")
 FP32_TINY_EN = fp32_table(
-    fp32_override("encoder.blocks.3.mlp", 5e-4, _TINY_EN_BLOCK3),
-    fp32_override("encoder.blocks.3", 5e-4, _TINY_EN_BLOCK3),
-    fp32_override("encoder.ln_post", 3e-4,
+    fp32_override("encoder.blocks.3.mlp", 9.5e-4, _TINY_EN_BLOCK3),
+    fp32_override("encoder.blocks.3", 9.5e-4, _TINY_EN_BLOCK3),
+    fp32_override("encoder.ln_post", 7e-4,
                   "need k 1.07e-4 (fox vs reference: floor 1.13e-4 at rms 1.06; measured "
-                  "2026-12-05), carried from encoder.blocks.3 through the final LayerNorm"),
+                  "2026-12-05, AMD EPYC) and 4.23e-4 (fox vs the AMD-written golden on an Intel "
+                  "Xeon host, 2026-12-06), carried from encoder.blocks.3 through the final "
+                  "LayerNorm"),
 )
 # The real checkpoints carry outlier channels (tiny.en channel 354 reaches |620| in
 # encoder.blocks.3.mlp; base's deeper blocks likewise), and the last encoder MLPs cancel terms of
@@ -383,21 +392,29 @@ BF16_BASE = ToleranceTable(1e-5, 1e-2, k_rms=8.5e-1)
 # tap RMS 1-3.4) grows block by block from blocks.3; blocks 0-2 and every decoder tap need
 # k <= 5.7e-5 (the default). Each entry: need k on the fox case vs the reference (the golden's
 # sampled indices need less), measured 2026-12-05; bound ~2.5x.
-def _base(pattern: str, k_rms: float, need_k: float, floor: float, rms: float) -> Override:
-    return fp32_override(pattern, k_rms, f"need k {need_k:.3e} (needed floor {floor:.2e} at rms "
-                         f"{rms:g}; fox vs reference, measured 2026-12-05)")
+def _base_hosts(pattern: str, k_rms: float, intel: float, rms: float,
+                amd: float | None = None) -> Override:
+    amd_part = (f"; AMD EPYC 2026-12-05 need k {amd:.3e}" if amd is not None
+                else "; the default sufficed on the AMD EPYC, 2026-12-05")
+    return fp32_override(pattern, k_rms, f"need k {intel:.3e} at rms {rms:g} (fox vs reference, "
+                         f"Intel Xeon host, 2026-12-06{amd_part})")
 
 
 FP32_BASE = fp32_table(
-    _base("encoder.blocks.3.mlp", 1e-3, 3.71e-4, 8.7e-4, 2.35),
-    _base("encoder.blocks.3", 1e-3, 3.42e-4, 8.6e-4, 2.53),
-    _base("encoder.blocks.4.attn", 4e-4, 1.37e-4, 6.5e-5, 0.474),
-    _base("encoder.blocks.4.mlp", 2e-3, 7.27e-4, 7.8e-4, 1.07),
-    _base("encoder.blocks.4", 7e-4, 2.69e-4, 7.7e-4, 2.86),
-    _base("encoder.blocks.5.attn", 1e-3, 3.34e-4, 2.4e-4, 0.705),
-    _base("encoder.blocks.5.mlp", 2.5e-3, 1.07e-3, 1.4e-3, 1.32),
-    _base("encoder.blocks.5", 1.5e-3, 5.50e-4, 1.9e-3, 3.41),
-    _base("encoder.ln_post", 8e-4, 3.17e-4, 4.7e-4, 1.48),
+    # 2026-12-06, Intel Xeon host: MLX against that host's torch needs more than on the AMD EPYC
+    # where the entries below were first measured (torch's MKL sgemm rounds the large channels
+    # differently per CPU; the AMD-written goldens still pass). Each bound ~1.6x the worst need
+    # of both hosts; `_base_hosts` names both measurements.
+    _base_hosts("encoder.blocks.2.mlp", 2.5e-4, 1.58e-4, 0.274),
+    _base_hosts("encoder.blocks.3.mlp", 2.5e-3, 1.58e-3, 2.35, amd=3.71e-4),
+    _base_hosts("encoder.blocks.3", 2.4e-3, 1.49e-3, 2.53, amd=3.42e-4),
+    _base_hosts("encoder.blocks.4.attn", 4e-4, 1.59e-4, 0.474, amd=1.37e-4),
+    _base_hosts("encoder.blocks.4.mlp", 4e-3, 2.54e-3, 1.07, amd=7.27e-4),
+    _base_hosts("encoder.blocks.4", 1.6e-3, 9.83e-4, 2.86, amd=2.69e-4),
+    _base_hosts("encoder.blocks.5.attn", 1e-3, 2.33e-4, 0.705, amd=3.34e-4),
+    _base_hosts("encoder.blocks.5.mlp", 5e-3, 3.16e-3, 1.32, amd=1.07e-3),
+    _base_hosts("encoder.blocks.5", 3.3e-3, 2.05e-3, 3.41, amd=5.50e-4),
+    _base_hosts("encoder.ln_post", 1e-3, 5.99e-4, 1.48, amd=3.17e-4),
 )
 
 
