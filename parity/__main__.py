@@ -33,7 +33,19 @@ def main(argv: list[str] | None = None) -> int:
                    "(default reports/parity/)")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
+    q = sub.add_parser("quant", help="quantized Whisper (q8/q4) against the float32 reference: "
+                       "tap SNRs, transcripts; writes reports/quant/MODEL.md/.json")
+    q.add_argument("model", choices=("whisper-tiny.en", "whisper-base"))
+    q.add_argument("--report-dir", default=None, help="default reports/quant/")
     a = p.parse_args(argv)
+    if a.cmd == "quant":
+        os.environ.setdefault("MLX_ENABLE_TF32", "0")
+        import mlx_impl  # noqa: F401  (its BLAS preload works only before mlx loads)
+        from parity import quant
+
+        md, js = quant.run(a.model, Path(a.report_dir) if a.report_dir else quant.REPORTS)
+        print(f"wrote {md} and {js}")
+        return 0
 
     from parity import registry
 
