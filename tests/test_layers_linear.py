@@ -106,7 +106,7 @@ def test_quantized_linear_dequantize_path_equals_quantized_matmul(bits, rows):
     """Our QuantizedLinear (dequantize + matmul past DEQUANTIZE_MIN_ROWS rows on the CPU) against
     MLX's nn.QuantizedLinear (quantized_matmul) on the same packed weights: both compute
     x @ (scales * q + biases).T in float32, so they may differ by the float32 dot-product bound
-    only (measured here: bit-identical, max |diff| 0.0, on OpenBLAS 0.3.21 at outputs of RMS 1.4)."""
+    only (measured here: bit-identical, max |diff| 0.0, OpenBLAS 0.3.21, outputs of RMS 1.4)."""
     x, w, b = _data(rows, 256, 96)
     ours = Linear(256, 96)
     ours.update({"weight": mx.array(w / 16), "bias": mx.array(b)})
