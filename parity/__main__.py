@@ -1,4 +1,5 @@
-"""`python -m parity list | run MODEL [...] | golden MODEL`; exit status 1 on any failure."""
+"""`python -m parity list | run MODEL [...] | golden MODEL | quant MODEL`; exit status 1 on any
+failure."""
 
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
                    "(default reports/parity/)")
     g = sub.add_parser("golden", help="regenerate golden/<model>/ from the reference")
     g.add_argument("model")
-    q = sub.add_parser("quant", help="quantized Whisper (q8/q4) against the float32 reference: "
-                       "tap SNRs, transcripts; writes reports/quant/MODEL.md/.json")
-    q.add_argument("model", choices=("whisper-tiny.en", "whisper-base"))
+    q = sub.add_parser("quant", help="quantized (q8/q4) model against the float32 reference: "
+                       "tap SNRs, codes/tokens agreement, Whisper transcripts; writes "
+                       "reports/quant/MODEL.md/.json")
+    q.add_argument("model", help="whisper-tiny.en, whisper-base, or a codec spec "
+                   "(encodec-test-tiny, dac-test-tiny, snac-test-tiny, mimi-test-tiny, ...)")
     q.add_argument("--report-dir", default=None, help="default reports/quant/")
     a = p.parse_args(argv)
     if a.cmd == "quant":
