@@ -9,10 +9,11 @@ A model states its policy as `keep`: a mapping of module path (exact, or a prefi
 ".") to the reason it stays in higher precision. Layers MLX cannot quantize (convolutions, layer
 norms, positional tables, which are plain arrays) always stay, and the report says so.
 
-Modes: MLX 0.32's `mx.quantize` offers "affine" (any bits of 2, 3, 4, 5, 6, 8; group sizes 32,
-64, 128; a float scale and bias per group), "mxfp4", "mxfp8" and "nvfp4" (fixed group sizes, no
-bias). Only "affine" is offered here: it is the mode of the MLX community checkpoints, and the
-one whose every (bits, group size) we measured (reports/quant/).
+Modes (MLX 0.32's `mx.quantize`, all of which run on the CPU): "affine" (the MLX community
+checkpoints' mode: a float scale and bias per group; here 8 or 4 bits, group size 32, 64 or 128),
+and the microscaling float formats with fixed settings, no bias: "mxfp8" (8 bits, group 32),
+"mxfp4" (4 bits, group 32), "nvfp4" (4 bits, group 16). mlx-whisper's checkpoint config carries
+only group size and bits, so checkpoints are written for "affine" only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from mlx.utils import tree_flatten
 
 BITS = (4, 8)  # the widths measured in reports/quant/ (affine also supports 2, 3, 5, 6)
 GROUP_SIZES = (32, 64, 128)
-MODES = ("affine",)
+# mode -> its fixed (bits, group size), None where they are free (affine)
+MODES = {"affine": None, "mxfp8": (8, 32), "mxfp4": (4, 32), "nvfp4": (4, 16)}
 
 
 @dataclass
@@ -66,7 +68,13 @@ def compress_paths(paths: list[str]) -> list[str]:
 
 def check_settings(bits: int, group_size: int, mode: str = "affine") -> None:
     if mode not in MODES:
-        raise ValueError(f"quantization mode {mode!r} is not supported here; use one of {MODES}")
+        raise ValueError(f"quantization mode {mode!r} is not supported here; use one of "
+                         f"{sorted(MODES)}")
+    if MODES[mode] is not None:
+        if (bits, group_size) != MODES[mode]:
+            raise ValueError(f"mode {mode} has {MODES[mode][0]} bits and group size "
+                             f"{MODES[mode][1]}; got {bits} bits, group size {group_size}")
+        return
     if bits not in BITS:
         raise ValueError(f"--quantize {bits}: use one of {BITS} bits")
     if group_size not in GROUP_SIZES:

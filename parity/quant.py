@@ -32,12 +32,15 @@ from parity.metrics import snr_db
 from parity.report import atomic_write
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports" / "quant"
-TAP_CONFIGS = ((8, 32), (8, 64), (8, 128), (4, 32), (4, 64), (4, 128))
+TAP_CONFIGS = ((8, 32), (8, 64), (8, 128), (4, 32), (4, 64), (4, 128),
+               (8, 32, "mxfp8"), (4, 32, "mxfp4"), (4, 16, "nvfp4"))
 TRANSCRIPT_CONFIGS = ((8, 64), (4, 64))
 
 
 def _label(cfg) -> str:
-    return "fp32" if cfg is None else f"q{cfg[0]} g{cfg[1]}"
+    if cfg is None:
+        return "fp32"
+    return f"q{cfg[0]} g{cfg[1]}" if len(cfg) == 2 else cfg[2]
 
 
 def _mlx_side(source: str, cfg):
@@ -48,7 +51,7 @@ def _mlx_side(source: str, cfg):
         from mlx_impl.whisper.checkpoint import quantize_whisper
 
         quantize_whisper(side.model, *cfg)
-    return side
+    return side  # cfg: (bits, group_size[, mode])
 
 
 def tap_table(model: str, log=print) -> dict:

@@ -67,8 +67,30 @@ def test_bad_settings_name_the_choices():
         quantize(model, 3, 64)
     with pytest.raises(ValueError, match=r"group size 48: use one of \(32, 64, 128\)"):
         quantize(model, 8, 48)
-    with pytest.raises(ValueError, match="mode 'nvfp4' is not supported"):
+    with pytest.raises(ValueError, match="mode 'int3' is not supported"):
+        quantize(model, 4, 64, mode="int3")
+    with pytest.raises(ValueError, match="mode nvfp4 has 4 bits and group size 16; got 4 bits, "
+                                         "group size 64"):
         quantize(model, 4, 64, mode="nvfp4")
+
+
+@pytest.mark.parametrize("mode, bits, group", [("mxfp8", 8, 32), ("mxfp4", 4, 32),
+                                               ("nvfp4", 4, 16)])
+def test_microscaling_modes_run_on_the_cpu(mode, bits, group):
+    """Our dequantizing path (many rows) and quantized_matmul (one row) agree for each mode."""
+    from mlx_impl.layers.linear import Linear
+
+    layer = Linear(64, 32)
+    layer.update({"weight": mx.random.normal((32, 64), key=mx.random.key(0)) / 8})
+    model = nn.Sequential(layer)
+    report = quantize(model, bits, group, mode=mode)
+    assert report.quantized == ["layers.0"] and model.layers[0].mode == mode
+    x = mx.random.normal((20, 64), key=mx.random.key(1))
+    rows = mx.concatenate([model(x[i:i + 1]) for i in range(20)])  # quantized_matmul
+    many = model(x)  # dequantize + matmul
+    assert mx.allclose(rows, many, atol=1e-5, rtol=1e-5).item(), mx.abs(rows - many).max()
+    with pytest.raises(ValueError, match="carries only group_size and bits"):
+        checkpoint.quantization_of(model)
 
 
 def test_width_not_a_multiple_of_the_group_is_kept_and_said():

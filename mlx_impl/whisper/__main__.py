@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", type=int, choices=(4, 8), default=None,
                    help="quantize the Linear layers to this many bits (MLX affine)")
     p.add_argument("--group-size", type=int, choices=(32, 64, 128), default=64,
-                   help="quantization group size (with --quantize)")
+                   help="quantization group size (with --quantize, affine mode)")
+    p.add_argument("--quantize-mode", default="affine",
+                   choices=("affine", "mxfp8", "mxfp4", "nvfp4"),
+                   help="MLX quantization mode (with --quantize); mxfp8 needs 8 bits, mxfp4 and "
+                        "nvfp4 4 bits, and each its fixed group size")
     p.add_argument("--language", default=None,
                    help="language code or English name; detected when omitted (multilingual)")
     p.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
@@ -153,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
             if quantization_of(stt.model) is not None:
                 raise ValueError(f"{args.model} is already quantized "
                                  f"({quantization_of(stt.model)}); drop --quantize")
-            print(quantize_whisper(stt.model, args.quantize, args.group_size).summary(),
-                  file=sys.stderr)
+            from mlx_impl.quantization import MODES
+
+            fixed = MODES[args.quantize_mode]
+            group_size = args.group_size if fixed is None else fixed[1]
+            print(quantize_whisper(stt.model, args.quantize, group_size,
+                                   args.quantize_mode).summary(), file=sys.stderr)
         if args.word_timestamps:
             check_alignment_heads(stt.model)
     except (ValueError, FileNotFoundError) as e:

@@ -70,9 +70,10 @@ def _rename(key: str, rules) -> str:
     return key
 
 
-def quantize_whisper(model: Whisper, bits: int, group_size: int = 64) -> QuantizationReport:
+def quantize_whisper(model: Whisper, bits: int, group_size: int = 64,
+                     mode: str = "affine") -> QuantizationReport:
     """`model` quantized in place by `nn.quantize` under Whisper's policy (`QUANT_KEEP`)."""
-    return quantize(model, bits, group_size, keep=QUANT_KEEP)
+    return quantize(model, bits, group_size, mode=mode, keep=QUANT_KEEP)
 
 
 def quantization_of(model: nn.Module) -> dict | None:
