@@ -8,6 +8,8 @@ of the load time), transcribe the clip once untimed (warm-up), then `--repeats` 
 (greedy, temperature 0, no word timestamps, language "en"); report the median transcribe time,
 the real-time factor and the process's peak RSS (VmHWM, which includes the load). Both engines
 use the machine's cores (MLX's CPU stream and BLAS threads; CTranslate2 `cpu_threads`).
+"ours qN" quantizes after loading the float32 weights; "ours qN checkpoint" loads a q8/q4
+(group 64) MLX checkpoint written by `mlx_impl.whisper.checkpoint` (scales stored in float16).
 Writes reports/bench/quant-<model>.md and .json.
 """
 
@@ -24,7 +26,9 @@ import time
 from pathlib import Path
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports" / "bench"
-CONFIGS = ("ours fp32", "ours q8", "ours q4", "faster-whisper int8", "faster-whisper float32")
+CONFIGS = ("ours fp32", "ours q8", "ours q4", "ours q8 checkpoint", "ours q4 checkpoint",
+           "faster-whisper int8", "faster-whisper float32")
+CHECKPOINTS = Path("/tmp") / "mlx-audio-parity-quant-bench"  # written by the parent, per run
 
 
 def _peak_rss_mb() -> float:
@@ -32,6 +36,15 @@ def _peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def write_checkpoints(model: str) -> None:
+    """q8/q4 (group 64) MLX checkpoints of `model` for the "checkpoint" rows, in a subprocess
+    (the parent stays free of MLX)."""
+    for bits in (8, 4):
+        subprocess.run([sys.executable, "-m", "mlx_impl.whisper.checkpoint", model,
+                        str(CHECKPOINTS / f"{model}-q{bits}"), "--quantize", str(bits)],
+                       check=True, capture_output=True)
 
 
 def worker(config: str, model: str, clip: Path, repeats: int) -> dict:
@@ -44,9 +57,12 @@ def worker(config: str, model: str, clip: Path, repeats: int) -> dict:
         from mlx_impl.whisper.checkpoint import quantize_whisper
         from mlx_impl.whisper.transcribe import WhisperSTT
 
-        stt = WhisperSTT.load(model)
-        if config != "ours fp32":
-            quantize_whisper(stt.model, int(config[-1]), 64)
+        if config.endswith("checkpoint"):  # quantized on disk: float32 never whole in memory
+            stt = WhisperSTT.load(CHECKPOINTS / f"{model}-{config.split()[1]}")
+        else:
+            stt = WhisperSTT.load(model)
+            if config != "ours fp32":  # quantized after loading float32
+                quantize_whisper(stt.model, int(config[-1]), 64)
 
         def run() -> str:
             return stt.transcribe(audio, temperature=0.0, beam_size=None, language="en",
@@ -107,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from parity.report import atomic_write
 
+    write_checkpoints(a.model)
     rows = []
     for config in CONFIGS:
         out = subprocess.run([sys.executable, "-m", "benchmarks.quant", a.model, "--clip", a.clip,

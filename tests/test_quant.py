@@ -29,6 +29,8 @@ MODEL = "whisper-tiny.en"
 FOX = str(FIXTURES / "espeak_en_fox.wav")
 # tiny.en: 4 encoder blocks x 6 Linears (q, k, v, out, mlp.0, mlp.2) + 4 decoder blocks x 10
 N_LINEAR_TINY = 4 * 6 + 4 * 10
+# our greedy transcript of the fox fixture with tiny.en q4 (group 64, scales in float16), measured
+Q4_FOX = "The quick roundfire jump over the lazy dog.\nParity testing keep every port honest."
 
 
 def _fp32():
@@ -182,9 +184,9 @@ def test_mlx_whisper_transcribes_our_q4_checkpoint(q4_folder):
     # fp16=False: MLX's CPU float16 matmuls are far slower than float32 ones
     text = mlx_whisper.transcribe(FOX, path_or_hf_repo=str(folder), fp16=False,
                                   verbose=None)["text"]
-    # measured 2026-12-06: " The quick roundfire jump over the lazy dog. Parity testing keep
-    # every port honest." (fp32 tiny.en: "The quick brown fox jumps over...")
-    assert "lazy dog. Parity testing keep" in text
+    # the same words as ours from the same checkpoint (fp32 tiny.en: "The quick brown fox
+    # jumps over ...")
+    assert text.strip() == Q4_FOX.replace("\n", " ")
 
 
 def test_q8_transcript_equals_fp32_on_a_fixture():
@@ -197,3 +199,39 @@ def test_q8_transcript_equals_fp32_on_a_fixture():
     q8 = stt.transcribe(FOX, **options)
     assert q8.text == fp32.text
     assert [s.tokens for s in q8.segments] == [s.tokens for s in fp32.segments]
+
+
+def test_cli_quantize_8_says_what_it_quantized_and_transcribes():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    clip = str(FIXTURES / "espeak_en_weather.wav")
+    proc = subprocess.run([sys.executable, "-m", "mlx_impl.whisper", clip, "--model", MODEL,
+                           "--quantize", "8", "--beam-size", "none", "--no-progress"],
+                          cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "quantized 64 layers to 8 bits (mode affine, group size 64)" in proc.stderr
+    assert "kept in full precision (the token embedding is also the vocabulary head" in proc.stderr
+    # the float32 text of this clip (tests/test_cli.py: tiny.en mishears "of" as "on")
+    assert proc.stdout.strip() == ("Tomorrow the weather will be sunny with a high on 20 degrees "
+                                   "and light wind from the west."), proc.stdout
+
+
+@pytest.mark.slow
+def test_cli_reads_an_mlx_checkpoint_folder(q4_folder):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder, _, _ = q4_folder
+    proc = subprocess.run([sys.executable, "-m", "mlx_impl.whisper", FOX, "--model", str(folder),
+                           "--beam-size", "none", "--no-progress"],
+                          cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # measured 2026-12-06; mlx-whisper gives the same words from the same checkpoint (below)
+    assert proc.stdout.strip() == Q4_FOX
