@@ -1,5 +1,5 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
-.PHONY: help setup test test-all parity parity-full golden bench bench-peers report lint fixtures serve
+.PHONY: help setup test test-all parity parity-full golden quant bench-quant bench bench-peers report lint fixtures serve
 
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
@@ -31,6 +31,12 @@ parity-full: $(STAMP)  ## the same with the full end-to-end sweeps (every clip a
 
 golden: $(STAMP)  ## regenerate golden/MODEL from the reference
 	$(PY) -m parity golden $(MODEL)
+
+quant: $(STAMP)  ## quantized MODEL (q8/q4) against its float32 reference: reports/quant/MODEL.md
+	$(PY) -m parity quant $(MODEL)
+
+bench-quant: $(STAMP)  ## CPU speed and memory of quantized MODEL (whisper) vs fp32 and faster-whisper int8
+	$(PY) -m benchmarks.quant $(MODEL)
 
 bench: $(STAMP)  ## speed and memory of MODEL against the peer engines
 	$(PY) -m benchmarks run $(MODEL)
