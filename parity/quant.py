@@ -1,6 +1,6 @@
-"""Quantized Whisper against the float32 openai-whisper reference: `python -m parity quant MODEL`.
+"""Quantized models against their float32 reference: `python -m parity quant MODEL`.
 
-Two tables, written to reports/quant/<MODEL>.md and .json:
+Whisper (whisper-tiny.en, whisper-base): two tables, written to reports/quant/<MODEL>.md, .json:
 
 1. Taps, teacher-forced (the spec's first golden case: a fixture clip and its transcript's
    tokens): for our float32 port and each (bits, group size) in `TAP_CONFIGS`, every tap's
@@ -15,7 +15,9 @@ Two tables, written to reports/quant/<MODEL>.md and .json:
    (aligned by difflib on the word strings).
 
 Quantization is `mlx_impl.whisper.checkpoint.quantize_whisper` (MLX's `nn.quantize`, Whisper's
-policy). Everything runs in this one process, in order; wrap it in the heavy-work lock.
+policy). Codecs (any other registered spec): `codec_table` (the spec's first golden case; float
+taps' SNR, codes' agreement rates; the layers quantized and kept). Everything runs in this one
+process, in order; wrap it in the heavy-work lock.
 """
 
 from __future__ import annotations
