@@ -1,6 +1,6 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
-.PHONY: help setup test test-all parity parity-full golden bench bench-peers report lint fixtures serve \
-	sweep
+.PHONY: help setup test test-all parity parity-full golden quant bench-quant bench bench-peers report \
+	lint fixtures serve sweep
 
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
@@ -38,6 +38,12 @@ golden: $(STAMP)  ## regenerate golden/MODEL from the reference
 
 sweep: $(STAMP)  ## every spec matching MODELS (glob) in its own process, JOBS at once: reports/sweep.md (SWEEP_ARGS: --shard i/n, --ray ADDR, --bench, --dtypes ...)
 	$(PY) -m parity sweep --models '$(MODELS)' $(if $(JOBS),--jobs $(JOBS)) $(SWEEP_ARGS)
+
+quant: $(STAMP)  ## quantized MODEL (q8/q4) against its float32 reference: reports/quant/MODEL.md
+	$(PY) -m parity quant $(MODEL)
+
+bench-quant: $(STAMP)  ## CPU speed and memory of quantized MODEL (whisper) vs fp32 and faster-whisper int8
+	$(PY) -m benchmarks.quant $(MODEL)
 
 bench: $(STAMP)  ## speed and memory of MODEL against the peer engines
 	$(PY) -m benchmarks run $(MODEL)

@@ -1,5 +1,5 @@
 """`python -m parity list | run MODEL [...] | golden MODEL | sweep [...] | export MODEL --out DIR
-| cards`; exit status 1 on any failure."""
+| cards | quant MODEL`; exit status 1 on any failure."""
 
 from __future__ import annotations
 
@@ -53,9 +53,23 @@ def main(argv: list[str] | None = None) -> int:
                         "whole for -test-tiny models, else 65536; 0: everything whole)")
     e.add_argument("--dtypes", default=",".join(DTYPES),
                    help="files to write, comma-separated; float32 is always needed")
+    q = sub.add_parser("quant", help="quantized (q8/q4) model against the float32 reference: "
+                       "tap SNRs, codes/tokens agreement, Whisper transcripts; writes "
+                       "reports/quant/MODEL.md/.json")
+    q.add_argument("model", help="whisper-tiny.en, whisper-base, or a codec spec "
+                   "(encodec-test-tiny, dac-test-tiny, snac-test-tiny, mimi-test-tiny, ...)")
+    q.add_argument("--report-dir", default=None, help="default reports/quant/")
     a = p.parse_args(argv)
     if a.cmd == "sweep":
         return sweep.main(a, sys.argv[1:] if argv is None else argv)
+    if a.cmd == "quant":
+        os.environ.setdefault("MLX_ENABLE_TF32", "0")
+        import mlx_impl  # noqa: F401  (its BLAS preload works only before mlx loads)
+        from parity import quant
+
+        md, js = quant.run(a.model, Path(a.report_dir) if a.report_dir else quant.REPORTS)
+        print(f"wrote {md} and {js}")
+        return 0
 
     from parity import registry
 

@@ -3,6 +3,12 @@
     python -m mlx_impl.whisper AUDIO... --model whisper-base [--language de] [--task translate]
         [--beam-size 5] [--best-of 5] [--temperature 0] [--word-timestamps]
         [--output-format txt|srt|vtt|tsv|json|all] [--output-dir DIR] [--dtype float32|float16]
+        [--quantize 8|4 [--group-size 32|64|128]]
+
+`--quantize` quantizes the loaded model's Linear layers with MLX's `nn.quantize` (affine) under
+Whisper's policy (`mlx_impl.whisper.checkpoint.QUANT_KEEP`) and prints to stderr which layers were
+quantized and which were kept. `--model` may also be an MLX community checkpoint folder
+(config.json + weights.safetensors, as `python -m mlx_impl.whisper.checkpoint` writes).
 
 The transcript goes to stdout in `--output-format` (txt by default); with `--output-dir` it goes
 to `<DIR>/<audio name>.<ext>` instead. A progress bar over the audio goes to stderr.
@@ -51,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="registered model name (whisper-base, whisper-tiny.en) or weights path")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="compute precision")
+    p.add_argument("--quantize", type=int, choices=(4, 8), default=None,
+                   help="quantize the Linear layers to this many bits (MLX affine)")
+    p.add_argument("--group-size", type=int, choices=(32, 64, 128), default=64,
+                   help="quantization group size (with --quantize, affine mode)")
+    p.add_argument("--quantize-mode", default="affine",
+                   choices=("affine", "mxfp8", "mxfp4", "nvfp4"),
+                   help="MLX quantization mode (with --quantize); mxfp8 needs 8 bits, mxfp4 and "
+                        "nvfp4 4 bits, and each its fixed group size")
     p.add_argument("--language", default=None,
                    help="language code or English name; detected when omitted (multilingual)")
     p.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
@@ -137,6 +151,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         stt = WhisperSTT.load(args.model, dtype=getattr(mx, args.dtype))
+        if args.quantize is not None:
+            from mlx_impl.whisper.checkpoint import quantization_of, quantize_whisper
+
+            if quantization_of(stt.model) is not None:
+                raise ValueError(f"{args.model} is already quantized "
+                                 f"({quantization_of(stt.model)}); drop --quantize")
+            from mlx_impl.quantization import MODES
+
+            fixed = MODES[args.quantize_mode]
+            group_size = args.group_size if fixed is None else fixed[1]
+            print(quantize_whisper(stt.model, args.quantize, group_size,
+                                   args.quantize_mode).summary(), file=sys.stderr)
         if args.word_timestamps:
             check_alignment_heads(stt.model)
     except (ValueError, FileNotFoundError) as e:

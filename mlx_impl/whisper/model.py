@@ -12,6 +12,9 @@ Deviations from upstream, all numerically neutral in fp32:
 - Self-attention keys/values live in a preallocated `KVCache`; cross-attention keys/values are
   computed once per audio window (`DecoderCache.cross`), instead of upstream's forward hooks.
 - Layer norm runs in float32 and casts back, as upstream's `LayerNorm` does for fp16 models.
+- Quantized (mlx_impl.whisper.checkpoint, mlx_impl.quantization): the Linear layers may be MLX
+  `QuantizedLinear`s and the token embedding (also the vocabulary head) a `QuantizedEmbedding`,
+  as in MLX community checkpoints.
 
 Taps: pass `taps={}` to `encoder`/`decoder` to record the intermediate activations named in
 docs/ARCHITECTURE.md; nothing is recorded when `taps` is None.
@@ -174,7 +177,8 @@ class TextDecoder(nn.Module):
         t = tokens.shape[-1]
         if offset + t > self.n_ctx:
             raise ValueError(f"decoder context is {self.n_ctx} tokens; asked for {offset + t}")
-        dtype = self.token_embedding.weight.dtype
+        # the positions' dtype: a quantized token embedding's `weight` is packed uint32
+        dtype = self.positional_embedding.dtype
         x = self.token_embedding(tokens) + self.positional_embedding[offset:offset + t]
         x = x.astype(dtype)
         if taps is not None:
@@ -186,7 +190,10 @@ class TextDecoder(nn.Module):
         x = self.ln(x)
         if taps is not None:
             taps["decoder.ln"] = x
-        logits = linear(x, self.token_embedding.weight).astype(mx.float32)
+        if isinstance(self.token_embedding, nn.QuantizedEmbedding):  # an MLX q4/q8 checkpoint
+            logits = self.token_embedding.as_linear(x).astype(mx.float32)
+        else:
+            logits = linear(x, self.token_embedding.weight).astype(mx.float32)
         if taps is not None:
             taps["logits"] = logits
         return logits, cache

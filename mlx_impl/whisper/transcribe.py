@@ -55,9 +55,17 @@ PUNCTUATION = "\"'“¿([{-\"'.。,，!！?？:：”)]}、"
 
 def load(source: str | Path = "whisper-base", dtype: mx.Dtype = mx.float32):
     """(model, tokenizer) from a registered name or a path, reading the weights once."""
+    from mlx_impl.whisper import checkpoint
     from mlx_impl.whisper.load import from_state
     from weights.whisper import load as load_weights
 
+    if checkpoint.is_mlx_checkpoint(source):  # config.json + weights.safetensors (MLX layout)
+        model = checkpoint.load(source, dtype)
+        tokenizer_json = checkpoint.tokenizer_path(source)
+        if tokenizer_json is None:
+            raise ValueError(f"{source} has no tokenizer.json beside its weights; copy the "
+                             "model's tokenizer.json into it")
+        return model, tokenizer_for_model(tokenizer_json, model.dims.n_vocab)
     w = load_weights(source)
     if w.tokenizer_json is None:
         raise ValueError(f"{w.source} has no tokenizer.json beside its weights; put the model's "
