@@ -85,3 +85,12 @@ class LayerNorm(nn.Module):
         if x.shape[-1] != self.dims:
             raise ValueError(f"LayerNorm({self.dims}) got input with last axis {x.shape[-1]}")
         return layer_norm(x, self.get("weight"), self.get("bias"), self.eps)
+
+
+def instance_norm(x: mx.array, eps: float = 1e-5) -> mx.array:
+    """torch's `F.instance_norm` without running stats, channels-last: x (B, T, C) normalised
+    over T per (batch, channel), biased variance, two-pass statistics in float32 (as torch's)."""
+    dtype = x.dtype
+    xf = x.astype(mx.float32)
+    d = xf - mx.mean(xf, axis=1, keepdims=True)
+    return (d * mx.rsqrt(mx.mean(d * d, axis=1, keepdims=True) + eps)).astype(dtype)
