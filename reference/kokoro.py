@@ -304,9 +304,11 @@ class KokoroReference:
         m = self.model
         ids = torch.from_numpy(np.asarray(inputs["input_ids"], np.int64))
         ref_s = torch.from_numpy(np.asarray(inputs["ref_s"], np.float32))
-        speed = float(np.asarray(inputs.get("speed", 1.0)))
+        speed = float(np.asarray(inputs.get("speed", 1.0)).reshape(-1)[0])
         out: dict[str, np.ndarray] = {}
-        table = {p: e for p, e in tap_table(self.config).items() if e[0] in set(taps)}
+        # duration_proj is always hooked: `duration` is computed from its output
+        table = {p: e for p, e in tap_table(self.config).items()
+                 if e[0] in {*taps, "predictor.duration_proj"}}
         # `duration` before rounding and the alignment are locals of forward_with_tokens:
         # recorded from the sigmoid sum (a hook on duration_proj gives its logits) and the
         # F0Ntrain input

@@ -17,3 +17,12 @@ load = make_loader(
     "Kokoro",
     "a kokoro folder (config.json + kokoro.pth, `python -m parity.tts_models build <id>`)",
     read_weights, KokoroConfig.from_dict, KokoroModel, convert)
+
+
+def load_tts(path, dtype="float32"):
+    """The `TextToSpeech` of a Kokoro folder (config.json, kokoro.pth, voices/)."""
+    from pathlib import Path
+
+    from mlx_impl.kokoro.tts import KokoroTTS
+
+    return KokoroTTS(load(path, dtype), Path(path))

@@ -420,8 +420,10 @@ class Decoder(nn.Module):
         self.asr_res = [Conv1d(512, 64, 1)]
         self.generator = Generator(s, cfg.istftnet)
 
-    def __call__(self, asr, f0_curve, n_curve, s, phases, noise, taps: Taps = NO_TAPS):
-        """asr (B, F, d), f0_curve and n_curve (B, 2F), s (B, S) -> audio (B, samples)."""
+    def __call__(self, asr, f0_curve, n_curve, s, phases, noise, taps: Taps = NO_TAPS,
+                 source_f0=None):
+        """asr (B, F, d), f0_curve and n_curve (B, 2F), s (B, S) -> audio (B, samples);
+        `source_f0` (B, 2F): the harmonic source's F0 (default f0_curve, as upstream)."""
         f0 = taps("decoder.F0_conv", self.F0_conv(f0_curve[..., None]))
         n = taps("decoder.N_conv", self.N_conv(n_curve[..., None]))
         x = taps("decoder.encode", self.encode(mx.concatenate([asr, f0, n], axis=-1), s))
@@ -432,7 +434,8 @@ class Decoder(nn.Module):
                 x = mx.concatenate([x, res, f0, n], axis=-1)
             x = taps(f"decoder.decode.{i}", block(x, s))
             concat = concat and not block.upsample
-        return self.generator(x, s, f0_curve, phases, noise, taps)
+        return self.generator(x, s, f0_curve if source_f0 is None else source_f0, phases, noise,
+                              taps)
 
 
 # ---- the whole model ---------------------------------------------------------------------------
@@ -475,9 +478,14 @@ class KokoroModel(nn.Module):
         return d, np.asarray(duration.astype(mx.float32))
 
     def __call__(self, input_ids: mx.array, ref_s: mx.array, phases: mx.array, noise: Noise,
-                 speed: float = 1.0, taps: Taps = NO_TAPS) -> tuple[mx.array, np.ndarray]:
+                 speed: float = 1.0, taps: Taps = NO_TAPS, source_f0: mx.array | None = None
+                 ) -> tuple[mx.array, np.ndarray]:
         """input_ids (1, T) int, ref_s (1, 2 S) voice style, phases (1, 9) in [0, 1), noise(shape)
-        -> (audio (1, samples), frames per token (T,) int64)."""
+        -> (audio (1, samples), frames per token (T,) int64). `source_f0` (1, 2F): the F0 curve
+        the harmonic source integrates, default the predicted one (parity passes the
+        reference's: the source turns F0 into phases of up to ~3e4 rad, so a 1e-6 relative F0
+        difference is a 1e-4 rad phase difference, which the STFT phase, discontinuous, can
+        turn into a jump)."""
         self.check_inputs(input_ids, ref_s)
         ref_s = ref_s.astype(self.dtype)
         d, duration = self.predict(input_ids, ref_s, speed, taps)
@@ -488,5 +496,9 @@ class KokoroModel(nn.Module):
         s_pros, s_dec = ref_s[:, self.config.style_dim:], ref_s[:, : self.config.style_dim]
         f0, n = self.predictor.F0Ntrain(en, s_pros, taps)
         t_en = self.text_encoder(input_ids, taps)
-        audio = self.decoder(t_en[:, idx], f0, n, s_dec, phases.astype(self.dtype), noise, taps)
+        if source_f0 is not None and tuple(source_f0.shape) != tuple(f0.shape):
+            raise ValueError(f"source_f0 must be {tuple(f0.shape)} (the predicted F0's shape), "
+                             f"got {tuple(source_f0.shape)}")
+        audio = self.decoder(t_en[:, idx], f0, n, s_dec, phases.astype(self.dtype), noise, taps,
+                             f0 if source_f0 is None else source_f0.astype(self.dtype))
         return taps("audio", audio), pred_dur

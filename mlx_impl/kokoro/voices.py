@@ -40,17 +40,25 @@ def _file(folder: Path, name: str) -> Path:
                      f"(voices/ of {folder}), a .pt/.npy file, or 'a,b' to blend two")
 
 
-def read_pack(path: Path) -> np.ndarray:
-    raw = np.load(path) if path.suffix == ".npy" else read_torch_zip(path)
+def read_array(raw, what: str) -> np.ndarray:
     a = np.asarray(raw, dtype=np.float32)
     if a.shape == (ROWS, STYLE):
         a = a[:, None]
     if a.shape != (ROWS, 1, STYLE):
-        raise VoiceError(f"{path}: a Kokoro voice is a ({ROWS}, 1, {STYLE}) style pack, got "
+        raise VoiceError(f"{what}: a Kokoro voice is a ({ROWS}, 1, {STYLE}) style pack, got "
                          f"shape {a.shape}; pass a kokoro voice file (voices/*.pt)")
     if not np.isfinite(a).all():
-        raise VoiceError(f"{path}: the voice holds NaN or Inf values")
+        raise VoiceError(f"{what}: the voice holds NaN or Inf values")
     return a
+
+
+def read_pack(path: Path) -> np.ndarray:
+    try:
+        raw = np.load(path) if path.suffix == ".npy" else read_torch_zip(path)
+    except Exception as e:  # a corrupt or foreign file: say which and what it should be
+        raise VoiceError(f"{path}: cannot read a voice from it ({type(e).__name__}: {e}); "
+                         "pass a kokoro voice file (.pt or .npy)") from e
+    return read_array(raw, str(path))
 
 
 def load_voice(folder: Path, voice: str) -> np.ndarray:
