@@ -148,11 +148,19 @@ class MlxSide:
     def __call__(self, inputs):
         from mlx_impl.taps import Taps
 
-        mx, taps = self._mx, Taps()
-        self.model(mx.array(np.asarray(inputs["input_ids"])), mx.array(inputs["ref_s"]),
-                   mx.array(inputs["phases"]), source_noise(_scalar(inputs["noise_seed"], int)),
-                   speed=_scalar(inputs["speed"], float), taps=taps,
-                   source_f0=mx.array(np.asarray(inputs["source_f0"], np.float32)))
+        mx = self._mx
+        ids = mx.array(np.asarray(inputs["input_ids"]))
+        speed = _scalar(inputs["speed"], float)
+        # the reference's F0 fits only where the durations agree; where they differ (seen in
+        # float16) the source runs on its own F0 and the comparison fails at `pred_dur`
+        ref_s = mx.array(inputs["ref_s"]).astype(self.model.dtype)
+        _, duration = self.model.predict(ids, ref_s, speed)
+        frames = 2 * int(np.maximum(np.round(duration[0]), 1).sum())
+        source_f0 = np.asarray(inputs["source_f0"], np.float32)
+        taps = Taps()
+        self.model(ids, mx.array(inputs["ref_s"]), mx.array(inputs["phases"]),
+                   source_noise(_scalar(inputs["noise_seed"], int)), speed=speed, taps=taps,
+                   source_f0=mx.array(source_f0) if source_f0.shape[1] == frames else None)
         out = {}
         for k, v in taps.items():
             a = np.asarray(v.astype(mx.float32) if mx.issubdtype(v.dtype, mx.floating) else v)
@@ -192,8 +200,12 @@ FP32 = fp32_table(
     fp32_override("decoder.generator.conv_post", 5e-4, _GEN + "1.24e-4 (kokoro-test-tiny hello, "
                   "2026-12-06)"),
     fp32_override("audio", 5e-4, _GEN + "1.62e-4 (kokoro-82m hello, 2026-12-06)"))
-# Half precision was not measured for Kokoro (the deadline of this port): the fp32 table stands
-# in, so a float16 / bfloat16 run fails against it instead of passing on an unmeasured bound.
+# Half precision is not supported yet: the fp32 table stands in, so a float16 / bfloat16 run
+# FAILS against it rather than passing on an unmeasured bound. Measured float16 on
+# kokoro-test-tiny (2026-12-06, the harmonic source and iSTFT kept in float32): ALBERT taps
+# ~61 dB, decoder 49-60 dB, m_source 66 dB, but the generator 21-26 dB (audio 22 dB: the STFT
+# phase, ill-conditioned at small bins, in float16), and on fox the float16 durations differ
+# (194 vs 193 frames). bfloat16 was not run.
 HALF = FP32
 
 _HELLO = GoldenCase("hello", "'Hello world, this is Kokoro.' (espeak-ng en-us), voice af_seeded",
