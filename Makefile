@@ -1,6 +1,6 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
-.PHONY: help setup test test-all parity parity-full golden quant bench-quant bench bench-peers report \
-	lint fixtures serve sweep
+.PHONY: help setup test test-all parity parity-full golden quant bench-quant bench bench-peers \
+	kokoro-refs report lint fixtures serve sweep
 
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
@@ -50,6 +50,9 @@ bench: $(STAMP)  ## speed and memory of MODEL against the peer engines
 
 bench-peers: $(STAMP)  ## optional, bench only: mlx-audio 0.6.2 (TTS peer) into an isolated folder
 	PY=$(PY) scripts/setup_bench_peers.sh
+
+kokoro-refs: $(STAMP)  ## the kokoro 0.9.4 reference (--no-deps) into ~/.cache/mlx-audio-parity/refs/kokoro
+	PY=$(PY) scripts/setup_kokoro_refs.sh
 
 report: $(STAMP)  ## reports/success-metrics.md (+ .json, plots)
 	$(PY) -m benchmarks.report

@@ -99,6 +99,9 @@ fi
 # C++20. --optional: a failed build warns and setup goes on; the layers then run their
 # compiled-MLX fallback (slower, slightly less accurate: see mlx_impl/_cpu_ext/__init__.py).
 if [ "$OS" = Linux ]; then .venv/bin/python mlx_impl/_cpu_ext/build.py --optional; fi
+# The kokoro 0.9.4 reference, isolated (--no-deps, < 1 s from pip's cache; see the script).
+PY=.venv/bin/python bash scripts/setup_kokoro_refs.sh
+
 touch .venv/.setup-done
 summary='import sys, mlx_impl, mlx.core, torch
 print("python %d.%d," % sys.version_info[:2], "mlx", mlx.core.__version__ + ", torch",

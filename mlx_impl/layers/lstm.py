@@ -11,12 +11,40 @@ The initial state (h0, c0), each (num_layers, B, H), is zero unless given, as in
 `lstm(x, (h0, c0))`; `run` also returns the final (h_n, c_n), so a decoder can advance one step
 at a time (x of length 1) from the state of the previous call. The input projection of all time
 steps is one matmul before the time loop.
+
+`BiLSTM`: one bidirectional layer, torch's `nn.LSTM(..., bidirectional=True)` with
+`num_layers=1` (StyleTTS / Kokoro): the forward parameters as above, the backward ones with the
+suffix `_reverse`; the output is (B, T, 2H), forward half first. Upstream's
+`pack_padded_sequence` over full-length sequences is this plain bidirectional pass.
 """
 
 from __future__ import annotations
 
 import mlx.core as mx
 from mlx import nn
+
+
+def lstm_direction(x: mx.array, w_ih: mx.array, w_hh: mx.array, b_ih: mx.array | None,
+                   b_hh: mx.array | None, h: mx.array, c: mx.array
+                   ) -> tuple[mx.array, mx.array, mx.array]:
+    """One direction of one layer: x (B, T, I), h and c (B, H) -> (outputs (B, T, H), h, c)."""
+    H = w_hh.shape[1]
+    xw = x @ w_ih.T  # (B, T, 4H)
+    if b_ih is not None:
+        xw = xw + b_ih
+    w_hh = w_hh.T
+    outs = []
+    for t in range(x.shape[1]):
+        hw = h @ w_hh
+        gates = xw[:, t] + (hw + b_hh if b_hh is not None else hw)
+        i = mx.sigmoid(gates[:, :H])
+        f = mx.sigmoid(gates[:, H: 2 * H])
+        g = mx.tanh(gates[:, 2 * H: 3 * H])
+        o = mx.sigmoid(gates[:, 3 * H:])
+        c = f * c + i * g
+        h = o * mx.tanh(c)
+        outs.append(h)
+    return mx.stack(outs, axis=1), h, c
 
 
 class LSTM(nn.Module):
@@ -39,25 +67,10 @@ class LSTM(nn.Module):
     def _layer(self, x: mx.array, layer: int, h: mx.array, c: mx.array
                ) -> tuple[mx.array, mx.array, mx.array]:
         """x (B, T, I), h and c (B, H) -> (outputs (B, T, H), last h, last c)."""
-        w_ih = getattr(self, f"weight_ih_l{layer}")
-        w_hh = getattr(self, f"weight_hh_l{layer}").T
-        xw = x @ w_ih.T  # (B, T, 4H)
-        if self.bias:
-            xw = xw + getattr(self, f"bias_ih_l{layer}")
-            b_hh = getattr(self, f"bias_hh_l{layer}")
-        H = self.hidden_size
-        outs = []
-        for t in range(x.shape[1]):
-            hw = h @ w_hh
-            gates = xw[:, t] + (hw + b_hh if self.bias else hw)
-            i = mx.sigmoid(gates[:, :H])
-            f = mx.sigmoid(gates[:, H: 2 * H])
-            g = mx.tanh(gates[:, 2 * H: 3 * H])
-            o = mx.sigmoid(gates[:, 3 * H:])
-            c = f * c + i * g
-            h = o * mx.tanh(c)
-            outs.append(h)
-        return mx.stack(outs, axis=1), h, c
+        b = (getattr(self, f"bias_ih_l{layer}"), getattr(self, f"bias_hh_l{layer}")) \
+            if self.bias else (None, None)
+        return lstm_direction(x, getattr(self, f"weight_ih_l{layer}"),
+                              getattr(self, f"weight_hh_l{layer}"), *b, h, c)
 
     def run(self, x: mx.array, state: tuple[mx.array, mx.array] | None = None
             ) -> tuple[mx.array, tuple[mx.array, mx.array]]:
@@ -84,3 +97,32 @@ class LSTM(nn.Module):
                  ) -> mx.array:
         """x (B, T, I) -> outputs (B, T, H); see `run` for the state."""
         return self.run(x, state)[0]
+
+
+class BiLSTM(nn.Module):
+    """One bidirectional LSTM layer with torch's parameter names (see the module docstring)."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.hidden_size = hidden_size
+        scale = hidden_size ** -0.5
+        for sfx in ("", "_reverse"):
+            setattr(self, f"weight_ih_l0{sfx}",
+                    mx.random.uniform(-scale, scale, (4 * hidden_size, input_size)))
+            setattr(self, f"weight_hh_l0{sfx}",
+                    mx.random.uniform(-scale, scale, (4 * hidden_size, hidden_size)))
+            setattr(self, f"bias_ih_l0{sfx}", mx.zeros((4 * hidden_size,)))
+            setattr(self, f"bias_hh_l0{sfx}", mx.zeros((4 * hidden_size,)))
+
+    def _direction(self, x: mx.array, sfx: str) -> mx.array:
+        z = mx.zeros((x.shape[0], self.hidden_size), dtype=x.dtype)
+        return lstm_direction(x, getattr(self, f"weight_ih_l0{sfx}"),
+                              getattr(self, f"weight_hh_l0{sfx}"), getattr(self, f"bias_ih_l0{sfx}"),
+                              getattr(self, f"bias_hh_l0{sfx}"), z, z)[0]
+
+    def __call__(self, x: mx.array) -> mx.array:  # (B, T, I) -> (B, T, 2H)
+        if x.ndim != 3:
+            raise ValueError(f"BiLSTM expects (batch, time, features), got shape {x.shape}")
+        fwd = self._direction(x, "")
+        bwd = self._direction(x[:, ::-1], "_reverse")[:, ::-1]
+        return mx.concatenate([fwd, bwd], axis=-1)

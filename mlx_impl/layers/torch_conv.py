@@ -116,3 +116,36 @@ class ConvTranspose1d(nn.Module):
         length = (T - 1) * s + k - 2 * self.padding + self.output_padding
         out = full[:, self.padding: self.padding + length]
         return out + self.bias if "bias" in self else out
+
+
+class DepthwiseConvTranspose1d(nn.Module):
+    """torch `ConvTranspose1d(C, C, k, stride, padding, output_padding, groups=C)`,
+    channels-last. `weight` (C, k, 1) (torch's (C, 1, k) transposed), `bias` (C,). Each channel
+    is its own filter: frame t's sample times tap j lands at t * stride + j, then torch's crop."""
+
+    def __init__(self, channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 output_padding: int = 0, bias: bool = True):
+        super().__init__()
+        if output_padding >= max(stride, 1) or output_padding > padding:
+            raise ValueError(f"output_padding={output_padding} must be < stride ({stride}) and "
+                             f"<= padding ({padding})")
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.weight = mx.zeros((channels, kernel_size, 1))
+        if bias:
+            self.bias = mx.zeros((channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:  # (B, T, C) -> (B, L, C)
+        B, T, C = x.shape
+        k, s = self.weight.shape[1], self.stride
+        full_len = (T - 1) * s + k
+        full = None
+        for j in range(k):
+            z = x * self.weight[:, j, 0]  # (B, T, C)
+            if s > 1:  # zero-stuff: sample t at t * s
+                z = mx.concatenate([z[:, :, None], mx.zeros((B, T, s - 1, C), z.dtype)], axis=2)
+                z = z.reshape(B, T * s, C)[:, : (T - 1) * s + 1]
+            z = mx.pad(z, [(0, 0), (j, full_len - j - z.shape[1]), (0, 0)])
+            full = z if full is None else full + z
+        length = full_len - 2 * self.padding + self.output_padding
+        out = full[:, self.padding: self.padding + length]
+        return out + self.bias if "bias" in self else out

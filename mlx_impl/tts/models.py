@@ -51,6 +51,10 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
              "8 codebooks of 64)"),
     TTSModel("marvis-250m", "csm", "Marvis TTS 250M (the CSM architecture at Marvis's "
              "dimensions, SmolLM2 token layout, Mimi), seeded random weights (2.6 GB in fp32)"),
+    TTSModel("kokoro-82m", "kokoro", "Kokoro-82M (ALBERT + prosody predictor + iSTFTNet, 24 "
+             "kHz, espeak-ng phonemes), seeded random weights and voices at the real config"),
+    TTSModel("kokoro-test-tiny", "kokoro", "tiny Kokoro for tests (real vocabulary, tiny ALBERT "
+             "and iSTFTNet)"),
     TTSModel("marvis-test-tiny", "csm", "tiny Marvis for tests (SmolLM2 token layout, tiny Mimi "
              "with 8 codebooks of 64)"),
 )}
