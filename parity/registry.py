@@ -10,6 +10,7 @@ from parity.models import bigvgan
 from parity.models import orpheus, outetts
 from parity.models import dia
 from parity.models import csm
+from parity.models import bark
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -33,6 +34,7 @@ SPECS: tuple[ModelSpec, ...] = (
     outetts.TEST_TINY, outetts.OUTETTS_1B,
     dia.TEST_TINY, dia.DIA_1_6B,
     csm.CSM_TEST_TINY, csm.CSM_1B, csm.MARVIS_TEST_TINY, csm.MARVIS_250M,
+    bark.TEST_TINY, bark.BARK_SMALL,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

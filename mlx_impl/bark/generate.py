@@ -140,7 +140,7 @@ def semantic_embeds(model, text: np.ndarray, hist: np.ndarray) -> mx.array:
 
 
 def generate_semantic(model, text_ids, history: HistoryPrompt | None, options: BarkOptions,
-                      noise: Noise) -> tuple[np.ndarray, str]:
+                      noise: Noise, on_step=None) -> tuple[np.ndarray, str]:
     g = model.config.generation.semantic_config
     gpt = model.semantic
     v = gpt.cfg.output_vocab_size
@@ -158,6 +158,8 @@ def generate_semantic(model, text_ids, history: HistoryPrompt | None, options: B
                 only = mx.arange(v) == g.eos_token_id
                 scores = mx.where(only, scores, mx.array(-mx.inf, scores.dtype))
         tok = _draw(scores, options.semantic, noise)
+        if on_step is not None:
+            on_step(len(out), tok)
         out.append(tok)
         if tok == g.eos_token_id:
             return np.array(out, np.int64), "eos"
@@ -284,12 +286,13 @@ def generate_fine(model, coarse: np.ndarray, history: HistoryPrompt | None,
 
 def generate(model, text_ids, history: HistoryPrompt | None = None,
              options: BarkOptions | None = None, seed: int = 0,
-             noise: Noise | None = None) -> BarkGeneration:
+             noise: Noise | None = None, on_step=None) -> BarkGeneration:
+    """The three stages (module docstring); `on_step(i, token)` after each semantic token."""
     options = options or BarkOptions()
     noise = noise or seeded_noise(seed)
     if history is not None:
         history = check_history(history, model)
-    semantic, stop = generate_semantic(model, text_ids, history, options, noise)
+    semantic, stop = generate_semantic(model, text_ids, history, options, noise, on_step)
     coarse = generate_coarse(model, semantic, history, options, noise)
     fine = generate_fine(model, coarse, history, options, noise)
     return BarkGeneration(semantic, coarse, fine, stop)
