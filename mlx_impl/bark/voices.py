@@ -47,15 +47,19 @@ def names() -> list[str]:
 
 
 def _from_npz(data, source: str) -> HistoryPrompt:
+    if not zipfile.is_zipfile(data):
+        raise ValueError(f"voice {source} is not a readable .npz (not a zip archive); pass a "
+                         "Bark history prompt saved with numpy.savez")
     try:
-        with np.load(data, allow_pickle=False) as d:
-            missing = [k for k in KEYS if k not in d.files]
-            if missing:
-                raise ValueError(f"voice {source} lacks {missing}; a Bark history prompt holds "
-                                 f"{', '.join(KEYS)}")
-            return HistoryPrompt(*(np.array(d[k]) for k in KEYS))
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        d = np.load(data, allow_pickle=False)
+        arrays = {k: np.array(d[k]) for k in d.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise ValueError(f"voice {source} is not a readable .npz ({e})") from e
+    missing = [k for k in KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"voice {source} lacks {missing}; a Bark history prompt holds "
+                         f"{', '.join(KEYS)}")
+    return HistoryPrompt(*(arrays[k] for k in KEYS))
 
 
 def load_voice(voice: str | Path) -> HistoryPrompt:
