@@ -256,3 +256,33 @@ class BarkReference:
                 sub._get_logits_processor = original
         seen["audio"] = audio[0].float().numpy().copy()
         return seen
+
+
+FINE_TEMPERATURE = 0.5  # the port's BarkTTS fine temperature (mlx_impl.bark.tts.FINE_TEMPERATURE)
+
+
+class BarkSpeaker(BarkReference):
+    """The torch engine of benchmarks/tts.py: `speak(prompt ids, options, seed)` -> (the fine
+    codes (8 x F, flattened), (N,) float32 audio, sample rate) through `generate`, with the
+    port's `SamplingOptions` (as a dict) applied to the semantic and coarse stages, as
+    `mlx_impl.bark.tts.BarkTTS` does, and the same seeded noise."""
+
+    def speak(self, prompt: Sequence[int], options: Mapping, seed: int = 0) -> tuple:
+        if options.get("draw", "gumbel") != "gumbel" or options.get("min_p", 0.0) != 0 \
+                or options.get("repetition_penalty", 1.0) != 1.0:
+            raise ValueError(f"the Bark reference samples with Gumbel noise only; got "
+                             f"{dict(options)}")
+        stage = {k: options.get(k, d) for k, d in (("temperature", 0.7), ("top_k", 0),
+                                                   ("top_p", 1.0))}
+        out = self.generate(list(prompt), None, stage, stage, FINE_TEMPERATURE,
+                            int(options["max_tokens"]), seed=seed)
+        self.last = out
+        return out["fine"].reshape(-1), out["audio"], self.sample_rate
+
+    def stop_reason(self, ids, options: Mapping) -> str:
+        sem = self.last["semantic"]
+        return "eos" if sem.size and sem[-1] == 10_000 and sem.size <= options["max_tokens"] \
+            else "max_tokens"
+
+
+TTS_REFERENCE = BarkSpeaker  # what benchmarks.tts times as the torch engine (`speak`)
