@@ -5,7 +5,6 @@ caught, bad input, and the CLI."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
