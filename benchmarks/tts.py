@@ -39,6 +39,9 @@ Generated tokens (`n_tokens`, the ids hashed) and `max_tokens`, per model family
   eos row and the 15-row delayed tail are generated and counted); the ids are the generated
   rows (delay mask applied), the same array ours (`Generation.sequence`) and upstream's
   `generate` return;
+- Bark: the fine codes, 8 codebooks x frames (`max_tokens` is the semantic tokens; the coarse
+  and fine stages follow from them: ~1.5 frames per semantic token); the ids are the fine
+  codes the codec decodes, the same array on both engines;
 - CSM / Marvis: frames x codebooks (K = 32, 8 in the tiny models; each frame is one backbone
   step and K - 1 depth-decoder steps, K draws; `max_tokens` is CSM's own limit in frames); the
   ids are every generated frame, the end-of-audio frame included.
@@ -130,6 +133,10 @@ def _depth(config: dict) -> str:
         c = config["csm"]
         return (f"{c['num_hidden_layers']} backbone + "
                 f"{c['depth_decoder_config']['num_hidden_layers']} depth-decoder layers")
+    if "model" in config and "semantic_config" in config["model"]:  # Bark
+        m = config["model"]
+        return ", ".join(f"{k.split('_')[0]} {m[k]['num_layers']} layers" for k in
+                         ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config"))
     lm = config["lm"]
     if "decoder_config" in lm:  # Dia
         return (f"{lm['encoder_config']['num_hidden_layers']} encoder + "
@@ -254,6 +261,8 @@ def build_mlx(plan: dict, dtype: str) -> list[BenchStage]:
             ids = gen.sequence[gen.n_prompt:]
         elif package == "csm":
             ids = speech.tokens  # every frame (n, K)
+        elif package == "bark":
+            ids = speech.tokens  # the fine codes (8, F), as the torch engine's speak returns
         else:
             ids = speech.meta["ids"] if "ids" in speech.meta else _generated_ids(speech)
         return speech_facts(ids, speech.audio, speech.sample_rate, speech.meta.get("stop"))

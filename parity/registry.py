@@ -10,6 +10,7 @@ from parity.models import bigvgan
 from parity.models import orpheus, outetts
 from parity.models import dia
 from parity.models import csm
+from parity.models import bark
 from parity.models import kokoro
 from parity.spec import ModelSpec
 
@@ -35,6 +36,7 @@ SPECS: tuple[ModelSpec, ...] = (
     dia.TEST_TINY, dia.DIA_1_6B,
     csm.CSM_TEST_TINY, csm.CSM_1B, csm.MARVIS_TEST_TINY, csm.MARVIS_250M,
     kokoro.TEST_TINY, kokoro.KOKORO_82M,
+    bark.TEST_TINY, bark.BARK_SMALL,
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

