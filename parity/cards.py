@@ -220,6 +220,11 @@ def match_keys(src: Mapping[str, np.ndarray], dst: Mapping[str, np.ndarray]
                     origin = k
                     break
         if how is None:
+            how, origin = _weight_norm_origin(src, key, value)
+            if origin is not None:  # the magnitude of the pair fed it too
+                used.update(k for k in src if k.startswith(origin.rsplit("weight", 1)[0])
+                            and k.rsplit(".", 1)[-1] in ("weight_g", "original0"))
+        if how is None:
             raise CardError(f"key map: cannot tell which checkpoint key {key!r} "
                             f"{_shape(value.shape)} came from (no key with matching values); "
                             "the probe needs seeded random weights (distinct values)")
@@ -227,6 +232,35 @@ def match_keys(src: Mapping[str, np.ndarray], dst: Mapping[str, np.ndarray]
         rows.append({"ours": key, "upstream": origin, "change": how,
                      "shape": list(value.shape)})
     return rows, sorted(set(src) - used)
+
+
+# the (magnitude, direction) names a weight-normed `<module>.weight` is stored under
+_WEIGHT_NORM_PAIRS = (("weight_g", "weight_v"),
+                      ("parametrizations.weight.original0", "parametrizations.weight.original1"))
+
+
+def _weight_norm_origin(src: Mapping[str, np.ndarray], key: str, value: np.ndarray
+                        ) -> tuple[str | None, str | None]:
+    """(how, origin) when `key` (`<module>.weight`) is the weight norm g * v / ||v|| (norm over
+    every axis but the first) of its module's stored pair, re-laid as `_perm_of` tells; the
+    fold is recomputed here in float64, so values are compared to float32 rounding."""
+    bare = re.sub(r"^\[\d+\] ", "", key)
+    if not bare.endswith(".weight"):
+        return None, None
+    base = bare[: -len("weight")]
+    for g_name, v_name in _WEIGHT_NORM_PAIRS:
+        g, v = src.get(base + g_name), src.get(base + v_name)
+        if g is None or v is None:
+            continue
+        v64 = v.astype(np.float64)
+        norm = np.sqrt((v64 ** 2).sum(axis=tuple(range(1, v.ndim)), keepdims=True))
+        folded = (g.astype(np.float64).reshape(norm.shape) * v64 / norm).astype(np.float32)
+        for perm in [None, *itertools.permutations(range(folded.ndim))]:
+            t = folded if perm is None else folded.transpose(perm)
+            if t.shape == value.shape and np.allclose(t, value, rtol=1e-5, atol=1e-7):
+                layout = "" if perm is None else f", then transpose{perm}"
+                return f"weight norm folded (g * v / ||v||{layout})", base + v_name
+    return None, None
 
 
 _PROBED = ("convert", "split", "convert_mimi")  # converter names a load.py calls
