@@ -31,6 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from parity.exercise import AUDIO_VARYING, Exercise
 from parity.metrics import snr_db
 from parity.spec import CaseInputs, ParityError, Goal, GoldenCase, Metric, ModelSpec, fp32_override, fp32_table
 
@@ -218,6 +219,13 @@ _FOX = GoldenCase("fox", "'The quick brown fox jumps over the lazy dog.' (espeak
                    "phonemes": "ðə kwˈɪk bɹˈaʊn fˈɑːks dʒˈʌmps ˌoʊvɚ ðə lˈeɪzi dˈɑːɡ."})
 
 
+# What every case must exercise, measured on both sides: the rounded durations are not one
+# constant (the seeded predictor gives 3 and 4 frames per phoneme on every golden case,
+# 2026-12-06), and the audio varies over time (not an offset).
+EXERCISE = (Exercise("distinct", "pred_dur", 2),
+            Exercise("time_varying", "audio", AUDIO_VARYING, axis=-1))
+
+
 def _spec(name: str, description: str, config: Mapping, cases) -> ModelSpec:
     return ModelSpec(
         name=name, description=description,
@@ -232,6 +240,7 @@ def _spec(name: str, description: str, config: Mapping, cases) -> ModelSpec:
         golden_cases=cases,
         discrete=("pred_dur",),
         metrics=METRICS,
+        exercise=EXERCISE,
         config={"config": dict(config), "weights_seed": WEIGHTS_SEED, "noise_seed": NOISE_SEED,
                 "phase_seed": PHASE_SEED})
 
