@@ -32,6 +32,7 @@ from mlx_impl import _cpu_ext
 from mlx_impl.layers import activations
 from mlx_impl.layers.activations import gelu, softmax
 from mlx_impl.layers.norm import layer_norm
+from mlx_impl.layers.snake import SnakeBeta, snake
 from tests.helpers import assert_close
 
 BUILT = any(_cpu_ext._HERE.glob("_kernels*.so"))
@@ -597,7 +598,6 @@ SNAKE_TOL64 = {"atol": 4e-7, "rtol": 4e-7}
                                    (1, 3, 5000)])
 def test_snake_vs_torch_and_float64(snake_path, shape):
     # C = 1 / 7: alpha tiled over 4096-element blocks with a remainder; C = 5000 > one block
-    from mlx_impl.layers.snake import snake
     rng = np.random.default_rng(shape[-1])
     x = (rng.standard_normal(shape) * 4).astype(np.float32)
     x.reshape(-1)[::97] *= 250  # some arguments alpha x in the thousands
@@ -608,7 +608,6 @@ def test_snake_vs_torch_and_float64(snake_path, shape):
 
 
 def test_snake_beta_special_inputs(snake_path):
-    from mlx_impl.layers.snake import snake
     x = np.array([[0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -3e38, 1e-40, 2e6, 1.5]],
                  np.float32)
     alpha = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0], np.float32)
@@ -625,7 +624,6 @@ def test_snake_low_precision(snake_path, dtype):
     # extension computes in fp32 from the rounded values and rounds once: measured 0.495 (fp16)
     # and 0.498 (bf16) ulp of the format from float64; the composed MLX ops round every step
     # (alpha x, sin, square, product, sum): measured 3.6 (fp16) and 4.3 (bf16) ulp.
-    from mlx_impl.layers.snake import snake
     mdt = {"float16": mx.float16, "bfloat16": mx.bfloat16}[dtype]
     rng = np.random.default_rng(4)
     x = mx.array((rng.standard_normal((2, 500, 24)) * 3).astype(np.float32)).astype(mdt)
@@ -640,8 +638,7 @@ def test_snake_low_precision(snake_path, dtype):
                  rtol)
 
 
-def test_snake_modules_use_the_selected_path(snake_path):
-    from mlx_impl.layers.snake import Snake, SnakeBeta
+def test_snakebeta_module_uses_the_selected_path(snake_path):
     rng = np.random.default_rng(6)
     x = (rng.standard_normal((1, 50, 6)) * 3).astype(np.float32)
     la, lb = rng.uniform(-1, 1, (2, 6)).astype(np.float32)
