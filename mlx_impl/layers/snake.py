@@ -37,12 +37,13 @@ def snake(x: mx.array, alpha: mx.array, beta: mx.array | None = None) -> mx.arra
     b = alpha if beta is None else beta
     inv_beta = mx.reciprocal(b + EPS)
     if mx.default_device() == mx.cpu:
-        ext = _cpu_ext.kernels()
+        # a module built before the op existed has no `snake`: composed until rebuilt
+        fused = getattr(_cpu_ext.kernels(), "snake", None)
         dtype = mx.result_type(x, alpha, inv_beta)  # the composed form's result dtype
         fits = x.ndim >= 1 and alpha.shape == inv_beta.shape == (x.shape[-1],)
-        if ext is not None and fits and dtype in (mx.float32, mx.float16, mx.bfloat16):
+        if fused is not None and fits and dtype in (mx.float32, mx.float16, mx.bfloat16):
             _cpu_ext.record("snake", "extension")
-            return ext.snake(_as(x, dtype), _as(alpha, mx.float32), _as(inv_beta, mx.float32))
+            return fused(_as(x, dtype), _as(alpha, mx.float32), _as(inv_beta, mx.float32))
         _cpu_ext.record("snake", "composed")
     else:
         _cpu_ext.record("snake", "native")
