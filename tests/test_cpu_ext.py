@@ -32,6 +32,7 @@ from mlx_impl import _cpu_ext
 from mlx_impl.layers import activations
 from mlx_impl.layers.activations import gelu, softmax
 from mlx_impl.layers.norm import layer_norm
+from mlx_impl.layers.snake import SnakeBeta, snake
 from tests.helpers import assert_close
 
 BUILT = any(_cpu_ext._HERE.glob("_kernels*.so"))
@@ -490,3 +491,179 @@ def test_no_module_runs_the_fallback(tmp_path, monkeypatch):
     assert_close("softmax without the module", np.asarray(softmax(mx.array(rows))),
                  softmax64(rows.astype(np.float64)), SM_ATOL64["compiled fallback"], 0.0)
     assert set(_cpu_ext.cpu_kernels_info()["used"].values()) == {"compiled fallback"}
+
+
+# --- sin and Snake ------------------------------------------------------------------------------
+def sin_ulps(got, x):
+    """|got - sin(x)| in units of the float32 spacing at the float64 result (float64 reference)."""
+    want = np.sin(x.astype(np.float64))
+    spacing = np.maximum(np.spacing(np.abs(want).astype(np.float32)).astype(np.float64), 2.0**-149)
+    return np.abs(got.astype(np.float64) - want) / spacing
+
+
+def _near_multiples_of_pio2():
+    # the floats at and next to k pi/2 (k up to 636620, where |x| <= 1e6): the remainder r is
+    # smallest there, so any absolute error of the reduction shows up as relative error
+    m = (np.arange(-636_000, 636_001, 7, dtype=np.float64) * (np.pi / 2)).astype(np.float32)
+    return np.concatenate([np.nextafter(m, np.float32(np.inf)), m,
+                           np.nextafter(m, np.float32(-np.inf))])
+
+
+_SIN_RNG = np.random.default_rng(11)
+SIN_SWEEPS = {  # name: (inputs, max ulp from float64 allowed)
+    # measured max ulp (build x86-64-v4; every level gives the same bits): 1.47 at -22.24
+    "normal |x| <= 100": (np.linspace(-100, 100, 2_000_001, dtype=np.float32), 2.0),
+    # measured 1.50 (uniform in [-1e6, 1e6], the largest range the double reduction covers)
+    "|x| <= 1e6": (_SIN_RNG.uniform(-1e6, 1e6, 1_000_000).astype(np.float32), 2.0),
+    # measured 1.31: the double reduction keeps r accurate next to the multiples of pi/2
+    "next to k pi/2": (_near_multiples_of_pio2(), 2.0),
+    # |x| > 1e6 goes through double std::sin and one rounding: measured 0.50 (x up to 1e30)
+    "1e6 < |x| <= 1e30": ((10.0 ** _SIN_RNG.uniform(6, 30, 200_000)
+                           * np.sign(_SIN_RNG.standard_normal(200_000))).astype(np.float32), 0.5),
+    # sin(x) = x exactly below ~1e-4 in float32 for subnormals and tiny normals: measured 0
+    "subnormal and tiny": (np.concatenate([_SIN_RNG.uniform(-1, 1, 2000) * 1e-38,
+                                           _SIN_RNG.uniform(-1, 1, 2000) * 1e-30,
+                                           [1e-45, -1e-45, 0.0, -0.0]]).astype(np.float32), 0.5),
+}
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built: run "
+                    ".venv/bin/python mlx_impl/_cpu_ext/build.py")
+@pytest.mark.parametrize("sweep", list(SIN_SWEEPS))
+def test_sin_ulp_error_vs_float64(sweep):
+    x, bound = SIN_SWEEPS[sweep]
+    got = np.asarray(_cpu_ext.kernels().sin(mx.array(x)))
+    ulps = sin_ulps(got, x)
+    i = int(np.argmax(ulps))
+    assert ulps[i] <= bound, (f"sin {sweep}: {ulps[i]:.3f} ulp > {bound} at x = {x[i]!r}: got "
+                              f"{got[i]!r}, float64 {np.sin(np.float64(x[i]))!r}")
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built")
+def test_sin_special_values_and_lengths():
+    ext = _cpu_ext.kernels()
+    x = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e6, -1e6, 1.0000001e6, 3.4e38],
+                 np.float32)
+    got = np.asarray(ext.sin(mx.array(x)))
+    assert np.isnan(got[:3]).all(), got  # inf and nan -> nan, as torch
+    assert got[3] == 0 and not np.signbit(got[3]) and got[4] == 0 and np.signbit(got[4]), got
+    assert sin_ulps(got[5:], x[5:]).max() <= 2.0, got
+    # every length through the 16-lane loop and its scalar remainder: the same bits per element
+    v = np.linspace(-50, 50, 4096 * 2 + 37, dtype=np.float32)
+    whole = np.asarray(ext.sin(mx.array(v)))
+    for n in (1, 15, 16, 17, 33):
+        np.testing.assert_array_equal(np.asarray(ext.sin(mx.array(v[:n]))), whole[:n])
+    h = mx.array(v).astype(mx.float16)  # fp16: fp32 math, rounded once
+    want = np.sin(np.asarray(h.astype(mx.float32)).astype(np.float64))
+    got_h = np.asarray(ext.sin(h).astype(mx.float32))
+    assert_close("sin float16", got_h, want, 2.0**-25, ULP1["float16"] / 2 + 2e-7)
+
+
+def torch_snake_cl(x, alpha, inv_beta_src):
+    """torch's Snake formula (DAC / BigVGAN) in float32 on channels-last arrays."""
+    t = torch.from_numpy(x)
+    a = torch.from_numpy(alpha)
+    b = torch.from_numpy(inv_beta_src)
+    return (t + (b + 1e-9).reciprocal() * torch.sin(a * t).pow(2)).numpy()
+
+
+def snake64(x, alpha, beta):
+    """float64 Snake on the float32 values alpha x (the argument both sides form in float32)."""
+    arg = (alpha * x).astype(np.float32).astype(np.float64)
+    inv = (1.0 / (beta.astype(np.float32) + np.float32(1e-9))).astype(np.float32)
+    return x.astype(np.float64) + inv.astype(np.float64) * np.sin(arg) ** 2
+
+
+SNAKE_PATHS = [PATHS[0], "composed"]
+
+
+@pytest.fixture(params=SNAKE_PATHS)
+def snake_path(request, monkeypatch):
+    if request.param == "composed":
+        monkeypatch.setattr(_cpu_ext, "kernels", lambda: None)
+    _cpu_ext._state["used"].clear()
+    yield request.param
+    assert _cpu_ext.cpu_kernels_info()["used"] == {"snake": request.param}
+
+
+# Snake vs torch's formula in float32 on the same inputs, and vs float64. Measured on x ~ N(0, 4)
+# with alpha in [0.1, 3] (outputs up to ~40) and every 97th x scaled by 250 (alpha x up to ~3e3),
+# errors relative to max(|y|, 1): extension 3.37e-7 from float64 (torch's own 3.34e-7; the
+# composed MLX ops the same), 5.1e-7 from torch; the scaled elements 5.5e-8 relative (as torch).
+SNAKE_TOL = {"atol": 6e-7, "rtol": 6e-7}
+SNAKE_TOL64 = {"atol": 4e-7, "rtol": 4e-7}
+
+
+@pytest.mark.parametrize("shape", [(2, 300, 12), (1, 1000, 1), (3, 1000, 7), (2, 40, 64),
+                                   (1, 3, 5000)])
+def test_snake_vs_torch_and_float64(snake_path, shape):
+    # C = 1 / 7: alpha tiled over 4096-element blocks with a remainder; C = 5000 > one block
+    rng = np.random.default_rng(shape[-1])
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    x.reshape(-1)[::97] *= 250  # some arguments alpha x in the thousands
+    alpha = rng.uniform(0.1, 3, shape[-1]).astype(np.float32)
+    got = np.asarray(snake(mx.array(x), mx.array(alpha)))
+    assert_close(f"snake {shape} vs torch", got, torch_snake_cl(x, alpha, alpha), **SNAKE_TOL)
+    assert_close(f"snake {shape} vs float64", got, snake64(x, alpha, alpha), **SNAKE_TOL64)
+
+
+def test_snake_beta_special_inputs(snake_path):
+    x = np.array([[0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -3e38, 1e-40, 2e6, 1.5]],
+                 np.float32)
+    alpha = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0], np.float32)
+    beta = np.array([0.5, 1.0, 1.0, 2.0, 1.0, 3.0, 1.0, 1.0, 0.25, 1.0], np.float32)
+    got = np.asarray(snake(mx.array(x), mx.array(alpha), mx.array(beta)))
+    want = torch_snake_cl(x, alpha, beta)
+    # inf and nan give nan (torch: inf + nan); alpha = 0 gives x; 2e6 takes the std::sin fix-up
+    assert_close("snake specials vs torch", got, want, 2e-6, 2e-7, match_nonfinite=True)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_snake_low_precision(snake_path, dtype):
+    # x, alpha and beta all in dtype (the composed form's result dtype is then dtype). The
+    # extension computes in fp32 from the rounded values and rounds once: measured 0.495 (fp16)
+    # and 0.498 (bf16) ulp of the format from float64; the composed MLX ops round every step
+    # (alpha x, sin, square, product, sum): measured 3.6 (fp16) and 4.3 (bf16) ulp.
+    mdt = {"float16": mx.float16, "bfloat16": mx.bfloat16}[dtype]
+    rng = np.random.default_rng(4)
+    x = mx.array((rng.standard_normal((2, 500, 24)) * 3).astype(np.float32)).astype(mdt)
+    alpha = mx.array(rng.uniform(0.2, 2, 24).astype(np.float32)).astype(mdt)
+    out = snake(x, alpha)
+    assert out.dtype == mdt, out.dtype
+    x32, a32 = (np.asarray(v.astype(mx.float32)) for v in (x, alpha))
+    inv = np.asarray(mx.reciprocal(alpha + 1e-9).astype(mx.float32)).astype(np.float64)
+    want = x32.astype(np.float64) + inv * np.sin((a32 * x32).astype(np.float64)) ** 2
+    rtol = {"extension": ULP1[dtype] / 2 + 1e-6, "composed": 5 * ULP1[dtype]}[snake_path]
+    assert_close(f"snake {dtype}", np.asarray(out.astype(mx.float32)), want, 1e-3 * ULP1[dtype],
+                 rtol)
+
+
+def test_snakebeta_module_uses_the_selected_path(snake_path):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((1, 50, 6)) * 3).astype(np.float32)
+    la, lb = rng.uniform(-1, 1, (2, 6)).astype(np.float32)
+    m = SnakeBeta(6, logscale=True)
+    m.alpha, m.beta = mx.array(la), mx.array(lb)
+    a, b = np.exp(la.astype(np.float64)), np.exp(lb.astype(np.float64))
+    want = x + (1 / (b + 1e-9)) * np.sin(a * x) ** 2
+    assert_close("SnakeBeta", np.asarray(m(mx.array(x))), want, 2e-6, 2e-7)
+
+
+@pytest.mark.skipif(not BUILT, reason="extension not built")
+def test_snake_extension_views_donation_and_errors():
+    ext = _cpu_ext.kernels()
+    rng = np.random.default_rng(8)
+    base = (rng.standard_normal((40, 3, 24)) * 3).astype(np.float32)
+    a = mx.array(rng.uniform(0.1, 3, 24).astype(np.float32))
+    ib = mx.reciprocal(a + 1e-9)
+    view = mx.array(base).transpose(1, 0, 2)  # strided: gathered inside the op
+    want = np.asarray(ext.snake(mx.array(np.ascontiguousarray(base.transpose(1, 0, 2))), a, ib))
+    np.testing.assert_array_equal(np.asarray(ext.snake(view, a, ib)), want)
+    donated = ext.snake(mx.array(base).transpose(1, 0, 2) * 1.0, a, ib)  # a temporary: in place
+    np.testing.assert_array_equal(np.asarray(donated), want)
+    with pytest.raises(ValueError, match="float32 alpha"):
+        ext.snake(view, a.astype(mx.float16), ib)
+    with pytest.raises(ValueError, match="channels-last"):
+        ext.snake(view, a[:5], ib)
+    with pytest.raises(ValueError, match="float32, float16 or bfloat16"):
+        ext.snake(mx.array([[1, 2]]), a[:2], ib[:2])

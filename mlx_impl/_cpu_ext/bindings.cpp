@@ -8,12 +8,17 @@ using namespace nb::literals;
 
 NB_MODULE(_kernels, m) {
   m.doc() =
-      "CPU kernels for mlx_impl, seven MLX ops on the CPU stream: softmax_lastaxis, gelu_erf, "
-      "logsumexp_lastaxis, attention, multihead_attention, matvec, layer_norm (fp32 math).";
+      "CPU kernels for mlx_impl, MLX ops on the CPU stream: softmax_lastaxis, gelu_erf, sin, "
+      "snake, logsumexp_lastaxis, attention, multihead_attention, matvec, layer_norm (fp32 math).";
   m.def("softmax_lastaxis", &mlx_impl_ext::softmax_lastaxis, "x"_a,
         "Softmax over the last axis of a float32/float16/bfloat16 array, on the CPU stream.");
   m.def("gelu_erf", &mlx_impl_ext::gelu_erf, "x"_a,
         "Exact (erf) GELU of a float32/float16/bfloat16 array, on the CPU stream.");
+  m.def("sin", &mlx_impl_ext::sin, "x"_a,
+        "sin of a float32/float16/bfloat16 array (vectorised fp32 kernel), on the CPU stream.");
+  m.def("snake", &mlx_impl_ext::snake, "x"_a, "alpha"_a, "inv_beta"_a,
+        "x + inv_beta * sin(alpha * x)**2 for channels-last x (..., C), float32 alpha and "
+        "inv_beta (C,); fp32 math, on the CPU stream.");
   m.def("logsumexp_lastaxis", &mlx_impl_ext::logsumexp_lastaxis, "x"_a,
         "log(sum(exp(x))) over the last axis (float32 result, sum in double), CPU stream.");
   m.def("attention", &mlx_impl_ext::attention, "q"_a, "kt"_a, "v"_a,

@@ -6,6 +6,7 @@
 // used here with the same evaluation order.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -192,6 +193,136 @@ inline void gelu_span(const float* x, float* y, size_t n) {
   }
   for (size_t i = nv; i < n; ++i) {
     y[i] = gelu_f32(x[i]);
+  }
+}
+
+// ---- sin -------------------------------------------------------------------------------------
+// sin of float32 arguments with |a| <= kSinMax (beyond that, and for inf/nan, callers recompute
+// the element with double std::sin: see fix_large_sin). a = k pi/2 + r with k = round(a 2/pi):
+// the reduction runs in double (a is exact there), pi/2 = kPio2Hi + kPio2Lo with kPio2Hi
+// holding 33 significant bits, so k kPio2Hi is exact for |k| < 2**20 and a - k kPio2Hi is
+// exact too; r = (a - k kPio2Hi) - k kPio2Lo is then within ~1e-16 relative of the true
+// remainder even next to the multiples of pi/2 (a float32 Cody-Waite reduction loses the
+// relative accuracy there: the error of k times the truncated pi/2 is fixed while r -> 0).
+// r is rounded to float and sin(r) or cos(r) (|r| <= pi/4) taken by k mod 4:
+//   sin r = r + r z (S0 + z (S1 + z S2)), cos r = 1 + (z^2 (C0 + z (C1 + z C2)) - z / 2), z = r^2,
+// coefficients from a relative-error least-squares fit on Chebyshev nodes of [0, pi/4] (made for
+// this file; max relative error 4.8e-9 (sin) and 1.3e-10 (cos) before float rounding).
+// Both polynomials are evaluated and one selected (no data-dependent control flow).
+constexpr float kSinMax = 1.0e6f;  // |k| <= 636620 < 2**20
+constexpr double kTwoOverPi = 0.6366197723675814;
+constexpr double kPio2Hi = 1.5707963267341256;   // 33 significant bits
+constexpr double kPio2Lo = 6.077100506506192e-11;  // pi/2 - kPio2Hi, rel. error 6e-17
+constexpr double kRoundShift = 6755399441055744.0;  // 1.5 * 2**52: adding it rounds to integer
+
+typedef float Lanes8 __attribute__((vector_size(8 * sizeof(float))));
+typedef double Doubles8 __attribute__((vector_size(8 * sizeof(double))));
+
+// r = a - k pi/2 in double, rounded to float; kf = k as a float (exact for |k| < 2**24).
+inline void reduce_pio2(float a, float& r, float& kf) {
+  double ad = double(a);
+  double kd = (ad * kTwoOverPi + kRoundShift) - kRoundShift;
+  r = float((ad - kd * kPio2Hi) - kd * kPio2Lo);
+  kf = float(kd);
+}
+
+inline void reduce_pio2(Lanes16 a, Lanes16& r, Lanes16& kf) {
+  for (int h = 0; h < 2; ++h) {  // two halves of 8 lanes: the same operations as above, per lane
+    Lanes8 a8;
+    std::memcpy(&a8, reinterpret_cast<const float*>(&a) + 8 * h, sizeof a8);
+    Doubles8 ad = __builtin_convertvector(a8, Doubles8);
+    Doubles8 kd = (ad * kTwoOverPi + kRoundShift) - kRoundShift;
+    Lanes8 r8 = __builtin_convertvector((ad - kd * kPio2Hi) - kd * kPio2Lo, Lanes8);
+    Lanes8 k8 = __builtin_convertvector(kd, Lanes8);
+    std::memcpy(reinterpret_cast<float*>(&r) + 8 * h, &r8, sizeof r8);
+    std::memcpy(reinterpret_cast<float*>(&kf) + 8 * h, &k8, sizeof k8);
+  }
+}
+
+template <class T>
+inline T sin_f32(T a) {
+  T r, kf;
+  reduce_pio2(a, r, kf);
+  // k mod 4 from the float k: adding 1.5 * 2**23 puts k in the low mantissa bits (only bits are
+  // touched, so a nan or huge k from an out-of-range a gives garbage here, never undefined
+  // behaviour; those elements are recomputed by the caller).
+  const float shifter = 12582912.0f;
+  IntOfT<T> k = float_to_bits<T>(kf + shifter) - float_to_bits<T>(splat<T>(shifter));
+  T z = r * r;
+  T ps = splat<T>(-0.00019518151f);
+  ps = ps * z + 0.0083321864f;
+  ps = ps * z + -0.16666655f;
+  T s = r + r * z * ps;
+  s = r == 0.0f ? r : s;  // keeps sin(-0) = -0 (-0 + the +0 correction would give +0)
+  T pc = splat<T>(2.4432844e-05f);
+  pc = pc * z + -0.0013887313f;
+  pc = pc * z + 0.041666646f;
+  T c = 1.0f + (z * z * pc - 0.5f * z);
+  T v = (k & 1) != 0 ? c : s;
+  return bits_to_float<T>(float_to_bits<T>(v) ^ ((k & 2) << 30));  // quadrants 2, 3: negate
+}
+
+// Elements whose argument is outside |a| <= kSinMax (or inf/nan): true where sin_f32 is not
+// valid. Callers recompute those with double std::sin (correctly rounded to float in practice;
+// inf and nan give nan, as torch).
+inline bool sin_needs_fixup(float a) {
+  return !(abs_value(a) <= kSinMax);
+}
+
+inline float sin_large(float a) {
+  return float(std::sin(double(a)));
+}
+
+// sin_f32 on 16 lanes, with the lanes outside its range (rare: |a| > 1e6, inf, nan) recomputed
+// by sin_large.
+inline Lanes16 sin_lanes(Lanes16 a) {
+  Lanes16 s = sin_f32(a);
+  IntLanes16 bad = ~(abs_value(a) <= kSinMax);  // all ones where out of range or nan
+  int32_t any = 0;
+  for (int j = 0; j < kLanes; ++j) any |= bad[j];
+  if (any != 0) {
+    for (int j = 0; j < kLanes; ++j) {
+      if (bad[j] != 0) s[j] = sin_large(a[j]);
+    }
+  }
+  return s;
+}
+
+inline float sin_one(float a) {
+  return sin_needs_fixup(a) ? sin_large(a) : sin_f32(a);
+}
+
+// sin of n floats (y may alias x).
+inline void sin_span(const float* x, float* y, size_t n) {
+  size_t nv = n - n % kLanes;
+  for (size_t i = 0; i < nv; i += kLanes) {
+    Lanes16 v;
+    std::memcpy(&v, x + i, sizeof v);
+    v = sin_lanes(v);
+    std::memcpy(y + i, &v, sizeof v);
+  }
+  for (size_t i = nv; i < n; ++i) y[i] = sin_one(x[i]);
+}
+
+// Snake over n elements of a channels-last array: y = x + inv_beta[c] * sin(alpha[c] x)^2,
+// c = i mod C, with alpha and inv_beta already tiled to length n (n a multiple of C), in the
+// composed form's order: a = alpha x in float, s = sin(a), s * s, times inv_beta, plus x
+// (y may alias x).
+inline void snake_span(const float* x, const float* alpha, const float* inv_beta, float* y,
+                       size_t n) {
+  size_t nv = n - n % kLanes;
+  for (size_t i = 0; i < nv; i += kLanes) {
+    Lanes16 v, al, ib;
+    std::memcpy(&v, x + i, sizeof v);
+    std::memcpy(&al, alpha + i, sizeof al);
+    std::memcpy(&ib, inv_beta + i, sizeof ib);
+    Lanes16 s = sin_lanes(al * v);
+    Lanes16 out = v + ib * (s * s);
+    std::memcpy(y + i, &out, sizeof out);
+  }
+  for (size_t i = nv; i < n; ++i) {
+    float s = sin_one(alpha[i] * x[i]);
+    y[i] = x[i] + inv_beta[i] * (s * s);
   }
 }
 

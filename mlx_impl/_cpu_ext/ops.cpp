@@ -144,7 +144,9 @@ void rows_via_f32(const T* x, T* y, size_t begin, size_t end, size_t len, RowFn 
 
 template <class T>
 void run_rows(RowKernel::Op op, const T* x, T* y, size_t rows, size_t len) {
-  auto row_fn = op == RowKernel::Op::softmax ? &softmax_row : &gelu_span;
+  auto row_fn = op == RowKernel::Op::softmax ? &softmax_row
+                : op == RowKernel::Op::gelu  ? &gelu_span
+                                             : &sin_span;
   parallel_rows(rows, len, [=](size_t begin, size_t end) {
     if constexpr (std::is_same_v<T, float>) {
       for (size_t r = begin; r < end; ++r) row_fn(x + r * len, y + r * len, len);
@@ -202,7 +204,7 @@ void RowKernel::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   if (op_ == Op::softmax) {
     len = size_t(x.shape().back());
   } else {
-    // GELU is elementwise: treat the flat array as rows of up to 4096 (a cache-sized block).
+    // GELU and sin are elementwise: treat the flat array as rows of up to 4096 (a cache-sized block).
     len = std::min<size_t>(size, 4096);
   }
   size_t rows = size / len;
@@ -248,6 +250,94 @@ mx::array softmax_lastaxis(const mx::array& x) {
 
 mx::array gelu_erf(const mx::array& x) {
   return make(x, RowKernel::Op::gelu, "gelu_erf");
+}
+
+mx::array sin(const mx::array& x) {
+  return make(x, RowKernel::Op::sin, "sin");
+}
+
+// ---- snake ----------------------------------------------------------------------------------
+
+namespace {
+
+// Elements per block: a multiple of C near 4096, so alpha and inv_beta tiled to one block line up
+// with every block of the flat array (element i has channel i mod C) and short channel axes still
+// fill the 16-lane vectors.
+size_t snake_block(size_t c) {
+  return c * std::max<size_t>(1, 4096 / c);
+}
+
+}  // namespace
+
+void Snake::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
+  const mx::array& x = inputs[0];
+  if (x.flags().row_contiguous && x.is_donatable() && x.itemsize() == out.itemsize()) {
+    out.copy_shared_buffer(x);  // snake_span allows y == x
+  } else {
+    out.set_data(mx::allocator::malloc(out.nbytes()));
+  }
+  auto& encoder = mx::cpu::get_command_encoder(stream());
+  for (const auto& a : inputs) encoder.set_input_array(a);
+  encoder.set_output_array(out);
+  const size_t size = x.size();
+  if (size == 0) return;
+  const size_t c = size_t(x.shape().back());
+  const size_t block = std::min(snake_block(c), size);  // size is a multiple of c
+  const size_t rows = size / block, rest = size - rows * block;
+  auto launch = [&](auto tag) {
+    using T = decltype(tag);
+    encoder.dispatch([xin = Packed<T>(x), ain = Packed<float>(inputs[1]),
+                      bin = Packed<float>(inputs[2]), yp = out.data<T>(), c, block, rows,
+                      rest]() mutable {
+      const T* xp = xin.get();
+      const float* ap = ain.get();
+      const float* bp = bin.get();
+      std::vector<float> alpha(block), inv_beta(block);
+      for (size_t i = 0; i < block; ++i) {
+        alpha[i] = ap[i % c];
+        inv_beta[i] = bp[i % c];
+      }
+      auto span = [&](const T* xs, T* ys, size_t n, float* buf) {
+        if constexpr (std::is_same_v<T, float>) {
+          snake_span(xs, alpha.data(), inv_beta.data(), ys, n);
+        } else {
+          for (size_t i = 0; i < n; ++i) buf[i] = static_cast<float>(xs[i]);
+          snake_span(buf, alpha.data(), inv_beta.data(), buf, n);
+          for (size_t i = 0; i < n; ++i) ys[i] = static_cast<T>(buf[i]);
+        }
+      };
+      parallel_rows(rows, block, [&](size_t begin, size_t end) {
+        std::vector<float> buf(std::is_same_v<T, float> ? 0 : block);
+        for (size_t r = begin; r < end; ++r) span(xp + r * block, yp + r * block, block, buf.data());
+      });
+      if (rest > 0) {
+        std::vector<float> buf(std::is_same_v<T, float> ? 0 : rest);
+        span(xp + rows * block, yp + rows * block, rest, buf.data());
+      }
+    });
+  };
+  with_float_type(x.dtype(), name(), launch);
+}
+
+void Snake::eval_gpu(const std::vector<mx::array>&, mx::array&) {
+  throw std::runtime_error(
+      "MlxImplSnake is a CPU-only kernel; on a GPU use MLX's native ops "
+      "(mlx_impl.layers.snake picks them by device)");
+}
+
+mx::array snake(const mx::array& x, const mx::array& alpha, const mx::array& inv_beta) {
+  check_input(x, "snake");
+  if (alpha.dtype() != mx::float32 || inv_beta.dtype() != mx::float32) {
+    throw std::invalid_argument(
+        "snake: expected float32 alpha and inv_beta; cast with .astype(mx.float32)");
+  }
+  if (x.ndim() < 1 || alpha.ndim() != 1 || inv_beta.ndim() != 1 ||
+      alpha.shape(0) != x.shape(-1) || inv_beta.shape(0) != x.shape(-1)) {
+    throw std::invalid_argument(
+        "snake: expected channels-last x (..., C) with alpha (C,) and inv_beta (C,)");
+  }
+  mx::Stream s = mx::default_stream(mx::Device::cpu);
+  return mx::array(x.shape(), x.dtype(), std::make_shared<Snake>(s), {x, alpha, inv_beta});
 }
 
 // ---- log-sum-exp ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-// The extension's seven ops: softmax over the last axis, exact GELU, logsumexp over the last
-// axis (row kernels in kernels.h), attention on per-head and on projection layouts, one-row
+// The extension's ops: softmax over the last axis, exact GELU, sin, Snake, logsumexp over the
+// last axis (row kernels in kernels.h), attention on per-head and on projection layouts, one-row
 // matvec, layer norm.
 // CPU only: eval_gpu throws (mlx_impl uses MLX's native ops on Metal/CUDA).
 #pragma once
@@ -18,6 +18,17 @@ mx::array softmax_lastaxis(const mx::array& x);
 
 // Exact (erf) GELU; fp32 math, fp16/bf16 rounded once at the end.
 mx::array gelu_erf(const mx::array& x);
+
+// sin by kernels.h's vectorised float32 sin (double-precision reduction by pi/2, minimax
+// polynomials; |x| > 1e6, inf and nan through double std::sin): fp32 math, fp16/bf16 rounded
+// once. MLX 0.32.4's CPU sin is a scalar libm call per element.
+mx::array sin(const mx::array& x);
+
+// Snake on a channels-last x (..., C): x + inv_beta[c] * sin(alpha[c] x)^2 per element, float32
+// alpha and inv_beta (C,), in the composed form's order (alpha x, sin, square, times inv_beta,
+// plus x) with kernels.h's sin; fp32 math, fp16/bf16 x rounded once at the end. One op in place
+// of MLX's multiply, scalar sin, square, multiply and add.
+mx::array snake(const mx::array& x, const mx::array& alpha, const mx::array& inv_beta);
 
 // log(sum(exp(x))) over the last axis of a float32/float16/bfloat16 array -> float32 of shape
 // x.shape[:-1]: m + log(s) per row, m the row max and s = sum exp(x - m) accumulated in double
@@ -145,9 +156,27 @@ class LogSumExp : public mx::UnaryPrimitive {
   }
 };
 
+class Snake : public mx::UnaryPrimitive {
+ public:
+  explicit Snake(mx::Stream stream) : mx::UnaryPrimitive(stream) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+  void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+
+  const char* name() const override { return "MlxImplSnake"; }
+
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return dynamic_cast<const Snake*>(&other) != nullptr;
+  }
+
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    return {inputs[0].shape()};
+  }
+};
+
 class RowKernel : public mx::UnaryPrimitive {
  public:
-  enum class Op { softmax, gelu };
+  enum class Op { softmax, gelu, sin };
 
   RowKernel(mx::Stream stream, Op op) : mx::UnaryPrimitive(stream), op_(op) {}
 
@@ -155,7 +184,9 @@ class RowKernel : public mx::UnaryPrimitive {
   void eval_gpu(const std::vector<mx::array>& inputs, mx::array& out) override;
 
   const char* name() const override {
-    return op_ == Op::softmax ? "MlxImplSoftmaxLastAxis" : "MlxImplGeluErf";
+    return op_ == Op::softmax ? "MlxImplSoftmaxLastAxis"
+           : op_ == Op::gelu  ? "MlxImplGeluErf"
+                              : "MlxImplSin";
   }
 
   bool is_equivalent(const mx::Primitive& other) const override {
