@@ -45,8 +45,9 @@ from pathlib import Path
 import numpy as np
 
 from parity.compare import nmse_bound
+from parity.golden import replace_dir
 from parity.metrics import check_finite
-from parity.spec import DTYPES, KeyMapSource, ModelSpec, ParityError
+from parity.spec import DTYPES, KeyMapSource, ModelSpec
 
 SCHEMA_VERSION = 1
 MAX_ELEMENTS = 65536  # per tap, real-size specs: 256 KiB of float32; ~30 taps stay < 10 MB
@@ -382,14 +383,7 @@ def export(spec: ModelSpec, out: Path, max_elements: int | None = -1,
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         for p in tmp.iterdir():
             os.chmod(p, 0o644)
-        os.chmod(tmp, 0o755)
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -405,12 +399,9 @@ def _is_export(d: Path) -> bool:
 
 def _export_case(spec: ModelSpec, ref, case, tmp: Path, max_elements: int | None,
                  dtypes: tuple[str, ...], log) -> dict:
-    log(f"case {case.name}: running the reference")
-    inp = spec.make_inputs(case)
-    taps = ref(inp.arrays)
-    missing = [t for t in spec.taps if t not in taps]
-    if missing:
-        raise ParityError(f"reference did not record taps {missing}; it recorded {list(taps)}")
+    from parity.runner import reference_case
+
+    inp, taps = reference_case(spec, ref, case, log)
     tensors: dict[str, np.ndarray] = {}
     inputs = {}
     for k, v in inp.arrays.items():

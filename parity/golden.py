@@ -158,18 +158,24 @@ def write(model: str, manifest: dict, case_tensors: dict[str, Arrays], root: Pat
         manifest["manifest_sha256"] = manifest_digest(manifest)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
         os.chmod(tmp / "manifest.json", 0o644)
-        os.chmod(tmp, 0o755)
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{model}.old-", dir=root))
-            os.replace(final, old / model)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old)
+        replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Put the finished folder `tmp` in place of `final` (0755): the old folder is moved aside
+    first and removed only after the rename, so `final` is never half-written."""
+    os.chmod(tmp, 0o755)
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, old / final.name)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old)
 
 
 # ------------------------------------------------------------------------------------------

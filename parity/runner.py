@@ -317,6 +317,20 @@ def _run(out: RunResult, spec: ModelSpec, dtype: str, fail_fast: bool, reference
     return out
 
 
+def reference_case(spec: ModelSpec, ref, case, log=print):
+    """(inputs, taps) of the reference side `ref` on `case`: every spec tap recorded and finite,
+    else a ParityError naming the missing taps."""
+    log(f"case {case.name}: running the reference")
+    inp = spec.make_inputs(case)
+    taps = ref(inp.arrays)
+    missing = [t for t in spec.taps if t not in taps]
+    if missing:
+        raise ParityError(f"reference did not record taps {missing}; it recorded {list(taps)}")
+    for t in spec.taps:
+        check_finite(t, "reference", np.asarray(taps[t]))
+    return inp, taps
+
+
 def generate_golden(spec: ModelSpec, log=print, root=golden_store.ROOT):
     """Run the reference on every golden case and store the taps (`python -m parity golden`)."""
     if not spec.golden_cases:
@@ -324,14 +338,7 @@ def generate_golden(spec: ModelSpec, log=print, root=golden_store.ROOT):
     ref = spec.build_reference()
     cases, tensors = [], {}
     for case in spec.golden_cases:
-        log(f"case {case.name}: running the reference")
-        inp = spec.make_inputs(case)
-        taps = ref(inp.arrays)
-        missing = [t for t in spec.taps if t not in taps]
-        if missing:
-            raise ParityError(f"reference did not record taps {missing}; it recorded {list(taps)}")
-        for t in spec.taps:
-            check_finite(t, "reference", np.asarray(taps[t]))
+        inp, taps = reference_case(spec, ref, case, log)
         ordered = {k: np.asarray(v) for k, v in taps.items() if k in spec.taps}
         t, entries = golden_store.pack_case(inp.arrays, ordered, spec.discrete, spec.golden_whole)
         tensors[case.name] = t
