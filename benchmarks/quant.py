@@ -10,7 +10,8 @@ the real-time factor and the process's peak RSS (VmHWM, which includes the load)
 use the machine's cores (MLX's CPU stream and BLAS threads; CTranslate2 `cpu_threads`).
 "ours qN" quantizes after loading the float32 weights; "ours qN checkpoint" loads a q8/q4
 (group 64) MLX checkpoint written by `mlx_impl.whisper.checkpoint` (scales stored in float16).
-Writes reports/bench/quant-<model>.md and .json.
+Writes reports/quant/bench-<model>.md and .json (beside the quantized parity reports; not in
+reports/bench/, whose files are runner reports that `make report` reads).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-REPORTS = Path(__file__).resolve().parents[1] / "reports" / "bench"
+REPORTS = Path(__file__).resolve().parents[1] / "reports" / "quant"
 CONFIGS = ("ours fp32", "ours q8", "ours q4", "ours q8 checkpoint", "ours q4 checkpoint",
            "faster-whisper int8", "faster-whisper float32")
 CHECKPOINTS = Path("/tmp") / "mlx-audio-parity-quant-bench"  # written by the parent, per run
@@ -139,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
            "date": time.strftime("%Y-%m-%d", time.gmtime()), "mlx": mx.__version__, "rows": rows}
     REPORTS.mkdir(parents=True, exist_ok=True)
-    atomic_write(REPORTS / f"quant-{a.model}.json", json.dumps(res, indent=1) + "\n")
-    atomic_write(REPORTS / f"quant-{a.model}.md", to_markdown(res))
-    print(f"wrote {REPORTS / f'quant-{a.model}.md'}")
+    atomic_write(REPORTS / f"bench-{a.model}.json", json.dumps(res, indent=1) + "\n")
+    atomic_write(REPORTS / f"bench-{a.model}.md", to_markdown(res))
+    print(f"wrote {REPORTS / f'bench-{a.model}.md'}")
     return 0
 
 
