@@ -40,6 +40,12 @@ def _path_rules() -> list[tuple[re.Pattern, str]]:
     home = Path.home()
     if len(home.parts) > 1:  # a home of "/" would rewrite every path
         rules.append((re.compile(re.escape(str(home)) + end), "~"))
+    # another machine's installs and scratch (the GPU machine's tracebacks and arguments): an
+    # interpreter's packages as `site-packages/…` (also benchmarks/gpu_device.sh's /tmp/site
+    # target), other temporary files as `<tmp>/…`
+    rules += [(re.compile(r"(?:/[\w.+-]+)+/site-packages/"), "site-packages/"),
+              (re.compile(r"/tmp/site/"), "site-packages/"),
+              (re.compile(r"(?<![\w.])/tmp/"), "<tmp>/")]
     return rules
 
 

@@ -98,3 +98,13 @@ def test_success_report_device_matrix_names_each_machine_once():
     assert [(r["model"], r["device"], r["precision"], round(r["peer_over_ours"], 2))
             for r in dm["rows"]] == [("dac-44khz", "cpu", "fp32", 0.5),
                                      ("dac-44khz", "gpu", "fp16", 3.0)]
+
+
+def test_other_machines_paths_are_made_portable():
+    from benchmarks.machine import portable_path
+
+    got = portable_path('File "/opt/torch/.venv/lib/python3.12/site-packages/torch/nn/x.py", '
+                        "/tmp/site/whisper/model.py --tokenizer-json /tmp/carry/tok.json "
+                        "MLX_PTX_CACHE_DIR=/tmp/mlx_ptx a/tmp/b")
+    assert got == ('File "site-packages/torch/nn/x.py", site-packages/whisper/model.py '
+                   "--tokenizer-json <tmp>/carry/tok.json MLX_PTX_CACHE_DIR=<tmp>/mlx_ptx a/tmp/b")
