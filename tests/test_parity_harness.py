@@ -598,3 +598,13 @@ def test_stale_overrides_reach_the_run_result_the_report_and_the_exit_status(
     plain = run(dataclasses.replace(TOY, build_mlx=lambda dt: ToyMlx(dt, w), tolerances=dict(
         TOY.tolerances, float32=fp32_table())), "float32", golden=False, fail_fast=True, log=quiet)
     assert not plain.passed and plain.stale_overrides == []  # no override: nothing to be stale
+
+
+def test_a_codec_mlx_side_without_run_is_refused_when_defined():
+    import pytest
+
+    from parity.models.codec import MlxSide
+
+    with pytest.raises(TypeError, match="must define run"):
+        type("NoRun", (MlxSide,), {})
+    type("WithRun", (MlxSide,), {"run": lambda self, x, inputs, taps: None})  # accepted

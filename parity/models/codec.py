@@ -171,8 +171,11 @@ class MlxSide:
         """The model's input audio in its layout (`layout`)."""
         return self._mx.array(self.layout(np.asarray(inputs["audio"], dtype=np.float32)))
 
-    def run(self, x, inputs, taps) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must define run(x, inputs, taps)")
+    def __init_subclass__(cls, **kwargs):
+        # checked when a spec module defines its side, not when a run first calls it
+        super().__init_subclass__(**kwargs)
+        if not hasattr(cls, "run") and cls.__call__ is MlxSide.__call__:
+            raise TypeError(f"{cls.__name__} must define run(x, inputs, taps) or __call__(inputs)")
 
     def __call__(self, inputs, layer_taps: bool = True) -> dict[str, np.ndarray]:
         """Taps as numpy (`taps_to_numpy`); `layer_taps=False` keeps only `end_tap` names."""
