@@ -33,7 +33,11 @@ from parity.spec import Arrays, ParityError
 # 1 -> 2: whole up to 8192 (was 65536), 4096 indices (was 8192), shared indices.
 # 2 -> 3: statistics of every frame block and channel block, stratified samples (at least one
 # in every frame block), the first and last frame whole, the manifest hashed.
-FORMAT_VERSION = 3
+# 3 -> 4: a whole tap whose last rows are all one value (Whisper's log-mel of a 30-s window: the
+# frames of the zero padding) stores the rows before them and the value (`tail`); format 3
+# goldens read as before (`upgrade` rewrites one losslessly).
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (3, 4)
 MAX_WHOLE = 8192  # taps with at most this many elements are stored whole (float32)
 MIN_SAMPLES = 512  # a fingerprint samples at least this many elements, one per frame block or more
 INDEX_SEED = 0  # seed of the sample positions (numpy default_rng), the same for every tap of a shape
@@ -116,8 +120,12 @@ def pack_case(inputs: Arrays, taps: Arrays, discrete: tuple[str, ...] = (),
             tensors[f"taps.{name}"] = np.ascontiguousarray(a.astype(np.int64))
             entries.append({"name": name, "shape": list(a.shape), "kind": "discrete"})
         elif a.size <= MAX_WHOLE or name in whole:
-            tensors[f"taps.{name}"] = np.ascontiguousarray(a.astype(np.float32))
-            entries.append({"name": name, "shape": list(a.shape), "kind": "whole"})
+            a = a.astype(np.float32)
+            entry = {"name": name, "shape": list(a.shape), "kind": "whole"}
+            if a.size > MAX_WHOLE:
+                a, entry = _cut_tail(a, entry)
+            tensors[f"taps.{name}"] = np.ascontiguousarray(a)
+            entries.append(entry)
         else:
             grid = Grid.of(a.shape)
             index = _shape_key(a.shape)
@@ -132,6 +140,53 @@ def pack_case(inputs: Arrays, taps: Arrays, discrete: tuple[str, ...] = (),
             entries.append({"name": name, "shape": list(a.shape), "kind": "fingerprint",
                             "indices": index, "grid": grid.to_dict(), "summary": fp.summary()})
     return tensors, entries
+
+
+def _cut_tail(a: np.ndarray, entry: dict) -> tuple[np.ndarray, dict]:
+    """The rows (first axis) of `a` before its constant tail, and `entry` with `tail`: {from_row,
+    value} when the rows from `from_row` on all hold exactly `value` (float32, exact in JSON).
+    Lossless: `_whole` rebuilds the same bits."""
+    if a.ndim == 0 or a.shape[0] < 2:
+        return a, entry
+    rows = a.reshape(a.shape[0], -1)
+    value = rows[-1, 0]
+    same = np.all(rows == value, axis=1)  # NaN never equals: a NaN tail stays stored
+    if not same[-1]:
+        return a, entry
+    from_row = max(1, int(a.shape[0] - np.argmin(same[::-1])) if not same.all() else 1)
+    return a[:from_row], {**entry, "tail": {"from_row": from_row, "value": float(value)}}
+
+
+def upgrade(model: str, root: Path = ROOT) -> Path:
+    """Rewrite a format-3 golden as format 4 without recomputing anything: the same tensors, the
+    whole taps' constant tails cut (`_cut_tail`), every file and the manifest hashed again. The
+    tap values are bit-identical (read back and compared before the folder is replaced)."""
+    from safetensors.numpy import load_file
+
+    before = read(model, root)
+    manifest = json.loads((root / model / "manifest.json").read_text())
+    if manifest["format_version"] == FORMAT_VERSION:
+        return root / model
+    tensors = {}
+    for case, entry in zip(before.cases, manifest["cases"]):
+        t = load_file(str(root / model / entry["file"]))
+        for j, tap in enumerate(entry["taps"]):
+            if tap["kind"] == "whole" and "tail" not in tap:
+                cut, entry["taps"][j] = _cut_tail(t[f"taps.{tap['name']}"], tap)
+                t[f"taps.{tap['name']}"] = np.ascontiguousarray(cut)
+        tensors[case.name] = t
+    manifest.pop("manifest_sha256")
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["upgraded"] = f"format 3 -> {FORMAT_VERSION} by parity.golden.upgrade (values unchanged)"
+    with tempfile.TemporaryDirectory(dir=root) as scratch:
+        write(model, json.loads(json.dumps(manifest)), tensors, root=Path(scratch))
+        after = read(model, Path(scratch))
+        for c0, c1 in zip(before.cases, after.cases):
+            for name, want in c0.taps.items():
+                got = c1.taps[name]
+                if isinstance(want, np.ndarray) and not np.array_equal(want, got):
+                    raise GoldenError(f"upgrade of {model} changed tap {name!r} of {c0.name}")
+    return write(model, manifest, tensors, root=root)
 
 
 def write(model: str, manifest: dict, case_tensors: dict[str, Arrays], root: Path = ROOT) -> Path:
@@ -230,9 +285,9 @@ def _load_manifest(model: str, d: Path) -> dict:
         raise GoldenError(f"golden {mpath} holds a JSON {type(manifest).__name__}, not an "
                           f"object; {regenerate(model)}")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise GoldenError(f"golden {d} has format version {version!r}, this harness reads "
-                          f"{FORMAT_VERSION}; {regenerate(model)}")
+                          f"{' and '.join(map(str, READABLE_VERSIONS))}; {regenerate(model)}")
     stored = manifest.get("manifest_sha256")
     if not isinstance(stored, str):
         raise GoldenError(f"golden {mpath} has no manifest_sha256 (its own hash); "
@@ -256,6 +311,21 @@ def _tensor(t: dict, key: str, shape: tuple[int, ...] | None, chk: _Check, path:
     if a.dtype.kind not in kinds:
         raise chk.fail(f"tensor {key!r} has dtype {a.dtype}", path)
     return a
+
+
+def _whole(tap: dict, t: dict, chk: _Check, path: Path, where: str) -> np.ndarray:
+    """A whole tap; with `tail` (format 4), its stored rows followed by the constant rows."""
+    name, shape = tap["name"], chk.shape(tap, where)
+    if "tail" not in tap:
+        return _tensor(t, f"taps.{name}", shape, chk, path)
+    tail = chk.get(tap, "tail", dict, where)
+    from_row = chk.get(tail, "from_row", int, f"{where}['tail']")
+    value = chk.get(tail, "value", float, f"{where}['tail']")
+    if not shape or not 0 <= from_row < shape[0]:
+        raise chk.fail(f"{where}['tail']['from_row'] {from_row} does not fit shape {list(shape)}")
+    out = np.full(shape, np.float32(value), np.float32)
+    out[:from_row] = _tensor(t, f"taps.{name}", (from_row, *shape[1:]), chk, path)
+    return out
 
 
 def _fingerprint(tap: dict, t: dict, chk: _Check, path: Path, where: str) -> Fingerprint:
@@ -324,7 +394,7 @@ def read(model: str, root: Path = ROOT) -> Golden:
             name = chk.get(tap, "name", str, tw)
             kind = chk.get(tap, "kind", str, tw)
             if kind == "whole":
-                taps[name] = _tensor(t, f"taps.{name}", chk.shape(tap, tw), chk, path)
+                taps[name] = _whole(tap, t, chk, path, tw)
             elif kind == "discrete":
                 taps[name] = _tensor(t, f"taps.{name}", chk.shape(tap, tw), chk, path, "iub")
             elif kind == "fingerprint":

@@ -199,7 +199,10 @@ def stale_lines(res: RunResult) -> list[str]:
     """Markdown/terminal lines on the overrides more than STALE_FACTOR x looser than needed."""
     stale = res.stale_overrides
     if stale is None:
-        return ["Stale overrides: not evaluated (a case did not compare every tap)"]
+        why = ("no case ran against the live reference (--golden-only): the tables are "
+               "measured against it" if not any(c.against == "reference" for c in res.cases)
+               else "a case did not compare every tap")
+        return [f"Stale overrides: not evaluated ({why})"]
     if not stale:
         return [f"Stale overrides: none (no override grants more than {STALE_FACTOR:g}x the "
                 "floor its taps needed)"]

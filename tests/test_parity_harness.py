@@ -598,6 +598,13 @@ def test_stale_overrides_reach_the_run_result_the_report_and_the_exit_status(
     plain = run(dataclasses.replace(TOY, build_mlx=lambda dt: ToyMlx(dt, w), tolerances=dict(
         TOY.tolerances, float32=fp32_table())), "float32", golden=False, fail_fast=True, log=quiet)
     assert not plain.passed and plain.stale_overrides == []  # no override: nothing to be stale
+    # against a golden only (maybe written on another host), the live-measured table is not judged
+    generate_golden(loose, log=quiet, root=tmp_path)
+    gold = run(loose, "float32", reference=False, golden_root=tmp_path, log=quiet)
+    assert gold.passed and gold.stale_overrides is None
+    assert "no case ran against the live reference" in report.stale_lines(gold)[0]
+    both = run(loose, "float32", golden_root=tmp_path, log=quiet)
+    assert [o["pattern"] for o in both.stale_overrides] == ["fc1"]  # the live case judges it
 
 
 def test_a_codec_mlx_side_without_run_is_refused_when_defined():
