@@ -57,8 +57,14 @@ class WhisperRun:
     tokenizer_json: str | None = None  # random weights: default the installed package's
     stages: tuple[str, ...] = ("transcribe",)  # of STAGES, in this order
     decode_tokens: int = 100  # greedy steps of the "decode" stage
+    quantize: int | None = None  # ours only: bits (8 or 4), mlx_impl.whisper's quantize policy
+    group_size: int = 64  # of `quantize` (MLX affine)
 
     def __post_init__(self):
+        if self.quantize is not None:
+            from mlx_impl.quantization import check_settings
+
+            check_settings(self.quantize, self.group_size)
         if self.device not in ("cpu", "gpu"):
             raise ValueError(f"device {self.device!r}: use 'cpu' or 'gpu'")
         bad = [x for x in self.stages if x not in STAGES]
@@ -215,11 +221,16 @@ class Ours:
         self.decoder = _wrap_mlx(self.model, self.clock)
         self.info = {"api": "mlx_impl.whisper.transcribe.transcribe",
                      "mlx_device": str(mx.default_device())}
+        if run.quantize is not None:  # as the CLI's --quantize does, after loading
+            from mlx_impl.whisper.checkpoint import quantize_whisper
+
+            q = quantize_whisper(self.model, run.quantize, run.group_size)
+            self.info["quantized"] = q.summary()
 
     def window(self, audio: np.ndarray):
         import mlx.core as mx
 
-        from mlx_impl.audio_io import pad_or_trim
+        from weights.whisper_audio import pad_or_trim
         from mlx_impl.layers.audio import log_mel_spectrogram
 
         return log_mel_spectrogram(mx.array(pad_or_trim(audio)), self.model.encoder.n_mels)[None]
@@ -543,6 +554,10 @@ def whisper_bench(model: str, cache: Path = DEFAULT_CACHE, threads: int = 1,
     def build(engine: str, dtype: str, audio: np.ndarray) -> list[BenchStage]:
         if engine not in ENGINE_CLASSES:
             raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        if run.quantize is not None and engine != "ours":
+            raise ValueError(f"{engine}: `quantize` is ours' MLX quantization; a peer's own "
+                             "quantized path is its own engine (faster-whisper int8: "
+                             "benchmarks.quant)")
         eng = ENGINE_CLASSES[engine](prepared(engine, dtype), dtype, threads, run)
         stages = []
         if "encode" in run.stages or "decode" in run.stages:

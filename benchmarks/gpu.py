@@ -11,6 +11,9 @@ parameters and float16 activations, `transcribe(fp16=True)`; transformers: `mode
 `fp32` is full float32 matmuls everywhere (MLX: `MLX_ENABLE_TF32=0`; torch: `allow_tf32 = False`
 for matmuls and cuDNN convs). `tf32` is float32 storage with TF32 matmuls and convs (MLX's
 default on CUDA; torch with both TF32 flags on).
+`q8` and `q4` are ours only (issue 23): the fp16 model with its Linear layers quantized to 8 or 4
+bits by `mlx_impl.whisper`'s policy (MLX affine, group size 64, as `--quantize` does), float16
+activations; its rows sit next to ours fp16. The torch peers have no such path here.
 
 Weights: seeded random weights of the model's dimensions (whisper-base by default): the parity
 spec's `random_state`, saved once as a transformers folder (`benchmarks.prepare.random_checkpoint`)
@@ -48,8 +51,10 @@ from benchmarks.machine import portable, portable_path
 from benchmarks.stats import spread_str, summarize
 from parity.report import atomic_write
 
-PRECISIONS = ("fp16", "fp32", "tf32")
-DTYPE = {"fp16": "float16", "fp32": "float32", "tf32": "float32"}
+PRECISIONS = ("fp16", "fp32", "tf32", "q8", "q4")
+DTYPE = {"fp16": "float16", "fp32": "float32", "tf32": "float32", "q8": "float16",
+         "q4": "float16"}
+QUANT_BITS = {"q8": 8, "q4": 4}  # ours only: float16 activations, MLX affine, group size 64
 
 
 def _write_json(path: Path, data) -> None:
@@ -118,25 +123,29 @@ def run_all(args) -> int:
               "model": args.model, "tokens": args.tokens, "seed": args.seed,
               "repeats": args.repeats, **machine_info(), "runs": []}
     for precision in args.precisions:
+        engines = [e for e in args.engines if precision not in QUANT_BITS or e == "ours"]
+        if not engines:
+            continue
         left = args.deadline_s - (time.perf_counter() - t_start)
         if left < 30:
             report["runs"] += [{"engine": e, "precision": precision, "errors": {
-                "worker": f"not run: {args.deadline_s} s deadline reached"}} for e in args.engines]
+                "worker": f"not run: {args.deadline_s} s deadline reached"}} for e in engines]
             continue
         options = {"device": "cpu" if args.allow_cpu else "gpu", "tf32": precision == "tf32",
                    "random_weights": True, "seed": args.seed,
                    "tokenizer_json": None if args.tokenizer_json is None
                    else str(args.tokenizer_json),
-                   "stages": ("encode", "decode", "transcribe"), "decode_tokens": args.tokens}
+                   "stages": ("encode", "decode", "transcribe"), "decode_tokens": args.tokens,
+                   "quantize": QUANT_BITS.get(precision)}
         rep = runner.run(args.model, repeats=args.repeats, dtype=DTYPE[precision], threads=None,
-                         engines=list(args.engines), cache=args.cache_dir,
+                         engines=engines, cache=args.cache_dir,
                          timeout_s=min(args.worker_timeout_s, left),
                          command="python -m benchmarks.gpu " + " ".join(sys.argv[1:]),
                          options=options)
         stem = out.with_name(f"{out.stem}-{precision}")
         _write_json(stem.with_suffix(".json"), rep)
         _write_text(stem.with_suffix(".md"), runner.to_markdown(rep))
-        for engine in args.engines:
+        for engine in engines:
             entry = gpu_entry(engine, precision, rep["engines"][engine])
             report["runs"].append(entry)
             print(_line(entry), flush=True)

@@ -73,3 +73,34 @@ def test_ours_refuses_cpu_for_a_gpu_run():
         engines.Ours({"model": "unused"}, "float32", 1, engines.WhisperRun(device="gpu"))
     with pytest.raises(ValueError, match="runs here on the CPU"):
         engines.FasterWhisper({"path": "unused"}, "float32", 1, engines.WhisperRun(device="gpu"))
+
+
+def test_ours_stages_and_quantized_run_on_the_specs_random_weights(tmp_path):
+    """The encode/decode stages of ours (the GPU bench's; run here on the CPU), float32 and q8:
+    the quantized engine reports its layers and decodes from the same window."""
+    pytest.importorskip("mlx.core")
+    import mlx.nn as nn
+    import numpy as np
+
+    prepared = {"model": str(random_checkpoint("whisper-tiny.en", seed=3, cache=tmp_path))}
+    audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    heads = {}
+    for bits in (None, 8):
+        eng = engines.Ours(prepared, "float32", 1, engines.WhisperRun(quantize=bits))
+        window = eng.window(audio)
+        assert tuple(window.shape) == (1, 3000, 80)
+        heads[bits] = eng.greedy(eng.encode(window), 4)
+        quantized = [m for _, m in eng.model.named_modules() if isinstance(m, nn.QuantizedLinear)]
+        assert bool(quantized) == (bits is not None)
+        assert ("quantized" in eng.info) == (bits is not None)
+    assert len(heads[None]) == len(heads[8]) == 4
+    assert "quantized" in engines.Ours(prepared, "float32", 1, engines.WhisperRun(
+        quantize=4, group_size=32)).info["quantized"]
+
+
+def test_quantize_is_ours_only_and_checked():
+    with pytest.raises(ValueError, match="--quantize 3"):
+        engines.WhisperRun(quantize=3)
+    bench = engines.whisper_bench("whisper-tiny.en", run=engines.WhisperRun(quantize=8))
+    with pytest.raises(ValueError, match="ours' MLX quantization"):
+        bench.build("openai-whisper", "float32", None)
