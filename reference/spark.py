@@ -284,3 +284,42 @@ class SparkReference:
             audio = self.tokenizer.detokenize(g, s)
         rec["audio"] = np.asarray(audio, np.float32).reshape(-1)
         return rec
+
+
+class SparkGrammar:
+    """transformers-style processor: the port's token-kind mask (mlx_impl/spark/generate.py).
+    `layout`: {"global_0", "n_global", "semantic_0", "n_semantic", "eos", "n_global_tokens"}
+    (the test token layout, passed in by the spec); control mode allows only global ids for the
+    first `n_global_tokens` steps, then (and in cloning mode always) semantic ids and the eos."""
+
+    def __init__(self, n_prompt: int, vocab: int, layout: Mapping, control: bool):
+        self.n_prompt, self.control, self.n_glob = n_prompt, control, layout["n_global_tokens"]
+        self.sem = torch.zeros(vocab, dtype=torch.bool)
+        self.sem[layout["semantic_0"]:layout["semantic_0"] + layout["n_semantic"]] = True
+        self.sem[layout["eos"]] = True
+        self.glo = torch.zeros(vocab, dtype=torch.bool)
+        self.glo[layout["global_0"]:layout["global_0"] + layout["n_global"]] = True
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        step = input_ids.shape[1] - self.n_prompt
+        allowed = self.glo if self.control and step < self.n_glob else self.sem
+        return scores.masked_fill(~allowed, -float("inf"))
+
+
+def lm_forward_taps(ref: SparkReference, ids: np.ndarray, keep_logits: int,
+                    taps: Sequence[str]) -> dict:
+    from reference.orpheus import forward_taps
+
+    return forward_taps(ref.lm, ids, keep_logits, taps)
+
+
+def lm_generate(ref: SparkReference, prompt: Sequence[int], layout: Mapping, control: bool,
+                temperature: float, top_p: float = 1.0, top_k: int = 0, max_tokens: int = 70,
+                seed: int = 0, noise=None) -> np.ndarray:
+    """`reference.orpheus.generate_loop` (transformers processors, Gumbel noise from `seed`)
+    over the Qwen2 LM with Spark's grammar; stops at the eos (kept)."""
+    from reference.orpheus import generate_loop
+
+    grammar = SparkGrammar(len(prompt), ref.lm.config.vocab_size, layout, control)
+    return generate_loop(ref.lm, prompt, grammar, layout["eos"], temperature, top_p, top_k,
+                         max_tokens=max_tokens, seed=seed, noise=noise)

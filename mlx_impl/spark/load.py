@@ -59,3 +59,14 @@ def load_codec(path: str | Path, dtype: str | mx.Dtype = "float32"):
                                                 W2V: "a Wav2Vec2Model save_pretrained folder"})
     return SparkCodec(read_yaml(folder / "config.yaml"), load_wav2vec2(folder / W2V, dtype),
                       load_bicodec(folder / "BiCodec", dtype), as_dtype(dtype))
+
+
+def load_tts(path: str | Path, dtype: str | mx.Dtype = "float32"):
+    """`SparkTTS` of a model folder (`LLM/` + the codec parts)."""
+    from mlx_impl.spark.lm import load_lm
+    from mlx_impl.spark.tts import SparkTTS
+
+    folder = require_parts(path, "a Spark-TTS", {"LLM": "a Qwen2ForCausalLM save_pretrained "
+                                                "folder", "BiCodec": "config.yaml + "
+                                                "model.safetensors"})
+    return SparkTTS(load_lm(folder / "LLM", dtype), load_codec(folder, dtype))
