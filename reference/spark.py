@@ -15,7 +15,9 @@ layout that `BiCodecTokenizer(model_dir)` and `SparkTTS` read:
 - `BiCodec/config.yaml` + `BiCodec/model.safetensors`: `BiCodec` built from the config's
   modules under `torch.manual_seed(seed)` (upstream's init), then re-drawn from a generator
   seeded `seed + 1` where upstream's init would hide a swapped or ignored parameter or kill the
-  signal: every LayerNorm affine 1 + N(0, 0.1^2) / N(0, 0.1^2); the AdaLayerNorm condition
+  signal: every conv / linear bias N(0, 0.05^2) (the Vocos init zeroes them, and a zero bias
+  before a layer norm hides any scale error: a SamplingBlock summing two of its three branches
+  passed unnoticed); every LayerNorm affine 1 + N(0, 0.1^2) / N(0, 0.1^2); the AdaLayerNorm condition
   projections (upstream: trunc-normal 0.02 weights and zero biases after the Vocos init, so the
   scale is ~0) weights N(0, 0.3^2 / cond_dim), scale bias 1 + N(0, 0.1^2), shift bias
   N(0, 0.1^2); BatchNorm running mean N(0, 0.1^2), running var exp(N(0, 0.2^2)), affine as
@@ -55,9 +57,10 @@ from reference.checkpoints import CACHE, seeded_checkpoint
 from reference.hooks import channels_last, hook_taps, numpy_of
 
 VERSION = "0.2.1"
-INIT = "spark-init-v1"  # bump when the re-draws below change (part of the cache key)
+INIT = "spark-init-v2"  # bump when the re-draws below change (part of the cache key)
 NORM_STD = 0.1
 SNAKE_STD = 0.3
+BIAS_STD = 0.05
 
 
 class ReferenceMissing(RuntimeError):
@@ -119,6 +122,10 @@ def build_bicodec(config: Mapping, seed: int):
         return mean + std * torch.randn(t.shape, generator=g)
 
     with torch.no_grad():
+        for mod in model.modules():  # first every bias (the AdaLN ones are re-drawn below)
+            if isinstance(mod, (torch.nn.Conv1d, torch.nn.ConvTranspose1d, torch.nn.Linear)) \
+                    and mod.bias is not None:
+                mod.bias.copy_(normal(mod.bias, std=BIAS_STD))
         for mod in model.modules():
             if isinstance(mod, torch.nn.LayerNorm) and mod.weight is not None:
                 mod.weight.copy_(normal(mod.weight, 1.0))

@@ -80,6 +80,12 @@ class SparkTTS:
             return T.clone_prompt(text, voice["global"], voice["text"], voice["semantic"]), voice
         return T.clone_prompt(text, voice["global"]), voice
 
+    def check(self, text: str, voice, options: SamplingOptions | None = None) -> list[int]:
+        """The prompt, after checking text, voice and that prompt + max_tokens fit."""
+        prompt, _ = self.prompt(text, voice)
+        check_fits(self.lm, len(prompt), (options or OPTIONS).max_tokens)
+        return prompt
+
     def decode(self, global_codes: np.ndarray, semantic: np.ndarray) -> np.ndarray:
         if np.asarray(semantic).size == 0:
             return np.zeros(0, np.float32)
