@@ -43,8 +43,6 @@ import gc
 import importlib
 import json
 import math
-import os
-import sys
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,8 +51,9 @@ import numpy as np
 import torch
 import transformers
 
-from reference.checkpoints import CACHE, seeded_checkpoint
+from reference.checkpoints import seeded_checkpoint
 from reference.hooks import channels_last, hook_taps, numpy_of
+from reference.isolated import IsolatedPackage
 
 VERSION = "0.2.1"
 INIT = "spark-init-v2"  # bump when the re-draws below change (part of the cache key)
@@ -63,32 +62,16 @@ SNAKE_STD = 0.3
 BIAS_STD = 0.05
 
 
-class ReferenceMissing(RuntimeError):
-    """The isolated spark-tts-lib reference folder is not installed."""
-
-
-def refs_dir() -> Path:
-    return Path(os.environ.get("SPARK_REFS") or CACHE / "refs" / "spark")
+SPARK = IsolatedPackage("spark", "spark_tts_lib", "spark_tts_lib", VERSION, "SPARK_REFS")
 
 
 def refs_installed() -> bool:
-    return (refs_dir() / f"spark_tts_lib-{VERSION}.dist-info" / "METADATA").is_file()
+    return SPARK.installed()
 
 
 def spark_modules() -> types.SimpleNamespace:
     """spark-tts-lib's modules, imported from the isolated folder without the package __init__."""
-    if not refs_installed():
-        raise ReferenceMissing(f"the spark-tts-lib {VERSION} reference is not installed in "
-                               f"{refs_dir()}; run `make spark-refs` (scripts/setup_spark_refs.sh)")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    root = str(refs_dir())
-    if root not in sys.path:
-        sys.path.append(root)  # after .venv: torch/transformers stay ours
-    if "spark_tts_lib" not in sys.modules:
-        pkg = types.ModuleType("spark_tts_lib")
-        pkg.__path__ = [str(refs_dir() / "spark_tts_lib")]
-        pkg.__version__ = VERSION
-        sys.modules["spark_tts_lib"] = pkg
+    SPARK.activate()
     return types.SimpleNamespace(
         bicodec=importlib.import_module("spark_tts_lib.models.bicodec"),
         tokenizer=importlib.import_module("spark_tts_lib.models.audio_tokenizer"),

@@ -16,6 +16,8 @@ There is no decoder: upstream ships no up-projection.
 
 from __future__ import annotations
 
+import math
+
 import mlx.core as mx
 from mlx import nn
 
@@ -88,10 +90,7 @@ class LevelFSQ:
 
     @property
     def codebook_size(self) -> int:
-        n = 1
-        for v in self.levels:
-            n *= v
-        return n
+        return math.prod(self.levels)
 
     def bound(self, z: mx.array) -> mx.array:
         return mx.tanh(z + self._shift) * self._half_l - self._offset

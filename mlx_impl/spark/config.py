@@ -4,6 +4,8 @@ are upstream's; a missing required key is an error."""
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -80,7 +82,4 @@ class BiCodecConfig:
 
     @property
     def hop_length(self) -> int:
-        n = 1
-        for r in self.decoder_rates:
-            n *= r
-        return n
+        return math.prod(self.decoder_rates)
