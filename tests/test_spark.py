@@ -266,3 +266,50 @@ def test_cli_clones_a_shared_speech_clip_deterministically(tmp_path):
                         "--model", "spark-tts-test-tiny", "--voice", "male:shouty"], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "unknown pitch 'shouty'" in r.stderr
+
+
+def test_eos_forced_by_injected_noise_stops_both_sides(tts):
+    """The stop condition: a +1e4 Gumbel value on the eos at step 5 stops both loops there."""
+    from mlx_impl.orpheus.generate import seeded_noise
+    from mlx_impl.spark.generate import DEFAULTS, generate
+    from mlx_impl.tts import SamplingOptions
+    from reference.orpheus import gumbel_noise
+    from reference.spark import SparkReference, lm_generate
+
+    def forced(base):
+        def noise(step, *shape):
+            g = base(step, *shape)
+            if step == 5:
+                g[..., T.EOS] += 1e4
+            return g
+        return noise
+
+    prompt = T.clone_prompt("Hi.", np.arange(32) * 100)
+    opts = SamplingOptions(**{**DEFAULTS, "top_p": 1.0, "top_k": 0}, max_tokens=20)
+    got = generate(tts.lm, prompt, opts, noise=forced(seeded_noise(7, "gumbel")))
+    ref = SparkReference(spec_mod.checkpoint(CONFIG))
+    want = lm_generate(ref, prompt, spec_mod.layout(), False, opts.temperature, max_tokens=20,
+                       noise=forced(gumbel_noise(7, tts.lm.config.vocab_size)))
+    np.testing.assert_array_equal(got.tokens, want)
+    assert got.stop == "eos" and got.tokens.size == 6 and got.tokens[-1] == T.EOS
+
+
+def test_prompt_layout_and_parse():
+    """The prompt grammar of spark-tts-lib's process_prompt / process_prompt_control, written as
+    text through the test layout, and the regex read-back."""
+    glob, sem = np.arange(32) * 7, np.array([5, 8191, 0])
+    text = "".join(T.token_text(i) for i in T.clone_prompt("Hi.", glob, "Yes.", sem))
+    assert text == ("<|task_tts|><|start_content|>Yes.Hi.<|end_content|><|start_global_token|>"
+                    + "".join(f"<|bicodec_global_{g}|>" for g in glob) + "<|end_global_token|>"
+                    "<|start_semantic_token|><|bicodec_semantic_5|><|bicodec_semantic_8191|>"
+                    "<|bicodec_semantic_0|>")
+    text = "".join(T.token_text(i) for i in T.control_prompt("Hi.", "male", "very_high", "low"))
+    assert text == ("<|task_controllable_tts|><|start_content|>Hi.<|end_content|>"
+                    "<|start_style_label|><|gender_1|><|pitch_label_4|><|speed_label_1|>"
+                    "<|end_style_label|>")
+    s, g = T.parse(T.global_ids(glob) + [T.sid("<|end_global_token|>")] + T.semantic_ids(sem)
+                   + [T.EOS])
+    np.testing.assert_array_equal(s, sem)
+    np.testing.assert_array_equal(g, glob)
+    with pytest.raises(ValueError, match="needs the clip's semantic tokens"):
+        T.clone_prompt("Hi.", glob, "Yes.")

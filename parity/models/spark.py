@@ -4,9 +4,10 @@ transformers `Wav2Vec2Model` / `Qwen2ForCausalLM` (`reference.spark`).
 Specs (seeded random weights, `reference.spark.build_model`; no real checkpoint offline):
 - `spark-tts-test-tiny`: the full tiny stack (`mlx_impl.spark.presets`);
 - `spark-tts-0.5b`: the released dimensions with REDUCED DEPTH where runtime needs it: 2 of the
-  24 Qwen2 layers, and wav2vec2 XLSR-53 cut to its first 16 layers (the features read hidden
-  state 16, so layers 17-24 never influence them; upstream runs them for nothing). Every
-  BiCodec module is at full size.
+  24 Qwen2 layers, and wav2vec2 XLSR-53 cut to its first 17 layers (the features read hidden
+  state 16, the output of layer 15, so layers 17-24 never influence them; the 17th keeps
+  hidden state 16 a layer output, not the final layer norm's). Every BiCodec module is at full
+  size.
 
 Inputs per case: the first `CLIP_SECONDS` of a fixture clip (16 kHz) as the voice, the case's text, and the mode: voice
 cloning (the prompt from the clip's global tokens) or control labels (gender/pitch/speed).
@@ -63,7 +64,7 @@ def config_for(name: str) -> dict:
     p = json.loads(json.dumps(PRESETS[name]))
     if name == "spark-tts-0.5b":
         p["lm"]["num_hidden_layers"] = 2  # reduced depth (module docstring)
-        p["wav2vec2"]["num_hidden_layers"] = 16
+        p["wav2vec2"]["num_hidden_layers"] = 17
     return p
 
 
@@ -291,6 +292,6 @@ TEST_TINY = _spec("spark-tts-test-tiny", "tiny random Spark-TTS for CI (Qwen2 64
                   "token counts at width 32; wav2vec2 32 wide x 17)",
                   config_for("spark-tts-test-tiny"), (_CLONE,), 30.0)
 SPARK_05B = _spec("spark-tts-0.5b", "Spark-TTS 0.5B's released dimensions (BiCodec full size; "
-                  "wav2vec2 XLSR-53 1024 wide, first 16 of 24 layers; Qwen2.5-0.5B 896 wide "
+                  "wav2vec2 XLSR-53 1024 wide, first 17 of 24 layers; Qwen2.5-0.5B 896 wide "
                   "with vocabulary 166000, 2 of 24 layers)", config_for("spark-tts-0.5b"),
                   (_CLONE,), 600.0)
