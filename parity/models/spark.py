@@ -298,6 +298,10 @@ TEST_TINY = _spec("spark-tts-test-tiny", "tiny random Spark-TTS for CI (Qwen2 64
                   "qkv bias and tied embeddings; BiCodec with the real codebooks, mel, hop and "
                   "token counts at width 32; wav2vec2 32 wide x 17)",
                   config_for("spark-tts-test-tiny"), (_CLONE,), 30.0)
+# NOT REGISTERED YET (parity/registry.py): never run. Building and comparing it takes minutes of
+# the shared 2-core CPU (~1.8 GB of seeded weights per side), which must run under
+# /work/notes/heavy.lock, held by other jobs until past this branch's deadline; register it
+# once `make golden MODEL=spark-tts-0.5b` and `make parity MODEL=spark-tts-0.5b` have run.
 SPARK_05B = _spec("spark-tts-0.5b", "Spark-TTS 0.5B's released dimensions (BiCodec full size; "
                   "wav2vec2 XLSR-53 1024 wide, first 17 of 24 layers; Qwen2.5-0.5B 896 wide "
                   "with vocabulary 166000, 2 of 24 layers)", config_for("spark-tts-0.5b"),
