@@ -51,7 +51,7 @@ from mlx_impl.layers.perceiver import PerceiverResampler
 from mlx_impl.layers.snake import Snake
 from mlx_impl.layers.spectral import hann_window, stft
 from mlx_impl.layers.torch_conv import Conv1d, ConvTranspose1d
-from mlx_impl.layers.vq_factorized import FactorizedVQ
+from mlx_impl.layers.vq_factorized import FactorizedVQ, nearest_code
 from mlx_impl.spark.config import BiCodecConfig, VocosArgs
 from mlx_impl.taps import NO_TAPS, Taps
 
@@ -228,8 +228,6 @@ class BiCodec(nn.Module):
         """features (B, T, C), reference clip (B, N) -> (semantic (B, T), global (B, 1, 32))."""
         z = self.encoder(feat, taps)
         z_e = taps("quantizer.in_project", self.quantizer.in_proj(z))
-        from mlx_impl.layers.vq_factorized import nearest_code
-
         semantic = taps("semantic_tokens", nearest_code(z_e, self.quantizer.codebook.weight,
                                                         "descript"))
         mel = taps("mel", self.mel(ref_wav))

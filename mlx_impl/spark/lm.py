@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import mlx.core as mx
-
 from mlx_impl.layers.llm import LMArgs
 from mlx_impl.loading import make_loader
 from mlx_impl.orpheus.config import OrpheusConfig
@@ -55,8 +53,7 @@ class SparkLMConfig(OrpheusConfig):
 
 
 class SparkLM(OrpheusLM):
-    def __init__(self, cfg: SparkLMConfig, dtype: mx.Dtype = mx.float32):
-        super().__init__(cfg, dtype)
+    """`OrpheusLM`'s forward pass (and taps) built from a `SparkLMConfig`."""
 
 
 def _read(path):
