@@ -1,6 +1,6 @@
 # Thin wrappers; every target bootstraps .venv through `setup` first.
 .PHONY: help setup test test-all parity parity-full golden quant bench-quant bench bench-peers \
-	kokoro-refs bark-voices report lint fixtures serve sweep
+	kokoro-refs spark-refs bark-voices report lint fixtures serve sweep
 
 PY := .venv/bin/python
 HOST ?= 127.0.0.1
@@ -53,6 +53,9 @@ bench-peers: $(STAMP)  ## optional, bench only: mlx-audio 0.6.2 (TTS peer) into 
 
 kokoro-refs: $(STAMP)  ## the kokoro 0.9.4 reference (--no-deps) into ~/.cache/mlx-audio-parity/refs/kokoro
 	PY=$(PY) scripts/setup_kokoro_refs.sh
+
+spark-refs: $(STAMP)  ## the spark-tts-lib 0.2.1 reference (--no-deps) into ~/.cache/mlx-audio-parity/refs/spark
+	PY=$(PY) scripts/setup_spark_refs.sh
 
 report: $(STAMP)  ## reports/success-metrics.md (+ .json, plots)
 	$(PY) -m benchmarks.report

@@ -12,6 +12,7 @@ from parity.models import dia
 from parity.models import csm
 from parity.models import bark
 from parity.models import kokoro
+from parity.models import spark
 from parity.spec import ModelSpec
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -37,6 +38,7 @@ SPECS: tuple[ModelSpec, ...] = (
     csm.CSM_TEST_TINY, csm.CSM_1B, csm.MARVIS_TEST_TINY, csm.MARVIS_250M,
     kokoro.TEST_TINY, kokoro.KOKORO_82M,
     bark.TEST_TINY, bark.BARK_SMALL,
+    spark.TEST_TINY,  # spark.SPARK_05B: defined, not run yet (parity/models/spark.py)
 )
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in SPECS}

@@ -49,8 +49,6 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import os
-import sys
 import types
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -59,40 +57,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reference.checkpoints import CACHE, seeded_checkpoint
+from reference.checkpoints import seeded_checkpoint
 from reference.hooks import channels_last, hook_taps, numpy_of
+from reference.isolated import IsolatedPackage
 
 INIT = "kokoro-init-v2"  # bump when the re-draws below change (part of the cache key)
 VERSION = "0.9.4"
 PARTS = ("bert", "bert_encoder", "predictor", "text_encoder", "decoder")
 
 
-class ReferenceMissing(RuntimeError):
-    """The isolated kokoro reference folder is not installed."""
-
-
-def refs_dir() -> Path:
-    return Path(os.environ.get("KOKORO_REFS") or CACHE / "refs" / "kokoro")
+KOKORO = IsolatedPackage("kokoro", "kokoro", "kokoro", VERSION, "KOKORO_REFS")
 
 
 def refs_installed() -> bool:
-    return (refs_dir() / f"kokoro-{VERSION}.dist-info" / "METADATA").is_file()
+    return KOKORO.installed()
 
 
 def kokoro_modules() -> types.SimpleNamespace:
     """kokoro's model modules, imported from the isolated folder without the package __init__."""
-    if not refs_installed():
-        raise ReferenceMissing(f"the kokoro {VERSION} reference is not installed in {refs_dir()}; "
-                               "run `make kokoro-refs` (scripts/setup_kokoro_refs.sh)")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    root = str(refs_dir())
-    if root not in sys.path:
-        sys.path.append(root)  # after .venv: torch/transformers stay ours
-    if "kokoro" not in sys.modules:
-        pkg = types.ModuleType("kokoro")
-        pkg.__path__ = [str(refs_dir() / "kokoro")]
-        pkg.__version__ = VERSION
-        sys.modules["kokoro"] = pkg
+    KOKORO.activate()
     return types.SimpleNamespace(model=importlib.import_module("kokoro.model"),
                                  istftnet=importlib.import_module("kokoro.istftnet"))
 

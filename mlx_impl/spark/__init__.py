@@ -1,0 +1,1 @@
+"""Spark-TTS (SparkAudio Spark-TTS-0.5B architecture) in MLX: BiCodec (wav2vec2 XLSR features, Vocos encoder, factorised VQ, ECAPA + Perceiver + FSQ speaker tokens, AdaLN decoder, Snake wave generator) and a Qwen2.5 LM over global and semantic tokens."""
